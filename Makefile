@@ -1,0 +1,65 @@
+# paddock: build, demo and test. Every target installs what it needs from
+# Debian's packages, so a fresh Debian 12 machine (with Go) needs nothing else.
+
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+GO ?= go
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Debian packages: QEMU and its image tool, debootstrap for the debian
+# template, e2fsprogs for ext4 images, cpio and dpkg-dev-free unpacking.
+DEB_PACKAGES := qemu-system-x86 qemu-utils debootstrap e2fsprogs busybox-static cpio xz-utils ca-certificates
+DEB_TEST_PACKAGES := iproute2
+
+.PHONY: all deps test-deps build demo test vet templates clean proto
+
+all: build
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@command -v $(GO) >/dev/null || { echo "Go is needed: install Go 1.24+ (https://go.dev/dl) at /usr/local/go"; exit 1; }
+
+test-deps: deps
+	@missing=$$(for p in $(DEB_TEST_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
+
+build:
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/paddock ./cmd/paddock
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -ldflags "$(LDFLAGS)" -o bin/paddock-agent ./cmd/paddock-agent
+
+# Templates are cached under PADDOCK_HOME keyed by their recipe: a second
+# build with the same recipe returns at once.
+templates: build
+	$(SUDO) bin/paddock template build tiny
+	$(SUDO) bin/paddock template build debian
+
+demo: deps build
+	$(SUDO) bin/paddock template build debian
+	@$(SUDO) bin/paddock rm -f demo >/dev/null 2>&1 || true
+	$(SUDO) bin/paddock create --name demo --workspace .
+	$(SUDO) bin/paddock exec demo -- sh -c 'echo "hello from $$(hostname), kernel $$(uname -r), as $$(id -un) in $$(pwd)"; ls | head'
+	@echo "the sandbox 'demo' is running: try  bin/paddock exec -it demo -- bash   and   bin/paddock rm -f demo"
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# Every test, real VMs included. The VM tests use the templates built by
+# the templates target (in the default PADDOCK_HOME) and their own
+# temporary PADDOCK_HOME for sandboxes.
+test: test-deps build templates vet
+	PADDOCK_BIN=$(CURDIR)/bin/paddock $(GO) test -count=1 -timeout 75m ./...
+
+proto:
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+	PATH=$$($(GO) env GOPATH)/bin:$$PATH ./api/generate.sh
+
+clean:
+	rm -rf bin

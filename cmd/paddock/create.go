@@ -1,0 +1,75 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/paddock-dev/paddock/internal/sandbox"
+)
+
+func createCmd() *cobra.Command {
+	var o sandbox.CreateOptions
+	cmd := &cobra.Command{
+		Use:   "create [flags]",
+		Short: "Create and boot a sandbox on a workspace folder",
+		Long: `Create boots a new sandbox and returns once its guest agent answers, printing its name.
+
+The workspace folder (default: the current directory) is shared into the VM at the
+same absolute path; nothing else of the host is visible. The VM's root filesystem is
+a copy-on-write overlay on the template's image.`,
+		Example: "  paddock create --name web --workspace .\n  paddock create --template tiny --cpus 1 --memory 512M",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := manager()
+			if err != nil {
+				return err
+			}
+			o.Env = expandEnv(o.Env)
+			cfg, err := m.Create(cmd.Context(), o)
+			if err != nil {
+				if cfg.Name != "" && o.Name == "" {
+					return fmt.Errorf("create: %w", err)
+				}
+				return fmt.Errorf("create %q: %w", cfg.Name, err)
+			}
+			fmt.Fprintln(os.Stdout, cfg.Name)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Name, "name", "", "sandbox name (default: a generated readable name)")
+	f.StringVarP(&o.Workspace, "workspace", "w", "", "folder shared into the VM at the same path (default: current directory)")
+	f.StringVar(&o.Template, "template", "debian", "template to boot (see paddock template ls)")
+	f.IntVar(&o.CPUs, "cpus", 0, "virtual CPUs (default: 2, at most the host's)")
+	f.StringVar(&o.Memory, "memory", "2G", "memory, such as 512M or 2G")
+	f.StringArrayVarP(&o.Env, "env", "e", nil, "environment variable for every exec, KEY=VALUE (KEY alone takes the host's value)")
+	f.StringVar(&o.Accel, "accel", "auto", "accelerator: auto (KVM when it really works, else TCG), kvm or tcg")
+	return cmd
+}
+
+// expandEnv turns a bare KEY into KEY=VALUE from the host environment, as
+// docker does; unset keys are dropped.
+func expandEnv(env []string) []string {
+	var out []string
+	for _, e := range env {
+		if hasEq(e) {
+			out = append(out, e)
+			continue
+		}
+		if v, ok := os.LookupEnv(e); ok {
+			out = append(out, e+"="+v)
+		}
+	}
+	return out
+}
+
+func hasEq(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '=' {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+	"google.golang.org/grpc/status"
+
+	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
+	"github.com/paddock-dev/paddock/internal/sandbox"
+)
+
+type execOptions struct {
+	interactive bool
+	tty         bool
+	workdir     string
+	env         []string
+	user        string
+}
+
+func execCmd() *cobra.Command {
+	var o execOptions
+	cmd := &cobra.Command{
+		Use:   "exec [flags] NAME -- CMD [ARG...]",
+		Short: "Run a command in a running sandbox",
+		Long: `Exec runs a command inside the sandbox's VM, by default as user "agent" in the
+workspace folder. Its stdout and stderr stay separate, its exit status becomes
+paddock's, and signals paddock receives (Ctrl-C) are passed to it.`,
+		Example: "  paddock exec web -- git status\n  paddock exec -it web -- bash\n  paddock exec -u root web -- apt-get update",
+		Args:    cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := manager()
+			if err != nil {
+				return err
+			}
+			c, err := m.Dial(args[0])
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			code, err := runExec(cmd.Context(), c, args[1:], o)
+			if err != nil {
+				return err
+			}
+			if code != 0 {
+				return exitError{code}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.SetInterspersed(false)
+	f.BoolVarP(&o.interactive, "interactive", "i", false, "keep stdin open and pass it to the command")
+	f.BoolVarP(&o.tty, "tty", "t", false, "run the command on a terminal that follows this one's size")
+	f.StringVarP(&o.workdir, "workdir", "w", "", "working directory in the guest (default: the workspace)")
+	f.StringArrayVarP(&o.env, "env", "e", nil, "environment variable, KEY=VALUE (KEY alone takes the host's value)")
+	f.StringVarP(&o.user, "user", "u", "", "user name or uid in the guest (default: agent)")
+	return cmd
+}
+
+func newExecID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// runExec runs argv in the sandbox and returns its exit status.
+func runExec(ctx context.Context, c *sandbox.Client, argv []string, o execOptions) (int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	req := &agentv1.ExecRequest{
+		Id: newExecID(), Argv: argv, Env: expandEnv(o.env), Cwd: o.workdir, User: o.user,
+		Stdin: o.interactive, Tty: o.tty,
+	}
+	stdinFd := int(os.Stdin.Fd())
+	if o.tty {
+		if !term.IsTerminal(stdinFd) && o.interactive {
+			return 0, errors.New("the input device is not a TTY: drop -t or run from a terminal")
+		}
+		if w, h, err := term.GetSize(int(os.Stdout.Fd())); err == nil {
+			req.Cols, req.Rows = uint32(w), uint32(h)
+		}
+		if o.interactive {
+			old, err := term.MakeRaw(stdinFd)
+			if err != nil {
+				return 0, fmt.Errorf("set terminal raw: %w", err)
+			}
+			defer term.Restore(stdinFd, old)
+		}
+	}
+	stream, err := c.Agent.Exec(ctx, req)
+	if err != nil {
+		return 0, err
+	}
+	// Wait for Started before sending input, resizes or signals.
+	first, err := stream.Recv()
+	if err != nil {
+		return 0, grpcError(err)
+	}
+	if x := first.GetExited(); x != nil {
+		return exitOf(x), nil
+	}
+
+	sigs := make(chan os.Signal, 8)
+	if o.tty {
+		signal.Notify(sigs, syscall.SIGWINCH)
+	} else {
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
+	}
+	defer signal.Stop(sigs)
+	go func() {
+		for sig := range sigs {
+			if sig == syscall.SIGWINCH {
+				if w, h, err := term.GetSize(int(os.Stdout.Fd())); err == nil {
+					c.Agent.Resize(ctx, &agentv1.ResizeRequest{Id: req.Id, Rows: uint32(h), Cols: uint32(w)})
+				}
+				continue
+			}
+			c.Agent.Signal(ctx, &agentv1.SignalRequest{Id: req.Id, Signal: int32(sig.(syscall.Signal))})
+		}
+	}()
+	if o.interactive {
+		go pumpStdin(ctx, c, req.Id)
+	}
+	for {
+		ev, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return 0, errors.New("the sandbox ended the command without an exit status")
+		}
+		if err != nil {
+			return 0, grpcError(err)
+		}
+		switch e := ev.Event.(type) {
+		case *agentv1.ExecEvent_Stdout:
+			os.Stdout.Write(e.Stdout)
+		case *agentv1.ExecEvent_Stderr:
+			os.Stderr.Write(e.Stderr)
+		case *agentv1.ExecEvent_Exited:
+			return exitOf(e.Exited), nil
+		}
+	}
+}
+
+func exitOf(x *agentv1.Exited) int {
+	if x.Error != "" {
+		fmt.Fprintln(os.Stderr, "paddock:", x.Error)
+	}
+	return int(x.ExitCode)
+}
+
+func pumpStdin(ctx context.Context, c *sandbox.Client, id string) {
+	ws, err := c.Agent.WriteStdin(ctx)
+	if err != nil {
+		return
+	}
+	buf := make([]byte, 32<<10)
+	for {
+		n, rerr := os.Stdin.Read(buf)
+		chunk := &agentv1.StdinChunk{Id: id, Data: append([]byte(nil), buf[:n]...), Close: rerr != nil}
+		if err := ws.Send(chunk); err != nil {
+			return
+		}
+		if rerr != nil {
+			ws.CloseAndRecv()
+			return
+		}
+	}
+}
+
+// grpcError turns a gRPC status into its message alone.
+func grpcError(err error) error {
+	if st, ok := status.FromError(err); ok {
+		return errors.New(st.Message())
+	}
+	return err
+}

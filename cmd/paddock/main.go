@@ -1,0 +1,63 @@
+// Command paddock runs disposable QEMU microVM sandboxes for coding agents.
+// Each file here wires one verb to the internal packages; the hidden
+// __supervise verb is the per-sandbox supervisor process.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/paddock-dev/paddock/internal/sandbox"
+	"github.com/paddock-dev/paddock/internal/store"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// exitError carries an exit status to main without printing anything.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func main() {
+	root := &cobra.Command{
+		Use:           "paddock",
+		Short:         "Disposable microVM sandboxes for coding agents",
+		Long:          "paddock runs each sandbox in its own QEMU microVM with its own kernel.\nOnly the workspace folder is shared with the host.",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(
+		createCmd(), execCmd(), lsCmd(), inspectCmd(), stopCmd(), startCmd(), rmCmd(),
+		logsCmd(), templateCmd(), superviseCmd(),
+	)
+	err := root.ExecuteContext(context.Background())
+	var ee exitError
+	switch {
+	case errors.As(err, &ee):
+		os.Exit(ee.code)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "paddock:", err)
+		os.Exit(1)
+	}
+}
+
+func home() (store.Home, error) { return store.DefaultHome() }
+
+func logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+func manager() (*sandbox.Manager, error) {
+	h, err := home()
+	if err != nil {
+		return nil, err
+	}
+	return sandbox.NewManager(h, logger())
+}

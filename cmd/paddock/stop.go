@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func stopCmd() *cobra.Command {
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "stop NAME",
+		Short: "Shut a sandbox down cleanly (forced after the timeout)",
+		Long:  "Stop powers the VM off cleanly; its root filesystem changes are kept for paddock start.",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := manager()
+			if err != nil {
+				return err
+			}
+			forced, err := m.Stop(cmd.Context(), args[0], timeout)
+			if err != nil {
+				return err
+			}
+			if forced {
+				fmt.Fprintf(os.Stderr, "paddock: %s did not power off within %s and was forced off\n", args[0], timeout)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().DurationVarP(&timeout, "time", "t", 10*time.Second, "how long to wait for a clean shutdown before forcing")
+	return cmd
+}
+
+func startCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "start NAME",
+		Short: "Boot a stopped sandbox again",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := manager()
+			if err != nil {
+				return err
+			}
+			return m.Start(cmd.Context(), args[0])
+		},
+	}
+}
+
+func rmCmd() *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:     "rm [-f] NAME...",
+		Aliases: []string{"remove"},
+		Short:   "Remove sandboxes and everything they have on disk",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := manager()
+			if err != nil {
+				return err
+			}
+			failed := 0
+			for _, name := range args {
+				if err := m.Remove(cmd.Context(), name, force); err != nil {
+					fmt.Fprintln(os.Stderr, "paddock:", err)
+					failed++
+				}
+			}
+			if failed > 0 {
+				return exitError{1}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "remove a running sandbox too (kills it)")
+	return cmd
+}

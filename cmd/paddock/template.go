@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/paddock-dev/paddock/internal/template"
+)
+
+func templateCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "template",
+		Short: "Build and list templates (kernel + root filesystem images)",
+	}
+	cmd.AddCommand(templateBuildCmd(), templateLsCmd())
+	return cmd
+}
+
+func templateBuildCmd() *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "build [NAME]",
+		Short: "Build a template from its recipe (cached by the recipe's hash)",
+		Long: `Build makes a template from its recipe in templates/NAME.yaml: the Debian kernel
+(downloaded and unpacked, never installed on the host) and an ext4 root image.
+A build whose recipe has not changed is a cache hit and returns at once.
+Without NAME it builds the default template, debian.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			h, err := home()
+			if err != nil {
+				return err
+			}
+			name := "debian"
+			if len(args) == 1 {
+				name = args[0]
+			}
+			t, err := template.Build(cmd.Context(), template.BuildOptions{
+				Home: string(h), Name: name, Force: force, Progress: os.Stderr, Logger: logger(),
+			})
+			if err != nil {
+				return fmt.Errorf("template build %s: %w", name, err)
+			}
+			fmt.Fprintln(os.Stdout, t.Name)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "rebuild even if the recipe has not changed")
+	return cmd
+}
+
+func templateLsCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "ls",
+		Short: "List templates: built or not, kernel, disk use",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			h, err := home()
+			if err != nil {
+				return err
+			}
+			list, err := template.List(string(h))
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tBUILT\tKERNEL\tDISK\tCREATED")
+			for _, t := range list {
+				built, created, disk := "no", "-", "-"
+				if t.Built {
+					built, created, disk = "yes", age(t.Created), humanBytes(t.DiskBytes)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Name, built, t.KernelVersion, disk, created)
+			}
+			return tw.Flush()
+		},
+	}
+}

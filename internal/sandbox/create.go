@@ -1,0 +1,275 @@
+package sandbox
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/paddock-dev/paddock/internal/store"
+	"github.com/paddock-dev/paddock/internal/template"
+)
+
+// CreateOptions are the settings of a new sandbox. Zero values take the
+// defaults documented on the create command.
+type CreateOptions struct {
+	Name      string
+	Workspace string
+	Template  string
+	CPUs      int
+	Memory    string // "2G"
+	Env       []string
+	Accel     string
+}
+
+const (
+	defaultTemplate = "debian"
+	defaultMemory   = 2 << 30
+	minMemory       = 128 << 20
+)
+
+// validate checks every option, gathering all problems, and returns the
+// sandbox config they describe.
+func (m *Manager) validate(o CreateOptions) (store.SandboxConfig, error) {
+	var errs []error
+	cfg := store.SandboxConfig{Name: o.Name, Template: o.Template, CPUs: o.CPUs, Env: o.Env, Accel: o.Accel, Created: time.Now().UTC()}
+	if cfg.Name == "" {
+		cfg.Name = store.GenerateName()
+	}
+	if err := store.ValidateName(cfg.Name); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.Template == "" {
+		cfg.Template = defaultTemplate
+	}
+	if cfg.Accel == "" {
+		cfg.Accel = "auto"
+	}
+	if cfg.Accel != "auto" && cfg.Accel != "kvm" && cfg.Accel != "tcg" {
+		errs = append(errs, fmt.Errorf("invalid --accel %q: use auto, kvm or tcg", cfg.Accel))
+	}
+	host := runtime.NumCPU()
+	switch {
+	case cfg.CPUs == 0:
+		cfg.CPUs = min(2, host)
+	case cfg.CPUs < 0 || cfg.CPUs > host:
+		errs = append(errs, fmt.Errorf("invalid --cpus %d: this host has %d", cfg.CPUs, host))
+	}
+	cfg.MemoryBytes = defaultMemory
+	if o.Memory != "" {
+		n, err := store.ParseSize(o.Memory)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("--memory: %w", err))
+		case n < minMemory:
+			errs = append(errs, fmt.Errorf("invalid --memory %s: at least 128M is needed", o.Memory))
+		case n > hostMemory():
+			errs = append(errs, fmt.Errorf("invalid --memory %s: more than this host's %s", o.Memory, store.FormatSize(hostMemory())))
+		default:
+			cfg.MemoryBytes = n &^ (1<<20 - 1)
+		}
+	}
+	for _, e := range cfg.Env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+			errs = append(errs, fmt.Errorf("invalid --env %q: use KEY=VALUE", e))
+		}
+	}
+	ws, err := m.validateWorkspace(o.Workspace)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	cfg.Workspace = ws
+	cfg.User = workspaceUser(ws)
+	return cfg, errors.Join(errs...)
+}
+
+func (m *Manager) validateWorkspace(dir string) (string, error) {
+	if dir == "" {
+		dir = "."
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("workspace %s: %w", dir, err)
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return "", fmt.Errorf("workspace %s does not exist", abs)
+	}
+	if !st.IsDir() {
+		return "", fmt.Errorf("workspace %s is not a directory", abs)
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return "", fmt.Errorf("workspace %s: %w", abs, err)
+	}
+	if real == "/" {
+		return "", fmt.Errorf("workspace %s is the host's root directory: share a project folder instead", abs)
+	}
+	home, _ := filepath.EvalSymlinks(string(m.Home))
+	if home == "" {
+		home = string(m.Home)
+	}
+	if home == real || strings.HasPrefix(home+"/", real+"/") {
+		return "", fmt.Errorf("workspace %s contains paddock's state (%s): share a folder that does not", abs, m.Home)
+	}
+	return abs, nil
+}
+
+// workspaceUser gives the guest's agent user the workspace owner's uid and
+// gid, so files it creates belong to the owner on the host. A root-owned
+// workspace keeps the conventional 1000.
+func workspaceUser(ws string) store.User {
+	u := store.User{Name: "agent", UID: 1000, GID: 1000, Home: "/home/agent"}
+	var st syscall.Stat_t
+	if ws != "" && syscall.Stat(ws, &st) == nil && st.Uid != 0 {
+		u.UID, u.GID = st.Uid, st.Gid
+	}
+	return u
+}
+
+func hostMemory() int64 {
+	var si syscall.Sysinfo_t
+	if err := syscall.Sysinfo(&si); err != nil {
+		return 1 << 40
+	}
+	return int64(si.Totalram) * int64(si.Unit)
+}
+
+// undo is a stack of cleanup steps registered as resources are acquired;
+// on failure they run newest first.
+type undo []func() error
+
+func (u *undo) add(f func() error) { *u = append(*u, f) }
+
+func (u undo) run() error {
+	var errs []error
+	for i := len(u) - 1; i >= 0; i-- {
+		errs = append(errs, u[i]())
+	}
+	return errors.Join(errs...)
+}
+
+// Create makes a sandbox and boots it, returning once its agent answers.
+// On any failure nothing of it remains.
+func (m *Manager) Create(ctx context.Context, o CreateOptions) (cfg store.SandboxConfig, err error) {
+	cfg, err = m.validate(o)
+	if err != nil {
+		return cfg, err
+	}
+	tpl, err := template.Open(string(m.Home), cfg.Template)
+	if err != nil {
+		return cfg, err
+	}
+	l := m.Home.Sandbox(cfg.Name)
+	if len(l.Socket()) > 107 {
+		return cfg, fmt.Errorf("PADDOCK_HOME %s is too deep for unix sockets with name %q: use a shorter PADDOCK_HOME or name", m.Home, cfg.Name)
+	}
+	if err := os.MkdirAll(m.Home.SandboxesDir(), 0o755); err != nil {
+		return cfg, err
+	}
+	// Mkdir is the atomic claim on the name: of two concurrent creates,
+	// exactly one succeeds here.
+	if err := os.Mkdir(l.Dir, 0o755); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return cfg, fmt.Errorf("sandbox %q already exists", cfg.Name)
+		}
+		return cfg, err
+	}
+	var u undo
+	u.add(func() error { return os.RemoveAll(l.Dir) })
+	defer func() {
+		if err != nil {
+			if uerr := u.run(); uerr != nil {
+				err = errors.Join(err, fmt.Errorf("cleanup: %w", uerr))
+			}
+		}
+	}()
+	lock, err := store.LockFile(l.Lock(), false)
+	if err != nil {
+		return cfg, err
+	}
+	defer lock.Unlock()
+	if err := createOverlay(ctx, tpl.Rootfs, l.Disk()); err != nil {
+		return cfg, err
+	}
+	if err := store.WriteJSON(l.Config(), cfg); err != nil {
+		return cfg, err
+	}
+	stop, err := m.spawn(ctx, cfg.Name)
+	if err != nil {
+		return cfg, err
+	}
+	u.add(stop)
+	return cfg, nil
+}
+
+// createOverlay makes a qcow2 overlay backed by the template's raw image.
+func createOverlay(ctx context.Context, base, path string) error {
+	if _, err := exec.LookPath("qemu-img"); err != nil {
+		return errors.New("qemu-img not found: install it with \"apt-get install qemu-utils\" (or run make deps)")
+	}
+	out, err := exec.CommandContext(ctx, "qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", base, path).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("create disk overlay: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// spawn starts the sandbox's supervisor, detached in its own session, and
+// waits until it reports the sandbox ready or fails. The returned func
+// kills it (for undo).
+func (m *Manager) spawn(ctx context.Context, name string) (func() error, error) {
+	l := m.Home.Sandbox(name)
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	logf, err := os.OpenFile(l.SupervisorLog(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(m.Exe, "__supervise", "--home", string(m.Home), "--agent", m.AgentPath, name)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = []*os.File{w} // fd 3: the ready pipe
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("start supervisor: %w", err)
+	}
+	w.Close()
+	kill := func() error {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil
+	}
+	msg := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(r).ReadString('\n')
+		msg <- strings.TrimSpace(line)
+	}()
+	select {
+	case <-ctx.Done():
+		kill()
+		return nil, ctx.Err()
+	case line := <-msg:
+		if line == "ok" {
+			go cmd.Wait() // reap it if it exits while we still run
+			return kill, nil
+		}
+		kill()
+		if line == "" {
+			line = "the supervisor exited without a word; see " + l.SupervisorLog()
+		}
+		return nil, fmt.Errorf("start sandbox %q: %s", name, line)
+	}
+}

@@ -1,0 +1,121 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	supervisorv1 "github.com/paddock-dev/paddock/api/supervisor/v1"
+	"github.com/paddock-dev/paddock/internal/store"
+)
+
+// Start boots a stopped sandbox again on its existing disk.
+func (m *Manager) Start(ctx context.Context, name string) error {
+	l, err := m.existing(name)
+	if err != nil {
+		return err
+	}
+	lock, err := store.LockFile(l.Lock(), false)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	if supervisorAlive(l) {
+		return fmt.Errorf("sandbox %q is already running", name)
+	}
+	if _, err := os.Stat(l.Config()); err != nil {
+		return fmt.Errorf("sandbox %q is incomplete (no config): remove it with paddock rm %s", name, name)
+	}
+	_, err = m.spawn(ctx, name)
+	return err
+}
+
+// Stop shuts a running sandbox down cleanly, forcing it off after timeout.
+// It reports whether it had to force.
+func (m *Manager) Stop(ctx context.Context, name string, timeout time.Duration) (forced bool, err error) {
+	l, err := m.existing(name)
+	if err != nil {
+		return false, err
+	}
+	if !supervisorAlive(l) {
+		return false, fmt.Errorf("sandbox %q is not running", name)
+	}
+	c, err := dialSocket(l.Socket())
+	if err != nil {
+		return false, err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, timeout+10*time.Second)
+	defer cancel()
+	resp, err := c.Supervisor.Stop(ctx, &supervisorv1.StopRequest{TimeoutMs: timeout.Milliseconds()})
+	if err != nil {
+		return false, fmt.Errorf("stop %q: %w", name, err)
+	}
+	// The supervisor exits right after answering; wait for its lock.
+	for supervisorAlive(l) {
+		select {
+		case <-ctx.Done():
+			return resp.Forced, fmt.Errorf("stop %q: the supervisor did not exit", name)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return resp.Forced, nil
+}
+
+// Remove deletes a sandbox. A running one is refused unless force, in
+// which case its supervisor and QEMU are killed first.
+func (m *Manager) Remove(ctx context.Context, name string, force bool) error {
+	l, err := m.existing(name)
+	if err != nil {
+		return err
+	}
+	if supervisorAlive(l) {
+		if !force {
+			return fmt.Errorf("sandbox %q is running: stop it first or use paddock rm -f", name)
+		}
+	}
+	lock, err := store.LockFile(l.Lock(), true)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	for _, pidPath := range []string{l.SupervisorPid(), l.QEMUPid()} {
+		if pf, err := store.ReadPidFile(pidPath); err == nil && pf.Alive() {
+			pf.Kill(syscall.SIGKILL)
+			if err := waitGone(ctx, pf); err != nil {
+				return fmt.Errorf("remove %q: %w", name, err)
+			}
+		}
+	}
+	if err := os.RemoveAll(l.Dir); err != nil {
+		return fmt.Errorf("remove %q: %w", name, err)
+	}
+	return nil
+}
+
+func waitGone(ctx context.Context, pf store.PidFile) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for pf.Alive() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("process %d did not exit after SIGKILL", pf.Pid)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+func (m *Manager) existing(name string) (store.Layout, error) {
+	if err := store.ValidateName(name); err != nil {
+		return store.Layout{}, err
+	}
+	l := m.Home.Sandbox(name)
+	if _, err := os.Stat(l.Dir); errors.Is(err, os.ErrNotExist) {
+		return l, fmt.Errorf("no such sandbox %q (see paddock ls)", name)
+	}
+	return l, nil
+}

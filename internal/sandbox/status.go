@@ -1,0 +1,133 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"syscall"
+	"time"
+
+	supervisorv1 "github.com/paddock-dev/paddock/api/supervisor/v1"
+	"github.com/paddock-dev/paddock/internal/store"
+)
+
+// Info is what ls and inspect show of a sandbox.
+type Info struct {
+	Name          string    `json:"name"`
+	Status        string    `json:"status"` // running, paused, stopped, created, starting, broken: ...
+	Template      string    `json:"template"`
+	Workspace     string    `json:"workspace"`
+	Created       time.Time `json:"created"`
+	CPUs          int       `json:"cpus"`
+	MemoryBytes   int64     `json:"memory_bytes"`
+	Accel         string    `json:"accel"` // the one in use while running, else the requested one
+	SupervisorPid int       `json:"supervisor_pid,omitempty"`
+	QEMUPid       int       `json:"qemu_pid,omitempty"`
+	DiskBytes     int64     `json:"disk_bytes"` // host blocks used by the sandbox's own disk overlay
+	AgentVersion  string    `json:"agent_version,omitempty"`
+	Dir           string    `json:"dir"`
+}
+
+// List returns every sandbox, sorted by name.
+func (m *Manager) List() ([]Info, error) {
+	entries, err := os.ReadDir(m.Home.SandboxesDir())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Info
+	for _, e := range entries {
+		if !e.IsDir() || store.ValidateName(e.Name()) != nil {
+			continue
+		}
+		out = append(out, m.status(e.Name()))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Inspect returns one sandbox's facts.
+func (m *Manager) Inspect(name string) (Info, error) {
+	if err := store.ValidateName(name); err != nil {
+		return Info{}, err
+	}
+	if _, err := os.Stat(m.Home.Sandbox(name).Dir); err != nil {
+		return Info{}, fmt.Errorf("no such sandbox %q (see paddock ls)", name)
+	}
+	return m.status(name), nil
+}
+
+// status derives a sandbox's status from facts: its config, whether a
+// supervisor holds its run lock and answers, and how its last run ended.
+func (m *Manager) status(name string) Info {
+	l := m.Home.Sandbox(name)
+	info := Info{Name: name, Dir: l.Dir, DiskBytes: allocated(l.Disk())}
+	var cfg store.SandboxConfig
+	if err := store.ReadJSON(l.Config(), &cfg); err != nil {
+		info.Status = "broken: incomplete create (no config); remove it with paddock rm " + name
+		return info
+	}
+	info.Template, info.Workspace, info.Created = cfg.Template, cfg.Workspace, cfg.Created
+	info.CPUs, info.MemoryBytes, info.Accel = cfg.CPUs, cfg.MemoryBytes, cfg.Accel
+
+	if supervisorAlive(l) {
+		if pf, err := store.ReadPidFile(l.SupervisorPid()); err == nil {
+			info.SupervisorPid = pf.Pid
+		}
+		c, err := dialSocket(l.Socket())
+		if err == nil {
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			resp, err := c.Supervisor.Info(ctx, &supervisorv1.InfoRequest{})
+			if err == nil {
+				info.Status = resp.State
+				info.QEMUPid = int(resp.QemuPid)
+				info.Accel = resp.Accel
+				info.AgentVersion = resp.AgentVersion
+				return info
+			}
+		}
+		if _, err := os.Stat(l.Socket()); err != nil {
+			info.Status = "starting"
+		} else {
+			info.Status = "unresponsive: the supervisor does not answer; see paddock logs " + name
+		}
+		return info
+	}
+	// No supervisor. QEMU dies with it, but check: an orphan must show.
+	if pf, err := store.ReadPidFile(l.QEMUPid()); err == nil && pf.Alive() {
+		info.QEMUPid = pf.Pid
+		info.Status = fmt.Sprintf("broken: orphan qemu (pid %d) without a supervisor; paddock rm -f %s cleans it", pf.Pid, name)
+		return info
+	}
+	var last store.ExitRecord
+	lastErr := store.ReadJSON(l.LastExit(), &last)
+	pf, pidErr := store.ReadPidFile(l.SupervisorPid())
+	switch {
+	case lastErr == nil && last.Clean:
+		info.Status = "stopped"
+	case lastErr == nil:
+		info.Status = "broken: " + last.Reason
+	case pidErr == nil && pf.BootID != store.BootID():
+		info.Status = "stopped (host rebooted)"
+	case pidErr == nil:
+		info.Status = "broken: the supervisor died (killed?); see paddock logs " + name
+	default:
+		info.Status = "created"
+	}
+	return info
+}
+
+// allocated is the host disk space a file uses (blocks, not apparent size).
+func allocated(path string) int64 {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return 0
+	}
+	return st.Blocks * 512
+}

@@ -1,0 +1,45 @@
+package store
+
+import "time"
+
+// SandboxConfig is a sandbox's settings, written once when it is created
+// (config.json). Nothing here describes whether it runs: that is derived
+// from live processes (see package sandbox).
+type SandboxConfig struct {
+	Name        string    `json:"name"`
+	Template    string    `json:"template"`
+	Workspace   string    `json:"workspace"` // absolute host path, mounted at the same path in the guest
+	CPUs        int       `json:"cpus"`
+	MemoryBytes int64     `json:"memory_bytes"`
+	Env         []string  `json:"env,omitempty"` // K=V for every exec
+	Accel       string    `json:"accel"`         // requested: auto, kvm or tcg
+	User        User      `json:"user"`
+	Created     time.Time `json:"created"`
+}
+
+// User is the guest's default exec user.
+type User struct {
+	Name string `json:"name"`
+	UID  uint32 `json:"uid"`
+	GID  uint32 `json:"gid"`
+	Home string `json:"home"`
+}
+
+// ExitRecord is how a supervisor run ended (last-exit.json).
+type ExitRecord struct {
+	Time   time.Time `json:"time"`
+	Clean  bool      `json:"clean"`  // stopped on request
+	Reason string    `json:"reason"` // for humans: "stopped", "qemu exited: exit status 1"
+}
+
+// ExecRecord is one line of the exec audit log.
+type ExecRecord struct {
+	Time       time.Time `json:"time"`
+	User       string    `json:"user"`
+	Argv       []string  `json:"argv"`
+	Cwd        string    `json:"cwd"`
+	TTY        bool      `json:"tty,omitempty"`
+	ExitCode   int32     `json:"exit_code"`
+	Error      string    `json:"error,omitempty"`
+	DurationMS int64     `json:"duration_ms"`
+}

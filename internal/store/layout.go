@@ -1,0 +1,102 @@
+package store
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Home is the root of paddock's state (PADDOCK_HOME).
+type Home string
+
+// DefaultHome is $PADDOCK_HOME if set, /var/lib/paddock for root, else
+// $XDG_DATA_HOME/paddock (~/.local/share/paddock).
+func DefaultHome() (Home, error) {
+	if h := os.Getenv("PADDOCK_HOME"); h != "" {
+		abs, err := filepath.Abs(h)
+		if err != nil {
+			return "", fmt.Errorf("PADDOCK_HOME %q: %w", h, err)
+		}
+		return Home(abs), nil
+	}
+	if os.Geteuid() == 0 {
+		return "/var/lib/paddock", nil
+	}
+	if x := os.Getenv("XDG_DATA_HOME"); x != "" {
+		return Home(filepath.Join(x, "paddock")), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("cannot find a home for paddock state: set PADDOCK_HOME: %w", err)
+	}
+	return Home(filepath.Join(home, ".local", "share", "paddock")), nil
+}
+
+// SandboxesDir holds one directory per sandbox.
+func (h Home) SandboxesDir() string { return filepath.Join(string(h), "sandboxes") }
+
+// TemplatesDir holds built templates (see package template).
+func (h Home) TemplatesDir() string { return filepath.Join(string(h), "templates") }
+
+// CacheDir holds downloads and generated artifacts keyed by their inputs.
+func (h Home) CacheDir() string { return filepath.Join(string(h), "cache") }
+
+// Sandbox returns the layout of sandbox name (not checking it exists).
+func (h Home) Sandbox(name string) Layout {
+	return Layout{Dir: filepath.Join(h.SandboxesDir(), name)}
+}
+
+// Layout names every file a sandbox has on disk. Nothing else in paddock
+// builds a path inside a sandbox directory.
+type Layout struct{ Dir string }
+
+func (l Layout) path(name string) string { return filepath.Join(l.Dir, name) }
+
+// Config is the sandbox's settings (config.json), written once at create.
+func (l Layout) Config() string { return l.path("config.json") }
+
+// Disk is the qcow2 overlay on the template's root image.
+func (l Layout) Disk() string { return l.path(DiskName) }
+
+// SupervisorPid records the running supervisor (pid, boot id, start time).
+func (l Layout) SupervisorPid() string { return l.path("supervisor.pid") }
+
+// QEMUPid records the running QEMU process.
+func (l Layout) QEMUPid() string { return l.path("qemu.pid") }
+
+// Socket is the supervisor's API socket, for the CLI. Short on purpose:
+// unix socket paths are limited to 107 bytes.
+func (l Layout) Socket() string { return l.path("sv.sock") }
+
+// The following are used by QEMU with the sandbox directory as its working
+// directory, so they are relative names.
+const (
+	DiskName          = "disk.qcow2"
+	QMPSocketName     = "qmp.sock"
+	ControlSocketName = "ctl.sock"
+)
+
+// QMPSocket is QEMU's monitor socket.
+func (l Layout) QMPSocket() string { return l.path(QMPSocketName) }
+
+// ControlSocket is the host end of the guest agent's virtio-serial port.
+func (l Layout) ControlSocket() string { return l.path(ControlSocketName) }
+
+// ConsoleLog is the guest's serial console (rotated to ConsoleLog()+".1").
+func (l Layout) ConsoleLog() string { return l.path("console.log") }
+
+// ExecLog is the exec audit log, JSON lines.
+func (l Layout) ExecLog() string { return l.path("exec.jsonl") }
+
+// SupervisorLog is the supervisor's own log (stderr of the detached process).
+func (l Layout) SupervisorLog() string { return l.path("supervisor.log") }
+
+// LastExit records how the last run ended, written by the supervisor.
+func (l Layout) LastExit() string { return l.path("last-exit.json") }
+
+// Lock serialises lifecycle operations on one sandbox.
+func (l Layout) Lock() string { return l.path("lock") }
+
+// RunLock is held (flock) by the supervisor for as long as it runs: a lock
+// that cannot be taken is proof of a live supervisor.
+func (l Layout) RunLock() string { return l.path("run.lock") }

@@ -1,0 +1,164 @@
+package store
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestValidateName(t *testing.T) {
+	good := []string{"a", "web", "web-1", "0abc", strings.Repeat("a", 63)}
+	bad := []string{"", "-web", "Web", "web_1", "web.1", "a/b", "..", strings.Repeat("a", 64), "we b"}
+	for _, n := range good {
+		if err := ValidateName(n); err != nil {
+			t.Errorf("ValidateName(%q) = %v, want ok", n, err)
+		}
+	}
+	for _, n := range bad {
+		if err := ValidateName(n); err == nil {
+			t.Errorf("ValidateName(%q) = ok, want error", n)
+		}
+	}
+}
+
+func TestGenerateNameIsValid(t *testing.T) {
+	for i := 0; i < 100; i++ {
+		if n := GenerateName(); ValidateName(n) != nil {
+			t.Fatalf("generated invalid name %q", n)
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	cases := map[string]int64{
+		"512M": 512 << 20, "2G": 2 << 30, "2g": 2 << 30, "1GiB": 1 << 30, "64K": 64 << 10,
+		"1048576": 1 << 20, "3T": 3 << 40, "100MB": 100 << 20,
+	}
+	for in, want := range cases {
+		got, err := ParseSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "G", "-1G", "0", "1.5G", "abc", "2X", "99999999999999T"} {
+		if n, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) = %d, want error", in, n)
+		}
+	}
+}
+
+func TestFormatSize(t *testing.T) {
+	for n, want := range map[int64]string{2 << 30: "2G", 512 << 20: "512M", 1536 << 10: "1536K"} {
+		if got := FormatSize(n); got != want {
+			t.Errorf("FormatSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestLayoutNamesEveryFileInsideTheSandboxDir(t *testing.T) {
+	l := Home("/var/lib/paddock").Sandbox("web")
+	if l.Dir != "/var/lib/paddock/sandboxes/web" {
+		t.Fatalf("Dir = %s", l.Dir)
+	}
+	paths := []string{l.Config(), l.Disk(), l.SupervisorPid(), l.QEMUPid(), l.Socket(), l.QMPSocket(),
+		l.ControlSocket(), l.ConsoleLog(), l.ExecLog(), l.SupervisorLog(), l.LastExit(), l.Lock(), l.RunLock()}
+	seen := map[string]bool{}
+	for _, p := range paths {
+		if filepath.Dir(p) != l.Dir {
+			t.Errorf("%s is outside %s", p, l.Dir)
+		}
+		if seen[p] {
+			t.Errorf("%s named twice", p)
+		}
+		seen[p] = true
+	}
+	// The longest name with the root default must fit a unix socket path.
+	long := Home("/var/lib/paddock").Sandbox(strings.Repeat("a", 63))
+	if len(long.Socket()) > 107 {
+		t.Errorf("socket path %d bytes, over the unix limit", len(long.Socket()))
+	}
+}
+
+func TestDefaultHome(t *testing.T) {
+	t.Setenv("PADDOCK_HOME", "/tmp/ph")
+	if h, _ := DefaultHome(); h != "/tmp/ph" {
+		t.Errorf("DefaultHome with PADDOCK_HOME = %s", h)
+	}
+	t.Setenv("PADDOCK_HOME", "")
+	t.Setenv("XDG_DATA_HOME", "/tmp/xdg")
+	h, _ := DefaultHome()
+	if os.Geteuid() == 0 && h != "/var/lib/paddock" {
+		t.Errorf("root DefaultHome = %s", h)
+	}
+	if os.Geteuid() != 0 && h != "/tmp/xdg/paddock" {
+		t.Errorf("user DefaultHome = %s", h)
+	}
+}
+
+func TestWriteJSONAtomicLeavesNoTempFiles(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c.json")
+	for i := 0; i < 3; i++ {
+		if err := WriteJSON(p, map[string]int{"i": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var v map[string]int
+	if err := ReadJSON(p, &v); err != nil || v["i"] != 2 {
+		t.Fatalf("read back %v, %v", v, err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Fatalf("dir has %d entries, want only c.json", len(entries))
+	}
+}
+
+func TestPidFileTracksProcessIdentity(t *testing.T) {
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "x.pid")
+	if err := WritePidFile(p, cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	pf, err := ReadPidFile(p)
+	if err != nil || !pf.Alive() {
+		t.Fatalf("live process not alive: %+v %v", pf, err)
+	}
+	reused := pf
+	reused.StartTime++
+	if reused.Alive() {
+		t.Error("a pid with another start time counts as alive")
+	}
+	rebooted := pf
+	rebooted.BootID = "other-boot"
+	if rebooted.Alive() {
+		t.Error("a pid from another boot counts as alive")
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if pf.Alive() {
+		t.Error("dead process still alive")
+	}
+}
+
+func TestLockFileIsExclusive(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "lock")
+	l1, err := LockFile(p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// flock locks are per open file description: a second open conflicts.
+	if _, err := LockFile(p, false); err == nil {
+		t.Fatal("second lock succeeded")
+	}
+	l1.Unlock()
+	l2, err := LockFile(p, false)
+	if err != nil {
+		t.Fatalf("lock after unlock: %v", err)
+	}
+	l2.Unlock()
+}

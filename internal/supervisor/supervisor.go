@@ -1,0 +1,344 @@
+package supervisor
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials/insecure"
+
+	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
+	supervisorv1 "github.com/paddock-dev/paddock/api/supervisor/v1"
+	"github.com/paddock-dev/paddock/internal/store"
+	"github.com/paddock-dev/paddock/internal/template"
+	"github.com/paddock-dev/paddock/internal/vm/qemu"
+)
+
+// consoleMax is where the console log rotates.
+const consoleMax = 8 << 20
+
+// bootTimeout bounds a cold boot until the agent answers. TCG boots take
+// 5-7 s on an idle machine; a loaded one can take several times that.
+const bootTimeout = 120 * time.Second
+
+// Options configure one supervisor run.
+type Options struct {
+	Home      store.Home
+	Name      string
+	AgentPath string         // the guest agent binary, for the initramfs
+	Ready     io.WriteCloser // told "ok\n" or the error once the sandbox answers; may be nil
+	Logger    *slog.Logger
+}
+
+// sup is the state of one run. Fields set before serving are read-only
+// afterwards; mu guards the rest.
+type sup struct {
+	opts   Options
+	layout store.Layout
+	cfg    store.SandboxConfig
+	log    *slog.Logger
+
+	accel   string
+	qemu    *qemu.Process
+	monitor *qemu.Monitor
+	guest   agentv1.AgentClient
+	conn    *grpc.ClientConn
+	started time.Time
+	version string
+
+	mu       sync.Mutex
+	paused   bool
+	stopping bool // a Stop is in progress or done: QEMU's exit is clean
+}
+
+// Run supervises the sandbox until its VM stops. It returns an error when
+// the sandbox could not be started or the VM ended unexpectedly.
+func Run(ctx context.Context, opts Options) (err error) {
+	s := &sup{opts: opts, layout: opts.Home.Sandbox(opts.Name), log: opts.Logger}
+	ready := func(err error) {
+		if opts.Ready == nil {
+			return
+		}
+		if err != nil {
+			fmt.Fprintf(opts.Ready, "%v\n", err)
+		} else {
+			io.WriteString(opts.Ready, "ok\n")
+		}
+		opts.Ready.Close()
+		opts.Ready = nil
+	}
+	lock, err := store.LockFile(s.layout.RunLock(), false)
+	if err != nil {
+		err = fmt.Errorf("sandbox %q is already running", opts.Name)
+		ready(err)
+		return err
+	}
+	defer lock.Unlock()
+	defer func() {
+		clean := err == nil
+		reason := "stopped"
+		if err != nil {
+			reason = err.Error()
+		}
+		store.WriteJSON(s.layout.LastExit(), store.ExitRecord{Time: time.Now(), Clean: clean, Reason: reason})
+		os.Remove(s.layout.Socket())
+		ready(err)
+	}()
+	os.Remove(s.layout.LastExit())
+	if err := os.Chdir(s.layout.Dir); err != nil {
+		return err
+	}
+	if err := store.WritePidFile(s.layout.SupervisorPid(), os.Getpid()); err != nil {
+		return fmt.Errorf("write pid file: %w", err)
+	}
+	if err := store.ReadJSON(s.layout.Config(), &s.cfg); err != nil {
+		return fmt.Errorf("read sandbox config: %w", err)
+	}
+
+	srv, err := s.boot(ctx)
+	if err != nil {
+		if s.qemu != nil {
+			s.qemu.Kill()
+			<-s.qemu.Done()
+		}
+		return err
+	}
+	ready(nil)
+	s.log.Info("sandbox ready", "name", s.cfg.Name, "accel", s.accel)
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
+	select {
+	case <-s.qemu.Done():
+	case sig := <-sigs:
+		s.log.Info("signal, stopping", "signal", sig.String())
+		s.stop(10 * time.Second)
+	}
+	<-s.qemu.Done()
+	// Let a Stop call in flight send its reply.
+	stopped := make(chan struct{})
+	go func() { srv.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(2 * time.Second):
+		srv.Stop()
+	}
+	s.conn.Close()
+	os.Remove(s.layout.QEMUPid())
+	s.mu.Lock()
+	clean := s.stopping
+	s.mu.Unlock()
+	if !clean {
+		return fmt.Errorf("qemu exited unexpectedly (%v); see paddock logs %s", s.qemu.Err(), s.cfg.Name)
+	}
+	return nil
+}
+
+// boot runs the named steps that take a sandbox from a config to a VM
+// whose agent answers, and serves the API. Each step is logged and timed.
+func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
+	var (
+		tpl    *template.Template
+		initrd string
+		srv    *grpc.Server
+	)
+	steps := []struct {
+		name string
+		run  func() error
+	}{
+		{"open template", func() (err error) {
+			tpl, err = template.Open(string(s.opts.Home), s.cfg.Template)
+			return err
+		}},
+		{"initramfs", func() (err error) {
+			initrd, err = template.Initramfs(ctx, tpl, s.opts.AgentPath, s.opts.Home.CacheDir())
+			return err
+		}},
+		{"choose accelerator", func() error {
+			accel, warning, err := qemu.ChooseAccel(s.cfg.Accel)
+			if warning != "" {
+				s.log.Warn(warning)
+			}
+			s.accel = accel
+			return err
+		}},
+		{"start qemu", func() error { return s.startQEMU(tpl, initrd) }},
+		{"connect monitor", func() (err error) {
+			mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			s.monitor, err = qemu.DialMonitor(mctx, store.QMPSocketName)
+			return err
+		}},
+		{"wait for agent", func() error { return s.waitAgent(ctx) }},
+		{"configure guest", func() error { return s.configure(ctx) }},
+		{"serve api", func() (err error) {
+			srv, err = s.serve()
+			return err
+		}},
+	}
+	for _, st := range steps {
+		t0 := time.Now()
+		if err := st.run(); err != nil {
+			s.log.Error("boot step failed", "step", st.name, "err", err)
+			return nil, fmt.Errorf("%s: %w", st.name, err)
+		}
+		s.log.Info("boot step", "step", st.name, "duration", time.Since(t0).Round(time.Millisecond))
+	}
+	s.started = time.Now()
+	return srv, nil
+}
+
+func (s *sup) startQEMU(tpl *template.Template, initrd string) error {
+	console, err := openRotating(s.layout.ConsoleLog(), consoleMax)
+	if err != nil {
+		return err
+	}
+	cfg := qemu.Config{
+		Accel:         s.accel,
+		CPUs:          s.cfg.CPUs,
+		MemoryMiB:     s.cfg.MemoryBytes >> 20,
+		Kernel:        tpl.Kernel,
+		Initrd:        initrd,
+		Cmdline:       qemu.KernelCmdline(s.accel),
+		Disk:          store.DiskName,
+		DiskFormat:    "qcow2",
+		Shares:        []qemu.Share{{Tag: "workspace", Path: s.cfg.Workspace}},
+		ControlSocket: store.ControlSocketName,
+		ControlPort:   qemu.ControlPortName,
+		QMPSocket:     store.QMPSocketName,
+	}
+	for _, name := range []string{store.ControlSocketName, store.QMPSocketName} {
+		os.Remove(name)
+	}
+	p, err := qemu.Start(cfg, s.layout.Dir, console, os.Stderr)
+	if err != nil {
+		return err
+	}
+	s.qemu = p
+	return store.WritePidFile(s.layout.QEMUPid(), p.Pid())
+}
+
+func (s *sup) waitAgent(ctx context.Context) error {
+	conn, err := grpc.NewClient("passthrough:///guest",
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", store.ControlSocketName)
+		}),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.3, MaxDelay: 500 * time.Millisecond},
+			MinConnectTimeout: 2 * time.Second,
+		}),
+	)
+	if err != nil {
+		return err
+	}
+	s.conn = conn
+	s.guest = agentv1.NewAgentClient(conn)
+	ctx, cancel := context.WithTimeout(ctx, bootTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.qemu.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	resp, err := s.guest.Ping(ctx, &agentv1.PingRequest{}, grpc.WaitForReady(true))
+	if err != nil {
+		select {
+		case <-s.qemu.Done():
+			return fmt.Errorf("qemu exited during boot (%v); see paddock logs %s", s.qemu.Err(), s.cfg.Name)
+		default:
+		}
+		return fmt.Errorf("the guest agent did not answer within %s: %w; see paddock logs %s", bootTimeout, err, s.cfg.Name)
+	}
+	s.version = resp.Version
+	return nil
+}
+
+func (s *sup) configure(ctx context.Context) error {
+	entropy := make([]byte, 64)
+	rand.Read(entropy)
+	id := make([]byte, 16)
+	rand.Read(id)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err := s.guest.Configure(ctx, &agentv1.ConfigureRequest{
+		Hostname:     s.cfg.Name,
+		TimeUnixNano: time.Now().UnixNano(),
+		Entropy:      entropy,
+		MachineId:    hex.EncodeToString(id),
+		User: &agentv1.User{
+			Name: s.cfg.User.Name, Uid: s.cfg.User.UID, Gid: s.cfg.User.GID, Home: s.cfg.User.Home,
+		},
+		Mounts: []*agentv1.Mount{{Tag: "workspace", Path: s.cfg.Workspace}},
+	})
+	return err
+}
+
+func (s *sup) serve() (*grpc.Server, error) {
+	os.Remove(s.layout.Socket())
+	l, err := net.Listen("unix", s.layout.Socket())
+	if err != nil {
+		return nil, err
+	}
+	audit, err := openAudit(s.layout.ExecLog())
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	srv := grpc.NewServer()
+	agentv1.RegisterAgentServer(srv, &agentProxy{s: s, audit: audit})
+	supervisorv1.RegisterSupervisorServer(srv, &api{s: s})
+	go srv.Serve(l)
+	return srv, nil
+}
+
+// stop shuts the guest down, forcing QEMU off after timeout. It returns
+// whether it had to force.
+func (s *sup) stop(timeout time.Duration) (forced bool) {
+	s.mu.Lock()
+	s.stopping = true
+	paused := s.paused
+	s.mu.Unlock()
+	if paused {
+		s.monitor.Execute("cont", nil)
+	}
+	deadline := time.After(timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_, err := s.guest.Shutdown(ctx, &agentv1.ShutdownRequest{})
+	cancel()
+	if err != nil {
+		s.log.Warn("agent shutdown failed, asking qemu", "err", err)
+		s.monitor.Execute("system_powerdown", nil)
+	}
+	select {
+	case <-s.qemu.Done():
+		return false
+	case <-deadline:
+	}
+	s.log.Warn("guest did not power off in time, killing qemu", "timeout", timeout)
+	if _, err := s.monitor.Execute("quit", nil); err != nil {
+		s.qemu.Kill()
+	}
+	select {
+	case <-s.qemu.Done():
+	case <-time.After(2 * time.Second):
+		s.qemu.Kill()
+		<-s.qemu.Done()
+	}
+	return true
+}

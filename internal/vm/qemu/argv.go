@@ -1,0 +1,134 @@
+// Package qemu builds QEMU microvm command lines as data, starts QEMU
+// without a shell, and drives it over QMP.
+package qemu
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Share is a host directory exported to the guest over virtio-9p.
+type Share struct {
+	Tag      string // mount_tag the guest mounts by
+	Path     string // absolute host path
+	ReadOnly bool
+}
+
+// Config describes one VM. Paths of sockets are relative to QEMU's working
+// directory (the sandbox directory), which keeps them under the unix socket
+// path limit however deep PADDOCK_HOME is.
+type Config struct {
+	Accel     string // "kvm" or "tcg"
+	CPUs      int
+	MemoryMiB int64
+
+	Kernel  string   // uncompressed vmlinux (PVH entry)
+	Initrd  string   // the agent's initramfs
+	Cmdline []string // kernel command line, see KernelCmdline
+
+	Disk       string // root disk image
+	DiskFormat string // "qcow2" or "raw"
+
+	Shares []Share
+
+	ControlSocket string // host end of the agent's virtio-serial port
+	ControlPort   string // the port's name in the guest
+	QMPSocket     string
+
+	// NoSandbox turns QEMU's seccomp sandbox off (debugging only).
+	NoSandbox bool
+}
+
+// ControlPortName is the virtio-serial port name the agent looks for.
+const ControlPortName = "paddock.ctl"
+
+// KernelCmdline returns the guest kernel's command line for accel.
+func KernelCmdline(accel string) []string {
+	args := []string{
+		"console=ttyS0", "reboot=t", "panic=-1", "quiet", "loglevel=4",
+		"i8042.noaux", "i8042.nomux", "i8042.nopnp", "i8042.dumbkbd",
+		"paddock.root=/dev/vda", "paddock.ctl=" + ControlPortName,
+	}
+	if accel == "tcg" {
+		// Without these the guest can hang at TSC calibration under TCG
+		// when the host is loaded (PLATFORM.md).
+		args = append(args, "tsc_early_khz=2100000", "tsc=reliable")
+	}
+	return args
+}
+
+// Validate reports every problem with the configuration.
+func (c Config) Validate() error {
+	var errs []string
+	if c.Accel != "kvm" && c.Accel != "tcg" {
+		errs = append(errs, fmt.Sprintf("accel %q is not kvm or tcg", c.Accel))
+	}
+	if c.CPUs < 1 {
+		errs = append(errs, "cpus must be at least 1")
+	}
+	if c.MemoryMiB < 64 {
+		errs = append(errs, "memory must be at least 64 MiB")
+	}
+	if c.Kernel == "" || c.Initrd == "" || c.Disk == "" {
+		errs = append(errs, "kernel, initrd and disk are required")
+	}
+	for _, s := range c.Shares {
+		if strings.ContainsAny(s.Path, ",") || strings.ContainsAny(s.Tag, ",=") {
+			errs = append(errs, fmt.Sprintf("share path %q or tag %q contains a comma, which QEMU cannot quote", s.Path, s.Tag))
+		}
+	}
+	for _, p := range []string{c.Kernel, c.Initrd, c.Disk, c.ControlSocket, c.QMPSocket} {
+		if strings.Contains(p, ",") {
+			errs = append(errs, fmt.Sprintf("path %q contains a comma, which QEMU cannot take", p))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("qemu config: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Args returns QEMU's argv after the binary name.
+func (c Config) Args() []string {
+	cpu := "max"
+	if c.Accel == "kvm" {
+		cpu = "host"
+	}
+	format := c.DiskFormat
+	if format == "" {
+		format = "qcow2"
+	}
+	a := []string{
+		"-M", "microvm,x-option-roms=off,isa-serial=on,rtc=off,acpi=on",
+		"-accel", c.Accel,
+		"-cpu", cpu,
+		"-smp", strconv.Itoa(c.CPUs),
+		"-m", strconv.FormatInt(c.MemoryMiB, 10) + "M",
+		"-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+		"-kernel", c.Kernel,
+		"-initrd", c.Initrd,
+		"-append", strings.Join(c.Cmdline, " "),
+		"-drive", "id=root,file=" + c.Disk + ",format=" + format + ",if=none,discard=unmap",
+		"-device", "virtio-blk-device,drive=root",
+		"-device", "virtio-serial-device",
+		"-chardev", "socket,id=ctl,path=" + c.ControlSocket + ",server=on,wait=off",
+		"-device", "virtserialport,chardev=ctl,name=" + c.ControlPort,
+		"-device", "virtio-rng-device",
+		"-chardev", "stdio,id=con,signal=off",
+		"-serial", "chardev:con",
+		"-qmp", "unix:" + c.QMPSocket + ",server=on,wait=off",
+	}
+	for i, s := range c.Shares {
+		id := "fs" + strconv.Itoa(i)
+		fsdev := "local,id=" + id + ",path=" + s.Path + ",security_model=none,multidevs=remap"
+		if s.ReadOnly {
+			fsdev += ",readonly=on"
+		}
+		a = append(a, "-fsdev", fsdev, "-device", "virtio-9p-device,fsdev="+id+",mount_tag="+s.Tag)
+	}
+	if !c.NoSandbox {
+		a = append(a, "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny")
+	}
+	return a
+}

@@ -1,0 +1,138 @@
+package qemu
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func testConfig() Config {
+	return Config{
+		Accel: "tcg", CPUs: 2, MemoryMiB: 2048,
+		Kernel: "/t/vmlinux", Initrd: "/c/initrd.img", Cmdline: KernelCmdline("tcg"),
+		Disk: "disk.qcow2", DiskFormat: "qcow2",
+		Shares:        []Share{{Tag: "workspace", Path: "/home/u/proj"}},
+		ControlSocket: "ctl.sock", ControlPort: ControlPortName, QMPSocket: "qmp.sock",
+	}
+}
+
+// flag returns the values that follow each occurrence of name in args.
+func flag(args []string, name string) []string {
+	var out []string
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == name {
+			out = append(out, args[i+1])
+		}
+	}
+	return out
+}
+
+func TestArgsTCG(t *testing.T) {
+	a := testConfig().Args()
+	want := map[string][]string{
+		"-M":       {"microvm,x-option-roms=off,isa-serial=on,rtc=off,acpi=on"},
+		"-accel":   {"tcg"},
+		"-cpu":     {"max"},
+		"-smp":     {"2"},
+		"-m":       {"2048M"},
+		"-kernel":  {"/t/vmlinux"},
+		"-initrd":  {"/c/initrd.img"},
+		"-drive":   {"id=root,file=disk.qcow2,format=qcow2,if=none,discard=unmap"},
+		"-fsdev":   {"local,id=fs0,path=/home/u/proj,security_model=none,multidevs=remap"},
+		"-qmp":     {"unix:qmp.sock,server=on,wait=off"},
+		"-sandbox": {"on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"},
+	}
+	for f, v := range want {
+		if got := flag(a, f); !slices.Equal(got, v) {
+			t.Errorf("%s = %q, want %q", f, got, v)
+		}
+	}
+	if !slices.Contains(flag(a, "-device"), "virtserialport,chardev=ctl,name=paddock.ctl") {
+		t.Errorf("no control port in %q", flag(a, "-device"))
+	}
+	if !slices.Contains(flag(a, "-device"), "virtio-9p-device,fsdev=fs0,mount_tag=workspace") {
+		t.Errorf("no 9p device in %q", flag(a, "-device"))
+	}
+	for _, x := range []string{"-nodefaults", "-no-user-config", "-no-reboot", "-nographic"} {
+		if !slices.Contains(a, x) {
+			t.Errorf("missing %s", x)
+		}
+	}
+	// Nothing but the workspace is shared, and there is no network device.
+	if n := len(flag(a, "-fsdev")); n != 1 {
+		t.Errorf("%d shares, want 1", n)
+	}
+	for _, d := range flag(a, "-device") {
+		if strings.Contains(d, "net") {
+			t.Errorf("unexpected network device %q", d)
+		}
+	}
+}
+
+func TestArgsKVMUsesHostCPU(t *testing.T) {
+	c := testConfig()
+	c.Accel = "kvm"
+	c.Cmdline = KernelCmdline("kvm")
+	a := c.Args()
+	if got := flag(a, "-cpu"); !slices.Equal(got, []string{"host"}) {
+		t.Errorf("-cpu = %q", got)
+	}
+	if strings.Contains(strings.Join(flag(a, "-append"), " "), "tsc_early_khz") {
+		t.Error("TSC workaround on KVM")
+	}
+}
+
+func TestKernelCmdlineTCG(t *testing.T) {
+	cl := strings.Join(KernelCmdline("tcg"), " ")
+	for _, want := range []string{"console=ttyS0", "panic=-1", "paddock.root=/dev/vda", "paddock.ctl=paddock.ctl", "tsc_early_khz=2100000", "tsc=reliable"} {
+		if !strings.Contains(cl, want) {
+			t.Errorf("cmdline %q lacks %q", cl, want)
+		}
+	}
+}
+
+func TestReadOnlyShareAndNoSandbox(t *testing.T) {
+	c := testConfig()
+	c.Shares[0].ReadOnly = true
+	c.NoSandbox = true
+	a := c.Args()
+	if got := flag(a, "-fsdev")[0]; !strings.HasSuffix(got, ",readonly=on") {
+		t.Errorf("-fsdev %q not read-only", got)
+	}
+	if len(flag(a, "-sandbox")) != 0 {
+		t.Error("-sandbox present with NoSandbox")
+	}
+}
+
+func TestValidateGathersEveryProblem(t *testing.T) {
+	err := Config{Accel: "xen", CPUs: 0, MemoryMiB: 1}.Validate()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"accel", "cpus", "memory", "kernel"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+	c := testConfig()
+	c.Shares[0].Path = "/a,b"
+	if c.Validate() == nil {
+		t.Error("comma in share path accepted")
+	}
+}
+
+func TestChooseAccel(t *testing.T) {
+	if a, _, err := ChooseAccel("tcg"); err != nil || a != "tcg" {
+		t.Errorf("tcg -> %s, %v", a, err)
+	}
+	if _, _, err := ChooseAccel("xen"); err == nil {
+		t.Error("xen accepted")
+	}
+	a, warn, err := ChooseAccel("auto")
+	if err != nil || (a != "kvm" && a != "tcg") {
+		t.Fatalf("auto -> %s, %v", a, err)
+	}
+	if a == "tcg" && !strings.Contains(warn, "TCG") {
+		t.Errorf("fallback to TCG without a warning: %q", warn)
+	}
+}

@@ -1,0 +1,139 @@
+package qemu
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os/exec"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/digitalocean/go-qemu/qmp"
+)
+
+// Binary is the QEMU system emulator paddock runs.
+const Binary = "qemu-system-x86_64"
+
+// Process is a running QEMU. It dies with the process that started it
+// (PR_SET_PDEATHSIG), so a killed supervisor never leaves QEMU behind.
+type Process struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error // set before done is closed
+}
+
+// Start runs QEMU with cfg in dir, its stdout (the serial console) to
+// console and its stderr to stderr.
+func Start(cfg Config, dir string, console, stderr io.Writer) (*Process, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	bin, err := exec.LookPath(Binary)
+	if err != nil {
+		return nil, fmt.Errorf("%s not found: install it with \"apt-get install qemu-system-x86\" (or run make deps)", Binary)
+	}
+	cmd := exec.Command(bin, cfg.Args()...)
+	cmd.Dir = dir
+	cmd.Stdout = console
+	cmd.Stderr = stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	p := &Process{cmd: cmd, done: make(chan struct{})}
+	started := make(chan error, 1)
+	// PDEATHSIG fires when the thread that forked the child exits, so the
+	// fork happens on a thread that stays locked for QEMU's whole life.
+	go func() {
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("start qemu: %w", err)
+	}
+	return p, nil
+}
+
+// Pid is QEMU's process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Done is closed when QEMU has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Err is how QEMU exited; valid after Done is closed.
+func (p *Process) Err() error { return p.err }
+
+// Kill kills QEMU at once.
+func (p *Process) Kill() { _ = p.cmd.Process.Kill() }
+
+// Monitor is a QMP connection.
+type Monitor struct{ m *qmp.SocketMonitor }
+
+// DialMonitor connects to QEMU's QMP socket, retrying until ctx ends.
+func DialMonitor(ctx context.Context, path string) (*Monitor, error) {
+	for {
+		m, err := qmp.NewSocketMonitor("unix", path, 2*time.Second)
+		if err == nil {
+			if err = m.Connect(); err == nil {
+				return &Monitor{m: m}, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connect to qemu monitor %s: %w", path, err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Execute runs a QMP command and returns its "return" value.
+func (m *Monitor) Execute(command string, args map[string]any) (json.RawMessage, error) {
+	req := map[string]any{"execute": command}
+	if args != nil {
+		req["arguments"] = args
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := m.m.Run(b)
+	if err != nil {
+		return nil, fmt.Errorf("qmp %s: %w", command, err)
+	}
+	var resp struct {
+		Return json.RawMessage `json:"return"`
+		Error  *struct {
+			Class string `json:"class"`
+			Desc  string `json:"desc"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(raw, &resp); err != nil {
+		return nil, fmt.Errorf("qmp %s: %w", command, err)
+	}
+	if resp.Error != nil {
+		return nil, fmt.Errorf("qmp %s: %s: %s", command, resp.Error.Class, resp.Error.Desc)
+	}
+	return resp.Return, nil
+}
+
+// Status returns the VM run state ("running", "paused", ...).
+func (m *Monitor) Status() (string, error) {
+	raw, err := m.Execute("query-status", nil)
+	if err != nil {
+		return "", err
+	}
+	var st struct {
+		Status string `json:"status"`
+	}
+	err = json.Unmarshal(raw, &st)
+	return st.Status, err
+}
+
+// Close disconnects from QMP.
+func (m *Monitor) Close() error { return m.m.Disconnect() }
+
