@@ -45,6 +45,8 @@ a copy-on-write overlay on the template's image.`,
 	f.IntVar(&o.CPUs, "cpus", 0, "virtual CPUs (default: 2, at most the host's)")
 	f.StringVar(&o.Memory, "memory", "2G", "memory, such as 512M or 2G")
 	f.StringArrayVarP(&o.Env, "env", "e", nil, "environment variable for every exec, KEY=VALUE (KEY alone takes the host's value)")
+	f.BoolVar(&o.Cold, "cold", false, "boot the kernel instead of restoring the template's saved VM (slower; for debugging)")
+	f.BoolVar(&o.NoShareMemory, "no-share-memory", false, "restore into private memory instead of sharing the template's RAM pages copy-on-write")
 	f.StringVar(&o.Accel, "accel", "auto", "accelerator: auto (KVM when it really works, else TCG), kvm or tcg")
 	return cmd
 }

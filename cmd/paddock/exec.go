@@ -47,7 +47,14 @@ paddock's, and signals paddock receives (Ctrl-C) are passed to it.`,
 				return err
 			}
 			defer c.Close()
-			code, err := runExec(cmd.Context(), c, args[1:], o)
+			argv := args[1:]
+			if argv[0] == "--" {
+				argv = argv[1:]
+			}
+			if len(argv) == 0 {
+				return fmt.Errorf("no command given: paddock exec %s -- CMD [ARG...]", args[0])
+			}
+			code, err := runExec(cmd.Context(), c, argv, o)
 			if err != nil {
 				return err
 			}

@@ -35,7 +35,7 @@ func main() {
 	}
 	root.AddCommand(
 		createCmd(), execCmd(), lsCmd(), inspectCmd(), stopCmd(), startCmd(), rmCmd(),
-		logsCmd(), templateCmd(), superviseCmd(),
+		logsCmd(), templateCmd(), resetCmd(), pauseCmd(), resumeCmd(), superviseCmd(),
 	)
 	err := root.ExecuteContext(context.Background())
 	var ee exitError

@@ -77,3 +77,51 @@ func rmCmd() *cobra.Command {
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "remove a running sandbox too (kills it)")
 	return cmd
 }
+
+func resetCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "reset NAME",
+		Short: "Put a sandbox's root filesystem and memory back to its template",
+		Long: `Reset discards everything the sandbox changed outside the workspace (root
+filesystem, running processes, memory) and restores the template's saved VM. The
+name, settings and workspace stay; the workspace is the host's folder and is untouched.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := manager()
+			if err != nil {
+				return err
+			}
+			return m.Reset(cmd.Context(), args[0])
+		},
+	}
+}
+
+func pauseCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "pause NAME",
+		Short: "Freeze a sandbox's vCPUs, keeping its memory",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := manager()
+			if err != nil {
+				return err
+			}
+			return m.Pause(cmd.Context(), args[0])
+		},
+	}
+}
+
+func resumeCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "resume NAME",
+		Short: "Continue a paused sandbox",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := manager()
+			if err != nil {
+				return err
+			}
+			return m.Resume(cmd.Context(), args[0])
+		},
+	}
+}

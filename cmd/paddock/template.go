@@ -67,11 +67,11 @@ func templateLsCmd() *cobra.Command {
 				return err
 			}
 			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tBUILT\tKERNEL\tDISK\tCREATED")
+			fmt.Fprintln(tw, "NAME\tSTATUS\tKERNEL\tDISK\tCREATED")
 			for _, t := range list {
-				built, created, disk := "no", "-", "-"
+				built, created, disk := t.Status, "-", "-"
 				if t.Built {
-					built, created, disk = "yes", age(t.Created), humanBytes(t.DiskBytes)
+					created, disk = age(t.Created), humanBytes(t.ImageUsage)
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Name, built, t.KernelVersion, disk, created)
 			}

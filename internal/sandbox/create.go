@@ -27,6 +27,10 @@ type CreateOptions struct {
 	Memory    string // "2G"
 	Env       []string
 	Accel     string
+	// Cold boots the kernel instead of restoring the template's saved VM.
+	Cold bool
+	// NoShareMemory restores into private memory (see store.SandboxConfig).
+	NoShareMemory bool
 }
 
 const (
@@ -39,7 +43,7 @@ const (
 // sandbox config they describe.
 func (m *Manager) validate(o CreateOptions) (store.SandboxConfig, error) {
 	var errs []error
-	cfg := store.SandboxConfig{Name: o.Name, Template: o.Template, CPUs: o.CPUs, Env: o.Env, Accel: o.Accel, Created: time.Now().UTC()}
+	cfg := store.SandboxConfig{Name: o.Name, Template: o.Template, CPUs: o.CPUs, Env: o.Env, Accel: o.Accel, Cold: o.Cold, NoShareMemory: o.NoShareMemory, Created: time.Now().UTC()}
 	if cfg.Name == "" {
 		cfg.Name = store.GenerateName()
 	}
@@ -163,8 +167,7 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (cfg store.Sandbo
 	if err != nil {
 		return cfg, err
 	}
-	tpl, err := template.Open(string(m.Home), cfg.Template)
-	if err != nil {
+	if _, err := template.Open(string(m.Home), cfg.Template); err != nil {
 		return cfg, err
 	}
 	l := m.Home.Sandbox(cfg.Name)
@@ -196,9 +199,6 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (cfg store.Sandbo
 		return cfg, err
 	}
 	defer lock.Unlock()
-	if err := createOverlay(ctx, tpl.Rootfs, l.Disk()); err != nil {
-		return cfg, err
-	}
 	if err := store.WriteJSON(l.Config(), cfg); err != nil {
 		return cfg, err
 	}
@@ -208,18 +208,6 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (cfg store.Sandbo
 	}
 	u.add(stop)
 	return cfg, nil
-}
-
-// createOverlay makes a qcow2 overlay backed by the template's raw image.
-func createOverlay(ctx context.Context, base, path string) error {
-	if _, err := exec.LookPath("qemu-img"); err != nil {
-		return errors.New("qemu-img not found: install it with \"apt-get install qemu-utils\" (or run make deps)")
-	}
-	out, err := exec.CommandContext(ctx, "qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", base, path).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("create disk overlay: %v: %s", err, strings.TrimSpace(string(out)))
-	}
-	return nil
 }
 
 // spawn starts the sandbox's supervisor, detached in its own session, and

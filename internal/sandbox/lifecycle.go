@@ -65,6 +65,28 @@ func (m *Manager) Stop(ctx context.Context, name string, timeout time.Duration) 
 	return resp.Forced, nil
 }
 
+// Pause stops a running sandbox's vCPUs, keeping its memory.
+func (m *Manager) Pause(ctx context.Context, name string) error {
+	c, err := m.Dial(name)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.Supervisor.Pause(ctx, &supervisorv1.PauseRequest{})
+	return err
+}
+
+// Resume continues a paused sandbox.
+func (m *Manager) Resume(ctx context.Context, name string) error {
+	c, err := m.Dial(name)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.Supervisor.Resume(ctx, &supervisorv1.ResumeRequest{})
+	return err
+}
+
 // Remove deletes a sandbox. A running one is refused unless force, in
 // which case its supervisor and QEMU are killed first.
 func (m *Manager) Remove(ctx context.Context, name string, force bool) error {
@@ -82,16 +104,52 @@ func (m *Manager) Remove(ctx context.Context, name string, force bool) error {
 		return err
 	}
 	defer lock.Unlock()
+	if err := killProcesses(ctx, l); err != nil {
+		return fmt.Errorf("remove %q: %w", name, err)
+	}
+	if err := os.RemoveAll(l.Dir); err != nil {
+		return fmt.Errorf("remove %q: %w", name, err)
+	}
+	return nil
+}
+
+// Reset puts a sandbox's root filesystem and memory back to the template's
+// saved state, keeping its name, settings and workspace. A running sandbox
+// is killed first (its processes and unsaved root changes are discarded);
+// it runs again afterwards.
+func (m *Manager) Reset(ctx context.Context, name string) error {
+	l, err := m.existing(name)
+	if err != nil {
+		return err
+	}
+	lock, err := store.LockFile(l.Lock(), false)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	if _, err := os.Stat(l.Config()); err != nil {
+		return fmt.Errorf("sandbox %q is incomplete (no config): remove it with paddock rm %s", name, name)
+	}
+	if err := killProcesses(ctx, l); err != nil {
+		return fmt.Errorf("reset %q: %w", name, err)
+	}
+	if err := os.Remove(l.Disk()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("reset %q: %w", name, err)
+	}
+	_, err = m.spawn(ctx, name)
+	return err
+}
+
+// killProcesses kills the sandbox's supervisor and QEMU, if alive, and
+// waits until they are gone.
+func killProcesses(ctx context.Context, l store.Layout) error {
 	for _, pidPath := range []string{l.SupervisorPid(), l.QEMUPid()} {
 		if pf, err := store.ReadPidFile(pidPath); err == nil && pf.Alive() {
 			pf.Kill(syscall.SIGKILL)
 			if err := waitGone(ctx, pf); err != nil {
-				return fmt.Errorf("remove %q: %w", name, err)
+				return err
 			}
 		}
-	}
-	if err := os.RemoveAll(l.Dir); err != nil {
-		return fmt.Errorf("remove %q: %w", name, err)
 	}
 	return nil
 }

@@ -6,15 +6,22 @@ import "time"
 // (config.json). Nothing here describes whether it runs: that is derived
 // from live processes (see package sandbox).
 type SandboxConfig struct {
-	Name        string    `json:"name"`
-	Template    string    `json:"template"`
-	Workspace   string    `json:"workspace"` // absolute host path, mounted at the same path in the guest
-	CPUs        int       `json:"cpus"`
-	MemoryBytes int64     `json:"memory_bytes"`
-	Env         []string  `json:"env,omitempty"` // K=V for every exec
-	Accel       string    `json:"accel"`         // requested: auto, kvm or tcg
-	User        User      `json:"user"`
-	Created     time.Time `json:"created"`
+	Name        string   `json:"name"`
+	Template    string   `json:"template"`
+	Workspace   string   `json:"workspace"` // absolute host path, mounted at the same path in the guest
+	CPUs        int      `json:"cpus"`
+	MemoryBytes int64    `json:"memory_bytes"`
+	Env         []string `json:"env,omitempty"` // K=V for every exec
+	Accel       string   `json:"accel"`         // requested: auto, kvm or tcg
+	User        User     `json:"user"`
+	// Cold boots the kernel instead of restoring the template's saved VM.
+	Cold bool `json:"cold,omitempty"`
+	// NoShareMemory restores from a full memory image into private RAM
+	// instead of mapping the template's RAM file copy-on-write: no pages
+	// shared with other sandboxes (no cross-sandbox side channel through
+	// page dedup), at the cost of memory and a slower start.
+	NoShareMemory bool      `json:"no_share_memory,omitempty"`
+	Created       time.Time `json:"created"`
 }
 
 // User is the guest's default exec user.

@@ -28,7 +28,7 @@ func (a *api) Info(ctx context.Context, _ *supervisorv1.InfoRequest) (*superviso
 		QemuPid:         int32(a.s.qemu.Pid()),
 		Accel:           a.s.accel,
 		AgentVersion:    a.s.version,
-		Boot:            "cold",
+		Boot:            a.s.mode,
 		StartedUnixNano: a.s.started.UnixNano(),
 	}, nil
 }

@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -56,6 +59,7 @@ type sup struct {
 	conn    *grpc.ClientConn
 	started time.Time
 	version string
+	mode    string // "cold" or "restore"
 
 	mu       sync.Mutex
 	paused   bool
@@ -148,12 +152,20 @@ func Run(ctx context.Context, opts Options) (err error) {
 
 // boot runs the named steps that take a sandbox from a config to a VM
 // whose agent answers, and serves the API. Each step is logged and timed.
+// A new sandbox restores the template's saved VM; a sandbox whose disk
+// already exists (start after stop), or one made with --cold, boots cold.
 func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
 	var (
-		tpl    *template.Template
-		initrd string
-		srv    *grpc.Server
+		tpl   *template.Template
+		spec  stateSpec
+		state savedState
+		srv   *grpc.Server
 	)
+	_, diskErr := os.Stat(store.DiskName)
+	s.mode = "cold"
+	if !s.cfg.Cold && os.IsNotExist(diskErr) {
+		s.mode = "restore"
+	}
 	steps := []struct {
 		name string
 		run  func() error
@@ -163,7 +175,7 @@ func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
 			return err
 		}},
 		{"initramfs", func() (err error) {
-			initrd, err = template.Initramfs(ctx, tpl, s.opts.AgentPath, s.opts.Home.CacheDir())
+			spec.Initrd, err = template.Initramfs(ctx, tpl, s.opts.AgentPath, s.opts.Home.CacheDir())
 			return err
 		}},
 		{"choose accelerator", func() error {
@@ -172,10 +184,61 @@ func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
 				s.log.Warn(warning)
 			}
 			s.accel = accel
+			spec = stateSpec{
+				Template: tpl.Name, TemplateHash: tpl.RecipeHash, Rootfs: tpl.Rootfs, Kernel: tpl.Kernel,
+				Initrd: spec.Initrd, Accel: accel, CPUs: s.cfg.CPUs, MemoryMiB: s.cfg.MemoryBytes >> 20,
+				QEMU: qemuVersion(), Format: stateFormat,
+			}
 			return err
 		}},
-		{"start qemu", func() error { return s.startQEMU(tpl, initrd) }},
+		{"saved vm state", func() (err error) {
+			if s.mode != "restore" {
+				return nil
+			}
+			state, err = ensureState(ctx, s.opts.Home, spec, s.log)
+			if err != nil {
+				s.log.Warn("no saved vm state, falling back to a cold boot", "err", err)
+				s.mode = "cold"
+			}
+			return nil
+		}},
+		{"create disk", func() error {
+			if s.mode == "restore" {
+				return createOverlay(ctx, state.Disk(), "qcow2", store.DiskName)
+			}
+			if os.IsNotExist(diskErr) {
+				return createOverlay(ctx, tpl.Rootfs, "raw", store.DiskName)
+			}
+			return nil
+		}},
+		{"start qemu", func() error { return s.startQEMU(spec, state) }},
 		{"connect monitor", func() (err error) {
+			mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			s.monitor, err = qemu.DialMonitor(mctx, store.QMPSocketName)
+			return err
+		}},
+		{"restore", func() error {
+			if s.mode != "restore" {
+				return nil
+			}
+			err := s.restore(ctx, state)
+			if err == nil {
+				return nil
+			}
+			// A corrupt or mismatched state: boot cold instead.
+			s.log.Warn("restore failed, falling back to a cold boot", "err", err)
+			s.monitor.Close()
+			s.qemu.Kill()
+			<-s.qemu.Done()
+			s.mode = "cold"
+			os.Remove(store.DiskName)
+			if err := createOverlay(ctx, tpl.Rootfs, "raw", store.DiskName); err != nil {
+				return err
+			}
+			if err := s.startQEMU(spec, state); err != nil {
+				return err
+			}
 			mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
 			s.monitor, err = qemu.DialMonitor(mctx, store.QMPSocketName)
@@ -194,30 +257,58 @@ func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
 			s.log.Error("boot step failed", "step", st.name, "err", err)
 			return nil, fmt.Errorf("%s: %w", st.name, err)
 		}
-		s.log.Info("boot step", "step", st.name, "duration", time.Since(t0).Round(time.Millisecond))
+		s.log.Info("boot step", "step", st.name, "mode", s.mode, "duration", time.Since(t0).Round(time.Millisecond))
 	}
 	s.started = time.Now()
 	return srv, nil
 }
 
-func (s *sup) startQEMU(tpl *template.Template, initrd string) error {
+// restore loads the saved state into a QEMU started with Incoming and
+// lets it run.
+func (s *sup) restore(ctx context.Context, st savedState) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := s.monitor.SetIgnoreShared(true); err != nil {
+		return err
+	}
+	err := s.monitor.Restore(ctx, "mig.sock", st.DevState())
+	// A private RAM copy stays mapped by QEMU; its name is not needed.
+	os.Remove(privateRAM)
+	if err != nil {
+		return err
+	}
+	_, err = s.monitor.Execute("cont", nil)
+	return err
+}
+
+func createOverlay(ctx context.Context, base, baseFormat, path string) error {
+	if _, err := exec.LookPath("qemu-img"); err != nil {
+		return errors.New("qemu-img not found: install it with \"apt-get install qemu-utils\" (or run make deps)")
+	}
+	out, err := exec.CommandContext(ctx, "qemu-img", "create", "-q", "-f", "qcow2", "-F", baseFormat, "-b", base, path).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("create disk overlay: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+func (s *sup) startQEMU(spec stateSpec, st savedState) error {
 	console, err := openRotating(s.layout.ConsoleLog(), consoleMax)
 	if err != nil {
 		return err
 	}
-	cfg := qemu.Config{
-		Accel:         s.accel,
-		CPUs:          s.cfg.CPUs,
-		MemoryMiB:     s.cfg.MemoryBytes >> 20,
-		Kernel:        tpl.Kernel,
-		Initrd:        initrd,
-		Cmdline:       qemu.KernelCmdline(s.accel),
-		Disk:          store.DiskName,
-		DiskFormat:    "qcow2",
-		Shares:        []qemu.Share{{Tag: "workspace", Path: s.cfg.Workspace}},
-		ControlSocket: store.ControlSocketName,
-		ControlPort:   qemu.ControlPortName,
-		QMPSocket:     store.QMPSocketName,
+	cfg := vmConfig(spec, store.DiskName, s.cfg.Workspace)
+	if s.mode == "restore" {
+		cfg.Incoming = true
+		cfg.MemoryFile = st.RAM()
+		if s.cfg.NoShareMemory {
+			// A private copy of the RAM file: no page of this VM is
+			// shared with another sandbox.
+			if err := copySparse(st.RAM(), privateRAM); err != nil {
+				return fmt.Errorf("copy vm memory: %w", err)
+			}
+			cfg.MemoryFile = privateRAM
+		}
 	}
 	for _, name := range []string{store.ControlSocketName, store.QMPSocketName} {
 		os.Remove(name)

@@ -23,7 +23,7 @@ const (
 // every field and its default.
 type Recipe struct {
 	Name        string     `yaml:"name" json:"name"`
-	Description string     `yaml:"description" json:"description"`
+	Description string     `yaml:"description,omitempty" json:"description"`
 	Kernel      KernelSpec `yaml:"kernel" json:"kernel"`
 	Rootfs      RootfsSpec `yaml:"rootfs" json:"rootfs"`
 	User        UserSpec   `yaml:"user" json:"user"`
@@ -38,10 +38,10 @@ type KernelSpec struct {
 // RootfsSpec says how the root filesystem is made.
 type RootfsSpec struct {
 	Kind     string   `yaml:"kind" json:"kind"`
-	Suite    string   `yaml:"suite" json:"suite"`
-	Variant  string   `yaml:"variant" json:"variant"`
-	Mirror   string   `yaml:"mirror" json:"mirror"`
-	Packages []string `yaml:"packages" json:"packages"`
+	Suite    string   `yaml:"suite,omitempty" json:"suite"`
+	Variant  string   `yaml:"variant,omitempty" json:"variant"`
+	Mirror   string   `yaml:"mirror,omitempty" json:"mirror"`
+	Packages []string `yaml:"packages,omitempty" json:"packages"`
 }
 
 // UserSpec is the unprivileged guest account.

@@ -36,6 +36,15 @@ type Config struct {
 	ControlPort   string // the port's name in the guest
 	QMPSocket     string
 
+	// MemoryFile backs guest RAM with a file (VM templating): the template
+	// VM maps it shared and so writes its RAM there; clones map it private,
+	// copy-on-write, and share its unchanged pages. "" = anonymous memory.
+	MemoryFile   string
+	MemoryShared bool
+
+	// Incoming starts QEMU paused, waiting for migrate-incoming (restore).
+	Incoming bool
+
 	// NoSandbox turns QEMU's seccomp sandbox off (debugging only).
 	NoSandbox bool
 }
@@ -78,7 +87,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Sprintf("share path %q or tag %q contains a comma, which QEMU cannot quote", s.Path, s.Tag))
 		}
 	}
-	for _, p := range []string{c.Kernel, c.Initrd, c.Disk, c.ControlSocket, c.QMPSocket} {
+	for _, p := range []string{c.Kernel, c.Initrd, c.Disk, c.ControlSocket, c.QMPSocket, c.MemoryFile} {
 		if strings.Contains(p, ",") {
 			errs = append(errs, fmt.Sprintf("path %q contains a comma, which QEMU cannot take", p))
 		}
@@ -99,8 +108,12 @@ func (c Config) Args() []string {
 	if format == "" {
 		format = "qcow2"
 	}
+	machine := "microvm,x-option-roms=off,isa-serial=on,rtc=off,acpi=on"
+	if c.MemoryFile != "" {
+		machine += ",memory-backend=mem"
+	}
 	a := []string{
-		"-M", "microvm,x-option-roms=off,isa-serial=on,rtc=off,acpi=on",
+		"-M", machine,
 		"-accel", c.Accel,
 		"-cpu", cpu,
 		"-smp", strconv.Itoa(c.CPUs),
@@ -118,6 +131,16 @@ func (c Config) Args() []string {
 		"-chardev", "stdio,id=con,signal=off",
 		"-serial", "chardev:con",
 		"-qmp", "unix:" + c.QMPSocket + ",server=on,wait=off",
+	}
+	if c.MemoryFile != "" {
+		share := "off"
+		if c.MemoryShared {
+			share = "on"
+		}
+		a = append(a, "-object", "memory-backend-file,id=mem,size="+strconv.FormatInt(c.MemoryMiB, 10)+"M,mem-path="+c.MemoryFile+",share="+share)
+	}
+	if c.Incoming {
+		a = append(a, "-S", "-incoming", "defer")
 	}
 	for i, s := range c.Shares {
 		id := "fs" + strconv.Itoa(i)

@@ -136,4 +136,3 @@ func (m *Monitor) Status() (string, error) {
 
 // Close disconnects from QMP.
 func (m *Monitor) Close() error { return m.m.Disconnect() }
-

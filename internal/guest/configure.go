@@ -1,0 +1,146 @@
+package guest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
+)
+
+var (
+	hostnameRE  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,62})$`)
+	machineIDRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
+	userNameRE  = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+)
+
+// Configure applies the sandbox's identity and shares. Every step is
+// idempotent: the host calls it after each boot and each restore. All
+// invalid fields are reported together, before anything changes.
+func (a *Agent) Configure(_ context.Context, req *agentv1.ConfigureRequest) (*agentv1.ConfigureResponse, error) {
+	if err := validateConfigure(req); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if req.GetNetwork() != nil {
+		return nil, status.Error(codes.Unimplemented, "the guest agent does not configure networks yet: leave ConfigureRequest.network empty")
+	}
+	start := time.Now()
+	var errs []error
+	if name := req.GetHostname(); name != "" {
+		errs = append(errs, a.configureHostname(name))
+	}
+	if t := req.GetTimeUnixNano(); t != 0 {
+		errs = append(errs, a.System.SetClock(time.Unix(0, t)))
+	}
+	errs = append(errs, a.System.AddEntropy(req.GetEntropy()))
+	if id := req.GetMachineId(); id != "" {
+		errs = append(errs, writeFileAtomic(a.path("/etc/machine-id"), []byte(id+"\n"), 0o444))
+	}
+	if u := req.GetUser(); u != nil {
+		err := a.Users.Ensure(u.GetName(), u.GetUid(), u.GetGid(), u.GetHome())
+		if err == nil {
+			a.mu.Lock()
+			a.defaultUser = u.GetName()
+			a.mu.Unlock()
+		}
+		errs = append(errs, err)
+	}
+	for _, m := range req.GetMounts() {
+		err := a.System.Mount9p(m.GetTag(), m.GetPath(), m.GetReadOnly())
+		if err == nil {
+			a.mu.Lock()
+			if !slices.Contains(a.shares, m.GetPath()) {
+				a.shares = append(a.shares, m.GetPath())
+			}
+			a.mu.Unlock()
+		}
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, status.Errorf(codes.Internal, "configure: %v", err)
+	}
+	a.Log.Info("configured", "hostname", req.GetHostname(), "user", req.GetUser().GetName(), "mounts", len(req.GetMounts()), "duration", time.Since(start))
+	return &agentv1.ConfigureResponse{}, nil
+}
+
+// validateConfigure gathers every problem of a request.
+func validateConfigure(req *agentv1.ConfigureRequest) error {
+	var errs []error
+	if h := req.GetHostname(); h != "" && !hostnameRE.MatchString(h) {
+		errs = append(errs, fmt.Errorf("hostname %q: use 1-63 letters, digits and dashes", h))
+	}
+	if id := req.GetMachineId(); id != "" && !machineIDRE.MatchString(id) {
+		errs = append(errs, fmt.Errorf("machine id %q: want 32 lowercase hex digits", id))
+	}
+	if u := req.GetUser(); u != nil {
+		if !userNameRE.MatchString(u.GetName()) {
+			errs = append(errs, fmt.Errorf("user name %q: want a lowercase POSIX name", u.GetName()))
+		}
+		if h := u.GetHome(); h != "" && !filepath.IsAbs(h) {
+			errs = append(errs, fmt.Errorf("user home %q: want an absolute path", h))
+		}
+	}
+	for _, m := range req.GetMounts() {
+		if m.GetTag() == "" {
+			errs = append(errs, fmt.Errorf("mount at %q: empty tag", m.GetPath()))
+		}
+		if !filepath.IsAbs(m.GetPath()) || filepath.Clean(m.GetPath()) == "/" {
+			errs = append(errs, fmt.Errorf("mount %q: path %q must be an absolute path other than /", m.GetTag(), m.GetPath()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (a *Agent) path(p string) string { return filepath.Join(a.Root, p) }
+
+// configureHostname sets the kernel hostname, /etc/hostname and the
+// 127.0.1.1 line of /etc/hosts.
+func (a *Agent) configureHostname(name string) error {
+	if err := a.System.SetHostname(name); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(a.path("/etc/hostname"), []byte(name+"\n"), 0o644); err != nil {
+		return err
+	}
+	hosts := a.path("/etc/hosts")
+	return editFile(hosts, func(b []byte) ([]byte, bool) {
+		out := EnsureHostsName(b, name)
+		return out, string(out) != string(b)
+	})
+}
+
+// EnsureHostsName returns /etc/hosts content whose 127.0.1.1 line names
+// name (replacing any other 127.0.1.1 line) and that has a localhost line.
+func EnsureHostsName(b []byte, name string) []byte {
+	var out []string
+	localhost := false
+	for _, l := range strings.SplitAfter(string(b), "\n") {
+		if l == "" {
+			continue
+		}
+		f := strings.Fields(l)
+		if len(f) > 0 && f[0] == "127.0.1.1" {
+			continue
+		}
+		if len(f) > 1 && f[0] == "127.0.0.1" && slices.Contains(f[1:], "localhost") {
+			localhost = true
+		}
+		if !strings.HasSuffix(l, "\n") {
+			l += "\n"
+		}
+		out = append(out, l)
+	}
+	if !localhost {
+		out = append([]string{"127.0.0.1\tlocalhost\n"}, out...)
+	}
+	out = append(out, "127.0.1.1\t"+name+"\n")
+	return []byte(strings.Join(out, ""))
+}

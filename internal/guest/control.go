@@ -1,0 +1,78 @@
+package guest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"time"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
+)
+
+// stdinWait is how long WriteStdin waits for its exec to start.
+const stdinWait = 2 * time.Second
+
+// WriteStdin feeds a client stream of chunks to one exec's input. Writes
+// after the process closed its input are dropped, so a client racing the
+// exit sees no error.
+func (a *Agent) WriteStdin(stream agentv1.Agent_WriteStdinServer) error {
+	var e *execution
+	for {
+		chunk, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return stream.SendAndClose(&agentv1.WriteStdinResponse{})
+		}
+		if err != nil {
+			return err
+		}
+		if e == nil {
+			if chunk.GetId() == "" {
+				return status.Error(codes.InvalidArgument, "the first stdin chunk must carry the exec id")
+			}
+			if e = a.execs.get(chunk.GetId(), stdinWait); e == nil {
+				return status.Errorf(codes.NotFound, "no exec %q", chunk.GetId())
+			}
+		}
+		if err := e.writeStdin(chunk.GetData(), chunk.GetClose()); err != nil &&
+			!errors.Is(err, os.ErrClosed) && !errors.Is(err, unix.EPIPE) && !errors.Is(err, unix.EIO) {
+			return status.Errorf(codes.Internal, "write stdin of %q: %v", chunk.GetId(), err)
+		}
+	}
+}
+
+// Resize sets the terminal size of a tty exec.
+func (a *Agent) Resize(_ context.Context, req *agentv1.ResizeRequest) (*agentv1.ResizeResponse, error) {
+	e := a.execs.get(req.GetId(), stdinWait)
+	if e == nil {
+		return nil, status.Errorf(codes.NotFound, "no exec %q", req.GetId())
+	}
+	if e.pty == nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "exec %q has no terminal", req.GetId())
+	}
+	if err := pty.Setsize(e.pty, &pty.Winsize{Rows: uint16(req.GetRows()), Cols: uint16(req.GetCols())}); err != nil {
+		return nil, status.Errorf(codes.Internal, "resize %q: %v", req.GetId(), err)
+	}
+	return &agentv1.ResizeResponse{}, nil
+}
+
+// Signal sends a signal to the process group of an exec.
+func (a *Agent) Signal(_ context.Context, req *agentv1.SignalRequest) (*agentv1.SignalResponse, error) {
+	e := a.execs.get(req.GetId(), 0)
+	if e == nil {
+		return nil, status.Errorf(codes.NotFound, "no exec %q", req.GetId())
+	}
+	sig := req.GetSignal()
+	if sig <= 0 || sig > 64 {
+		return nil, status.Errorf(codes.InvalidArgument, "signal %d is not a Linux signal", sig)
+	}
+	if err := unix.Kill(-e.pid, unix.Signal(sig)); err != nil && !errors.Is(err, unix.ESRCH) {
+		return nil, status.Errorf(codes.Internal, "signal %q: %v", req.GetId(), err)
+	}
+	return &agentv1.SignalResponse{}, nil
+}

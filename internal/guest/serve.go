@@ -1,0 +1,60 @@
+package guest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"google.golang.org/grpc"
+)
+
+// ServePort serves srv on the virtio-serial port dev until ctx ends: one
+// host connection at a time, for ever. It waits for the host, serves one
+// HTTP/2 connection until the host goes away (EOF), then waits again, so a
+// host process started after a restore of the VM is served like the first.
+// ready is called once, when the port is open.
+func ServePort(ctx context.Context, log *slog.Logger, dev string, srv *grpc.Server, ready func()) error {
+	port, err := openPort(dev)
+	if err != nil {
+		return err
+	}
+	if ready != nil {
+		ready()
+	}
+	for session := 1; ctx.Err() == nil; session++ {
+		if err := waitForHost(ctx, port); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		start := time.Now()
+		log.Info("host connected", "session", session)
+		conn := port.session()
+		// Serve returns when Accept reports the conn closed: the HTTP/2
+		// transport closes it on EOF, that is when the host disconnects.
+		err := srv.Serve(newConnListener(conn))
+		conn.Close()
+		conn.wait()
+		log.Info("host disconnected", "session", session, "duration", time.Since(start), "serve", err)
+	}
+	return ctx.Err()
+}
+
+// ConsoleLogger returns a logger writing text lines prefixed with
+// "paddock-agent: " to w (the kernel console, /dev/console, in the guest).
+func ConsoleLogger(w *os.File, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(prefixWriter{w}, &slog.HandlerOptions{Level: level}))
+}
+
+// prefixWriter writes each record (one Write call per line) with a prefix.
+type prefixWriter struct{ w *os.File }
+
+func (p prefixWriter) Write(b []byte) (int, error) {
+	if _, err := fmt.Fprintf(p.w, "paddock-agent: %s", b); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}

@@ -1,0 +1,208 @@
+package supervisor
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
+	"github.com/paddock-dev/paddock/internal/store"
+	"github.com/paddock-dev/paddock/internal/vm/qemu"
+)
+
+// A saved state is a template VM booted once, its agent answering, no
+// workspace mounted, saved to disk (VM templating as Kata Containers does
+// it). Clones restore it instead of booting. Its directory holds:
+//
+//	ram        the guest RAM, a file the template VM mapped shared; clones
+//	           map it private (copy-on-write) and share its pages
+//	dev.state  the migration stream without RAM (x-ignore-shared)
+//	disk.qcow2 the template VM's disk overlay (the guest's page cache must
+//	           match its disk, so clones' overlays are backed by this one)
+//	meta.json  what the state was made from, written last
+type savedState struct {
+	Dir string
+}
+
+func (s savedState) RAM() string      { return filepath.Join(s.Dir, "ram") }
+func (s savedState) DevState() string { return filepath.Join(s.Dir, "dev.state") }
+func (s savedState) Disk() string     { return filepath.Join(s.Dir, "disk.qcow2") }
+func (s savedState) Meta() string     { return filepath.Join(s.Dir, "meta.json") }
+
+// stateSpec is everything that must match between the template VM and its
+// clones. Its hash names the state directory.
+type stateSpec struct {
+	Template     string `json:"template"`
+	TemplateHash string `json:"template_hash"`
+	Rootfs       string `json:"rootfs"`
+	Kernel       string `json:"kernel"`
+	Initrd       string `json:"initrd"` // cached by agent + kernel hash: its path is its identity
+	Accel        string `json:"accel"`
+	CPUs         int    `json:"cpus"`
+	MemoryMiB    int64  `json:"memory_mib"`
+	QEMU         string `json:"qemu"`   // qemu version: states do not cross versions
+	Format       int    `json:"format"` // bump when the device set changes
+}
+
+const stateFormat = 1
+
+func (sp stateSpec) key() string {
+	b, _ := json.Marshal(sp)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12])
+}
+
+func stateFor(home store.Home, sp stateSpec) savedState {
+	return savedState{Dir: filepath.Join(home.CacheDir(), "states", sp.Template+"-"+sp.key())}
+}
+
+// complete reports whether the state's files are all there.
+func (s savedState) complete() bool {
+	for _, p := range []string{s.RAM(), s.DevState(), s.Disk(), s.Meta()} {
+		if _, err := os.Stat(p); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+var qemuVersion = func() string {
+	out, err := exec.Command(qemu.Binary, "--version").Output()
+	if err != nil {
+		return "unknown"
+	}
+	line, _, _ := strings.Cut(string(out), "\n")
+	return strings.TrimSpace(line)
+}
+
+// vmConfig is the device set shared by template VMs and their clones.
+func vmConfig(sp stateSpec, disk, workspace string) qemu.Config {
+	return qemu.Config{
+		Accel:         sp.Accel,
+		CPUs:          sp.CPUs,
+		MemoryMiB:     sp.MemoryMiB,
+		Kernel:        sp.Kernel,
+		Initrd:        sp.Initrd,
+		Cmdline:       qemu.KernelCmdline(sp.Accel),
+		Disk:          disk,
+		DiskFormat:    "qcow2",
+		Shares:        []qemu.Share{{Tag: "workspace", Path: workspace}},
+		ControlSocket: store.ControlSocketName,
+		ControlPort:   qemu.ControlPortName,
+		QMPSocket:     store.QMPSocketName,
+	}
+}
+
+// ensureState returns the saved state for sp, making it first if needed.
+// Concurrent supervisors wait for one maker (flock).
+func ensureState(ctx context.Context, home store.Home, sp stateSpec, log *slog.Logger) (savedState, error) {
+	st := stateFor(home, sp)
+	if st.complete() {
+		return st, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(st.Dir), 0o755); err != nil {
+		return st, err
+	}
+	lock, err := store.LockFile(st.Dir+".lock", true)
+	if err != nil {
+		return st, err
+	}
+	defer lock.Unlock()
+	if st.complete() {
+		return st, nil
+	}
+	t0 := time.Now()
+	tmp, err := os.MkdirTemp(filepath.Dir(st.Dir), ".make-")
+	if err != nil {
+		return st, err
+	}
+	defer os.RemoveAll(tmp)
+	if err := makeState(ctx, savedState{Dir: tmp}, sp, log); err != nil {
+		return st, fmt.Errorf("make saved vm state: %w", err)
+	}
+	os.RemoveAll(st.Dir)
+	if err := os.Rename(tmp, st.Dir); err != nil {
+		return st, err
+	}
+	log.Info("made saved vm state", "dir", st.Dir, "duration", time.Since(t0).Round(time.Millisecond))
+	return st, nil
+}
+
+// makeState boots a template VM in dir, waits for its agent, disconnects,
+// and saves it. QEMU runs with dir as its working directory.
+func makeState(ctx context.Context, st savedState, sp stateSpec, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, bootTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", sp.Rootfs, st.Disk()).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("qemu-img: %v: %s", err, out)
+	}
+	empty := filepath.Join(st.Dir, "empty")
+	if err := os.Mkdir(empty, 0o755); err != nil {
+		return err
+	}
+	cfg := vmConfig(sp, "disk.qcow2", empty)
+	cfg.MemoryFile, cfg.MemoryShared = "ram", true
+	console, err := os.Create(filepath.Join(st.Dir, "console.log"))
+	if err != nil {
+		return err
+	}
+	defer console.Close()
+	p, err := qemu.Start(cfg, st.Dir, console, console)
+	if err != nil {
+		return err
+	}
+	defer func() { p.Kill(); <-p.Done() }()
+	mon, err := qemu.DialMonitor(ctx, filepath.Join(st.Dir, store.QMPSocketName))
+	if err != nil {
+		return err
+	}
+	defer mon.Close()
+	conn, err := grpc.NewClient("passthrough:///guest",
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", filepath.Join(st.Dir, store.ControlSocketName))
+		}))
+	if err != nil {
+		return err
+	}
+	go func() {
+		select {
+		case <-p.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if _, err := agentv1.NewAgentClient(conn).Ping(ctx, &agentv1.PingRequest{}, grpc.WaitForReady(true)); err != nil {
+		conn.Close()
+		return fmt.Errorf("template vm agent did not answer: %w (console: %s)", err, console.Name())
+	}
+	conn.Close()
+	// Let the agent see the hang-up and go back to waiting for a host, so
+	// every clone starts from an agent that expects a new connection.
+	time.Sleep(300 * time.Millisecond)
+	if err := mon.SetIgnoreShared(true); err != nil {
+		return err
+	}
+	if err := mon.Save(ctx, filepath.Join(st.Dir, "mig.sock"), st.DevState()); err != nil {
+		return fmt.Errorf("save device state: %w", err)
+	}
+	p.Kill()
+	<-p.Done()
+	os.Remove(filepath.Join(st.Dir, store.QMPSocketName))
+	os.Remove(filepath.Join(st.Dir, store.ControlSocketName))
+	return store.WriteJSON(st.Meta(), sp)
+}

@@ -1,0 +1,156 @@
+package template
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// apt looks packages up and downloads them with the host's apt, into the
+// cache. Nothing is installed on the host.
+type apt struct {
+	run     runner
+	home    homeLayout
+	updated bool // apt-get update ran in this build
+}
+
+// pkgInfo is the candidate version of a package and its Depends field.
+type pkgInfo struct {
+	Name, Version, Depends string
+}
+
+// show returns the candidate of pkg, running apt-get update once when the
+// package lists do not know it.
+func (a *apt) show(ctx context.Context, pkg string) (pkgInfo, error) {
+	info, err := a.showOnce(ctx, pkg)
+	if err != nil && !a.updated {
+		if uerr := a.update(ctx); uerr != nil {
+			return pkgInfo{}, uerr
+		}
+		info, err = a.showOnce(ctx, pkg)
+	}
+	if err != nil {
+		return pkgInfo{}, fmt.Errorf("apt does not know package %s: check the host's apt sources: %w", pkg, err)
+	}
+	return info, nil
+}
+
+func (a *apt) showOnce(ctx context.Context, pkg string) (pkgInfo, error) {
+	out, err := a.run.run(ctx, "", "apt-cache", "show", "--no-all-versions", pkg)
+	if err != nil {
+		return pkgInfo{}, err
+	}
+	info := parseControl(out)
+	info.Name = pkg
+	if info.Version == "" {
+		return pkgInfo{}, fmt.Errorf("apt-cache show %s: no version", pkg)
+	}
+	return info, nil
+}
+
+func (a *apt) update(ctx context.Context) error {
+	a.updated = true
+	if _, err := a.run.run(ctx, "", "apt-get", "update", "-q"); err != nil {
+		return fmt.Errorf("apt-get update: %w", err)
+	}
+	return nil
+}
+
+// parseControl reads Version and Depends from the first stanza of
+// apt-cache show output.
+func parseControl(out []byte) pkgInfo {
+	var info pkgInfo
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<16), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" {
+			break
+		}
+		if v, ok := strings.CutPrefix(line, "Version: "); ok {
+			info.Version = strings.TrimSpace(v)
+		}
+		if v, ok := strings.CutPrefix(line, "Depends: "); ok {
+			info.Depends = strings.TrimSpace(v)
+		}
+	}
+	return info
+}
+
+var kernelDepRE = regexp.MustCompile(`^(linux-image-[a-z0-9.+-]+)(?:\s*\(=\s*([^)\s]+)\))?`)
+
+// resolveKernel turns a kernel package, possibly a meta package such as
+// linux-image-amd64, into the concrete package and version that holds the
+// kernel.
+func (a *apt) resolveKernel(ctx context.Context, pkg string) (pkgInfo, error) {
+	info, err := a.show(ctx, pkg)
+	if err != nil {
+		return pkgInfo{}, err
+	}
+	for _, dep := range strings.Split(info.Depends, ",") {
+		m := kernelDepRE.FindStringSubmatch(strings.TrimSpace(dep))
+		if m == nil {
+			continue
+		}
+		if m[2] != "" {
+			return pkgInfo{Name: m[1], Version: m[2]}, nil
+		}
+		return a.show(ctx, m[1])
+	}
+	return info, nil
+}
+
+// download fetches pkg=version into the cache (once) and returns the
+// package fetched and the path of its .deb. When the download fails on
+// package lists that may be stale (the mirror dropped that version), it runs
+// apt-get update, resolves the package again with resolve, and retries.
+func (a *apt) download(ctx context.Context, p pkgInfo, resolve func() (pkgInfo, error)) (pkgInfo, string, error) {
+	deb, err := a.downloadOnce(ctx, p)
+	if err != nil && !a.updated {
+		if uerr := a.update(ctx); uerr != nil {
+			return p, "", errors.Join(err, uerr)
+		}
+		if p, err = resolve(); err != nil {
+			return p, "", err
+		}
+		deb, err = a.downloadOnce(ctx, p)
+	}
+	return p, deb, err
+}
+
+func (a *apt) downloadOnce(ctx context.Context, p pkgInfo) (string, error) {
+	dst := a.home.deb(p.Name, p.Version)
+	if _, err := os.Stat(dst); err == nil {
+		return dst, nil
+	}
+	if err := os.MkdirAll(a.home.debsDir(), 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp(a.home.debsDir(), ".download-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	// apt drops privileges to _apt for downloads; let it write here.
+	if err := os.Chmod(tmp, 0o777); err != nil {
+		return "", err
+	}
+	spec := p.Name + "=" + p.Version
+	if _, err := a.run.run(ctx, tmp, "apt-get", "download", "-q", spec); err != nil {
+		return "", fmt.Errorf("download %s: %w", spec, err)
+	}
+	got, _ := filepath.Glob(filepath.Join(tmp, p.Name+"_*.deb"))
+	if len(got) != 1 {
+		return "", fmt.Errorf("download %s: apt-get download left %d .deb files", spec, len(got))
+	}
+	if err := os.Rename(got[0], dst); err != nil {
+		return "", err
+	}
+	return dst, nil
+}

@@ -1,0 +1,62 @@
+package template
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"strings"
+)
+
+// runner runs host tools (apt-get, dpkg, mkfs.ext4, debootstrap) with
+// arguments as data, never through a shell.
+type runner struct{ log *slog.Logger }
+
+// run runs argv in dir (or the current directory) and returns its standard
+// output. On failure the error names the command and ends with the last
+// lines it printed.
+func (r runner) run(ctx context.Context, dir string, argv ...string) ([]byte, error) {
+	if _, err := exec.LookPath(argv[0]); err != nil {
+		return nil, fmt.Errorf("%s not found: %s", argv[0], installHint(argv[0]))
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	r.log.Debug("template: running", "argv", argv, "dir", dir)
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		tail := lastLines(stderr.String()+stdout.String(), 8)
+		return nil, fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, tail)
+	}
+	return stdout.Bytes(), nil
+}
+
+// installHint says which Debian package provides a tool.
+func installHint(tool string) string {
+	pkg := map[string]string{
+		"apt-get":     "apt",
+		"apt-cache":   "apt",
+		"dpkg":        "dpkg",
+		"mkfs.ext4":   "e2fsprogs",
+		"debugfs":     "e2fsprogs",
+		"debootstrap": "debootstrap",
+		"chroot":      "coreutils",
+	}[tool]
+	if pkg == "" {
+		return "install it"
+	}
+	return "run \"apt-get install " + pkg + "\""
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,151 @@
+package template
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/cavaliergopher/cpio"
+)
+
+// Initramfs returns the path of a newc cpio archive for t holding the agent
+// as /init (mode 0755), the kernel modules the guest needs under
+// /lib/modules/KVER/, and /etc/paddock/modules: their paths relative to
+// /lib/modules/KVER/, one a line, dependencies first, each once. The
+// archive is cached under cacheDir by a hash of the agent binary, the
+// kernel version and the module list; a cached one is returned at once.
+func Initramfs(ctx context.Context, t *Template, agentPath, cacheDir string) (string, error) {
+	fail := func(err error) (string, error) {
+		return "", fmt.Errorf("initramfs for template %q: %w", t.Name, err)
+	}
+	modules, err := t.guestModuleOrder()
+	if err != nil {
+		return fail(err)
+	}
+	agent, err := os.ReadFile(agentPath)
+	if err != nil {
+		return fail(fmt.Errorf("agent binary: %w", err))
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "builder %d\nkernel %s\n", BuilderVersion, t.KernelVersion)
+	for _, m := range modules {
+		fmt.Fprintf(h, "module %s\n", m)
+	}
+	sum := sha256.Sum256(agent)
+	fmt.Fprintf(h, "agent %x\n", sum)
+	out := initramfsPath(cacheDir, hex.EncodeToString(h.Sum(nil))[:32])
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return fail(err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(out), ".initramfs-*")
+	if err != nil {
+		return fail(err)
+	}
+	defer os.Remove(f.Name()) // a no-op once renamed
+	err = writeInitramfs(f, agent, t.ModulesDir, t.KernelVersion, modules)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), out)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return out, nil
+}
+
+// guestModuleOrder resolves guestModules against the template's modules
+// tree.
+func (t *Template) guestModuleOrder() ([]string, error) {
+	df, err := os.Open(filepath.Join(t.ModulesDir, modulesDepFile))
+	if err != nil {
+		return nil, err
+	}
+	defer df.Close()
+	deps, err := parseModulesDep(df)
+	if err != nil {
+		return nil, err
+	}
+	builtin := map[string]bool{}
+	if bf, err := os.Open(filepath.Join(t.ModulesDir, modulesBuiltinFile)); err == nil {
+		builtin, err = parseBuiltin(bf)
+		bf.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return loadOrder(deps, builtin, guestModules)
+}
+
+// writeInitramfs writes the archive: directories before their contents,
+// owned by root, with zero times so equal inputs give equal bytes.
+func writeInitramfs(w io.Writer, agent []byte, modDir, kver string, modules []string) error {
+	cw := cpio.NewWriter(w)
+	dirs := map[string]bool{}
+	var mkdir func(string) error
+	mkdir = func(d string) error {
+		if d == "." || dirs[d] {
+			return nil
+		}
+		if err := mkdir(path.Dir(d)); err != nil {
+			return err
+		}
+		dirs[d] = true
+		return cw.WriteHeader(&cpio.Header{Name: d, Mode: cpio.TypeDir | 0o755, Links: 2})
+	}
+	file := func(name string, mode cpio.FileMode, data []byte) error {
+		if err := mkdir(path.Dir(name)); err != nil {
+			return err
+		}
+		if err := cw.WriteHeader(&cpio.Header{Name: name, Mode: cpio.TypeReg | mode, Size: int64(len(data))}); err != nil {
+			return err
+		}
+		_, err := cw.Write(data)
+		return err
+	}
+	for _, d := range []string{"dev", "proc", "sys", "run", "tmp"} {
+		if err := mkdir(d); err != nil {
+			return err
+		}
+	}
+	if err := file(initramfsInit, 0o755, agent); err != nil {
+		return err
+	}
+	modRoot := path.Join(initramfsModulesDir, kver)
+	for _, m := range modules {
+		data, err := os.ReadFile(filepath.Join(modDir, filepath.FromSlash(m)))
+		if err != nil {
+			return err
+		}
+		if err := file(path.Join(modRoot, m), 0o644, data); err != nil {
+			return err
+		}
+	}
+	list := strings.Join(modules, "\n")
+	if list != "" {
+		list += "\n"
+	}
+	if err := file(initramfsModuleList, 0o644, []byte(list)); err != nil {
+		return err
+	}
+	return cw.Close()
+}

@@ -1,0 +1,144 @@
+package template
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/paddock-dev/paddock/internal/store"
+)
+
+// Template is a built template: what a sandbox boots.
+type Template struct {
+	Name          string
+	Dir           string
+	Kernel        string // uncompressed vmlinux
+	ModulesDir    string // the kernel's /lib/modules/KVER tree
+	Rootfs        string // ext4 image; a sandbox disk is a qcow2 overlay on it
+	KernelVersion string // e.g. 6.1.0-56-amd64
+	KernelPackage string // e.g. linux-image-6.1.0-56-amd64 6.1.192-2
+	DiskSize      int64  // the image's apparent size in bytes
+	RecipeHash    string
+	Created       time.Time
+	Recipe        *Recipe
+}
+
+// meta is template.json, written last: its presence with the recipe's hash
+// means the template is complete.
+type meta struct {
+	Name                 string    `json:"name"`
+	RecipeHash           string    `json:"recipe_hash"`
+	BuilderVersion       int       `json:"builder_version"`
+	KernelPackage        string    `json:"kernel_package"`
+	KernelPackageVersion string    `json:"kernel_package_version"`
+	KernelVersion        string    `json:"kernel_version"`
+	Created              time.Time `json:"created"`
+	DiskSize             int64     `json:"disk_size"`   // apparent size of root.ext4
+	ImageBytes           int64     `json:"image_bytes"` // its blocks on disk when built
+}
+
+// Open returns the built template name, or an error that says how to build
+// it.
+func Open(home, name string) (*Template, error) {
+	r, err := LoadRecipe(name)
+	if err != nil {
+		return nil, err
+	}
+	return openBuilt(homeLayout{home: home}, r, r.Hash())
+}
+
+// openBuilt checks that the template directory is complete and built from
+// a recipe with the given hash.
+func openBuilt(h homeLayout, r *Recipe, hash string) (*Template, error) {
+	l := h.template(r.Name)
+	var m meta
+	if err := store.ReadJSON(l.Meta(), &m); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("template %q is not built: run \"paddock template build %s\"", r.Name, r.Name)
+		}
+		return nil, fmt.Errorf("template %q is damaged (%v): run \"paddock template build --force %s\"", r.Name, err, r.Name)
+	}
+	if m.RecipeHash != hash {
+		return nil, fmt.Errorf("template %q is out of date with its recipe: run \"paddock template build %s\"", r.Name, r.Name)
+	}
+	damaged := func(what string) error {
+		return fmt.Errorf("template %q is damaged (%s): run \"paddock template build --force %s\"", r.Name, what, r.Name)
+	}
+	img, err := os.Stat(l.Rootfs())
+	if err != nil || img.Size() != m.DiskSize {
+		return nil, damaged("root image missing or resized")
+	}
+	if _, err := os.Stat(l.Kernel()); err != nil {
+		return nil, damaged("no kernel")
+	}
+	if _, err := os.Stat(l.Modules() + "/" + modulesDepFile); err != nil {
+		return nil, damaged("no modules.dep")
+	}
+	return &Template{
+		Name:          r.Name,
+		Dir:           l.Dir,
+		Kernel:        l.Kernel(),
+		ModulesDir:    l.Modules(),
+		Rootfs:        l.Rootfs(),
+		KernelVersion: m.KernelVersion,
+		KernelPackage: m.KernelPackage + " " + m.KernelPackageVersion,
+		DiskSize:      m.DiskSize,
+		RecipeHash:    m.RecipeHash,
+		Created:       m.Created,
+		Recipe:        r,
+	}, nil
+}
+
+// Info describes one template for "paddock template ls".
+type Info struct {
+	Name          string    `json:"name"`
+	Description   string    `json:"description"`
+	Built         bool      `json:"built"`
+	Status        string    `json:"status"` // built, not built, out of date, damaged
+	RecipeHash    string    `json:"recipe_hash"`
+	KernelVersion string    `json:"kernel_version,omitempty"`
+	DiskSize      int64     `json:"disk_size"`   // what the guest sees
+	ImageUsage    int64     `json:"image_usage"` // root image's blocks allocated on the host
+	DiskUsage     int64     `json:"disk_usage"`  // the whole template dir's (the kernel and modules are hard links into the cache)
+	Created       time.Time `json:"created,omitzero"`
+}
+
+// List describes every known template, sorted by name.
+func List(home string) ([]Info, error) {
+	h := homeLayout{home: home}
+	var infos []Info
+	var errs []error
+	for _, name := range Names() {
+		r, err := LoadRecipe(name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		info := Info{Name: name, Description: r.Description, RecipeHash: r.Hash(), DiskSize: r.DiskBytes(), Status: "not built"}
+		l := h.template(name)
+		var m meta
+		if err := store.ReadJSON(l.Meta(), &m); err == nil {
+			info.KernelVersion = m.KernelVersion
+			info.Created = m.Created
+			info.DiskUsage = diskUsage(l.Dir)
+			info.ImageUsage = diskUsage(l.Rootfs())
+			if _, err := openBuilt(h, r, info.RecipeHash); err == nil {
+				info.Built, info.Status = true, "built"
+			} else if m.RecipeHash != info.RecipeHash {
+				info.Status = "out of date"
+			} else {
+				info.Status = "damaged"
+			}
+		}
+		infos = append(infos, info)
+	}
+	sort.Slice(infos, func(i, j int) bool { return infos[i].Name < infos[j].Name })
+	return infos, errors.Join(errs...)
+}
+
+// yamlOf is the defaulted recipe as YAML, saved beside the template.
+func yamlOf(r *Recipe) ([]byte, error) { return yaml.Marshal(r) }

@@ -1,0 +1,191 @@
+// Package e2e drives the paddock binary as a user types it, against real
+// QEMU microVMs booted from the tiny and debian templates. make test builds
+// the binaries and templates first; run alone, set PADDOCK_BIN.
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/paddock-dev/paddock/internal/store"
+)
+
+// env is one test's paddock: the binary, a private PADDOCK_HOME for
+// sandboxes (sharing the built templates and caches), and a workspace.
+type env struct {
+	t    *testing.T
+	bin  string
+	home string
+	ws   string
+}
+
+func paddockBin(t *testing.T) string {
+	bin := os.Getenv("PADDOCK_BIN")
+	if bin == "" {
+		bin, _ = filepath.Abs("../../bin/paddock")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("paddock binary not found at %s: run \"make build\" (or make test), or set PADDOCK_BIN", bin)
+	}
+	return bin
+}
+
+// templatesHome is where make test built the templates.
+func templatesHome(t *testing.T) string {
+	if h := os.Getenv("PADDOCK_TEMPLATES_HOME"); h != "" {
+		return h
+	}
+	old := os.Getenv("PADDOCK_HOME")
+	os.Unsetenv("PADDOCK_HOME")
+	defer os.Setenv("PADDOCK_HOME", old)
+	h, err := store.DefaultHome()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
+}
+
+func newEnv(t *testing.T, templates ...string) *env {
+	t.Helper()
+	bin := paddockBin(t)
+	th := templatesHome(t)
+	for _, name := range templates {
+		if _, err := os.Stat(filepath.Join(th, "templates", name)); err != nil {
+			t.Fatalf("template %q is not built in %s: run \"make templates\" (or sudo bin/paddock template build %s)", name, th, name)
+		}
+	}
+	// A short path: unix socket paths are limited to 107 bytes.
+	home, err := os.MkdirTemp("", "pdt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"templates", "cache"} {
+		if err := os.Symlink(filepath.Join(th, d), filepath.Join(home, d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ws := filepath.Join(home, "ws")
+	os.Mkdir(ws, 0o755)
+	e := &env{t: t, bin: bin, home: home, ws: ws}
+	t.Cleanup(func() {
+		// Remove every sandbox this test made, then the home.
+		out, _, _ := e.run("ls", "--json")
+		var list []struct{ Name string }
+		json.Unmarshal([]byte(out), &list)
+		for _, s := range list {
+			e.run("rm", "-f", s.Name)
+		}
+		if t.Failed() {
+			for _, s := range list {
+				b, _ := os.ReadFile(filepath.Join(home, "sandboxes", s.Name, "console.log"))
+				t.Logf("console of %s:\n%s", s.Name, tail(string(b), 3000))
+			}
+		}
+		os.RemoveAll(home)
+	})
+	return e
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// run runs paddock with args and returns stdout, stderr and exit code.
+func (e *env) run(args ...string) (string, string, int) {
+	return e.runIn("", args...)
+}
+
+func (e *env) runIn(stdin string, args ...string) (string, string, int) {
+	e.t.Helper()
+	cmd := exec.Command(e.bin, args...)
+	cmd.Env = append(os.Environ(), "PADDOCK_HOME="+e.home)
+	cmd.Dir = e.ws
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			e.t.Fatalf("run paddock %v: %v", args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return out.String(), errb.String(), code
+}
+
+// ok runs paddock and fails the test unless it exits 0.
+func (e *env) ok(args ...string) string {
+	e.t.Helper()
+	start := time.Now()
+	out, errs, code := e.run(args...)
+	if code != 0 {
+		e.t.Fatalf("paddock %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errs)
+	}
+	e.t.Logf("paddock %s (%s)", strings.Join(args, " "), time.Since(start).Round(time.Millisecond))
+	return out
+}
+
+// create makes a tiny sandbox on the env's workspace.
+func (e *env) create(name string, extra ...string) {
+	e.t.Helper()
+	args := append([]string{"create", "--name", name, "--template", "tiny", "--memory", "512M", "--cpus", "1", "--workspace", e.ws}, extra...)
+	out := e.ok(args...)
+	if strings.TrimSpace(out) != name {
+		e.t.Fatalf("create printed %q, want %q", out, name)
+	}
+}
+
+type inspectInfo struct {
+	Name          string `json:"name"`
+	Status        string `json:"status"`
+	SupervisorPid int    `json:"supervisor_pid"`
+	QEMUPid       int    `json:"qemu_pid"`
+	Accel         string `json:"accel"`
+	CPUs          int    `json:"cpus"`
+	MemoryBytes   int64  `json:"memory_bytes"`
+	DiskBytes     int64  `json:"disk_bytes"`
+	Dir           string `json:"dir"`
+}
+
+func (e *env) inspect(name string) inspectInfo {
+	e.t.Helper()
+	var info inspectInfo
+	if err := json.Unmarshal([]byte(e.ok("inspect", name)), &info); err != nil {
+		e.t.Fatal(err)
+	}
+	return info
+}
+
+func processAlive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i > 0 && i+2 < len(b) && b[i+2] != 'Z'
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

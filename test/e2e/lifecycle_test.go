@@ -1,0 +1,294 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// One sandbox, many checks: a cold boot costs seconds under TCG.
+func TestExecAndWorkspace(t *testing.T) {
+	e := newEnv(t, "tiny")
+	os.WriteFile(filepath.Join(e.ws, "from-host.txt"), []byte("host says hi\n"), 0o644)
+	outside := filepath.Join(e.home, "outside")
+	os.Mkdir(outside, 0o755)
+	os.WriteFile(filepath.Join(outside, "secret.txt"), []byte("secret"), 0o644)
+	e.create("box", "-e", "GREETING=hello")
+
+	t.Run("stdout stderr and exit status stay separate", func(t *testing.T) {
+		out, errs, code := e.run("exec", "box", "--", "sh", "-c", "echo out; echo err >&2; exit 3")
+		if out != "out\n" || errs != "err\n" || code != 3 {
+			t.Fatalf("got stdout %q stderr %q code %d; want out, err, 3", out, errs, code)
+		}
+	})
+	t.Run("stdin streams with -i", func(t *testing.T) {
+		out, errs, code := e.runIn("line one\nline two\n", "exec", "-i", "box", "--", "sh", "-c", "tr a-z A-Z; echo done")
+		if out != "LINE ONE\nLINE TWO\ndone\n" || code != 0 {
+			t.Fatalf("got %q (stderr %q, code %d)", out, errs, code)
+		}
+	})
+	t.Run("without -i stdin is empty", func(t *testing.T) {
+		out, _, code := e.runIn("ignored\n", "exec", "box", "--", "sh", "-c", "cat; echo end")
+		if out != "end\n" || code != 0 {
+			t.Fatalf("got %q code %d", out, code)
+		}
+	})
+	t.Run("-t gives a pty", func(t *testing.T) {
+		out, _, code := e.run("exec", "-t", "box", "--", "tty")
+		if !regexp.MustCompile(`^/dev/pts/\d+\r?\n$`).MatchString(out) || code != 0 {
+			t.Fatalf("tty printed %q code %d", out, code)
+		}
+	})
+	t.Run("default user agent in the workspace", func(t *testing.T) {
+		out := e.ok("exec", "box", "--", "sh", "-c", "id -un; pwd; echo $HOME; echo $GREETING")
+		want := "agent\n" + e.ws + "\n/home/agent\nhello\n"
+		if out != want {
+			t.Fatalf("got %q, want %q", out, want)
+		}
+	})
+	t.Run("-u root -w -e", func(t *testing.T) {
+		out := e.ok("exec", "-u", "root", "-w", "/tmp", "-e", "X=1", "box", "--", "sh", "-c", "id -u; pwd; echo $X")
+		if out != "0\n/tmp\n1\n" {
+			t.Fatalf("got %q", out)
+		}
+	})
+	t.Run("workspace both ways at the same path", func(t *testing.T) {
+		if out := e.ok("exec", "box", "--", "cat", filepath.Join(e.ws, "from-host.txt")); out != "host says hi\n" {
+			t.Fatalf("guest read %q", out)
+		}
+		e.ok("exec", "box", "--", "sh", "-c", "echo guest says hi > from-guest.txt")
+		b, err := os.ReadFile(filepath.Join(e.ws, "from-guest.txt"))
+		if err != nil || string(b) != "guest says hi\n" {
+			t.Fatalf("host read %q, %v", b, err)
+		}
+		var st syscall.Stat_t
+		syscall.Stat(filepath.Join(e.ws, "from-guest.txt"), &st)
+		var ws syscall.Stat_t
+		syscall.Stat(e.ws, &ws)
+		wantUID := ws.Uid
+		if wantUID == 0 {
+			wantUID = 1000
+		}
+		if st.Uid != wantUID {
+			t.Errorf("file made by agent is owned by uid %d on the host, want %d", st.Uid, wantUID)
+		}
+	})
+	t.Run("nothing outside the workspace is visible", func(t *testing.T) {
+		_, _, code := e.run("exec", "box", "--", "cat", filepath.Join(outside, "secret.txt"))
+		if code == 0 {
+			t.Fatal("guest read a host file outside the workspace")
+		}
+		mounts := e.ok("exec", "box", "--", "cat", "/proc/mounts")
+		n := strings.Count(mounts, " 9p ")
+		if n != 1 || !strings.Contains(mounts, " "+e.ws+" 9p ") {
+			t.Fatalf("want exactly the workspace shared over 9p, mounts:\n%s", mounts)
+		}
+	})
+	t.Run("missing command is 127 with a message", func(t *testing.T) {
+		_, errs, code := e.run("exec", "box", "--", "no-such-command")
+		if code != 127 || !strings.Contains(errs, "no-such-command") {
+			t.Fatalf("code %d stderr %q", code, errs)
+		}
+	})
+	t.Run("signals reach the command", func(t *testing.T) {
+		cmd := exec.Command(e.bin, "exec", "box", "--", "sh", "-c", "trap 'echo got INT; exit 42' INT; echo ready; while true; do sleep 0.1; done")
+		cmd.Env = append(os.Environ(), "PADDOCK_HOME="+e.home)
+		stdout, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		r := bufio.NewReader(stdout)
+		line, _ := r.ReadString('\n')
+		if line != "ready\n" {
+			t.Fatalf("got %q before signalling", line)
+		}
+		cmd.Process.Signal(syscall.SIGINT)
+		rest, _ := r.ReadString('\n')
+		err := cmd.Wait()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		if rest != "got INT\n" || code != 42 {
+			t.Fatalf("after SIGINT: output %q exit %d; want got INT, 42", rest, code)
+		}
+	})
+	t.Run("hostname is the sandbox name", func(t *testing.T) {
+		if out := e.ok("exec", "box", "--", "hostname"); out != "box\n" {
+			t.Fatalf("hostname %q", out)
+		}
+	})
+	t.Run("exec audit log", func(t *testing.T) {
+		out := e.ok("logs", "--kind", "exec", "box")
+		found := false
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			var rec struct {
+				User     string   `json:"user"`
+				Argv     []string `json:"argv"`
+				Cwd      string   `json:"cwd"`
+				ExitCode int      `json:"exit_code"`
+				Time     string   `json:"time"`
+			}
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatalf("audit line %q: %v", line, err)
+			}
+			if len(rec.Argv) == 3 && rec.Argv[2] == "echo out; echo err >&2; exit 3" {
+				found = rec.ExitCode == 3 && rec.User == "agent" && rec.Cwd == e.ws && rec.Time != ""
+			}
+		}
+		if !found {
+			t.Fatalf("exec log lacks the exit-3 command with user, cwd, code:\n%s", out)
+		}
+		if console := e.ok("logs", "box"); !strings.Contains(console, "Linux version") {
+			t.Errorf("console log lacks the kernel banner:\n%s", tail(console, 500))
+		}
+	})
+	t.Run("ls and inspect", func(t *testing.T) {
+		ls := e.ok("ls")
+		if !regexp.MustCompile(`(?m)^box\s+running\s+tiny\s`).MatchString(ls) {
+			t.Fatalf("ls:\n%s", ls)
+		}
+		info := e.inspect("box")
+		if info.Status != "running" || info.CPUs != 1 || info.MemoryBytes != 512<<20 || !processAlive(info.QEMUPid) || !processAlive(info.SupervisorPid) || info.Accel == "" {
+			t.Fatalf("inspect: %+v", info)
+		}
+	})
+}
+
+func TestStopStartKeepsRootFilesystem(t *testing.T) {
+	e := newEnv(t, "tiny")
+	e.create("keep")
+	e.ok("exec", "-u", "root", "keep", "--", "sh", "-c", "echo persisted > /root/marker")
+	e.ok("stop", "keep")
+	if st := e.inspect("keep").Status; st != "stopped" {
+		t.Fatalf("status after stop %q", st)
+	}
+	if _, errs, code := e.run("exec", "keep", "--", "true"); code == 0 || !strings.Contains(errs, "not running") {
+		t.Fatalf("exec on a stopped sandbox: code %d, %q", code, errs)
+	}
+	e.ok("start", "keep")
+	if out := e.ok("exec", "-u", "root", "keep", "--", "cat", "/root/marker"); out != "persisted\n" {
+		t.Fatalf("marker after restart: %q", out)
+	}
+}
+
+func TestRemoveLeavesNothing(t *testing.T) {
+	e := newEnv(t, "tiny")
+	e.create("gone")
+	info := e.inspect("gone")
+	if _, errs, code := e.run("rm", "gone"); code == 0 || !strings.Contains(errs, "running") {
+		t.Fatalf("rm without -f of a running sandbox: code %d %q", code, errs)
+	}
+	e.ok("rm", "-f", "gone")
+	if processAlive(info.QEMUPid) || processAlive(info.SupervisorPid) {
+		t.Fatalf("processes survive rm: qemu %d supervisor %d", info.QEMUPid, info.SupervisorPid)
+	}
+	if _, err := os.Stat(info.Dir); !os.IsNotExist(err) {
+		t.Fatalf("%s still exists", info.Dir)
+	}
+	if out := e.ok("ls", "--json"); strings.TrimSpace(out) != "[]" {
+		t.Fatalf("ls after rm: %s", out)
+	}
+}
+
+func TestKilledSupervisorIsExplainedAndRemovable(t *testing.T) {
+	e := newEnv(t, "tiny")
+	e.create("victim")
+	info := e.inspect("victim")
+	syscall.Kill(info.SupervisorPid, syscall.SIGKILL)
+	waitFor(t, "qemu to die with its supervisor", 10*time.Second, func() bool { return !processAlive(info.QEMUPid) })
+	ls := e.ok("ls")
+	if !regexp.MustCompile(`(?m)^victim\s+broken: the supervisor died`).MatchString(ls) {
+		t.Fatalf("ls does not explain the dead supervisor:\n%s", ls)
+	}
+	e.ok("rm", "victim")
+	if _, err := os.Stat(info.Dir); !os.IsNotExist(err) {
+		t.Fatal("directory left after rm")
+	}
+}
+
+func TestKilledQEMUIsExplained(t *testing.T) {
+	e := newEnv(t, "tiny")
+	e.create("crash")
+	info := e.inspect("crash")
+	syscall.Kill(info.QEMUPid, syscall.SIGKILL)
+	waitFor(t, "the supervisor to notice", 10*time.Second, func() bool { return !processAlive(info.SupervisorPid) })
+	st := e.inspect("crash").Status
+	if !strings.HasPrefix(st, "broken: qemu exited") || !strings.Contains(st, "paddock logs crash") {
+		t.Fatalf("status %q", st)
+	}
+	e.ok("rm", "crash")
+}
+
+func TestBadInputChangesNothing(t *testing.T) {
+	e := newEnv(t, "tiny")
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--name", "Bad_Name"}, "invalid name"},
+		{[]string{"--name", "-x"}, "invalid name"},
+		{[]string{"--name", "ok1", "--workspace", "/does/not/exist"}, "does not exist"},
+		{[]string{"--name", "ok2", "--memory", "100T"}, "--memory"},
+		{[]string{"--name", "ok3", "--memory", "lots"}, "invalid size"},
+		{[]string{"--name", "ok4", "--memory", "1M"}, "at least"},
+		{[]string{"--name", "ok5", "--cpus", "999"}, "--cpus"},
+		{[]string{"--name", "ok6", "--template", "nope"}, "nope"},
+		{[]string{"--name", "ok7", "--accel", "xen"}, "--accel"},
+		{[]string{"--name", "ok8", "--workspace", "/"}, "root directory"},
+	}
+	for _, c := range cases {
+		args := append([]string{"create", "--template", "tiny"}, c.args...)
+		out, errs, code := e.run(args...)
+		if code == 0 || !strings.Contains(errs, c.want) {
+			t.Errorf("paddock %v: code %d stdout %q stderr %q; want an error mentioning %q", args, code, out, errs, c.want)
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Join(e.home, "sandboxes"))
+	if len(entries) != 0 {
+		t.Fatalf("bad input left %d sandbox directories", len(entries))
+	}
+	for _, args := range [][]string{{"exec", "nosuch", "--", "true"}, {"stop", "nosuch"}, {"rm", "nosuch"}, {"inspect", "nosuch"}, {"start", "BAD"}} {
+		_, errs, code := e.run(args...)
+		if code == 0 || errs == "" {
+			t.Errorf("paddock %v: code %d stderr %q", args, code, errs)
+		}
+	}
+}
+
+func TestConcurrentCreateOfOneNameHasOneWinner(t *testing.T) {
+	e := newEnv(t, "tiny")
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	errs := make([]string, 2)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i], codes[i] = e.run("create", "--name", "dup", "--template", "tiny", "--memory", "256M", "--cpus", "1", "--workspace", e.ws)
+		}()
+	}
+	wg.Wait()
+	wins := 0
+	for i, c := range codes {
+		if c == 0 {
+			wins++
+		} else if !strings.Contains(errs[i], "already exists") {
+			t.Errorf("loser's error %q", errs[i])
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d creates won (codes %v, errors %q)", wins, codes, errs)
+	}
+	if out := e.ok("exec", "dup", "--", "echo", "ok"); out != "ok\n" {
+		t.Fatalf("winner does not answer: %q", out)
+	}
+}
