@@ -11,6 +11,8 @@ import (
 
 func createCmd() *cobra.Command {
 	var o sandbox.CreateOptions
+	var image string
+	var pf policyFlags // policy.go
 	cmd := &cobra.Command{
 		Use:   "create [flags]",
 		Short: "Create and boot a sandbox on a workspace folder",
@@ -27,6 +29,12 @@ a copy-on-write overlay on the template's image.`,
 				return err
 			}
 			o.Env = expandEnv(o.Env)
+			if o.Policy, err = pf.policy(); err != nil {
+				return fmt.Errorf("create: %w", err)
+			}
+			if o.Template, err = imageTemplate(cmd.Context(), image, o.Template); err != nil {
+				return fmt.Errorf("create: %w", err)
+			}
 			cfg, err := m.Create(cmd.Context(), o)
 			if err != nil {
 				if cfg.Name != "" && o.Name == "" {
@@ -41,13 +49,16 @@ a copy-on-write overlay on the template's image.`,
 	f := cmd.Flags()
 	f.StringVar(&o.Name, "name", "", "sandbox name (default: a generated readable name)")
 	f.StringVarP(&o.Workspace, "workspace", "w", "", "folder shared into the VM at the same path (default: current directory)")
-	f.StringVar(&o.Template, "template", "debian", "template to boot (see paddock template ls)")
+	f.StringVar(&o.Template, "template", "", "template to boot (see paddock template ls) (default \"debian\")")
+	f.StringVar(&image, "image", "", "boot an OCI image instead: REGISTRY/REPO:TAG, docker-archive:PATH or oci:DIR (imported on first use, cached by digest)")
 	f.IntVar(&o.CPUs, "cpus", 0, "virtual CPUs (default: 2, at most the host's)")
-	f.StringVar(&o.Memory, "memory", "2G", "memory, such as 512M or 2G")
+	f.StringVar(&o.Memory, "memory", "", "memory, such as 512M or 2G (default \"2G\")")
+	f.StringVar(&o.From, "from", "", "fork a checkpoint: same root files, same running processes (see paddock checkpoint)")
 	f.StringArrayVarP(&o.Env, "env", "e", nil, "environment variable for every exec, KEY=VALUE (KEY alone takes the host's value)")
 	f.BoolVar(&o.Cold, "cold", false, "boot the kernel instead of restoring the template's saved VM (slower; for debugging)")
 	f.BoolVar(&o.NoShareMemory, "no-share-memory", false, "restore into private memory instead of sharing the template's RAM pages copy-on-write")
 	f.StringVar(&o.Accel, "accel", "auto", "accelerator: auto (KVM when it really works, else TCG), kvm or tcg")
+	pf.register(f)
 	return cmd
 }
 

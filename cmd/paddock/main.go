@@ -34,8 +34,8 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(
-		createCmd(), execCmd(), lsCmd(), inspectCmd(), stopCmd(), startCmd(), rmCmd(),
-		logsCmd(), templateCmd(), resetCmd(), pauseCmd(), resumeCmd(), superviseCmd(),
+		createCmd(), runCmd(), execCmd(), lsCmd(), inspectCmd(), stopCmd(), startCmd(), rmCmd(),
+		logsCmd(), templateCmd(), resetCmd(), pauseCmd(), resumeCmd(), checkpointCmd(), policyCmd(), superviseCmd(),
 	)
 	err := root.ExecuteContext(context.Background())
 	var ee exitError

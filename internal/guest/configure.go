@@ -29,21 +29,25 @@ func (a *Agent) Configure(_ context.Context, req *agentv1.ConfigureRequest) (*ag
 	if err := validateConfigure(req); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	if req.GetNetwork() != nil {
-		return nil, status.Error(codes.Unimplemented, "the guest agent does not configure networks yet: leave ConfigureRequest.network empty")
-	}
 	start := time.Now()
 	var errs []error
-	if name := req.GetHostname(); name != "" {
-		errs = append(errs, a.configureHostname(name))
+	var steps []any
+	mark := func(name string) {
+		steps = append(steps, name, time.Since(start).Round(time.Millisecond))
 	}
 	if t := req.GetTimeUnixNano(); t != 0 {
 		errs = append(errs, a.System.SetClock(time.Unix(0, t)))
 	}
 	errs = append(errs, a.System.AddEntropy(req.GetEntropy()))
+	mark("clock+entropy")
+	if name := req.GetHostname(); name != "" {
+		errs = append(errs, a.configureHostname(name))
+	}
+	mark("hostname")
 	if id := req.GetMachineId(); id != "" {
 		errs = append(errs, writeFileAtomic(a.path("/etc/machine-id"), []byte(id+"\n"), 0o444))
 	}
+	mark("machine-id")
 	if u := req.GetUser(); u != nil {
 		err := a.Users.Ensure(u.GetName(), u.GetUid(), u.GetGid(), u.GetHome())
 		if err == nil {
@@ -53,6 +57,7 @@ func (a *Agent) Configure(_ context.Context, req *agentv1.ConfigureRequest) (*ag
 		}
 		errs = append(errs, err)
 	}
+	mark("user")
 	for _, m := range req.GetMounts() {
 		err := a.System.Mount9p(m.GetTag(), m.GetPath(), m.GetReadOnly())
 		if err == nil {
@@ -64,10 +69,15 @@ func (a *Agent) Configure(_ context.Context, req *agentv1.ConfigureRequest) (*ag
 		}
 		errs = append(errs, err)
 	}
+	mark("mounts")
+	if n := req.GetNetwork(); n != nil {
+		errs = append(errs, a.configureNetwork(n))
+	}
+	mark("network")
 	if err := errors.Join(errs...); err != nil {
 		return nil, status.Errorf(codes.Internal, "configure: %v", err)
 	}
-	a.Log.Info("configured", "hostname", req.GetHostname(), "user", req.GetUser().GetName(), "mounts", len(req.GetMounts()), "duration", time.Since(start))
+	a.Log.Info("configured", "hostname", req.GetHostname(), "user", req.GetUser().GetName(), "mounts", len(req.GetMounts()), "duration", time.Since(start), "steps", fmt.Sprint(steps...))
 	return &agentv1.ConfigureResponse{}, nil
 }
 
@@ -87,6 +97,9 @@ func validateConfigure(req *agentv1.ConfigureRequest) error {
 		if h := u.GetHome(); h != "" && !filepath.IsAbs(h) {
 			errs = append(errs, fmt.Errorf("user home %q: want an absolute path", h))
 		}
+	}
+	if n := req.GetNetwork(); n != nil {
+		errs = append(errs, validateNetwork(n))
 	}
 	for _, m := range req.GetMounts() {
 		if m.GetTag() == "" {

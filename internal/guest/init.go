@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -23,7 +24,7 @@ const ReadyLine = "paddock-agent: ready"
 // of PID 1 would panic the kernel).
 func RunInit(version string) {
 	console := openConsole()
-	log := ConsoleLogger(console, slog.LevelInfo)
+	log := ConsoleLogger(console, bootLogLevel())
 	log.Info("starting", "version", version, "kernel", kernelRelease())
 	keepSignals(log)
 	reaper := NewReaper()
@@ -33,6 +34,7 @@ func RunInit(version string) {
 	if err != nil {
 		fatal(log, err)
 	}
+	StartDocker(log, reaper) // a no-op without dockerd; see docker.go
 	agent := NewAgent(version, log, reaper, GuestSystem{})
 	srv := NewServer(agent)
 	err = ServePort(ctx, log, port, srv, func() { fmt.Fprintln(console, ReadyLine) })
@@ -93,4 +95,15 @@ func fatal(log *slog.Logger, err error) {
 	time.Sleep(500 * time.Millisecond) // let the console drain
 	powerOff()
 	select {}
+}
+
+// bootLogLevel is debug when the kernel command line has paddock.debug=1.
+func bootLogLevel() slog.Level {
+	b, _ := os.ReadFile("/proc/cmdline")
+	for _, w := range strings.Fields(string(b)) {
+		if w == "paddock.debug=1" {
+			return slog.LevelDebug
+		}
+	}
+	return slog.LevelInfo
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"sync"
@@ -124,12 +125,13 @@ func (a portAddr) String() string  { return string(a) }
 // without POLLHUP. While the host is away poll returns POLLHUP at once, so
 // it sleeps between tries, backing off from 5 ms to 100 ms: a restored VM
 // answers its new host within ~100 ms without spinning a CPU meanwhile.
-func waitForHost(ctx context.Context, c *portConn) error {
+func waitForHost(ctx context.Context, log *slog.Logger, c *portConn) error {
 	raw, err := c.f.SyscallConn()
 	if err != nil {
 		return err
 	}
 	delay := 5 * time.Millisecond
+	attached := false
 	for {
 		var revents int16
 		var perr error
@@ -144,8 +146,13 @@ func waitForHost(ctx context.Context, c *portConn) error {
 		if perr != nil && !errors.Is(perr, unix.EINTR) {
 			return fmt.Errorf("poll control port: %w", perr)
 		}
+		if revents&unix.POLLHUP == 0 && !attached {
+			attached = true
+			log.Debug("host attached, waiting for its first bytes")
+		}
 		switch {
 		case revents&unix.POLLHUP != 0:
+			attached = false
 			select {
 			case <-ctx.Done():
 				return ctx.Err()

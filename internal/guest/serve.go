@@ -24,7 +24,7 @@ func ServePort(ctx context.Context, log *slog.Logger, dev string, srv *grpc.Serv
 		ready()
 	}
 	for session := 1; ctx.Err() == nil; session++ {
-		if err := waitForHost(ctx, port); err != nil {
+		if err := waitForHost(ctx, log, port); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}

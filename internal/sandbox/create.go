@@ -3,6 +3,8 @@ package sandbox
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/paddock-dev/paddock/internal/netpolicy"
 	"github.com/paddock-dev/paddock/internal/store"
 	"github.com/paddock-dev/paddock/internal/template"
 )
@@ -31,6 +34,11 @@ type CreateOptions struct {
 	Cold bool
 	// NoShareMemory restores into private memory (see store.SandboxConfig).
 	NoShareMemory bool
+	// Policy is the network policy (nil: the default preset, balanced).
+	Policy *netpolicy.Policy
+	// From forks the sandbox from a checkpoint: template, cpus and memory
+	// are the checkpoint's.
+	From string
 }
 
 const (
@@ -90,7 +98,9 @@ func (m *Manager) validate(o CreateOptions) (store.SandboxConfig, error) {
 		errs = append(errs, err)
 	}
 	cfg.Workspace = ws
+	errs = append(errs, validatePolicy(o.Policy))
 	cfg.User = workspaceUser(ws)
+	cfg.MachineID = newMachineID()
 	return cfg, errors.Join(errs...)
 }
 
@@ -138,6 +148,12 @@ func workspaceUser(ws string) store.User {
 	return u
 }
 
+func newMachineID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
 func hostMemory() int64 {
 	var si syscall.Sysinfo_t
 	if err := syscall.Sysinfo(&si); err != nil {
@@ -163,10 +179,16 @@ func (u undo) run() error {
 // Create makes a sandbox and boots it, returning once its agent answers.
 // On any failure nothing of it remains.
 func (m *Manager) Create(ctx context.Context, o CreateOptions) (cfg store.SandboxConfig, err error) {
+	if o.From != "" {
+		if o, err = m.forkOptions(o); err != nil {
+			return cfg, err
+		}
+	}
 	cfg, err = m.validate(o)
 	if err != nil {
 		return cfg, err
 	}
+	cfg.From = o.From
 	if _, err := template.Open(string(m.Home), cfg.Template); err != nil {
 		return cfg, err
 	}
@@ -200,6 +222,9 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (cfg store.Sandbo
 	}
 	defer lock.Unlock()
 	if err := store.WriteJSON(l.Config(), cfg); err != nil {
+		return cfg, err
+	}
+	if err := writePolicy(l, o.Policy); err != nil {
 		return cfg, err
 	}
 	stop, err := m.spawn(ctx, cfg.Name)

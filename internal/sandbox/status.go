@@ -27,6 +27,8 @@ type Info struct {
 	QEMUPid       int       `json:"qemu_pid,omitempty"`
 	DiskBytes     int64     `json:"disk_bytes"` // host blocks used by the sandbox's own disk overlay
 	AgentVersion  string    `json:"agent_version,omitempty"`
+	Boot          string    `json:"boot,omitempty"` // how the running VM started: cold, restore or fork
+	From          string    `json:"from,omitempty"` // the checkpoint it was forked from`
 	Dir           string    `json:"dir"`
 }
 
@@ -72,7 +74,7 @@ func (m *Manager) status(name string) Info {
 		return info
 	}
 	info.Template, info.Workspace, info.Created = cfg.Template, cfg.Workspace, cfg.Created
-	info.CPUs, info.MemoryBytes, info.Accel = cfg.CPUs, cfg.MemoryBytes, cfg.Accel
+	info.CPUs, info.MemoryBytes, info.Accel, info.From = cfg.CPUs, cfg.MemoryBytes, cfg.Accel, cfg.From
 
 	if supervisorAlive(l) {
 		if pf, err := store.ReadPidFile(l.SupervisorPid()); err == nil {
@@ -89,6 +91,7 @@ func (m *Manager) status(name string) Info {
 				info.QEMUPid = int(resp.QemuPid)
 				info.Accel = resp.Accel
 				info.AgentVersion = resp.AgentVersion
+				info.Boot = resp.Boot
 				return info
 			}
 		}

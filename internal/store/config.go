@@ -20,8 +20,13 @@ type SandboxConfig struct {
 	// instead of mapping the template's RAM file copy-on-write: no pages
 	// shared with other sandboxes (no cross-sandbox side channel through
 	// page dedup), at the cost of memory and a slower start.
-	NoShareMemory bool      `json:"no_share_memory,omitempty"`
-	Created       time.Time `json:"created"`
+	NoShareMemory bool `json:"no_share_memory,omitempty"`
+	// From names the checkpoint this sandbox was forked from; its first
+	// boot restores that checkpoint.
+	From string `json:"from,omitempty"`
+	// MachineID is the guest's /etc/machine-id, unique per sandbox.
+	MachineID string    `json:"machine_id,omitempty"`
+	Created   time.Time `json:"created"`
 }
 
 // User is the guest's default exec user.
@@ -49,4 +54,13 @@ type ExecRecord struct {
 	ExitCode   int32     `json:"exit_code"`
 	Error      string    `json:"error,omitempty"`
 	DurationMS int64     `json:"duration_ms"`
+}
+
+// CheckpointMeta describes a checkpoint (checkpoint.json).
+type CheckpointMeta struct {
+	Name        string        `json:"name"`
+	Sandbox     string        `json:"sandbox"`
+	Created     time.Time     `json:"created"`
+	Config      SandboxConfig `json:"config"` // the sandbox's settings when taken
+	MemoryBytes int64         `json:"memory_bytes"`
 }

@@ -74,7 +74,20 @@ const (
 	DiskName          = "disk.qcow2"
 	QMPSocketName     = "qmp.sock"
 	ControlSocketName = "ctl.sock"
+	// NetSocketName is the supervisor's end of the guest's virtio-net
+	// device (QEMU "-netdev stream" connects to it).
+	NetSocketName = "net.sock"
 )
+
+// NetSocket is where the supervisor's user-space network listens for QEMU.
+func (l Layout) NetSocket() string { return l.path(NetSocketName) }
+
+// Policy is the sandbox's network policy (YAML), written at create and
+// rewritten by the policy verbs.
+func (l Layout) Policy() string { return l.path("policy.yaml") }
+
+// NetLog is the network decision log, JSON lines (rotated to NetLog()+".1").
+func (l Layout) NetLog() string { return l.path("net.jsonl") }
 
 // QMPSocket is QEMU's monitor socket.
 func (l Layout) QMPSocket() string { return l.path(QMPSocketName) }
@@ -100,3 +113,24 @@ func (l Layout) Lock() string { return l.path("lock") }
 // RunLock is held (flock) by the supervisor for as long as it runs: a lock
 // that cannot be taken is proof of a live supervisor.
 func (l Layout) RunLock() string { return l.path("run.lock") }
+
+// CheckpointsDir holds one directory per checkpoint.
+func (h Home) CheckpointsDir() string { return filepath.Join(string(h), "checkpoints") }
+
+// Checkpoint returns the layout of checkpoint name.
+func (h Home) Checkpoint(name string) CheckpointLayout {
+	return CheckpointLayout{Dir: filepath.Join(h.CheckpointsDir(), name)}
+}
+
+// CheckpointLayout names the files of a checkpoint: a running sandbox's
+// memory and device state, and a copy of its disk overlay.
+type CheckpointLayout struct{ Dir string }
+
+// Meta is what the checkpoint was taken of (checkpoint.json), written last.
+func (c CheckpointLayout) Meta() string { return filepath.Join(c.Dir, "checkpoint.json") }
+
+// Memory is the VM's migration stream, RAM included.
+func (c CheckpointLayout) Memory() string { return filepath.Join(c.Dir, "memory.state") }
+
+// Disk is the copy of the sandbox's disk overlay.
+func (c CheckpointLayout) Disk() string { return filepath.Join(c.Dir, "disk.qcow2") }

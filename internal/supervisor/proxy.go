@@ -23,6 +23,7 @@ type agentProxy struct {
 	agentv1.UnimplementedAgentServer
 	s     *sup
 	audit *auditLog
+	image imageDefaults // an imported image's Env, WorkingDir, User
 }
 
 func (p *agentProxy) ready() error {
@@ -51,13 +52,24 @@ func (p *agentProxy) Exec(req *agentv1.ExecRequest, stream agentv1.Agent_ExecSer
 	if len(req.Argv) == 0 {
 		return status.Error(codes.InvalidArgument, "no command given")
 	}
+	img := p.image.get(p.s)
 	if req.Cwd == "" {
 		req.Cwd = p.s.cfg.Workspace
+		if img != nil && img.WorkingDir != "" {
+			req.Cwd = img.WorkingDir
+		}
 	}
 	if req.User == "" {
 		req.User = p.s.cfg.User.Name
+		if img != nil {
+			req.User = imageUser(img.User)
+		}
 	}
-	req.Env = append(append([]string(nil), p.s.cfg.Env...), req.Env...)
+	env := p.s.cfg.Env
+	if img != nil {
+		env = append(append([]string(nil), img.Env...), env...)
+	}
+	req.Env = append(append([]string(nil), env...), req.Env...)
 	start := time.Now()
 	rec := store.ExecRecord{Time: start, User: req.User, Argv: req.Argv, Cwd: req.Cwd, TTY: req.Tty, ExitCode: -1}
 	defer func() {

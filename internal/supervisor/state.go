@@ -56,7 +56,8 @@ type stateSpec struct {
 	Format       int    `json:"format"` // bump when the device set changes
 }
 
-const stateFormat = 1
+// 2: a virtio-net device (-netdev stream to net.sock).
+const stateFormat = 2
 
 func (sp stateSpec) key() string {
 	b, _ := json.Marshal(sp)
@@ -100,6 +101,7 @@ func vmConfig(sp stateSpec, disk, workspace string) qemu.Config {
 		DiskFormat:    "qcow2",
 		Shares:        []qemu.Share{{Tag: "workspace", Path: workspace}},
 		ControlSocket: store.ControlSocketName,
+		NetSocket:     store.NetSocketName,
 		ControlPort:   qemu.ControlPortName,
 		QMPSocket:     store.QMPSocketName,
 	}
@@ -155,6 +157,13 @@ func makeState(ctx context.Context, st savedState, sp stateSpec, log *slog.Logge
 	}
 	cfg := vmConfig(sp, "disk.qcow2", empty)
 	cfg.MemoryFile, cfg.MemoryShared = "ram", true
+	// The template VM has the clones' virtio-net device, attached to a
+	// link that goes nowhere; each clone connects to its own network.
+	stopNet, err := holdNetSocket(filepath.Join(st.Dir, store.NetSocketName))
+	if err != nil {
+		return err
+	}
+	defer stopNet()
 	console, err := os.Create(filepath.Join(st.Dir, "console.log"))
 	if err != nil {
 		return err
@@ -190,6 +199,7 @@ func makeState(ctx context.Context, st savedState, sp stateSpec, log *slog.Logge
 		conn.Close()
 		return fmt.Errorf("template vm agent did not answer: %w (console: %s)", err, console.Name())
 	}
+	waitDocker(ctx, agentv1.NewAgentClient(conn), log) // dockerwait.go
 	conn.Close()
 	// Let the agent see the hang-up and go back to waiting for a host, so
 	// every clone starts from an agent that expects a new connection.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -59,11 +60,14 @@ type sup struct {
 	conn    *grpc.ClientConn
 	started time.Time
 	version string
-	mode    string // "cold" or "restore"
+	mode    string // "cold", "restore" or "fork"
+	link    guestLink
 
 	mu       sync.Mutex
 	paused   bool
 	stopping bool // a Stop is in progress or done: QEMU's exit is clean
+
+	net *sandboxNet // the user-space network (network.go); set before QEMU starts
 }
 
 // Run supervises the sandbox until its VM stops. It returns an error when
@@ -163,9 +167,13 @@ func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
 	)
 	_, diskErr := os.Stat(store.DiskName)
 	s.mode = "cold"
-	if !s.cfg.Cold && os.IsNotExist(diskErr) {
+	switch {
+	case os.IsNotExist(diskErr) && s.cfg.From != "":
+		s.mode = "fork"
+	case os.IsNotExist(diskErr) && !s.cfg.Cold:
 		s.mode = "restore"
 	}
+	ckpt := s.opts.Home.Checkpoint(s.cfg.From)
 	steps := []struct {
 		name string
 		run  func() error
@@ -184,9 +192,11 @@ func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
 				s.log.Warn(warning)
 			}
 			s.accel = accel
+			// Real paths: a PADDOCK_HOME may reach templates through
+			// symlinks, and the state's key must not depend on that.
 			spec = stateSpec{
-				Template: tpl.Name, TemplateHash: tpl.RecipeHash, Rootfs: tpl.Rootfs, Kernel: tpl.Kernel,
-				Initrd: spec.Initrd, Accel: accel, CPUs: s.cfg.CPUs, MemoryMiB: s.cfg.MemoryBytes >> 20,
+				Template: tpl.Name, TemplateHash: tpl.RecipeHash, Rootfs: realPath(tpl.Rootfs), Kernel: realPath(tpl.Kernel),
+				Initrd: realPath(spec.Initrd), Accel: accel, CPUs: s.cfg.CPUs, MemoryMiB: s.cfg.MemoryBytes >> 20,
 				QEMU: qemuVersion(), Format: stateFormat,
 			}
 			return err
@@ -203,6 +213,12 @@ func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
 			return nil
 		}},
 		{"create disk", func() error {
+			if s.mode == "fork" {
+				if err := copySparse(ckpt.Disk(), store.DiskName); err != nil {
+					return fmt.Errorf("copy checkpoint %q disk: %w", s.cfg.From, err)
+				}
+				return nil
+			}
 			if s.mode == "restore" {
 				return createOverlay(ctx, state.Disk(), "qcow2", store.DiskName)
 			}
@@ -211,6 +227,7 @@ func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
 			}
 			return nil
 		}},
+		{"start network", s.startNetwork},
 		{"start qemu", func() error { return s.startQEMU(spec, state) }},
 		{"connect monitor", func() (err error) {
 			mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -219,6 +236,12 @@ func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
 			return err
 		}},
 		{"restore", func() error {
+			if s.mode == "fork" {
+				if err := s.restoreCheckpoint(ctx, ckpt); err != nil {
+					return fmt.Errorf("restore checkpoint %q: %w", s.cfg.From, err)
+				}
+				return nil
+			}
 			if s.mode != "restore" {
 				return nil
 			}
@@ -298,6 +321,9 @@ func (s *sup) startQEMU(spec stateSpec, st savedState) error {
 		return err
 	}
 	cfg := vmConfig(spec, store.DiskName, s.cfg.Workspace)
+	if s.mode == "fork" {
+		cfg.Incoming = true
+	}
 	if s.mode == "restore" {
 		cfg.Incoming = true
 		cfg.MemoryFile = st.RAM()
@@ -324,13 +350,10 @@ func (s *sup) startQEMU(spec stateSpec, st savedState) error {
 func (s *sup) waitAgent(ctx context.Context) error {
 	conn, err := grpc.NewClient("passthrough:///guest",
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", store.ControlSocketName)
-		}),
+		grpc.WithContextDialer(s.link.dial),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.3, MaxDelay: 500 * time.Millisecond},
-			MinConnectTimeout: 2 * time.Second,
+			MinConnectTimeout: time.Second,
 		}),
 	)
 	if err != nil {
@@ -363,21 +386,31 @@ func (s *sup) waitAgent(ctx context.Context) error {
 func (s *sup) configure(ctx context.Context) error {
 	entropy := make([]byte, 64)
 	rand.Read(entropy)
-	id := make([]byte, 16)
-	rand.Read(id)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	_, err := s.guest.Configure(ctx, &agentv1.ConfigureRequest{
 		Hostname:     s.cfg.Name,
 		TimeUnixNano: time.Now().UnixNano(),
 		Entropy:      entropy,
-		MachineId:    hex.EncodeToString(id),
+		MachineId:    s.machineID(),
 		User: &agentv1.User{
 			Name: s.cfg.User.Name, Uid: s.cfg.User.UID, Gid: s.cfg.User.GID, Home: s.cfg.User.Home,
 		},
-		Mounts: []*agentv1.Mount{{Tag: "workspace", Path: s.cfg.Workspace}},
+		Mounts:  []*agentv1.Mount{{Tag: "workspace", Path: s.cfg.Workspace}},
+		Network: guestNetwork(),
 	})
 	return err
+}
+
+// machineID is the sandbox's machine id; sandboxes made before it was
+// recorded get one per run.
+func (s *sup) machineID() string {
+	if s.cfg.MachineID == "" {
+		id := make([]byte, 16)
+		rand.Read(id)
+		s.cfg.MachineID = hex.EncodeToString(id)
+	}
+	return s.cfg.MachineID
 }
 
 func (s *sup) serve() (*grpc.Server, error) {
@@ -432,4 +465,11 @@ func (s *sup) stop(timeout time.Duration) (forced bool) {
 		<-s.qemu.Done()
 	}
 	return true
+}
+
+func realPath(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return p
 }

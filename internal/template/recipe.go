@@ -22,12 +22,18 @@ const (
 // Recipe says how to build one template. templates/debian.yaml documents
 // every field and its default.
 type Recipe struct {
-	Name        string     `yaml:"name" json:"name"`
-	Description string     `yaml:"description,omitempty" json:"description"`
-	Kernel      KernelSpec `yaml:"kernel" json:"kernel"`
-	Rootfs      RootfsSpec `yaml:"rootfs" json:"rootfs"`
-	User        UserSpec   `yaml:"user" json:"user"`
-	DiskSize    string     `yaml:"disk_size" json:"disk_size"`
+	Name        string `yaml:"name" json:"name"`
+	Description string `yaml:"description,omitempty" json:"description"`
+	// Base names another recipe whose kernel, rootfs, user and disk_size
+	// this one takes (it may not set them itself); see templates/claude.yaml.
+	Base string `yaml:"base,omitempty" json:"base,omitempty"`
+	// Npm lists npm packages installed globally (npm install -g) after the
+	// Debian packages, in order, each in its own npm run.
+	Npm      []string   `yaml:"npm,omitempty" json:"npm,omitempty"`
+	Kernel   KernelSpec `yaml:"kernel" json:"kernel"`
+	Rootfs   RootfsSpec `yaml:"rootfs" json:"rootfs"`
+	User     UserSpec   `yaml:"user" json:"user"`
+	DiskSize string     `yaml:"disk_size" json:"disk_size"`
 }
 
 // KernelSpec names the Debian kernel package.
@@ -51,6 +57,9 @@ type UserSpec struct {
 	GID   int    `yaml:"gid" json:"gid"`
 	Shell string `yaml:"shell" json:"shell"`
 	Sudo  bool   `yaml:"sudo" json:"sudo"`
+	// Groups are existing groups (made by the rootfs packages, such as
+	// docker) the user is added to (debootstrap only).
+	Groups []string `yaml:"groups,omitempty" json:"groups,omitempty"`
 }
 
 // Defaults, as documented in templates/debian.yaml.
@@ -82,6 +91,11 @@ func ParseRecipe(data []byte) (*Recipe, error) {
 			return nil, errors.Join(errs...)
 		}
 		return nil, err
+	}
+	if r.Base != "" {
+		if err := r.inherit(); err != nil {
+			return nil, err
+		}
 	}
 	r.setDefaults()
 	if err := r.Validate(); err != nil {
@@ -134,6 +148,9 @@ var (
 	debPkgRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
 	suiteRE   = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
 	variantOK = map[string]bool{"minbase": true, "buildd": true}
+	// npmSpecRE is an npm package name, scoped or not, with an optional
+	// version or range after @.
+	npmSpecRE = regexp.MustCompile(`^(@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*(@[A-Za-z0-9.^~<>=*+-]+)?$`)
 )
 
 // Validate reports every problem in a defaulted recipe, joined.
@@ -166,12 +183,18 @@ func (r *Recipe) Validate() error {
 		if r.User.Sudo && !contains(r.Rootfs.Packages, "sudo") {
 			bad("user.sudo is true but rootfs.packages does not include sudo")
 		}
+		if len(r.Npm) > 0 && !contains(r.Rootfs.Packages, "npm") {
+			bad("npm packages need the npm package in rootfs.packages")
+		}
 	case KindBusybox:
 		if r.Rootfs.Suite != "" || r.Rootfs.Variant != "" || r.Rootfs.Mirror != "" || len(r.Rootfs.Packages) > 0 {
 			bad("rootfs.suite, variant, mirror and packages are for kind debootstrap, not busybox")
 		}
-		if r.User.Sudo {
-			bad("user.sudo is for kind debootstrap, not busybox")
+		if r.User.Sudo || len(r.User.Groups) > 0 {
+			bad("user.sudo and user.groups are for kind debootstrap, not busybox")
+		}
+		if len(r.Npm) > 0 {
+			bad("npm is for kind debootstrap, not busybox")
 		}
 	default:
 		bad("rootfs.kind %q: use debootstrap or busybox", r.Rootfs.Kind)
@@ -184,6 +207,16 @@ func (r *Recipe) Validate() error {
 	}
 	if r.User.GID < 1 || r.User.GID > 65533 {
 		bad("user.gid %d: want 1..65533", r.User.GID)
+	}
+	for _, g := range r.User.Groups {
+		if !userRE.MatchString(g) {
+			bad("user.groups: %q is not a group name", g)
+		}
+	}
+	for _, p := range r.Npm {
+		if !npmSpecRE.MatchString(p) {
+			bad("npm: %q is not an npm package spec such as @scope/name or name@1.2", p)
+		}
 	}
 	if !path.IsAbs(r.User.Shell) || path.Clean(r.User.Shell) != r.User.Shell {
 		bad("user.shell %q: want an absolute path", r.User.Shell)

@@ -57,6 +57,19 @@ func (b *builder) debootstrapRootfs(ctx context.Context, staging string) error {
 			return err
 		}
 	}
+	if len(b.recipe.Npm) > 0 {
+		err := b.steps.run(fmt.Sprintf("installing %d npm packages", len(b.recipe.Npm)), func() error {
+			return b.npmInstall(ctx, staging, b.recipe.Npm)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if ok, err := addDockerWrapper(staging); err != nil {
+		return err
+	} else if ok {
+		b.steps.note("docker client waits for dockerd (/usr/local/bin/docker)")
+	}
 	u := b.recipe.User
 	err = b.steps.run("adding user "+u.Name, func() error {
 		return b.addUser(ctx, staging, u)
@@ -105,8 +118,12 @@ func (b *builder) addUser(ctx context.Context, root string, u UserSpec) error {
 	if err := chroot("groupadd", "-g", strconv.Itoa(u.GID), u.Name); err != nil {
 		return err
 	}
-	if err := chroot("useradd", "-m", "-u", strconv.Itoa(u.UID), "-g", strconv.Itoa(u.GID),
-		"-s", u.Shell, "-d", "/home/"+u.Name, u.Name); err != nil {
+	useradd := []string{"useradd", "-m", "-u", strconv.Itoa(u.UID), "-g", strconv.Itoa(u.GID),
+		"-s", u.Shell, "-d", "/home/" + u.Name}
+	if len(u.Groups) > 0 {
+		useradd = append(useradd, "-G", groupsArg(u.Groups))
+	}
+	if err := chroot(append(useradd, u.Name)...); err != nil {
 		return err
 	}
 	if u.Sudo {

@@ -24,21 +24,24 @@ type Template struct {
 	DiskSize      int64  // the image's apparent size in bytes
 	RecipeHash    string
 	Created       time.Time
-	Recipe        *Recipe
+	Recipe        *Recipe    // nil for an imported image
+	Image         *ImageInfo // an imported image's identity and exec defaults; nil for a recipe's
 }
 
 // meta is template.json, written last: its presence with the recipe's hash
 // means the template is complete.
 type meta struct {
-	Name                 string    `json:"name"`
-	RecipeHash           string    `json:"recipe_hash"`
-	BuilderVersion       int       `json:"builder_version"`
-	KernelPackage        string    `json:"kernel_package"`
-	KernelPackageVersion string    `json:"kernel_package_version"`
-	KernelVersion        string    `json:"kernel_version"`
-	Created              time.Time `json:"created"`
-	DiskSize             int64     `json:"disk_size"`   // apparent size of root.ext4
-	ImageBytes           int64     `json:"image_bytes"` // its blocks on disk when built
+	Name                 string     `json:"name"`
+	RecipeHash           string     `json:"recipe_hash"`
+	BuilderVersion       int        `json:"builder_version"`
+	KernelPackage        string     `json:"kernel_package"`
+	KernelPackageVersion string     `json:"kernel_package_version"`
+	KernelVersion        string     `json:"kernel_version"`
+	Created              time.Time  `json:"created"`
+	DiskSize             int64      `json:"disk_size"`        // apparent size of root.ext4
+	ImageBytes           int64      `json:"image_bytes"`      // its blocks on disk when built
+	Source               string     `json:"source,omitempty"` // "oci" for an imported image, else a recipe's
+	Image                *ImageInfo `json:"image,omitempty"`  // the imported image (oci.go)
 }
 
 // Open returns the built template name, or an error that says how to build
@@ -46,6 +49,9 @@ type meta struct {
 func Open(home, name string) (*Template, error) {
 	r, err := LoadRecipe(name)
 	if err != nil {
+		if t, ierr := openImported(homeLayout{home: home}, name); ierr == nil || !errors.Is(ierr, os.ErrNotExist) {
+			return t, ierr
+		}
 		return nil, err
 	}
 	return openBuilt(homeLayout{home: home}, r, r.Hash())
@@ -105,6 +111,7 @@ type Info struct {
 	ImageUsage    int64     `json:"image_usage"` // root image's blocks allocated on the host
 	DiskUsage     int64     `json:"disk_usage"`  // the whole template dir's (the kernel and modules are hard links into the cache)
 	Created       time.Time `json:"created,omitzero"`
+	Source        string    `json:"source,omitempty"` // "oci" for an imported image
 }
 
 // List describes every known template, sorted by name.
@@ -136,6 +143,7 @@ func List(home string) ([]Info, error) {
 		}
 		infos = append(infos, info)
 	}
+	infos = append(infos, listImported(h)...)
 	sort.Slice(infos, func(i, j int) bool { return infos[i].Name < infos[j].Name })
 	return infos, errors.Join(errs...)
 }

@@ -73,6 +73,11 @@ func newEnv(t *testing.T, templates ...string) *env {
 	}
 	ws := filepath.Join(home, "ws")
 	os.Mkdir(ws, 0o755)
+	// A project folder belongs to a user, whose uid the guest's agent
+	// takes. Running as root, model that with uid 1000.
+	if os.Geteuid() == 0 {
+		os.Chown(ws, 1000, 1000)
+	}
 	e := &env{t: t, bin: bin, home: home, ws: ws}
 	t.Cleanup(func() {
 		// Remove every sandbox this test made, then the home.
@@ -84,8 +89,10 @@ func newEnv(t *testing.T, templates ...string) *env {
 		}
 		if t.Failed() {
 			for _, s := range list {
-				b, _ := os.ReadFile(filepath.Join(home, "sandboxes", s.Name, "console.log"))
-				t.Logf("console of %s:\n%s", s.Name, tail(string(b), 3000))
+				for _, f := range []string{"console.log", "supervisor.log"} {
+					b, _ := os.ReadFile(filepath.Join(home, "sandboxes", s.Name, f))
+					t.Logf("%s of %s:\n%s", f, s.Name, tail(string(b), 3000))
+				}
 			}
 		}
 		os.RemoveAll(home)
@@ -98,6 +105,13 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// with returns a copy of e that reports to t (for subtests).
+func (e *env) with(t *testing.T) *env {
+	c := *e
+	c.t = t
+	return &c
 }
 
 // run runs paddock with args and returns stdout, stderr and exit code.
@@ -159,6 +173,7 @@ type inspectInfo struct {
 	MemoryBytes   int64  `json:"memory_bytes"`
 	DiskBytes     int64  `json:"disk_bytes"`
 	Dir           string `json:"dir"`
+	Boot          string `json:"boot"`
 }
 
 func (e *env) inspect(name string) inspectInfo {

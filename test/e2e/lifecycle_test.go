@@ -24,30 +24,35 @@ func TestExecAndWorkspace(t *testing.T) {
 	e.create("box", "-e", "GREETING=hello")
 
 	t.Run("stdout stderr and exit status stay separate", func(t *testing.T) {
+		e := e.with(t)
 		out, errs, code := e.run("exec", "box", "--", "sh", "-c", "echo out; echo err >&2; exit 3")
 		if out != "out\n" || errs != "err\n" || code != 3 {
 			t.Fatalf("got stdout %q stderr %q code %d; want out, err, 3", out, errs, code)
 		}
 	})
 	t.Run("stdin streams with -i", func(t *testing.T) {
+		e := e.with(t)
 		out, errs, code := e.runIn("line one\nline two\n", "exec", "-i", "box", "--", "sh", "-c", "tr a-z A-Z; echo done")
 		if out != "LINE ONE\nLINE TWO\ndone\n" || code != 0 {
 			t.Fatalf("got %q (stderr %q, code %d)", out, errs, code)
 		}
 	})
 	t.Run("without -i stdin is empty", func(t *testing.T) {
+		e := e.with(t)
 		out, _, code := e.runIn("ignored\n", "exec", "box", "--", "sh", "-c", "cat; echo end")
 		if out != "end\n" || code != 0 {
 			t.Fatalf("got %q code %d", out, code)
 		}
 	})
 	t.Run("-t gives a pty", func(t *testing.T) {
+		e := e.with(t)
 		out, _, code := e.run("exec", "-t", "box", "--", "tty")
 		if !regexp.MustCompile(`^/dev/pts/\d+\r?\n$`).MatchString(out) || code != 0 {
 			t.Fatalf("tty printed %q code %d", out, code)
 		}
 	})
 	t.Run("default user agent in the workspace", func(t *testing.T) {
+		e := e.with(t)
 		out := e.ok("exec", "box", "--", "sh", "-c", "id -un; pwd; echo $HOME; echo $GREETING")
 		want := "agent\n" + e.ws + "\n/home/agent\nhello\n"
 		if out != want {
@@ -55,12 +60,14 @@ func TestExecAndWorkspace(t *testing.T) {
 		}
 	})
 	t.Run("-u root -w -e", func(t *testing.T) {
+		e := e.with(t)
 		out := e.ok("exec", "-u", "root", "-w", "/tmp", "-e", "X=1", "box", "--", "sh", "-c", "id -u; pwd; echo $X")
 		if out != "0\n/tmp\n1\n" {
 			t.Fatalf("got %q", out)
 		}
 	})
 	t.Run("workspace both ways at the same path", func(t *testing.T) {
+		e := e.with(t)
 		if out := e.ok("exec", "box", "--", "cat", filepath.Join(e.ws, "from-host.txt")); out != "host says hi\n" {
 			t.Fatalf("guest read %q", out)
 		}
@@ -82,6 +89,7 @@ func TestExecAndWorkspace(t *testing.T) {
 		}
 	})
 	t.Run("nothing outside the workspace is visible", func(t *testing.T) {
+		e := e.with(t)
 		_, _, code := e.run("exec", "box", "--", "cat", filepath.Join(outside, "secret.txt"))
 		if code == 0 {
 			t.Fatal("guest read a host file outside the workspace")
@@ -93,12 +101,14 @@ func TestExecAndWorkspace(t *testing.T) {
 		}
 	})
 	t.Run("missing command is 127 with a message", func(t *testing.T) {
+		e := e.with(t)
 		_, errs, code := e.run("exec", "box", "--", "no-such-command")
 		if code != 127 || !strings.Contains(errs, "no-such-command") {
 			t.Fatalf("code %d stderr %q", code, errs)
 		}
 	})
 	t.Run("signals reach the command", func(t *testing.T) {
+		e := e.with(t)
 		cmd := exec.Command(e.bin, "exec", "box", "--", "sh", "-c", "trap 'echo got INT; exit 42' INT; echo ready; while true; do sleep 0.1; done")
 		cmd.Env = append(os.Environ(), "PADDOCK_HOME="+e.home)
 		stdout, _ := cmd.StdoutPipe()
@@ -122,11 +132,13 @@ func TestExecAndWorkspace(t *testing.T) {
 		}
 	})
 	t.Run("hostname is the sandbox name", func(t *testing.T) {
+		e := e.with(t)
 		if out := e.ok("exec", "box", "--", "hostname"); out != "box\n" {
 			t.Fatalf("hostname %q", out)
 		}
 	})
 	t.Run("exec audit log", func(t *testing.T) {
+		e := e.with(t)
 		out := e.ok("logs", "--kind", "exec", "box")
 		found := false
 		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
@@ -147,11 +159,12 @@ func TestExecAndWorkspace(t *testing.T) {
 		if !found {
 			t.Fatalf("exec log lacks the exit-3 command with user, cwd, code:\n%s", out)
 		}
-		if console := e.ok("logs", "box"); !strings.Contains(console, "Linux version") {
-			t.Errorf("console log lacks the kernel banner:\n%s", tail(console, 500))
+		if console := e.ok("logs", "box"); !strings.Contains(console, "paddock-agent") {
+			t.Errorf("console log lacks the agent's lines:\n%s", tail(console, 500))
 		}
 	})
 	t.Run("ls and inspect", func(t *testing.T) {
+		e := e.with(t)
 		ls := e.ok("ls")
 		if !regexp.MustCompile(`(?m)^box\s+running\s+tiny\s`).MatchString(ls) {
 			t.Fatalf("ls:\n%s", ls)

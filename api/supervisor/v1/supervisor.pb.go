@@ -385,6 +385,314 @@ func (*ResumeResponse) Descriptor() ([]byte, []int) {
 	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{7}
 }
 
+type CheckpointRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Dir           string                 `protobuf:"bytes,1,opt,name=dir,proto3" json:"dir,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointRequest) Reset() {
+	*x = CheckpointRequest{}
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointRequest) ProtoMessage() {}
+
+func (x *CheckpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointRequest.ProtoReflect.Descriptor instead.
+func (*CheckpointRequest) Descriptor() ([]byte, []int) {
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *CheckpointRequest) GetDir() string {
+	if x != nil {
+		return x.Dir
+	}
+	return ""
+}
+
+type CheckpointResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MemoryBytes   int64                  `protobuf:"varint,1,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"` // size of the saved memory stream
+	DurationMs    int64                  `protobuf:"varint,2,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointResponse) Reset() {
+	*x = CheckpointResponse{}
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointResponse) ProtoMessage() {}
+
+func (x *CheckpointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointResponse.ProtoReflect.Descriptor instead.
+func (*CheckpointResponse) Descriptor() ([]byte, []int) {
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *CheckpointResponse) GetMemoryBytes() int64 {
+	if x != nil {
+		return x.MemoryBytes
+	}
+	return 0
+}
+
+func (x *CheckpointResponse) GetDurationMs() int64 {
+	if x != nil {
+		return x.DurationMs
+	}
+	return 0
+}
+
+type GetPolicyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPolicyRequest) Reset() {
+	*x = GetPolicyRequest{}
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPolicyRequest) ProtoMessage() {}
+
+func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPolicyRequest.ProtoReflect.Descriptor instead.
+func (*GetPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{10}
+}
+
+type GetPolicyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Yaml          string                 `protobuf:"bytes,1,opt,name=yaml,proto3" json:"yaml,omitempty"` // the policy file format (docs/NETWORK.md)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPolicyResponse) Reset() {
+	*x = GetPolicyResponse{}
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPolicyResponse) ProtoMessage() {}
+
+func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPolicyResponse.ProtoReflect.Descriptor instead.
+func (*GetPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *GetPolicyResponse) GetYaml() string {
+	if x != nil {
+		return x.Yaml
+	}
+	return ""
+}
+
+type SetPolicyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Yaml          string                 `protobuf:"bytes,1,opt,name=yaml,proto3" json:"yaml,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPolicyRequest) Reset() {
+	*x = SetPolicyRequest{}
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPolicyRequest) ProtoMessage() {}
+
+func (x *SetPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPolicyRequest.ProtoReflect.Descriptor instead.
+func (*SetPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SetPolicyRequest) GetYaml() string {
+	if x != nil {
+		return x.Yaml
+	}
+	return ""
+}
+
+type SetPolicyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPolicyResponse) Reset() {
+	*x = SetPolicyResponse{}
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPolicyResponse) ProtoMessage() {}
+
+func (x *SetPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPolicyResponse.ProtoReflect.Descriptor instead.
+func (*SetPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{13}
+}
+
+type AddPolicyRuleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Allow         bool                   `protobuf:"varint,1,opt,name=allow,proto3" json:"allow,omitempty"` // false: deny
+	Rule          string                 `protobuf:"bytes,2,opt,name=rule,proto3" json:"rule,omitempty"`    // "*.github.com", "203.0.113.0/24:5432"
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddPolicyRuleRequest) Reset() {
+	*x = AddPolicyRuleRequest{}
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddPolicyRuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddPolicyRuleRequest) ProtoMessage() {}
+
+func (x *AddPolicyRuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddPolicyRuleRequest.ProtoReflect.Descriptor instead.
+func (*AddPolicyRuleRequest) Descriptor() ([]byte, []int) {
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *AddPolicyRuleRequest) GetAllow() bool {
+	if x != nil {
+		return x.Allow
+	}
+	return false
+}
+
+func (x *AddPolicyRuleRequest) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
 var File_api_supervisor_v1_supervisor_proto protoreflect.FileDescriptor
 
 const file_api_supervisor_v1_supervisor_proto_rawDesc = "" +
@@ -407,13 +715,33 @@ const file_api_supervisor_v1_supervisor_proto_rawDesc = "" +
 	"\fPauseRequest\"\x0f\n" +
 	"\rPauseResponse\"\x0f\n" +
 	"\rResumeRequest\"\x10\n" +
-	"\x0eResumeResponse2\xd9\x02\n" +
+	"\x0eResumeResponse\"%\n" +
+	"\x11CheckpointRequest\x12\x10\n" +
+	"\x03dir\x18\x01 \x01(\tR\x03dir\"X\n" +
+	"\x12CheckpointResponse\x12!\n" +
+	"\fmemory_bytes\x18\x01 \x01(\x03R\vmemoryBytes\x12\x1f\n" +
+	"\vduration_ms\x18\x02 \x01(\x03R\n" +
+	"durationMs\"\x12\n" +
+	"\x10GetPolicyRequest\"'\n" +
+	"\x11GetPolicyResponse\x12\x12\n" +
+	"\x04yaml\x18\x01 \x01(\tR\x04yaml\"&\n" +
+	"\x10SetPolicyRequest\x12\x12\n" +
+	"\x04yaml\x18\x01 \x01(\tR\x04yaml\"\x13\n" +
+	"\x11SetPolicyResponse\"@\n" +
+	"\x14AddPolicyRuleRequest\x12\x14\n" +
+	"\x05allow\x18\x01 \x01(\bR\x05allow\x12\x12\n" +
+	"\x04rule\x18\x02 \x01(\tR\x04rule2\xe4\x05\n" +
 	"\n" +
 	"Supervisor\x12O\n" +
 	"\x04Info\x12\".paddock.supervisor.v1.InfoRequest\x1a#.paddock.supervisor.v1.InfoResponse\x12O\n" +
 	"\x04Stop\x12\".paddock.supervisor.v1.StopRequest\x1a#.paddock.supervisor.v1.StopResponse\x12R\n" +
 	"\x05Pause\x12#.paddock.supervisor.v1.PauseRequest\x1a$.paddock.supervisor.v1.PauseResponse\x12U\n" +
-	"\x06Resume\x12$.paddock.supervisor.v1.ResumeRequest\x1a%.paddock.supervisor.v1.ResumeResponseB?Z=github.com/paddock-dev/paddock/api/supervisor/v1;supervisorv1b\x06proto3"
+	"\x06Resume\x12$.paddock.supervisor.v1.ResumeRequest\x1a%.paddock.supervisor.v1.ResumeResponse\x12a\n" +
+	"\n" +
+	"Checkpoint\x12(.paddock.supervisor.v1.CheckpointRequest\x1a).paddock.supervisor.v1.CheckpointResponse\x12^\n" +
+	"\tGetPolicy\x12'.paddock.supervisor.v1.GetPolicyRequest\x1a(.paddock.supervisor.v1.GetPolicyResponse\x12^\n" +
+	"\tSetPolicy\x12'.paddock.supervisor.v1.SetPolicyRequest\x1a(.paddock.supervisor.v1.SetPolicyResponse\x12f\n" +
+	"\rAddPolicyRule\x12+.paddock.supervisor.v1.AddPolicyRuleRequest\x1a(.paddock.supervisor.v1.GetPolicyResponseB?Z=github.com/paddock-dev/paddock/api/supervisor/v1;supervisorv1b\x06proto3"
 
 var (
 	file_api_supervisor_v1_supervisor_proto_rawDescOnce sync.Once
@@ -427,31 +755,46 @@ func file_api_supervisor_v1_supervisor_proto_rawDescGZIP() []byte {
 	return file_api_supervisor_v1_supervisor_proto_rawDescData
 }
 
-var file_api_supervisor_v1_supervisor_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_api_supervisor_v1_supervisor_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_api_supervisor_v1_supervisor_proto_goTypes = []any{
-	(*InfoRequest)(nil),    // 0: paddock.supervisor.v1.InfoRequest
-	(*InfoResponse)(nil),   // 1: paddock.supervisor.v1.InfoResponse
-	(*StopRequest)(nil),    // 2: paddock.supervisor.v1.StopRequest
-	(*StopResponse)(nil),   // 3: paddock.supervisor.v1.StopResponse
-	(*PauseRequest)(nil),   // 4: paddock.supervisor.v1.PauseRequest
-	(*PauseResponse)(nil),  // 5: paddock.supervisor.v1.PauseResponse
-	(*ResumeRequest)(nil),  // 6: paddock.supervisor.v1.ResumeRequest
-	(*ResumeResponse)(nil), // 7: paddock.supervisor.v1.ResumeResponse
+	(*InfoRequest)(nil),          // 0: paddock.supervisor.v1.InfoRequest
+	(*InfoResponse)(nil),         // 1: paddock.supervisor.v1.InfoResponse
+	(*StopRequest)(nil),          // 2: paddock.supervisor.v1.StopRequest
+	(*StopResponse)(nil),         // 3: paddock.supervisor.v1.StopResponse
+	(*PauseRequest)(nil),         // 4: paddock.supervisor.v1.PauseRequest
+	(*PauseResponse)(nil),        // 5: paddock.supervisor.v1.PauseResponse
+	(*ResumeRequest)(nil),        // 6: paddock.supervisor.v1.ResumeRequest
+	(*ResumeResponse)(nil),       // 7: paddock.supervisor.v1.ResumeResponse
+	(*CheckpointRequest)(nil),    // 8: paddock.supervisor.v1.CheckpointRequest
+	(*CheckpointResponse)(nil),   // 9: paddock.supervisor.v1.CheckpointResponse
+	(*GetPolicyRequest)(nil),     // 10: paddock.supervisor.v1.GetPolicyRequest
+	(*GetPolicyResponse)(nil),    // 11: paddock.supervisor.v1.GetPolicyResponse
+	(*SetPolicyRequest)(nil),     // 12: paddock.supervisor.v1.SetPolicyRequest
+	(*SetPolicyResponse)(nil),    // 13: paddock.supervisor.v1.SetPolicyResponse
+	(*AddPolicyRuleRequest)(nil), // 14: paddock.supervisor.v1.AddPolicyRuleRequest
 }
 var file_api_supervisor_v1_supervisor_proto_depIdxs = []int32{
-	0, // 0: paddock.supervisor.v1.Supervisor.Info:input_type -> paddock.supervisor.v1.InfoRequest
-	2, // 1: paddock.supervisor.v1.Supervisor.Stop:input_type -> paddock.supervisor.v1.StopRequest
-	4, // 2: paddock.supervisor.v1.Supervisor.Pause:input_type -> paddock.supervisor.v1.PauseRequest
-	6, // 3: paddock.supervisor.v1.Supervisor.Resume:input_type -> paddock.supervisor.v1.ResumeRequest
-	1, // 4: paddock.supervisor.v1.Supervisor.Info:output_type -> paddock.supervisor.v1.InfoResponse
-	3, // 5: paddock.supervisor.v1.Supervisor.Stop:output_type -> paddock.supervisor.v1.StopResponse
-	5, // 6: paddock.supervisor.v1.Supervisor.Pause:output_type -> paddock.supervisor.v1.PauseResponse
-	7, // 7: paddock.supervisor.v1.Supervisor.Resume:output_type -> paddock.supervisor.v1.ResumeResponse
-	4, // [4:8] is the sub-list for method output_type
-	0, // [0:4] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	0,  // 0: paddock.supervisor.v1.Supervisor.Info:input_type -> paddock.supervisor.v1.InfoRequest
+	2,  // 1: paddock.supervisor.v1.Supervisor.Stop:input_type -> paddock.supervisor.v1.StopRequest
+	4,  // 2: paddock.supervisor.v1.Supervisor.Pause:input_type -> paddock.supervisor.v1.PauseRequest
+	6,  // 3: paddock.supervisor.v1.Supervisor.Resume:input_type -> paddock.supervisor.v1.ResumeRequest
+	8,  // 4: paddock.supervisor.v1.Supervisor.Checkpoint:input_type -> paddock.supervisor.v1.CheckpointRequest
+	10, // 5: paddock.supervisor.v1.Supervisor.GetPolicy:input_type -> paddock.supervisor.v1.GetPolicyRequest
+	12, // 6: paddock.supervisor.v1.Supervisor.SetPolicy:input_type -> paddock.supervisor.v1.SetPolicyRequest
+	14, // 7: paddock.supervisor.v1.Supervisor.AddPolicyRule:input_type -> paddock.supervisor.v1.AddPolicyRuleRequest
+	1,  // 8: paddock.supervisor.v1.Supervisor.Info:output_type -> paddock.supervisor.v1.InfoResponse
+	3,  // 9: paddock.supervisor.v1.Supervisor.Stop:output_type -> paddock.supervisor.v1.StopResponse
+	5,  // 10: paddock.supervisor.v1.Supervisor.Pause:output_type -> paddock.supervisor.v1.PauseResponse
+	7,  // 11: paddock.supervisor.v1.Supervisor.Resume:output_type -> paddock.supervisor.v1.ResumeResponse
+	9,  // 12: paddock.supervisor.v1.Supervisor.Checkpoint:output_type -> paddock.supervisor.v1.CheckpointResponse
+	11, // 13: paddock.supervisor.v1.Supervisor.GetPolicy:output_type -> paddock.supervisor.v1.GetPolicyResponse
+	13, // 14: paddock.supervisor.v1.Supervisor.SetPolicy:output_type -> paddock.supervisor.v1.SetPolicyResponse
+	11, // 15: paddock.supervisor.v1.Supervisor.AddPolicyRule:output_type -> paddock.supervisor.v1.GetPolicyResponse
+	8,  // [8:16] is the sub-list for method output_type
+	0,  // [0:8] is the sub-list for method input_type
+	0,  // [0:0] is the sub-list for extension type_name
+	0,  // [0:0] is the sub-list for extension extendee
+	0,  // [0:0] is the sub-list for field type_name
 }
 
 func init() { file_api_supervisor_v1_supervisor_proto_init() }
@@ -465,7 +808,7 @@ func file_api_supervisor_v1_supervisor_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_supervisor_v1_supervisor_proto_rawDesc), len(file_api_supervisor_v1_supervisor_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

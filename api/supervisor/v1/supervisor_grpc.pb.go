@@ -23,10 +23,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Supervisor_Info_FullMethodName   = "/paddock.supervisor.v1.Supervisor/Info"
-	Supervisor_Stop_FullMethodName   = "/paddock.supervisor.v1.Supervisor/Stop"
-	Supervisor_Pause_FullMethodName  = "/paddock.supervisor.v1.Supervisor/Pause"
-	Supervisor_Resume_FullMethodName = "/paddock.supervisor.v1.Supervisor/Resume"
+	Supervisor_Info_FullMethodName          = "/paddock.supervisor.v1.Supervisor/Info"
+	Supervisor_Stop_FullMethodName          = "/paddock.supervisor.v1.Supervisor/Stop"
+	Supervisor_Pause_FullMethodName         = "/paddock.supervisor.v1.Supervisor/Pause"
+	Supervisor_Resume_FullMethodName        = "/paddock.supervisor.v1.Supervisor/Resume"
+	Supervisor_Checkpoint_FullMethodName    = "/paddock.supervisor.v1.Supervisor/Checkpoint"
+	Supervisor_GetPolicy_FullMethodName     = "/paddock.supervisor.v1.Supervisor/GetPolicy"
+	Supervisor_SetPolicy_FullMethodName     = "/paddock.supervisor.v1.Supervisor/SetPolicy"
+	Supervisor_AddPolicyRule_FullMethodName = "/paddock.supervisor.v1.Supervisor/AddPolicyRule"
 )
 
 // SupervisorClient is the client API for Supervisor service.
@@ -41,6 +45,20 @@ type SupervisorClient interface {
 	// Pause stops the vCPUs, keeping memory; Resume continues them.
 	Pause(ctx context.Context, in *PauseRequest, opts ...grpc.CallOption) (*PauseResponse, error)
 	Resume(ctx context.Context, in *ResumeRequest, opts ...grpc.CallOption) (*ResumeResponse, error)
+	// Checkpoint saves the running VM's memory, device state and disk into
+	// dir (which must exist and be empty). The workspace is the host's
+	// folder and is not saved: the agent unmounts it for the save and mounts
+	// it again after; if a process holds files in it, the call fails with
+	// FAILED_PRECONDITION naming the processes. The sandbox keeps running.
+	Checkpoint(ctx context.Context, in *CheckpointRequest, opts ...grpc.CallOption) (*CheckpointResponse, error)
+	// GetPolicy returns the network policy in force, as policy YAML.
+	GetPolicy(ctx context.Context, in *GetPolicyRequest, opts ...grpc.CallOption) (*GetPolicyResponse, error)
+	// SetPolicy replaces the network policy. New connections and lookups
+	// obey it at once; open connections finish under the old one.
+	SetPolicy(ctx context.Context, in *SetPolicyRequest, opts ...grpc.CallOption) (*SetPolicyResponse, error)
+	// AddPolicyRule adds one allow or deny rule (a host pattern or a CIDR,
+	// :PORT optional), live, and returns the resulting policy.
+	AddPolicyRule(ctx context.Context, in *AddPolicyRuleRequest, opts ...grpc.CallOption) (*GetPolicyResponse, error)
 }
 
 type supervisorClient struct {
@@ -91,6 +109,46 @@ func (c *supervisorClient) Resume(ctx context.Context, in *ResumeRequest, opts .
 	return out, nil
 }
 
+func (c *supervisorClient) Checkpoint(ctx context.Context, in *CheckpointRequest, opts ...grpc.CallOption) (*CheckpointResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckpointResponse)
+	err := c.cc.Invoke(ctx, Supervisor_Checkpoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *supervisorClient) GetPolicy(ctx context.Context, in *GetPolicyRequest, opts ...grpc.CallOption) (*GetPolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPolicyResponse)
+	err := c.cc.Invoke(ctx, Supervisor_GetPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *supervisorClient) SetPolicy(ctx context.Context, in *SetPolicyRequest, opts ...grpc.CallOption) (*SetPolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetPolicyResponse)
+	err := c.cc.Invoke(ctx, Supervisor_SetPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *supervisorClient) AddPolicyRule(ctx context.Context, in *AddPolicyRuleRequest, opts ...grpc.CallOption) (*GetPolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPolicyResponse)
+	err := c.cc.Invoke(ctx, Supervisor_AddPolicyRule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SupervisorServer is the server API for Supervisor service.
 // All implementations must embed UnimplementedSupervisorServer
 // for forward compatibility.
@@ -103,6 +161,20 @@ type SupervisorServer interface {
 	// Pause stops the vCPUs, keeping memory; Resume continues them.
 	Pause(context.Context, *PauseRequest) (*PauseResponse, error)
 	Resume(context.Context, *ResumeRequest) (*ResumeResponse, error)
+	// Checkpoint saves the running VM's memory, device state and disk into
+	// dir (which must exist and be empty). The workspace is the host's
+	// folder and is not saved: the agent unmounts it for the save and mounts
+	// it again after; if a process holds files in it, the call fails with
+	// FAILED_PRECONDITION naming the processes. The sandbox keeps running.
+	Checkpoint(context.Context, *CheckpointRequest) (*CheckpointResponse, error)
+	// GetPolicy returns the network policy in force, as policy YAML.
+	GetPolicy(context.Context, *GetPolicyRequest) (*GetPolicyResponse, error)
+	// SetPolicy replaces the network policy. New connections and lookups
+	// obey it at once; open connections finish under the old one.
+	SetPolicy(context.Context, *SetPolicyRequest) (*SetPolicyResponse, error)
+	// AddPolicyRule adds one allow or deny rule (a host pattern or a CIDR,
+	// :PORT optional), live, and returns the resulting policy.
+	AddPolicyRule(context.Context, *AddPolicyRuleRequest) (*GetPolicyResponse, error)
 	mustEmbedUnimplementedSupervisorServer()
 }
 
@@ -124,6 +196,18 @@ func (UnimplementedSupervisorServer) Pause(context.Context, *PauseRequest) (*Pau
 }
 func (UnimplementedSupervisorServer) Resume(context.Context, *ResumeRequest) (*ResumeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Resume not implemented")
+}
+func (UnimplementedSupervisorServer) Checkpoint(context.Context, *CheckpointRequest) (*CheckpointResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Checkpoint not implemented")
+}
+func (UnimplementedSupervisorServer) GetPolicy(context.Context, *GetPolicyRequest) (*GetPolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPolicy not implemented")
+}
+func (UnimplementedSupervisorServer) SetPolicy(context.Context, *SetPolicyRequest) (*SetPolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetPolicy not implemented")
+}
+func (UnimplementedSupervisorServer) AddPolicyRule(context.Context, *AddPolicyRuleRequest) (*GetPolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddPolicyRule not implemented")
 }
 func (UnimplementedSupervisorServer) mustEmbedUnimplementedSupervisorServer() {}
 func (UnimplementedSupervisorServer) testEmbeddedByValue()                    {}
@@ -218,6 +302,78 @@ func _Supervisor_Resume_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Supervisor_Checkpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckpointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupervisorServer).Checkpoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Supervisor_Checkpoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupervisorServer).Checkpoint(ctx, req.(*CheckpointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Supervisor_GetPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupervisorServer).GetPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Supervisor_GetPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupervisorServer).GetPolicy(ctx, req.(*GetPolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Supervisor_SetPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetPolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupervisorServer).SetPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Supervisor_SetPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupervisorServer).SetPolicy(ctx, req.(*SetPolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Supervisor_AddPolicyRule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddPolicyRuleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupervisorServer).AddPolicyRule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Supervisor_AddPolicyRule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupervisorServer).AddPolicyRule(ctx, req.(*AddPolicyRuleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Supervisor_ServiceDesc is the grpc.ServiceDesc for Supervisor service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -240,6 +396,22 @@ var Supervisor_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Resume",
 			Handler:    _Supervisor_Resume_Handler,
+		},
+		{
+			MethodName: "Checkpoint",
+			Handler:    _Supervisor_Checkpoint_Handler,
+		},
+		{
+			MethodName: "GetPolicy",
+			Handler:    _Supervisor_GetPolicy_Handler,
+		},
+		{
+			MethodName: "SetPolicy",
+			Handler:    _Supervisor_SetPolicy_Handler,
+		},
+		{
+			MethodName: "AddPolicyRule",
+			Handler:    _Supervisor_AddPolicyRule_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -36,6 +36,11 @@ type Config struct {
 	ControlPort   string // the port's name in the guest
 	QMPSocket     string
 
+	// NetSocket, when set, gives the VM a virtio-net device whose frames
+	// go over a stream to this unix socket (the supervisor's user-space
+	// network listens there; QEMU connects).
+	NetSocket string
+
 	// MemoryFile backs guest RAM with a file (VM templating): the template
 	// VM maps it shared and so writes its RAM there; clones map it private,
 	// copy-on-write, and share its unchanged pages. "" = anonymous memory.
@@ -87,7 +92,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Sprintf("share path %q or tag %q contains a comma, which QEMU cannot quote", s.Path, s.Tag))
 		}
 	}
-	for _, p := range []string{c.Kernel, c.Initrd, c.Disk, c.ControlSocket, c.QMPSocket, c.MemoryFile} {
+	for _, p := range []string{c.Kernel, c.Initrd, c.Disk, c.ControlSocket, c.QMPSocket, c.MemoryFile, c.NetSocket} {
 		if strings.Contains(p, ",") {
 			errs = append(errs, fmt.Sprintf("path %q contains a comma, which QEMU cannot take", p))
 		}
@@ -108,10 +113,9 @@ func (c Config) Args() []string {
 	if format == "" {
 		format = "qcow2"
 	}
-	machine := "microvm,x-option-roms=off,isa-serial=on,rtc=off,acpi=on"
-	if c.MemoryFile != "" {
-		machine += ",memory-backend=mem"
-	}
+	// Guest RAM is always the backend "mem", so every VM's RAM block has
+	// the same name and a state saved by one loads into another.
+	machine := "microvm,x-option-roms=off,isa-serial=on,rtc=off,acpi=on,memory-backend=mem"
 	a := []string{
 		"-M", machine,
 		"-accel", c.Accel,
@@ -132,12 +136,20 @@ func (c Config) Args() []string {
 		"-serial", "chardev:con",
 		"-qmp", "unix:" + c.QMPSocket + ",server=on,wait=off",
 	}
+	size := strconv.FormatInt(c.MemoryMiB, 10) + "M"
 	if c.MemoryFile != "" {
 		share := "off"
 		if c.MemoryShared {
 			share = "on"
 		}
-		a = append(a, "-object", "memory-backend-file,id=mem,size="+strconv.FormatInt(c.MemoryMiB, 10)+"M,mem-path="+c.MemoryFile+",share="+share)
+		a = append(a, "-object", "memory-backend-file,id=mem,size="+size+",mem-path="+c.MemoryFile+",share="+share)
+	} else {
+		a = append(a, "-object", "memory-backend-ram,id=mem,size="+size)
+	}
+	if c.NetSocket != "" {
+		a = append(a,
+			"-netdev", "stream,id=n0,server=off,addr.type=unix,addr.path="+c.NetSocket,
+			"-device", "virtio-net-device,netdev=n0")
 	}
 	if c.Incoming {
 		a = append(a, "-S", "-incoming", "defer")

@@ -30,7 +30,8 @@ func flag(args []string, name string) []string {
 func TestArgsTCG(t *testing.T) {
 	a := testConfig().Args()
 	want := map[string][]string{
-		"-M":       {"microvm,x-option-roms=off,isa-serial=on,rtc=off,acpi=on"},
+		"-M":       {"microvm,x-option-roms=off,isa-serial=on,rtc=off,acpi=on,memory-backend=mem"},
+		"-object":  {"memory-backend-ram,id=mem,size=2048M"},
 		"-accel":   {"tcg"},
 		"-cpu":     {"max"},
 		"-smp":     {"2"},
@@ -134,5 +135,40 @@ func TestChooseAccel(t *testing.T) {
 	}
 	if a == "tcg" && !strings.Contains(warn, "TCG") {
 		t.Errorf("fallback to TCG without a warning: %q", warn)
+	}
+}
+
+func TestArgsMemoryFileForTemplateAndClone(t *testing.T) {
+	c := testConfig()
+	c.MemoryFile, c.MemoryShared = "ram", true
+	if got := flag(c.Args(), "-object"); !slices.Equal(got, []string{"memory-backend-file,id=mem,size=2048M,mem-path=ram,share=on"}) {
+		t.Errorf("template vm -object = %q", got)
+	}
+	c.MemoryShared, c.Incoming = false, true
+	a := c.Args()
+	if got := flag(a, "-object"); !slices.Equal(got, []string{"memory-backend-file,id=mem,size=2048M,mem-path=ram,share=off"}) {
+		t.Errorf("clone -object = %q", got)
+	}
+	if got := flag(a, "-incoming"); !slices.Equal(got, []string{"defer"}) || !slices.Contains(a, "-S") {
+		t.Errorf("clone is not started paused waiting for its state: %q", a)
+	}
+}
+
+func TestArgsNetwork(t *testing.T) {
+	c := testConfig()
+	if slices.Contains(c.Args(), "-netdev") {
+		t.Error("a netdev without NetSocket")
+	}
+	c.NetSocket = "net.sock"
+	a := c.Args()
+	if got := flag(a, "-netdev"); !slices.Equal(got, []string{"stream,id=n0,server=off,addr.type=unix,addr.path=net.sock"}) {
+		t.Errorf("-netdev = %q", got)
+	}
+	if !slices.Contains(flag(a, "-device"), "virtio-net-device,netdev=n0") {
+		t.Errorf("no virtio-net device in %q", flag(a, "-device"))
+	}
+	c.NetSocket = "a,b.sock"
+	if c.Validate() == nil {
+		t.Error("a comma in the net socket path passed validation")
 	}
 }

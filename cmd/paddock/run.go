@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/paddock-dev/paddock/internal/sandbox"
+)
+
+// agentPreset is what "paddock run AGENT" starts: the agent's command in
+// its unattended mode (the VM is its sandbox), on its own template.
+type agentPreset struct {
+	template string
+	argv     []string
+}
+
+// presets are the agents run knows. Each template is templates/NAME.yaml,
+// built on debian with the agent's CLI from npm.
+var presets = map[string]agentPreset{
+	// Claude Code: skip every permission prompt.
+	"claude": {"claude", []string{"claude", "--dangerously-skip-permissions"}},
+	// Codex: no approvals and no Codex-side sandbox (the VM is the sandbox).
+	"codex": {"codex", []string{"codex", "--dangerously-bypass-approvals-and-sandbox"}},
+	// Gemini CLI: approve every action.
+	"gemini": {"gemini", []string{"gemini", "--yolo"}},
+	// A login shell in the debian template.
+	"shell": {"debian", []string{"bash", "-l"}},
+}
+
+func presetNames() string {
+	return "claude, codex, gemini, shell"
+}
+
+type runOptions struct {
+	create      sandbox.CreateOptions
+	image       string
+	rm          bool
+	interactive bool
+	user        string
+	env         []string
+	grace       time.Duration
+}
+
+func runCmd() *cobra.Command {
+	var o runOptions
+	cmd := &cobra.Command{
+		Use:   "run [flags] [AGENT] [-- ARG...]",
+		Short: "Run a coding agent (or a command) in a fresh sandbox",
+		Long: `Run creates a sandbox on the workspace folder and runs a coding agent in it, as
+user "agent", in the workspace, on a terminal when stdin is one. AGENT is one of
+` + presetNames() + `; each runs in its unattended mode (the VM is its sandbox) on its
+own template (templates/AGENT.yaml; shell uses debian). Arguments after -- go to
+the agent.
+
+Without AGENT, the arguments after -- are the command: "paddock run --rm -- make
+test" is a CI job. Its exit status is paddock's.
+
+API keys reach the VM only when passed explicitly: -e ANTHROPIC_API_KEY passes
+the host's value to the agent's process (not stored on disk).
+
+--rm removes the sandbox when the command ends, also when it fails or paddock
+is interrupted (SIGINT, SIGTERM, SIGHUP). Without --rm the sandbox keeps running:
+paddock exec NAME ... and paddock rm -f NAME.`,
+		Example: `  paddock run claude -e ANTHROPIC_API_KEY
+  paddock run codex --rm
+  paddock run gemini -w ../other-repo
+  paddock run shell
+  paddock run --rm -- make test
+  paddock run --rm --template tiny -- sh -c 'exit 3'`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			argv, tpl, err := runArgv(args, cmd.ArgsLenAtDash())
+			if err != nil {
+				return err
+			}
+			if o.create.Template == "" && o.image == "" {
+				o.create.Template = tpl
+			}
+			code, err := runInSandbox(cmd.Context(), argv, o)
+			if err != nil {
+				return err
+			}
+			if code != 0 {
+				return exitError{code}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.rm, "rm", false, "remove the sandbox when the command ends (also on failure or interrupt)")
+	f.StringVarP(&o.create.Workspace, "workspace", "w", "", "folder shared into the VM at the same path, where the command runs (default: current directory)")
+	f.StringVar(&o.create.Name, "name", "", "sandbox name (default: a generated readable name)")
+	f.StringVar(&o.create.Template, "template", "", "template to boot (default: the agent's; debian for a command)")
+	f.StringVar(&o.image, "image", "", "boot an OCI image instead (see paddock create --image)")
+	f.IntVar(&o.create.CPUs, "cpus", 0, "virtual CPUs (default: 2, at most the host's)")
+	f.StringVar(&o.create.Memory, "memory", "", "memory, such as 512M or 2G (default \"2G\")")
+	f.StringVar(&o.create.Accel, "accel", "auto", "accelerator: auto, kvm or tcg")
+	f.StringArrayVarP(&o.env, "env", "e", nil, "environment variable for the command, KEY=VALUE (KEY alone takes the host's value)")
+	f.StringVarP(&o.user, "user", "u", "", "user in the guest (default: the template's, agent)")
+	f.BoolVarP(&o.interactive, "interactive", "i", false, "pass stdin even when it is not a terminal")
+	f.DurationVar(&o.grace, "stop-timeout", 10*time.Second, "after an interrupt, how long the command may take to exit before the sandbox goes")
+	return cmd
+}
+
+// runArgv turns run's arguments into the command and its default template.
+// dash is the number of arguments before "--" (-1 without "--").
+func runArgv(args []string, dash int) ([]string, string, error) {
+	before, after := args, []string(nil)
+	if dash >= 0 {
+		before, after = args[:dash], args[dash:]
+	}
+	switch len(before) {
+	case 0:
+		if len(after) == 0 {
+			return nil, "", fmt.Errorf("nothing to run: paddock run AGENT (%s) or paddock run -- CMD [ARG...]", presetNames())
+		}
+		return after, "debian", nil
+	case 1:
+		p, ok := presets[before[0]]
+		if !ok {
+			return nil, "", fmt.Errorf("unknown agent %q (known: %s); to run a command put it after --: paddock run -- %s", before[0], presetNames(), strings.Join(before, " "))
+		}
+		return append(append([]string(nil), p.argv...), after...), p.template, nil
+	}
+	return nil, "", fmt.Errorf("run takes one AGENT (%s) and arguments after --; got %q", presetNames(), strings.Join(before, " "))
+}
+
+// runInSandbox creates a sandbox, runs argv in its workspace and, with
+// --rm, removes it however the command ends.
+func runInSandbox(parent context.Context, argv []string, o runOptions) (code int, err error) {
+	m, err := manager()
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+
+	// Interrupts: during create they cancel it (create undoes itself).
+	// While the command runs, runExec passes SIGINT and SIGTERM to it
+	// (without a terminal; on a terminal ^C is a keystroke), and it gets
+	// o.grace to exit before paddock stops waiting; a second signal stops
+	// waiting at once.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	running := make(chan struct{})
+	interrupted := make(chan os.Signal, 1)
+	go func() {
+		var first os.Signal
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case sig := <-sigs:
+				if first != nil {
+					cancel()
+					continue
+				}
+				first = sig
+				interrupted <- sig
+				select {
+				case <-running:
+					time.AfterFunc(o.grace, cancel)
+				default:
+					cancel()
+				}
+			}
+		}
+	}()
+
+	o.create.Template, err = imageTemplate(ctx, o.image, o.create.Template)
+	if err != nil {
+		return 0, fmt.Errorf("run: %w", err)
+	}
+	cfg, err := m.Create(ctx, o.create)
+	if err != nil {
+		if cfg.Name == "" || o.create.Name == "" {
+			return 0, fmt.Errorf("run: create: %w", err)
+		}
+		return 0, fmt.Errorf("run: create %q: %w", cfg.Name, err)
+	}
+	if o.rm {
+		defer func() {
+			// Not ctx: it may be cancelled by now.
+			rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer rcancel()
+			if rerr := m.Remove(rctx, cfg.Name, true); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("run: remove sandbox %q: %w", cfg.Name, rerr))
+			}
+		}()
+	} else {
+		defer func() {
+			fmt.Fprintf(os.Stderr, "paddock: sandbox %s is still running: paddock exec %s -- ..., paddock rm -f %s\n", cfg.Name, cfg.Name, cfg.Name)
+		}()
+	}
+	c, err := m.Dial(cfg.Name)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	tty := term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd()))
+	eo := execOptions{
+		interactive: tty || o.interactive,
+		tty:         tty,
+		workdir:     cfg.Workspace,
+		env:         o.env,
+		user:        o.user,
+	}
+	close(running)
+	code, err = runExec(ctx, c, argv, eo)
+	select {
+	case sig := <-interrupted:
+		if err != nil || ctx.Err() != nil {
+			// The command did not finish: report the signal as a shell would.
+			return 128 + int(sig.(syscall.Signal)), nil
+		}
+	default:
+	}
+	return code, err
+}

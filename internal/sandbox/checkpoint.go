@@ -1,0 +1,143 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc/status"
+
+	supervisorv1 "github.com/paddock-dev/paddock/api/supervisor/v1"
+	"github.com/paddock-dev/paddock/internal/store"
+)
+
+// Checkpoint saves the full state of running sandbox name (memory,
+// devices, root disk; not the workspace, which is the host's folder) as
+// checkpoint ckpt. The sandbox keeps running.
+func (m *Manager) Checkpoint(ctx context.Context, name, ckpt string) (store.CheckpointMeta, error) {
+	meta := store.CheckpointMeta{Name: ckpt, Sandbox: name, Created: time.Now().UTC()}
+	if err := store.ValidateName(ckpt); err != nil {
+		return meta, fmt.Errorf("checkpoint %w", err)
+	}
+	l, err := m.existing(name)
+	if err != nil {
+		return meta, err
+	}
+	if err := store.ReadJSON(l.Config(), &meta.Config); err != nil {
+		return meta, err
+	}
+	c, err := m.Dial(name)
+	if err != nil {
+		return meta, err
+	}
+	defer c.Close()
+	ck := m.Home.Checkpoint(ckpt)
+	if err := os.MkdirAll(m.Home.CheckpointsDir(), 0o755); err != nil {
+		return meta, err
+	}
+	if err := os.Mkdir(ck.Dir, 0o755); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return meta, fmt.Errorf("checkpoint %q already exists", ckpt)
+		}
+		return meta, err
+	}
+	resp, err := c.Supervisor.Checkpoint(ctx, &supervisorv1.CheckpointRequest{Dir: ck.Dir})
+	if err != nil {
+		os.RemoveAll(ck.Dir)
+		if st, ok := status.FromError(err); ok {
+			return meta, fmt.Errorf("checkpoint %q of %q: %s", ckpt, name, st.Message())
+		}
+		return meta, err
+	}
+	meta.MemoryBytes = resp.MemoryBytes
+	if err := store.WriteJSON(ck.Meta(), meta); err != nil {
+		os.RemoveAll(ck.Dir)
+		return meta, err
+	}
+	return meta, nil
+}
+
+// CheckpointInfo is what checkpoint ls shows.
+type CheckpointInfo struct {
+	store.CheckpointMeta
+	DiskBytes int64  `json:"disk_bytes"` // host blocks used by memory and disk
+	Status    string `json:"status"`     // ok, or why it cannot be used
+}
+
+// Checkpoints lists every checkpoint, sorted by name.
+func (m *Manager) Checkpoints() ([]CheckpointInfo, error) {
+	entries, err := os.ReadDir(m.Home.CheckpointsDir())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []CheckpointInfo
+	for _, e := range entries {
+		if !e.IsDir() || store.ValidateName(e.Name()) != nil {
+			continue
+		}
+		ck := m.Home.Checkpoint(e.Name())
+		info := CheckpointInfo{Status: "ok"}
+		if err := store.ReadJSON(ck.Meta(), &info.CheckpointMeta); err != nil {
+			info.Name = e.Name()
+			info.Status = "incomplete (interrupted while saving); remove it with paddock checkpoint rm " + e.Name()
+		}
+		info.DiskBytes = allocated(ck.Memory()) + allocated(ck.Disk())
+		out = append(out, info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// RemoveCheckpoint deletes a checkpoint. Sandboxes forked from it keep
+// working: they own a copy of its disk.
+func (m *Manager) RemoveCheckpoint(name string) error {
+	if err := store.ValidateName(name); err != nil {
+		return err
+	}
+	ck := m.Home.Checkpoint(name)
+	if _, err := os.Stat(ck.Dir); err != nil {
+		return fmt.Errorf("no such checkpoint %q (see paddock checkpoint ls)", name)
+	}
+	return os.RemoveAll(ck.Dir)
+}
+
+// forkOptions fills a fork's options from its checkpoint. Settings the
+// checkpoint fixes (template, cpus, memory) may not be changed.
+func (m *Manager) forkOptions(o CreateOptions) (CreateOptions, error) {
+	if err := store.ValidateName(o.From); err != nil {
+		return o, fmt.Errorf("--from: %w", err)
+	}
+	var meta store.CheckpointMeta
+	if err := store.ReadJSON(m.Home.Checkpoint(o.From).Meta(), &meta); err != nil {
+		return o, fmt.Errorf("no usable checkpoint %q (see paddock checkpoint ls)", o.From)
+	}
+	src := meta.Config
+	var errs []error
+	if o.Template != "" && o.Template != src.Template {
+		errs = append(errs, fmt.Errorf("--template %s: a fork of %q runs its template %s", o.Template, o.From, src.Template))
+	}
+	if o.CPUs != 0 && o.CPUs != src.CPUs {
+		errs = append(errs, fmt.Errorf("--cpus %d: a fork of %q has its %d cpus", o.CPUs, o.From, src.CPUs))
+	}
+	if o.Memory != "" {
+		if n, err := store.ParseSize(o.Memory); err != nil || n&^(1<<20-1) != src.MemoryBytes {
+			errs = append(errs, fmt.Errorf("--memory %s: a fork of %q has its %s of memory", o.Memory, o.From, store.FormatSize(src.MemoryBytes)))
+		}
+	}
+	if o.Cold {
+		errs = append(errs, errors.New("--cold and --from exclude each other: a fork continues the checkpoint's processes"))
+	}
+	o.Template, o.CPUs, o.Memory = src.Template, src.CPUs, strconv.FormatInt(src.MemoryBytes, 10)
+	if o.Accel == "" || o.Accel == "auto" {
+		o.Accel = src.Accel
+	}
+	o.Env = append(append([]string(nil), src.Env...), o.Env...)
+	return o, errors.Join(errs...)
+}

@@ -1,0 +1,83 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/paddock-dev/paddock/internal/netpolicy"
+	"github.com/paddock-dev/paddock/internal/store"
+)
+
+func defaultPolicy(p *netpolicy.Policy) netpolicy.Policy {
+	if p == nil {
+		return netpolicy.Policy{Preset: netpolicy.DefaultPreset}
+	}
+	return *p
+}
+
+// validatePolicy checks a create's network policy.
+func validatePolicy(p *netpolicy.Policy) error {
+	if _, err := netpolicy.Compile(defaultPolicy(p)); err != nil {
+		return fmt.Errorf("network policy: %w", err)
+	}
+	return nil
+}
+
+// writePolicy saves a new sandbox's network policy (policy.yaml).
+func writePolicy(l store.Layout, p *netpolicy.Policy) error {
+	return store.WriteFileAtomic(l.Policy(), defaultPolicy(p).Marshal(), 0o644)
+}
+
+// ReadPolicy returns a sandbox's saved network policy: the one in force
+// while it runs (the supervisor rewrites the file on every change).
+func (m *Manager) ReadPolicy(name string) (netpolicy.Policy, error) {
+	l, err := m.existing(name)
+	if err != nil {
+		return netpolicy.Policy{}, err
+	}
+	b, err := os.ReadFile(l.Policy())
+	if errors.Is(err, os.ErrNotExist) {
+		return netpolicy.Policy{Preset: netpolicy.DefaultPreset}, nil
+	}
+	if err != nil {
+		return netpolicy.Policy{}, err
+	}
+	return netpolicy.Parse(b)
+}
+
+// WritePolicy replaces a stopped sandbox's policy (a running one's changes
+// go through its supervisor).
+func (m *Manager) WritePolicy(name string, p netpolicy.Policy) error {
+	l, err := m.existing(name)
+	if err != nil {
+		return err
+	}
+	if _, err := netpolicy.Compile(p); err != nil {
+		return err
+	}
+	lock, err := store.LockFile(l.Lock(), false)
+	if err != nil {
+		return fmt.Errorf("sandbox %q is busy (another paddock command holds it): try again", name)
+	}
+	defer lock.Unlock()
+	if supervisorAlive(l) {
+		return fmt.Errorf("sandbox %q started meanwhile: try again", name)
+	}
+	return store.WriteFileAtomic(l.Policy(), p.Marshal(), 0o644)
+}
+
+// Running reports whether the sandbox's supervisor is alive.
+func (m *Manager) Running(name string) bool {
+	l, err := m.existing(name)
+	return err == nil && supervisorAlive(l)
+}
+
+// NetLogs returns the sandbox's network log files, oldest first.
+func (m *Manager) NetLogs(name string) ([]string, error) {
+	l, err := m.existing(name)
+	if err != nil {
+		return nil, err
+	}
+	return []string{l.NetLog() + ".1", l.NetLog()}, nil
+}

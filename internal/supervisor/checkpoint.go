@@ -1,0 +1,85 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
+	supervisorv1 "github.com/paddock-dev/paddock/api/supervisor/v1"
+	"github.com/paddock-dev/paddock/internal/store"
+)
+
+// Checkpoint saves memory, device state and disk of the running VM. The
+// steps: the agent unmounts the workspace (QEMU cannot migrate with a 9p
+// share mounted, and the workspace is not part of a checkpoint); QEMU
+// stops and streams its whole state, RAM included; the disk overlay is
+// copied while the VM is stopped; the VM continues and the workspace is
+// mounted again. Exec calls are refused while this runs.
+func (a *api) Checkpoint(ctx context.Context, req *supervisorv1.CheckpointRequest) (*supervisorv1.CheckpointResponse, error) {
+	s := a.s
+	t0 := time.Now()
+	s.mu.Lock()
+	if s.paused {
+		s.mu.Unlock()
+		return nil, status.Errorf(codes.FailedPrecondition, "sandbox %q is paused: resume it before a checkpoint", s.cfg.Name)
+	}
+	s.paused = true // refuse execs: the VM stops during the save
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.paused = false
+		s.mu.Unlock()
+	}()
+	ck := store.CheckpointLayout{Dir: req.Dir}
+	if _, err := s.guest.Quiesce(ctx, &agentv1.QuiesceRequest{}); err != nil {
+		return nil, err
+	}
+	s.link.hangup()
+	saveErr := func() error {
+		if err := s.monitor.SetIgnoreShared(false); err != nil {
+			return err
+		}
+		if err := s.monitor.Save(ctx, "ckpt.sock", ck.Memory()); err != nil {
+			return err
+		}
+		return copySparse(store.DiskName, ck.Disk())
+	}()
+	// Whatever happened, the sandbox runs on with its workspace.
+	if _, err := s.monitor.Execute("cont", nil); err != nil {
+		return nil, status.Errorf(codes.Internal, "continue after checkpoint: %v", err)
+	}
+	if err := s.configure(ctx); err != nil {
+		return nil, status.Errorf(codes.Internal, "remount workspace after checkpoint: %v", err)
+	}
+	if saveErr != nil {
+		return nil, status.Errorf(codes.Internal, "checkpoint: %v", saveErr)
+	}
+	st, err := os.Stat(ck.Memory())
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "checkpoint: %v", err)
+	}
+	return &supervisorv1.CheckpointResponse{MemoryBytes: st.Size(), DurationMs: time.Since(t0).Milliseconds()}, nil
+}
+
+// restoreCheckpoint loads a checkpoint's full state (RAM included) into a
+// QEMU started with Incoming and lets it run.
+func (s *sup) restoreCheckpoint(ctx context.Context, ck store.CheckpointLayout) error {
+	ctx, cancel := context.WithTimeout(ctx, 120*time.Second)
+	defer cancel()
+	if _, err := os.Stat(ck.Meta()); err != nil {
+		return fmt.Errorf("checkpoint is incomplete or missing: %w", err)
+	}
+	if err := s.monitor.SetIgnoreShared(false); err != nil {
+		return err
+	}
+	if err := s.monitor.Restore(ctx, "mig.sock", ck.Memory()); err != nil {
+		return err
+	}
+	_, err := s.monitor.Execute("cont", nil)
+	return err
+}

@@ -1,0 +1,75 @@
+package usernet
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/paddock-dev/paddock/internal/netpolicy"
+)
+
+// nameTTL is the TTL of synthetic answers: they never change for the life
+// of the sandbox, but a policy change should be seen soon by the guest's
+// cache, if it has one.
+const nameTTL = 30
+
+// ServeDNS is the sandbox resolver. It answers only names some allow rule
+// could permit, each with its synthetic address; everything else gets
+// NXDOMAIN and is never sent upstream. Only A queries get addresses: the
+// sandbox network is IPv4 only, so AAAA and other types get an empty answer.
+func (n *Network) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	resp := new(dns.Msg)
+	resp.SetReply(req)
+	resp.RecursionAvailable = true
+	defer w.WriteMsg(resp)
+	if req.Opcode != dns.OpcodeQuery || len(req.Question) != 1 {
+		resp.Rcode = dns.RcodeNotImplemented
+		return
+	}
+	q := req.Question[0]
+	name := netpolicy.NormalizeName(q.Name)
+	m := n.matcher()
+	rec := netpolicy.Record{Time: time.Now(), Event: "dns", Proto: "dns", Name: name}
+	d := m.PermitsName(name)
+	if !netpolicy.ValidName(name) {
+		d = netpolicy.Decision{Verdict: netpolicy.Deny, Rule: "default: not a host name"}
+	}
+	rec.Verdict, rec.Rule = d.Verdict, d.Rule
+	defer func() { n.record(rec) }()
+	if !d.Allowed() || q.Qclass != dns.ClassINET {
+		resp.Rcode = dns.RcodeNameError
+		return
+	}
+	// The name must exist: pinned, or known upstream.
+	if _, pinned := m.Pin(name); !pinned {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := n.resolver.lookup(ctx, m.Upstream(), name)
+		if errors.Is(err, errNoSuchName) {
+			resp.Rcode = dns.RcodeNameError
+			rec.Error = "upstream: no such name"
+			return
+		}
+		if err != nil {
+			resp.Rcode = dns.RcodeServerFailure
+			rec.Error = err.Error()
+			return
+		}
+	}
+	if q.Qtype != dns.TypeA && q.Qtype != dns.TypeANY {
+		return
+	}
+	a, err := n.names.addr(name)
+	if err != nil {
+		resp.Rcode = dns.RcodeServerFailure
+		rec.Error = err.Error()
+		return
+	}
+	rec.Dest = a.String()
+	resp.Answer = append(resp.Answer, &dns.A{
+		Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: nameTTL},
+		A:   a.AsSlice(),
+	})
+}

@@ -1,0 +1,224 @@
+package usernet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/containers/gvisor-tap-vsock/pkg/tap"
+	"github.com/containers/gvisor-tap-vsock/pkg/types"
+	"github.com/miekg/dns"
+	"github.com/sirupsen/logrus"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+
+	"github.com/paddock-dev/paddock/internal/netpolicy"
+)
+
+// The virtual network every sandbox gets. Each sandbox has its own, so
+// they can all use the same addresses.
+var (
+	Subnet    = netip.MustParsePrefix("192.168.127.0/24")
+	GatewayIP = netip.MustParseAddr("192.168.127.1") // also the resolver
+	GuestIP   = netip.MustParseAddr("192.168.127.2")
+	// NamesPrefix holds the synthetic addresses the resolver hands out,
+	// routed to the gateway; it is in netpolicy's blocked ranges, so no
+	// raw connection ever reaches a real address there.
+	NamesPrefix = netip.MustParsePrefix("198.18.0.0/16")
+)
+
+const (
+	// MTU of the guest interface and the virtual link.
+	MTU        = 1500
+	gatewayMAC = "5a:94:ef:e4:0c:dd"
+	nicID      = 1
+)
+
+// GuestConfig is what the guest agent needs to configure its interface.
+type GuestConfig struct {
+	Interface   string
+	Address     string // CIDR
+	Gateway     string
+	Nameservers []string
+	MTU         uint32
+}
+
+// Guest returns the interface configuration for the guest.
+func Guest() GuestConfig {
+	return GuestConfig{
+		Interface:   "eth0",
+		Address:     netip.PrefixFrom(GuestIP, Subnet.Bits()).String(),
+		Gateway:     GatewayIP.String(),
+		Nameservers: []string{GatewayIP.String()},
+		MTU:         MTU,
+	}
+}
+
+// Config configures a Network.
+type Config struct {
+	Policy *netpolicy.Matcher
+	// Record receives every decision and every close; it must not block
+	// for long. Nil discards them.
+	Record func(netpolicy.Record)
+	Log    *slog.Logger
+	// ResolvConf names the host's resolver configuration (default
+	// /etc/resolv.conf), used when the policy names no DNS upstream.
+	ResolvConf string
+	// Dial opens host-side connections; nil: a net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Network is one sandbox's network. Its policy may be replaced at any
+// time (SetPolicy); connections already open keep running, new ones obey.
+type Network struct {
+	cfg      Config
+	log      *slog.Logger
+	stack    *stack.Stack
+	sw       *tap.Switch
+	names    *nameTable
+	resolver *resolver
+	policy   atomic.Pointer[netpolicy.Matcher]
+	dns      []*dns.Server
+	ctx      context.Context
+	cancel   context.CancelFunc
+	udpSeen  sync.Map // netip.AddrPort -> time.Time of the last logged drop
+}
+
+func init() {
+	// gvisor-tap-vsock logs through logrus; only its warnings matter here.
+	logrus.SetLevel(logrus.WarnLevel)
+}
+
+// New builds the stack, the resolver and the forwarders. Attach QEMU with
+// Serve.
+func New(cfg Config) (*Network, error) {
+	if cfg.Policy == nil {
+		return nil, errors.New("usernet: a policy is required")
+	}
+	if cfg.ResolvConf == "" {
+		cfg.ResolvConf = "/etc/resolv.conf"
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Dial == nil {
+		d := &net.Dialer{}
+		cfg.Dial = d.DialContext
+	}
+	n := &Network{cfg: cfg, log: cfg.Log, names: newNameTable(NamesPrefix), resolver: newResolver(cfg.ResolvConf)}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.policy.Store(cfg.Policy)
+
+	ep, err := tap.NewLinkEndpoint(false, MTU, gatewayMAC, GatewayIP.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("usernet: link: %w", err)
+	}
+	n.sw = tap.NewSwitch(false)
+	ep.Connect(n.sw)
+	n.sw.Connect(ep)
+
+	// No ICMP transport and no IPv6: such packets are dropped.
+	s := stack.New(stack.Options{
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol},
+	})
+	n.stack = s
+	if err := s.CreateNIC(nicID, ep); err != nil {
+		return nil, fmt.Errorf("usernet: nic: %s", err)
+	}
+	if err := s.AddProtocolAddress(nicID, tcpip.ProtocolAddress{
+		Protocol:          ipv4.ProtocolNumber,
+		AddressWithPrefix: tcpip.AddrFrom4(GatewayIP.As4()).WithPrefix(),
+	}, stack.AddressProperties{}); err != nil {
+		return nil, fmt.Errorf("usernet: address: %s", err)
+	}
+	// Promiscuous and spoofing: the stack takes packets for every
+	// destination and answers as that destination.
+	s.SetSpoofing(nicID, true)
+	s.SetPromiscuousMode(nicID, true)
+	subnet, _ := tcpip.NewSubnet(tcpip.AddrFrom4(Subnet.Addr().As4()), tcpip.MaskFromBytes(net.CIDRMask(Subnet.Bits(), 32)))
+	s.SetRouteTable([]tcpip.Route{{Destination: subnet, NIC: nicID}})
+	sack := tcpip.TCPSACKEnabled(true)
+	s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack)
+	moderate := tcpip.TCPModerateReceiveBufferOption(true)
+	s.SetTransportProtocolOption(tcp.ProtocolNumber, &moderate)
+
+	s.SetTransportProtocolHandler(tcp.ProtocolNumber, tcp.NewForwarder(s, 0, 1024, n.forwardTCP).HandlePacket)
+	s.SetTransportProtocolHandler(udp.ProtocolNumber, udp.NewForwarder(s, n.dropUDP).HandlePacket)
+	if err := n.startDNS(); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Network) startDNS() error {
+	gw := tcpip.FullAddress{NIC: nicID, Addr: tcpip.AddrFrom4(GatewayIP.As4()), Port: 53}
+	pc, err := gonet.DialUDP(n.stack, &gw, nil, ipv4.ProtocolNumber)
+	if err != nil {
+		return fmt.Errorf("usernet: dns udp: %w", err)
+	}
+	l, err := gonet.ListenTCP(n.stack, gw, ipv4.ProtocolNumber)
+	if err != nil {
+		pc.Close()
+		return fmt.Errorf("usernet: dns tcp: %w", err)
+	}
+	n.dns = []*dns.Server{{PacketConn: pc, Handler: n}, {Listener: l, Handler: n}}
+	for _, srv := range n.dns {
+		go srv.ActivateAndServe()
+	}
+	return nil
+}
+
+// SetPolicy replaces the policy: new connections and lookups obey it at
+// once; open connections finish under the old one.
+func (n *Network) SetPolicy(m *netpolicy.Matcher) { n.policy.Store(m) }
+
+// Policy returns the policy in force.
+func (n *Network) Policy() *netpolicy.Matcher { return n.policy.Load() }
+
+func (n *Network) matcher() *netpolicy.Matcher { return n.policy.Load() }
+
+func (n *Network) record(r netpolicy.Record) {
+	if n.cfg.Record != nil {
+		n.cfg.Record(r)
+	}
+}
+
+// Serve attaches every connection accepted on l (QEMU's "-netdev stream"
+// client) to the virtual switch, until l is closed.
+func (n *Network) Serve(l net.Listener) error {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		go func() {
+			if err := n.sw.Accept(n.ctx, c, types.QemuProtocol); err != nil && n.ctx.Err() == nil {
+				n.log.Debug("network link closed", "err", err)
+			}
+		}()
+	}
+}
+
+// Close stops the resolver and the stack.
+func (n *Network) Close() {
+	n.cancel()
+	for _, srv := range n.dns {
+		srv.Shutdown()
+	}
+	n.stack.Close()
+}

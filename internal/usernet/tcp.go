@@ -1,0 +1,245 @@
+package usernet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/waiter"
+
+	"github.com/paddock-dev/paddock/internal/netpolicy"
+)
+
+const (
+	dialTimeout  = 10 * time.Second
+	sniffTimeout = 10 * time.Second
+	sniffMax     = 16 << 10
+)
+
+// forwardTCP decides one guest connection attempt and, when allowed,
+// joins it to a host-side connection it dials itself. A connection to a
+// synthetic address is a connection to its name: the name is checked, then
+// (on ports 80 and 443) the TLS SNI or HTTP Host must name the same host,
+// then the name is resolved on the host side (or taken from add_hosts) and
+// the address checked too. Anything else is a raw address and needs a CIDR
+// rule. Refusals before the handshake answer with a reset.
+func (n *Network) forwardTCP(r *tcp.ForwarderRequest) {
+	id := r.ID()
+	dst := netip.AddrFrom4(id.LocalAddress.As4())
+	port := id.LocalPort
+	m := n.matcher()
+	rec := netpolicy.Record{Time: time.Now(), Event: "connect", Proto: "tcp", Dest: netip.AddrPortFrom(dst, port).String(), Port: port}
+	refuse := func(d netpolicy.Decision) {
+		rec.Verdict, rec.Rule = d.Verdict, d.Rule
+		n.record(rec)
+		r.Complete(true)
+	}
+
+	if dst == GatewayIP {
+		refuse(netpolicy.Decision{Verdict: netpolicy.Deny, Rule: "default: the gateway serves only DNS"})
+		return
+	}
+	if !NamesPrefix.Contains(dst) {
+		d := m.Decide(netpolicy.Query{Proto: "tcp", Addr: dst, Port: port})
+		if !d.Allowed() {
+			refuse(d)
+			return
+		}
+		rec.Addr = dst.String()
+		n.connect(r, m, rec, d, nil, []netip.Addr{dst})
+		return
+	}
+	name, ok := n.names.name(dst)
+	if !ok {
+		refuse(netpolicy.Decision{Verdict: netpolicy.Deny, Rule: "default: not an address the sandbox resolver handed out"})
+		return
+	}
+	rec.Name = name
+	if d := m.Decide(netpolicy.Query{Proto: "tcp", Name: name, Port: port}); !d.Allowed() {
+		refuse(d)
+		return
+	}
+	var addrs []netip.Addr
+	if a, ok := m.Pin(name); ok {
+		addrs = []netip.Addr{a}
+	} else {
+		ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+		var err error
+		addrs, err = n.resolver.lookup(ctx, m.Upstream(), name)
+		cancel()
+		if err != nil || len(addrs) == 0 {
+			if err == nil {
+				err = errors.New("no IPv4 address")
+			}
+			rec.Error = "resolve: " + err.Error()
+			refuse(netpolicy.Decision{Verdict: netpolicy.Deny, Rule: "default: " + name + " does not resolve"})
+			return
+		}
+	}
+	// Keep the addresses the policy allows; the first decision explains.
+	var allowed []netip.Addr
+	var decision netpolicy.Decision
+	for _, a := range addrs {
+		d := m.Decide(netpolicy.Query{Proto: "tcp", Name: name, Addr: a, Port: port})
+		if d.Allowed() {
+			if len(allowed) == 0 {
+				decision = d
+				rec.Addr = a.String()
+			}
+			allowed = append(allowed, a)
+		} else if decision.Verdict == "" {
+			decision = d
+			rec.Addr = a.String()
+		}
+	}
+	if len(allowed) == 0 {
+		refuse(decision)
+		return
+	}
+	var check func([]byte) netpolicy.Decision
+	if port == 80 || port == 443 {
+		check = func(b []byte) netpolicy.Decision {
+			seen, _ := sniffName(b)
+			if seen != "" && netpolicy.NormalizeName(seen) != name {
+				what := "HTTP Host"
+				if len(b) > 0 && b[0] == 0x16 {
+					what = "TLS SNI"
+				}
+				return netpolicy.Decision{Verdict: netpolicy.Deny, Rule: fmt.Sprintf("default: %s %q is not %s (domain fronting)", what, seen, name)}
+			}
+			return netpolicy.Decision{}
+		}
+	}
+	n.connect(r, m, rec, decision, check, allowed)
+}
+
+// connect dials addrs in turn and relays. With check set it first
+// completes the guest's handshake and reads the start of the stream
+// (SNI/Host), which check may refuse.
+func (n *Network) connect(r *tcp.ForwarderRequest, m *netpolicy.Matcher, rec netpolicy.Record, d netpolicy.Decision, check func([]byte) netpolicy.Decision, addrs []netip.Addr) {
+	port := strconv.Itoa(int(r.ID().LocalPort))
+	dial := func() (net.Conn, error) {
+		var err error
+		for _, a := range addrs {
+			ctx, cancel := context.WithTimeout(n.ctx, dialTimeout)
+			var c net.Conn
+			c, err = n.cfg.Dial(ctx, "tcp", net.JoinHostPort(a.String(), port))
+			cancel()
+			if err == nil {
+				return c, nil
+			}
+		}
+		return nil, err
+	}
+	var (
+		out  net.Conn
+		err  error
+		head []byte
+	)
+	if check == nil {
+		// Dial first, so an unreachable destination is a reset in the guest.
+		if out, err = dial(); err != nil {
+			rec.Verdict, rec.Rule, rec.Error = d.Verdict, d.Rule, "dial: "+err.Error()
+			n.record(rec)
+			r.Complete(true)
+			return
+		}
+	}
+	var wq waiter.Queue
+	ep, tcpErr := r.CreateEndpoint(&wq)
+	r.Complete(false)
+	if tcpErr != nil {
+		if out != nil {
+			out.Close()
+		}
+		rec.Verdict, rec.Rule, rec.Error = d.Verdict, d.Rule, "guest endpoint: "+tcpErr.String()
+		n.record(rec)
+		return
+	}
+	in := gonet.NewTCPConn(&wq, ep)
+	if check != nil {
+		head, err = readHead(in)
+		if cd := check(head); cd.Verdict != "" {
+			rec.Verdict, rec.Rule = cd.Verdict, cd.Rule
+			n.record(rec)
+			ep.Abort()
+			in.Close()
+			return
+		}
+		if out, err = dial(); err != nil {
+			rec.Verdict, rec.Rule, rec.Error = d.Verdict, d.Rule, "dial: "+err.Error()
+			n.record(rec)
+			ep.Abort()
+			in.Close()
+			return
+		}
+	}
+	rec.Verdict, rec.Rule = d.Verdict, d.Rule
+	n.record(rec)
+	sent, received := relay(in, out, head)
+	rec.Time, rec.Event, rec.Sent, rec.Received = time.Now(), "close", sent, received
+	n.record(rec)
+}
+
+// readHead reads until the SNI or Host can be judged, sniffMax bytes, the
+// stream's end, or sniffTimeout.
+func readHead(c *gonet.TCPConn) ([]byte, error) {
+	c.SetReadDeadline(time.Now().Add(sniffTimeout))
+	defer c.SetReadDeadline(time.Time{})
+	buf := make([]byte, 0, 4096)
+	for len(buf) < sniffMax {
+		if len(buf) == cap(buf) {
+			buf = append(buf, make([]byte, cap(buf))...)[:len(buf)]
+		}
+		k, err := c.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+k]
+		if _, serr := sniffName(buf); serr == nil {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
+}
+
+type closeWriter interface{ CloseWrite() error }
+
+// relay copies both ways until both directions end, half-closing as each
+// does, and returns the bytes sent guest->host and back.
+func relay(in, out net.Conn, head []byte) (sent, received int64) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		received, _ = io.Copy(in, out)
+		if cw, ok := in.(closeWriter); ok {
+			cw.CloseWrite()
+		}
+	}()
+	if len(head) > 0 {
+		k, err := out.Write(head)
+		sent += int64(k)
+		if err != nil {
+			out.Close()
+		}
+	}
+	k, _ := io.Copy(out, in)
+	sent += k
+	if cw, ok := out.(closeWriter); ok {
+		cw.CloseWrite()
+	}
+	wg.Wait()
+	in.Close()
+	out.Close()
+	return sent, received
+}
+

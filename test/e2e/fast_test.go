@@ -1,0 +1,171 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRestoredSandboxesGetTheirOwnIdentity(t *testing.T) {
+	e := newEnv(t, "tiny")
+	os.WriteFile(filepath.Join(e.ws, "shared.txt"), []byte("ws\n"), 0o644)
+	e.create("ida")
+	e.create("idb")
+	type facts struct{ random, machineID, hostname, ws string }
+	get := func(name string) facts {
+		out := e.ok("exec", name, "--", "sh", "-c", "head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n'; echo; cat /etc/machine-id; hostname; cat shared.txt; date +%s")
+		f := strings.Split(strings.TrimSpace(out), "\n")
+		if len(f) != 5 {
+			t.Fatalf("%s printed %q", name, out)
+		}
+		guest, _ := strconv.ParseInt(f[4], 10, 64)
+		if d := time.Now().Unix() - guest; d < -2 || d > 2 {
+			t.Errorf("%s clock is %ds off the host's", name, d)
+		}
+		return facts{f[0], f[1], f[2], f[3]}
+	}
+	a, b := get("ida"), get("idb")
+	if a.random == b.random || len(a.random) != 64 {
+		t.Errorf("random bytes equal or short: %q %q", a.random, b.random)
+	}
+	if a.machineID == b.machineID || len(a.machineID) != 32 {
+		t.Errorf("machine ids %q %q", a.machineID, b.machineID)
+	}
+	if a.hostname != "ida" || b.hostname != "idb" {
+		t.Errorf("hostnames %q %q", a.hostname, b.hostname)
+	}
+	if a.ws != "ws" || b.ws != "ws" {
+		t.Errorf("workspace not mounted after restore: %q %q", a.ws, b.ws)
+	}
+	for _, n := range []string{"ida", "idb"} {
+		if boot := e.inspect(n).Boot; boot != "restore" {
+			t.Errorf("%s booted %q, want restore (saved vm state)", n, boot)
+		}
+	}
+}
+
+func TestColdCreate(t *testing.T) {
+	e := newEnv(t, "tiny")
+	e.create("cold", "--cold")
+	if boot := e.inspect("cold").Boot; boot != "cold" {
+		t.Fatalf("boot %q, want cold", boot)
+	}
+	if out := e.ok("exec", "cold", "--", "hostname"); out != "cold\n" {
+		t.Fatalf("hostname %q", out)
+	}
+}
+
+func TestResetRestoresRootAndKeepsWorkspace(t *testing.T) {
+	e := newEnv(t, "tiny")
+	e.create("rst")
+	e.ok("exec", "-u", "root", "rst", "--", "sh", "-c", "echo x > /root/scratch; echo kept > "+filepath.Join(e.ws, "kept.txt"))
+	e.ok("reset", "rst")
+	if _, _, code := e.run("exec", "rst", "--", "test", "-e", "/root/scratch"); code == 0 {
+		t.Fatal("root-fs file survived reset")
+	}
+	if out := e.ok("exec", "rst", "--", "cat", "kept.txt"); out != "kept\n" {
+		t.Fatalf("workspace file after reset: %q", out)
+	}
+	if info := e.inspect("rst"); info.Status != "running" || info.Boot != "restore" {
+		t.Fatalf("after reset: %+v", info)
+	}
+}
+
+// counter starts a background loop in the guest that writes an increasing
+// number to /tmp/count every 100 ms, outside the workspace.
+const counter = `cd /; echo 0 > /tmp/count; sh -c 'i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done' >/dev/null 2>&1 &`
+
+func readCount(t *testing.T, e *env, name string) int {
+	t.Helper()
+	out := e.ok("exec", name, "--", "cat", "/tmp/count")
+	n, err := strconv.Atoi(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatalf("count %q", out)
+	}
+	return n
+}
+
+func waitCountGrows(t *testing.T, e *env, name string) {
+	t.Helper()
+	first := readCount(t, e, name)
+	waitFor(t, name+"'s counter to count", 10*time.Second, func() bool { return readCount(t, e, name) > first })
+}
+
+func TestPauseBlocksExecAndResumeContinues(t *testing.T) {
+	e := newEnv(t, "tiny")
+	e.create("pz")
+	e.ok("exec", "pz", "--", "sh", "-c", counter)
+	waitCountGrows(t, e, "pz")
+	e.ok("pause", "pz")
+	if st := e.inspect("pz").Status; st != "paused" {
+		t.Fatalf("status %q after pause", st)
+	}
+	start := time.Now()
+	_, errs, code := e.run("exec", "pz", "--", "true")
+	if code == 0 || !strings.Contains(errs, "paused") {
+		t.Fatalf("exec on a paused sandbox: code %d stderr %q", code, errs)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("exec on a paused sandbox took %s to fail", d)
+	}
+	e.ok("resume", "pz")
+	waitCountGrows(t, e, "pz")
+}
+
+func TestCheckpointAndFork(t *testing.T) {
+	e := newEnv(t, "tiny")
+	e.create("orig")
+	e.ok("exec", "-u", "root", "orig", "--", "sh", "-c", "echo saved > /root/file; "+counter)
+	waitCountGrows(t, e, "orig")
+
+	e.ok("checkpoint", "orig", "ck1")
+	if ls := e.ok("checkpoint", "ls"); !strings.Contains(ls, "ck1") || !strings.Contains(ls, "orig") {
+		t.Fatalf("checkpoint ls:\n%s", ls)
+	}
+	// The original keeps running, workspace included.
+	waitCountGrows(t, e, "orig")
+	if _, _, code := e.run("exec", "orig", "--", "ls", e.ws); code != 0 {
+		t.Fatal("workspace not mounted again after the checkpoint")
+	}
+
+	e.ok("create", "--name", "fork", "--from", "ck1", "--workspace", e.ws)
+	if out := e.ok("exec", "-u", "root", "fork", "--", "cat", "/root/file"); out != "saved\n" {
+		t.Fatalf("fork's /root/file: %q", out)
+	}
+	waitCountGrows(t, e, "fork")
+	if out := e.ok("exec", "fork", "--", "hostname"); out != "fork\n" {
+		t.Fatalf("fork hostname %q", out)
+	}
+	// Independent from here on.
+	e.ok("exec", "-u", "root", "fork", "--", "sh", "-c", "echo fork-only > /root/other")
+	if _, _, code := e.run("exec", "orig", "--", "test", "-e", "/root/other"); code == 0 {
+		t.Fatal("a file written in the fork appeared in the original")
+	}
+	e.ok("rm", "-f", "orig")
+	waitCountGrows(t, e, "fork")
+	e.ok("checkpoint", "rm", "ck1")
+	if ls := e.ok("checkpoint", "ls", "--json"); strings.TrimSpace(ls) != "[]" {
+		t.Fatalf("checkpoint ls after rm: %s", ls)
+	}
+}
+
+func TestCheckpointRefusedWhileWorkspaceInUse(t *testing.T) {
+	e := newEnv(t, "tiny")
+	e.create("busy")
+	e.ok("exec", "busy", "--", "sh", "-c", "sleep 600 >/dev/null 2>&1 &")
+	_, errs, code := e.run("checkpoint", "busy", "ck")
+	if code == 0 || !strings.Contains(errs, "sleep") {
+		t.Fatalf("checkpoint with a process in the workspace: code %d stderr %q", code, errs)
+	}
+	if _, err := os.Stat(filepath.Join(e.home, "checkpoints", "ck")); !os.IsNotExist(err) {
+		t.Fatal("a refused checkpoint left a directory")
+	}
+	// The sandbox and its workspace are unharmed.
+	os.WriteFile(filepath.Join(e.ws, "still.txt"), []byte("here\n"), 0o644)
+	if out := e.ok("exec", "busy", "--", "cat", "still.txt"); out != "here\n" {
+		t.Fatalf("workspace after refused checkpoint: %q", out)
+	}
+}

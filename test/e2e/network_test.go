@@ -1,0 +1,415 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/sys/unix"
+)
+
+// hitCounter is a test server's request count.
+type hitCounter struct{ n atomic.Int64 }
+
+func (c *hitCounter) handler(body string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.n.Add(1)
+		fmt.Fprintln(w, body)
+	})
+}
+
+// httpServer serves on addr (a host loopback address) and counts.
+func httpServer(t *testing.T, addr, body string) *hitCounter {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("test server on %s: %v (is another test using it?)", addr, err)
+	}
+	c := &hitCounter{}
+	srv := &http.Server{Handler: c.handler(body)}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return c
+}
+
+// dnsUpstream is a counting resolver on loopback that knows no names.
+type dnsUpstream struct {
+	addr string
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+func startDNSUpstream(t *testing.T) *dnsUpstream {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &dnsUpstream{addr: pc.LocalAddr().String(), seen: map[string]int{}}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, m *dns.Msg) {
+		u.mu.Lock()
+		for _, q := range m.Question {
+			u.seen[strings.TrimSuffix(strings.ToLower(q.Name), ".")]++
+		}
+		u.mu.Unlock()
+		r := new(dns.Msg)
+		r.SetRcode(m, dns.RcodeNameError)
+		w.WriteMsg(r)
+	})}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+	return u
+}
+
+func (u *dnsUpstream) count(name string) int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.seen[name]
+}
+
+// testHost is a network namespace with a veth pair to the host: a host of
+// our own for IP-literal rules. Traffic never leaves this machine.
+type testHost struct {
+	ns, addr string
+}
+
+func newTestHost(t *testing.T) *testHost {
+	n := 100 + os.Getpid()%150
+	h := &testHost{ns: fmt.Sprintf("pdt-net%d", n), addr: fmt.Sprintf("10.213.%d.2", n)}
+	veth := fmt.Sprintf("pdtv%d", n)
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	exec.Command("ip", "netns", "del", h.ns).Run()
+	exec.Command("ip", "link", "del", veth).Run()
+	run("ip", "netns", "add", h.ns)
+	t.Cleanup(func() {
+		exec.Command("ip", "link", "del", veth).Run()
+		exec.Command("ip", "netns", "del", h.ns).Run()
+	})
+	run("ip", "link", "add", veth, "type", "veth", "peer", "name", veth+"p")
+	run("ip", "link", "set", veth+"p", "netns", h.ns)
+	run("ip", "addr", "add", fmt.Sprintf("10.213.%d.1/24", n), "dev", veth)
+	run("ip", "link", "set", veth, "up")
+	run("ip", "netns", "exec", h.ns, "ip", "addr", "add", h.addr+"/24", "dev", veth+"p")
+	run("ip", "netns", "exec", h.ns, "ip", "link", "set", veth+"p", "up")
+	run("ip", "netns", "exec", h.ns, "ip", "link", "set", "lo", "up")
+	return h
+}
+
+// listen opens a socket inside the namespace: a locked thread enters it,
+// creates the socket, and exits with the goroutine (never reused).
+func (h *testHost) listen(t *testing.T, network, addr string) (l net.Listener, pc net.PacketConn) {
+	t.Helper()
+	type result struct {
+		l   net.Listener
+		pc  net.PacketConn
+		err error
+	}
+	ch := make(chan result)
+	go func() {
+		runtime.LockOSThread() // not unlocked: the thread dies with the goroutine
+		f, err := os.Open("/var/run/netns/" + h.ns)
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			ch <- result{err: err}
+			return
+		}
+		var r result
+		if network == "udp" {
+			r.pc, r.err = net.ListenPacket(network, addr)
+		} else {
+			r.l, r.err = net.Listen(network, addr)
+		}
+		ch <- r
+	}()
+	r := <-ch
+	if r.err != nil {
+		t.Fatalf("listen in %s: %v", h.ns, r.err)
+	}
+	return r.l, r.pc
+}
+
+// udpCounter counts datagrams arriving at pc.
+func udpCounter(t *testing.T, pc net.PacketConn) *hitCounter {
+	c := &hitCounter{}
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				return
+			}
+			c.n.Add(1)
+		}
+	}()
+	t.Cleanup(func() { pc.Close() })
+	return c
+}
+
+// tlsClient builds a static client that connects to ADDR with SNI NAME and
+// prints the HTTP status, into the workspace (the guest sees it there).
+func tlsClient(t *testing.T, ws string) string {
+	dir := t.TempDir()
+	src := `package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+)
+
+func main() {
+	tr := &http.Transport{
+		TLSClientConfig: &tls.Config{ServerName: os.Args[2], InsecureSkipVerify: true},
+		DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+	}
+	c := &http.Client{Transport: tr, Timeout: 20 * time.Second}
+	resp, err := c.Get("https://" + os.Args[1] + "/")
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	fmt.Println("status", resp.StatusCode)
+}
+`
+	os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644)
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module tlsclient\n\ngo 1.22\n"), 0o644)
+	bin := filepath.Join(ws, "tlsclient")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOWORK=off", "GOFLAGS=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build tls client: %v: %s", err, out)
+	}
+	return bin
+}
+
+// sh runs a shell snippet in the sandbox and returns its output.
+func (e *env) sh(name, script string) string {
+	e.t.Helper()
+	out, errs, _ := e.run("exec", name, "--", "sh", "-c", script)
+	return out + errs
+}
+
+func httpGet(host string, port int, hostHeader string) string {
+	return fmt.Sprintf(`printf 'GET / HTTP/1.0\r\nHost: %s\r\n\r\n' | nc -w 5 %s %d 2>&1; true`, hostHeader, host, port)
+}
+
+type logRecord struct {
+	Event, Proto, Dest, Name, Addr, Verdict, Rule, Error string
+	Port                                                 int
+	Sent, Received                                       int64
+}
+
+func (e *env) netLog(name string) []logRecord {
+	e.t.Helper()
+	var recs []logRecord
+	for _, line := range strings.Split(strings.TrimSpace(e.ok("policy", "log", "--json", name)), "\n") {
+		var r logRecord
+		if line != "" && json.Unmarshal([]byte(line), &r) == nil {
+			recs = append(recs, r)
+		}
+	}
+	return recs
+}
+
+func findRecord(recs []logRecord, match func(logRecord) bool) (logRecord, bool) {
+	for _, r := range recs {
+		if match(r) {
+			return r, true
+		}
+	}
+	return logRecord{}, false
+}
+
+// One sandbox under a deny-all policy, every refusal and allowance the
+// network promises, then the live change and the log.
+func TestNetworkPolicy(t *testing.T) {
+	e := newEnv(t, "tiny")
+	th := newTestHost(t)
+	allowed := httpServer(t, "127.0.0.2:80", "hello from allowed")
+	denied := httpServer(t, "127.0.0.3:80", "hello from denied")
+	loL, _ := net.Listen("tcp", "127.0.0.1:0")
+	loCount := &hitCounter{}
+	go (&http.Server{Handler: loCount.handler("host loopback")}).Serve(loL)
+	t.Cleanup(func() { loL.Close() })
+	loPort := loL.Addr().(*net.TCPAddr).Port
+
+	tlsL, err := net.Listen("tcp", "127.0.0.2:443")
+	if err != nil {
+		t.Fatalf("tls test server: %v", err)
+	}
+	tlsCount := &hitCounter{}
+	tlsSrv := httptest.NewUnstartedServer(tlsCount.handler("tls ok"))
+	tlsSrv.Listener = tlsL
+	tlsSrv.StartTLS()
+	t.Cleanup(tlsSrv.Close)
+
+	nsL, _ := th.listen(t, "tcp", th.addr+":8080")
+	nsCount := &hitCounter{}
+	go (&http.Server{Handler: nsCount.handler("hello from the test host")}).Serve(nsL)
+	t.Cleanup(func() { nsL.Close() })
+	_, nsUDP := th.listen(t, "udp", th.addr+":9999")
+	nsUDPCount := udpCounter(t, nsUDP)
+	hostUDP, err := net.ListenPacket("udp", "127.0.0.2:9999")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostUDPCount := udpCounter(t, hostUDP)
+	up := startDNSUpstream(t)
+	tlsClient(t, e.ws)
+
+	e.create("net", "--policy", "deny-all",
+		"--allow-host", "allowed.test", "--allow-host", fmt.Sprintf("loopy.test:%d", loPort), "--allow-host", "allowed.test:9999",
+		"--add-host", "allowed.test:127.0.0.2", "--add-host", "denied.test:127.0.0.3", "--add-host", "loopy.test:127.0.0.1",
+		"--allow-cidr", "127.0.0.2/32", "--dns-upstream", up.addr)
+
+	t.Run("allowed name with its CIDR allow gets 200", func(t *testing.T) {
+		out := e.with(t).sh("net", httpGet("allowed.test", 80, "allowed.test"))
+		if !strings.Contains(out, "200 OK") || !strings.Contains(out, "hello from allowed") || allowed.n.Load() != 1 {
+			t.Fatalf("got %q, server saw %d", out, allowed.n.Load())
+		}
+	})
+	t.Run("denied and unknown names do not resolve and never reach upstream", func(t *testing.T) {
+		out := e.with(t).sh("net", httpGet("denied.test", 80, "denied.test")+"; "+httpGet("unknown.test", 80, "unknown.test"))
+		if strings.Contains(out, "200") || denied.n.Load() != 0 {
+			t.Fatalf("got %q, denied server saw %d", out, denied.n.Load())
+		}
+		if up.count("denied.test") != 0 || up.count("unknown.test") != 0 {
+			t.Fatalf("upstream saw denied.test %d, unknown.test %d queries", up.count("denied.test"), up.count("unknown.test"))
+		}
+	})
+	t.Run("IP literal without a CIDR rule is refused", func(t *testing.T) {
+		out := e.with(t).sh("net", httpGet(th.addr, 8080, th.addr))
+		if strings.Contains(out, "200") || nsCount.n.Load() != 0 {
+			t.Fatalf("got %q, test host saw %d", out, nsCount.n.Load())
+		}
+	})
+	t.Run("allowed name pinned to loopback without a CIDR allow is refused", func(t *testing.T) {
+		out := e.with(t).sh("net", httpGet("loopy.test", loPort, "loopy.test"))
+		if strings.Contains(out, "200") || loCount.n.Load() != 0 {
+			t.Fatalf("got %q, loopback server saw %d", out, loCount.n.Load())
+		}
+	})
+	t.Run("gateway services and host loopback are refused", func(t *testing.T) {
+		out := e.with(t).sh("net", httpGet("192.168.127.1", 80, "x")+"; "+httpGet("192.168.127.254", loPort, "x")+"; "+httpGet("192.168.127.1", loPort, "x"))
+		if strings.Contains(out, "200") || loCount.n.Load() != 0 {
+			t.Fatalf("got %q, loopback server saw %d", out, loCount.n.Load())
+		}
+	})
+	t.Run("HTTP Host and TLS SNI of another name are refused", func(t *testing.T) {
+		e := e.with(t)
+		before := allowed.n.Load()
+		out := e.sh("net", httpGet("allowed.test", 80, "denied.test"))
+		if strings.Contains(out, "200") || allowed.n.Load() != before || denied.n.Load() != 0 {
+			t.Fatalf("Host fronting: got %q", out)
+		}
+		out = e.sh("net", e.ws+"/tlsclient allowed.test denied.test")
+		if strings.Contains(out, "status 200") || tlsCount.n.Load() != 0 {
+			t.Fatalf("SNI fronting: got %q, tls server saw %d", out, tlsCount.n.Load())
+		}
+		out = e.sh("net", e.ws+"/tlsclient allowed.test allowed.test")
+		if !strings.Contains(out, "status 200") || tlsCount.n.Load() != 1 {
+			t.Fatalf("matching SNI: got %q, tls server saw %d", out, tlsCount.n.Load())
+		}
+	})
+	t.Run("UDP to the test host arrives nowhere", func(t *testing.T) {
+		e.with(t).sh("net", fmt.Sprintf("for i in 1 2 3; do echo x | nc -u -w 1 %s 9999; echo x | nc -u -w 1 allowed.test 9999; done; true", th.addr))
+		time.Sleep(500 * time.Millisecond)
+		if nsUDPCount.n.Load() != 0 || hostUDPCount.n.Load() != 0 {
+			t.Fatalf("datagrams arrived: test host %d, host loopback %d", nsUDPCount.n.Load(), hostUDPCount.n.Load())
+		}
+	})
+	t.Run("policy allow turns a refusal into a 200 without restart", func(t *testing.T) {
+		e := e.with(t)
+		e.ok("policy", "allow", "net", strings.TrimSuffix(th.addr, ".2")+".0/24")
+		out := e.sh("net", httpGet(th.addr, 8080, th.addr))
+		if !strings.Contains(out, "200 OK") || nsCount.n.Load() != 1 {
+			t.Fatalf("got %q, test host saw %d", out, nsCount.n.Load())
+		}
+		if !strings.Contains(e.ok("policy", "show", "net"), "10.213.") {
+			t.Error("policy show lacks the new rule")
+		}
+	})
+	t.Run("policy log shows each decision and its rule", func(t *testing.T) {
+		e := e.with(t)
+		recs := e.netLog("net")
+		checks := []struct {
+			what  string
+			match func(logRecord) bool
+		}{
+			{"allowed connect", func(r logRecord) bool {
+				return r.Event == "connect" && r.Name == "allowed.test" && r.Port == 80 && r.Verdict == "allow" && r.Rule == "allow allowed.test"
+			}},
+			{"close with bytes", func(r logRecord) bool { return r.Event == "close" && r.Name == "allowed.test" && r.Received > 0 }},
+			{"denied name in DNS", func(r logRecord) bool { return r.Event == "dns" && r.Name == "denied.test" && r.Verdict == "deny" }},
+			{"raw IP refused", func(r logRecord) bool {
+				return r.Event == "connect" && r.Dest == th.addr+":8080" && r.Verdict == "deny" && strings.Contains(r.Rule, "no CIDR rule")
+			}},
+			{"raw IP allowed live", func(r logRecord) bool {
+				return r.Event == "connect" && r.Dest == th.addr+":8080" && r.Verdict == "allow" && strings.Contains(r.Rule, "10.213.")
+			}},
+			{"rebinding refused", func(r logRecord) bool {
+				return r.Name == "loopy.test" && r.Verdict == "deny" && strings.Contains(r.Rule, "loopback")
+			}},
+			{"gateway refused", func(r logRecord) bool { return strings.HasPrefix(r.Dest, "192.168.127.1:") && r.Verdict == "deny" }},
+			{"SNI fronting refused", func(r logRecord) bool { return r.Port == 443 && strings.Contains(r.Rule, "TLS SNI") }},
+			{"Host fronting refused", func(r logRecord) bool { return r.Port == 80 && strings.Contains(r.Rule, "HTTP Host") }},
+			{"UDP dropped", func(r logRecord) bool { return r.Proto == "udp" && r.Verdict == "deny" }},
+		}
+		for _, c := range checks {
+			if _, ok := findRecord(recs, c.match); !ok {
+				t.Errorf("no log record for %s", c.what)
+			}
+		}
+		if t.Failed() {
+			t.Log(e.ok("policy", "log", "net"))
+		}
+	})
+}
+
+// A learn session, then its suggestion as a policy: the same is allowed,
+// the rest refused.
+func TestNetworkLearnSuggest(t *testing.T) {
+	e := newEnv(t, "tiny")
+	allowed := httpServer(t, "127.0.0.2:80", "hello from allowed")
+	other := httpServer(t, "127.0.0.3:80", "hello from other")
+	pins := []string{"--add-host", "allowed.test:127.0.0.2", "--add-host", "other.test:127.0.0.3"}
+	e.create("learn", append([]string{"--policy", "learn", "--allow-cidr", "127.0.0.2/32", "--allow-cidr", "127.0.0.3/32"}, pins...)...)
+	if out := e.sh("learn", httpGet("allowed.test", 80, "allowed.test")); !strings.Contains(out, "200 OK") {
+		t.Fatalf("learn: got %q", out)
+	}
+	suggested := e.ok("policy", "suggest", "learn")
+	t.Logf("suggested:\n%s", suggested)
+	file := filepath.Join(e.home, "policy.yaml")
+	os.WriteFile(file, []byte(suggested), 0o644)
+	e.ok("rm", "-f", "learn")
+	e.create("tight", "--policy", file)
+	if out := e.sh("tight", httpGet("allowed.test", 80, "allowed.test")); !strings.Contains(out, "200 OK") || allowed.n.Load() != 2 {
+		t.Fatalf("suggested policy refused what learn saw: %q", out)
+	}
+	if out := e.sh("tight", httpGet("other.test", 80, "other.test")); strings.Contains(out, "200") || other.n.Load() != 0 {
+		t.Fatalf("suggested policy allowed another name: %q", out)
+	}
+}
