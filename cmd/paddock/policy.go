@@ -231,7 +231,9 @@ func policyLogCmd() *cobra.Command {
 					return
 				}
 				fmt.Fprintln(tw, formatRecord(r))
-				tw.Flush()
+				if follow {
+					tw.Flush()
+				}
 			}
 			if !asJSON {
 				fmt.Fprintln(tw, "TIME\tEVENT\tPROTO\tDEST\tNAME\tVERDICT\tRULE\tDETAIL")

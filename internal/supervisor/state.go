@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -79,13 +78,19 @@ func (s savedState) complete() bool {
 	return true
 }
 
-var qemuVersion = func() string {
-	out, err := exec.Command(qemu.Binary, "--version").Output()
+// qemuVersion identifies the QEMU binary by path, size and mtime: a saved
+// state does not load into another QEMU version, and running qemu
+// --version on every start would cost more than a stat.
+func qemuVersion() string {
+	path, err := exec.LookPath(qemu.Binary)
 	if err != nil {
 		return "unknown"
 	}
-	line, _, _ := strings.Cut(string(out), "\n")
-	return strings.TrimSpace(line)
+	st, err := os.Stat(path)
+	if err != nil {
+		return "unknown"
+	}
+	return fmt.Sprintf("%s %d %d", path, st.Size(), st.ModTime().UnixNano())
 }
 
 // vmConfig is the device set shared by template VMs and their clones.
@@ -195,9 +200,19 @@ func makeState(ctx context.Context, st savedState, sp stateSpec, log *slog.Logge
 		case <-ctx.Done():
 		}
 	}()
-	if _, err := agentv1.NewAgentClient(conn).Ping(ctx, &agentv1.PingRequest{}, grpc.WaitForReady(true)); err != nil {
+	agent := agentv1.NewAgentClient(conn)
+	if _, err := agent.Ping(ctx, &agentv1.PingRequest{}, grpc.WaitForReady(true)); err != nil {
 		conn.Close()
 		return fmt.Errorf("template vm agent did not answer: %w (console: %s)", err, console.Name())
+	}
+	// Configure what is the same for most sandboxes (the default user),
+	// so a clone's Configure finds it done.
+	if _, err := agent.Configure(ctx, &agentv1.ConfigureRequest{
+		Hostname: "paddock",
+		User:     &agentv1.User{Name: "agent", Uid: 1000, Gid: 1000, Home: "/home/agent"},
+	}); err != nil {
+		conn.Close()
+		return fmt.Errorf("configure template vm: %w", err)
 	}
 	waitDocker(ctx, agentv1.NewAgentClient(conn), log) // dockerwait.go
 	conn.Close()

@@ -24,6 +24,19 @@ func Initramfs(ctx context.Context, t *Template, agentPath, cacheDir string) (st
 	fail := func(err error) (string, error) {
 		return "", fmt.Errorf("initramfs for template %q: %w", t.Name, err)
 	}
+	// Hashing the agent and resolving modules costs tens of milliseconds on
+	// every sandbox start; a memo keyed by the agent file's identity (path,
+	// size, mtime) and the template's build skips both.
+	memo := ""
+	if st, err := os.Stat(agentPath); err == nil {
+		key := sha256.Sum256([]byte(fmt.Sprintf("%d\n%s\n%d\n%d\n%s\n%s\n%d", BuilderVersion, agentPath, st.Size(), st.ModTime().UnixNano(), t.Dir, t.RecipeHash, t.Created.UnixNano())))
+		memo = initramfsMemo(cacheDir, hex.EncodeToString(key[:16]))
+		if b, err := os.ReadFile(memo); err == nil {
+			if _, err := os.Stat(string(b)); err == nil {
+				return string(b), nil
+			}
+		}
+	}
 	modules, err := t.guestModuleOrder()
 	if err != nil {
 		return fail(err)
@@ -40,6 +53,13 @@ func Initramfs(ctx context.Context, t *Template, agentPath, cacheDir string) (st
 	sum := sha256.Sum256(agent)
 	fmt.Fprintf(h, "agent %x\n", sum)
 	out := initramfsPath(cacheDir, hex.EncodeToString(h.Sum(nil))[:32])
+	defer func() {
+		if memo != "" {
+			if _, err := os.Stat(out); err == nil {
+				os.WriteFile(memo, []byte(out), 0o644)
+			}
+		}
+	}()
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}

@@ -93,6 +93,12 @@ func (h homeLayout) aptArchives(key string) string {
 }
 
 // initramfsPath is where Initramfs caches archives within a cache dir.
+// initramfsMemo records which archive an agent file (path, size, mtime)
+// and template build map to.
+func initramfsMemo(cacheDir, key string) string {
+	return filepath.Join(cacheDir, "initramfs", key+".memo")
+}
+
 func initramfsPath(cacheDir, key string) string {
 	return filepath.Join(cacheDir, "initramfs", key+".cpio")
 }

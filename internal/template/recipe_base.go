@@ -62,7 +62,10 @@ func (b *builder) npmInstall(ctx context.Context, root string, pkgs []string) er
 		return err
 	}
 	env := []string{"env", chrootPath, "HOME=/root"}
-	args := []string{"npm", "install", "--global", "--no-fund", "--no-audit", "--no-update-notifier",
+	// npm itself runs on Debian's Node.js, whichever node is first on the
+	// PATH: Debian's npm 9 fails on Node.js 22 ("Exit handler never
+	// called"). Install scripts run the PATH's node.
+	args := []string{"/usr/bin/node", "/usr/bin/npm", "install", "--global", "--no-fund", "--no-audit", "--no-update-notifier",
 		"--cache", cache, "--loglevel", "error"}
 	if ca := hostCABundle(); ca != "" {
 		data, err := os.ReadFile(ca)

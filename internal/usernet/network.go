@@ -39,7 +39,7 @@ var (
 
 const (
 	// MTU of the guest interface and the virtual link.
-	MTU        = 1500
+	MTU        = 65520
 	gatewayMAC = "5a:94:ef:e4:0c:dd"
 	nicID      = 1
 )
