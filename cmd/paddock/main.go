@@ -35,7 +35,7 @@ func main() {
 	}
 	root.AddCommand(
 		createCmd(), runCmd(), execCmd(), lsCmd(), inspectCmd(), stopCmd(), startCmd(), rmCmd(),
-		logsCmd(), templateCmd(), resetCmd(), pauseCmd(), resumeCmd(), checkpointCmd(), policyCmd(), superviseCmd(),
+		logsCmd(), templateCmd(), resetCmd(), pauseCmd(), resumeCmd(), checkpointCmd(), benchCmd(), policyCmd(), superviseCmd(),
 	)
 	err := root.ExecuteContext(context.Background())
 	var ee exitError

@@ -79,3 +79,27 @@ func templateLsCmd() *cobra.Command {
 		},
 	}
 }
+
+func templateSaveCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "save SANDBOX NAME",
+		Short: "Turn a sandbox's root filesystem into a new template",
+		Long: `Save copies the sandbox's root filesystem (everything but the workspace) into a new
+template NAME with the same kernel. A running sandbox is synced and paused for the copy,
+then resumed. Sandboxes created from NAME start from its own saved VM, made on first use.`,
+		Example: "  paddock template save web my-env\n  paddock create --template my-env",
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := manager()
+			if err != nil {
+				return err
+			}
+			t, err := m.SaveTemplate(cmd.Context(), args[0], args[1], os.Stderr)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(os.Stdout, t.Name)
+			return nil
+		},
+	}
+}

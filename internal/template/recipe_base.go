@@ -62,10 +62,12 @@ func (b *builder) npmInstall(ctx context.Context, root string, pkgs []string) er
 		return err
 	}
 	env := []string{"env", chrootPath, "HOME=/root"}
-	// npm itself runs on Debian's Node.js, whichever node is first on the
-	// PATH: Debian's npm 9 fails on Node.js 22 ("Exit handler never
-	// called"). Install scripts run the PATH's node.
-	args := []string{"/usr/bin/node", "/usr/bin/npm", "install", "--global", "--no-fund", "--no-audit", "--no-update-notifier",
+	// Once the recipe has installed an npm of its own (npm@10, after a
+	// Node.js from npm), that one runs the later installs; until then
+	// Debian's npm 9 runs on Debian's Node.js (it fails on Node.js 22, and
+	// on some packages: "Exit handler never called").
+	debianNpm := []string{"/usr/bin/node", "/usr/bin/npm"}
+	args := []string{"install", "--global", "--no-fund", "--no-audit", "--no-update-notifier",
 		"--cache", cache, "--loglevel", "error"}
 	if ca := hostCABundle(); ca != "" {
 		data, err := os.ReadFile(ca)
@@ -79,7 +81,11 @@ func (b *builder) npmInstall(ctx context.Context, root string, pkgs []string) er
 		args = append(args, "--cafile", cache+"/host-ca.crt")
 	}
 	for _, p := range pkgs {
-		argv := append(append(append([]string{"chroot", root}, env...), args...), p)
+		npm := debianNpm
+		if _, err := os.Stat(filepath.Join(root, "usr/local/bin/npm")); err == nil {
+			npm = []string{"/usr/local/bin/npm"}
+		}
+		argv := append(append(append(append([]string{"chroot", root}, env...), npm...), args...), p)
 		_, err := b.run.run(ctx, "", argv...)
 		if err != nil {
 			return fmt.Errorf("npm install %s: %w", p, err)

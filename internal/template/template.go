@@ -38,10 +38,11 @@ type meta struct {
 	KernelPackageVersion string     `json:"kernel_package_version"`
 	KernelVersion        string     `json:"kernel_version"`
 	Created              time.Time  `json:"created"`
-	DiskSize             int64      `json:"disk_size"`        // apparent size of root.ext4
-	ImageBytes           int64      `json:"image_bytes"`      // its blocks on disk when built
-	Source               string     `json:"source,omitempty"` // "oci" for an imported image, else a recipe's
-	Image                *ImageInfo `json:"image,omitempty"`  // the imported image (oci.go)
+	DiskSize             int64      `json:"disk_size"`            // apparent size of root.ext4
+	ImageBytes           int64      `json:"image_bytes"`          // its blocks on disk when built
+	Source               string     `json:"source,omitempty"`     // "oci" for an imported image, else a recipe's
+	Image                *ImageInfo `json:"image,omitempty"`      // the imported image (oci.go)
+	SavedFrom            string     `json:"saved_from,omitempty"` // the sandbox of a saved template (saved.go)
 }
 
 // Open returns the built template name, or an error that says how to build
@@ -49,6 +50,9 @@ type meta struct {
 func Open(home, name string) (*Template, error) {
 	r, err := LoadRecipe(name)
 	if err != nil {
+		if t, serr := openSaved(homeLayout{home: home}, name); serr == nil || !errors.Is(serr, os.ErrNotExist) {
+			return t, serr
+		}
 		if t, ierr := openImported(homeLayout{home: home}, name); ierr == nil || !errors.Is(ierr, os.ErrNotExist) {
 			return t, ierr
 		}
@@ -144,6 +148,7 @@ func List(home string) ([]Info, error) {
 		infos = append(infos, info)
 	}
 	infos = append(infos, listImported(h)...)
+	infos = append(infos, listSaved(h)...)
 	sort.Slice(infos, func(i, j int) bool { return infos[i].Name < infos[j].Name })
 	return infos, errors.Join(errs...)
 }

@@ -242,4 +242,3 @@ func relay(in, out net.Conn, head []byte) (sent, received int64) {
 	out.Close()
 	return sent, received
 }
-

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -150,7 +151,7 @@ func writeLayout(t testing.TB, img v1.Image, dir string) {
 // test/app:1 and returns its host:port.
 func serveRegistry(t testing.TB, img v1.Image) string {
 	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.Logger(nil)))
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
 	host := strings.TrimPrefix(srv.URL, "http://")
 	ref, err := name.ParseReference(host + "/test/app:1")

@@ -1,0 +1,160 @@
+package template
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/paddock-dev/paddock/internal/store"
+)
+
+// SourceSandbox marks, in template.json, a template saved from a
+// sandbox's root filesystem (paddock template save).
+const SourceSandbox = "sandbox"
+
+// SaveOptions describe a template made from a sandbox's disk.
+type SaveOptions struct {
+	Home     string
+	Name     string    // the new template
+	From     *Template // the sandbox's template: kernel, modules, image defaults
+	Disk     string    // the sandbox's qcow2 overlay (its backing chain is flattened)
+	Sandbox  string    // for the record
+	Progress io.Writer
+}
+
+// Save makes template Name from a sandbox's disk: the overlay chain is
+// flattened into a new sparse ext4 image, the kernel and modules are
+// linked from the sandbox's template. The sandbox must not write to its
+// disk meanwhile (stopped, or paused after a sync).
+func Save(ctx context.Context, o SaveOptions) (*Template, error) {
+	fail := func(err error) (*Template, error) {
+		return nil, fmt.Errorf("save template %q: %w", o.Name, err)
+	}
+	if err := store.ValidateName(o.Name); err != nil {
+		return fail(err)
+	}
+	if _, err := LoadRecipe(o.Name); err == nil {
+		return fail(fmt.Errorf("%q is the name of a built-in recipe: choose another", o.Name))
+	}
+	h := homeLayout{home: o.Home}
+	if err := os.MkdirAll(h.templatesDir(), 0o755); err != nil {
+		return fail(err)
+	}
+	lock, err := store.LockFile(h.lock(o.Name), false)
+	if err != nil {
+		return fail(err)
+	}
+	defer lock.Unlock()
+	final := h.template(o.Name)
+	if _, err := os.Stat(final.Dir); err == nil {
+		return fail(fmt.Errorf("template %q already exists", o.Name))
+	}
+	tmp, err := os.MkdirTemp(h.templatesDir(), buildPattern(o.Name))
+	if err != nil {
+		return fail(err)
+	}
+	defer os.RemoveAll(tmp) // a no-op once renamed
+	l := Layout{Dir: tmp}
+	st := &steps{name: o.Name, out: o.Progress, log: slog.New(slog.DiscardHandler)}
+	if err := st.run("linking kernel "+o.From.KernelVersion, func() error {
+		if err := linkFile(o.From.Kernel, l.Kernel()); err != nil {
+			return err
+		}
+		return linkTree(o.From.ModulesDir, l.Modules())
+	}); err != nil {
+		return fail(err)
+	}
+	if err := st.run("flattening the disk of "+o.Sandbox, func() error {
+		// -U: the sandbox's QEMU may hold the image open (paused).
+		out, err := exec.CommandContext(ctx, "qemu-img", "convert", "-U", "-O", "raw", o.Disk, l.Rootfs()).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("qemu-img convert: %v: %s", err, strings.TrimSpace(string(out)))
+		}
+		return nil
+	}); err != nil {
+		return fail(err)
+	}
+	img, err := os.Stat(l.Rootfs())
+	if err != nil {
+		return fail(err)
+	}
+	kpkg, kver, _ := strings.Cut(o.From.KernelPackage, " ")
+	created := time.Now().UTC()
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%d %s %s %s %d", BuilderVersion, SourceSandbox, o.Sandbox, created, img.Size())))
+	m := meta{
+		Name:                 o.Name,
+		RecipeHash:           hex.EncodeToString(sum[:]),
+		BuilderVersion:       BuilderVersion,
+		KernelPackage:        kpkg,
+		KernelPackageVersion: kver,
+		KernelVersion:        o.From.KernelVersion,
+		Created:              created,
+		DiskSize:             img.Size(),
+		ImageBytes:           diskUsage(l.Rootfs()),
+		Source:               SourceSandbox,
+		Image:                o.From.Image,
+		SavedFrom:            o.Sandbox,
+	}
+	if err := store.WriteJSON(l.Meta(), m); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(tmp, final.Dir); err != nil {
+		return fail(err)
+	}
+	return openSaved(h, o.Name)
+}
+
+// openSaved opens a template made by Save.
+func openSaved(h homeLayout, n string) (*Template, error) {
+	l := h.template(n)
+	var m meta
+	if err := store.ReadJSON(l.Meta(), &m); err != nil {
+		return nil, err
+	}
+	if m.Source != SourceSandbox {
+		return nil, fmt.Errorf("template %q was not saved from a sandbox: %w", n, os.ErrNotExist)
+	}
+	img, err := os.Stat(l.Rootfs())
+	if err != nil || img.Size() != m.DiskSize {
+		return nil, fmt.Errorf("template %q is damaged (root image missing or resized): remove %s and save it again", n, l.Dir)
+	}
+	return &Template{
+		Name: n, Dir: l.Dir, Kernel: l.Kernel(), ModulesDir: l.Modules(), Rootfs: l.Rootfs(),
+		KernelVersion: m.KernelVersion, KernelPackage: m.KernelPackage + " " + m.KernelPackageVersion,
+		DiskSize: m.DiskSize, RecipeHash: m.RecipeHash, Created: m.Created, Image: m.Image,
+	}, nil
+}
+
+// listSaved describes the templates made by Save.
+func listSaved(h homeLayout) []Info {
+	entries, _ := os.ReadDir(h.templatesDir())
+	var out []Info
+	for _, e := range entries {
+		n := e.Name()
+		if !e.IsDir() || strings.HasPrefix(n, ".") {
+			continue
+		}
+		l := h.template(n)
+		var m meta
+		if err := store.ReadJSON(l.Meta(), &m); err != nil || m.Source != SourceSandbox {
+			continue
+		}
+		info := Info{
+			Name: n, Description: "saved from sandbox " + m.SavedFrom, RecipeHash: m.RecipeHash,
+			DiskSize: m.DiskSize, Status: "damaged", KernelVersion: m.KernelVersion, Created: m.Created,
+			DiskUsage: diskUsage(l.Dir), ImageUsage: diskUsage(l.Rootfs()), Source: SourceSandbox,
+		}
+		if _, err := openSaved(h, n); err == nil {
+			info.Built, info.Status = true, "built"
+		}
+		out = append(out, info)
+	}
+	return out
+}
