@@ -117,20 +117,20 @@ func runArgv(args []string, dash int) ([]string, string, error) {
 	if dash >= 0 {
 		before, after = args[:dash], args[dash:]
 	}
-	switch len(before) {
-	case 0:
+	if len(before) == 0 {
 		if len(after) == 0 {
 			return nil, "", fmt.Errorf("nothing to run: paddock run AGENT (%s) or paddock run -- CMD [ARG...]", presetNames())
 		}
 		return after, "debian", nil
-	case 1:
-		p, ok := presets[before[0]]
-		if !ok {
-			return nil, "", fmt.Errorf("unknown agent %q (known: %s); to run a command put it after --: paddock run -- %s", before[0], presetNames(), strings.Join(before, " "))
-		}
-		return append(append([]string(nil), p.argv...), after...), p.template, nil
 	}
-	return nil, "", fmt.Errorf("run takes one AGENT (%s) and arguments after --; got %q", presetNames(), strings.Join(before, " "))
+	p, ok := presets[before[0]]
+	if !ok {
+		return nil, "", fmt.Errorf("unknown agent %q (known: %s); to run a command put it after --: paddock run -- %s", before[0], presetNames(), strings.Join(before, " "))
+	}
+	if len(before) > 1 {
+		return nil, "", fmt.Errorf("arguments for %s go after --: paddock run %s -- %s", before[0], before[0], strings.Join(before[1:], " "))
+	}
+	return append(append([]string(nil), p.argv...), after...), p.template, nil
 }
 
 // runInSandbox creates a sandbox, runs argv in its workspace and, with

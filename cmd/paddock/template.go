@@ -15,7 +15,7 @@ func templateCmd() *cobra.Command {
 		Use:   "template",
 		Short: "Build and list templates (kernel + root filesystem images)",
 	}
-	cmd.AddCommand(templateBuildCmd(), templateLsCmd(), templateImportCmd(), templateRmCmd())
+	cmd.AddCommand(templateBuildCmd(), templateLsCmd(), templateImportCmd(), templateRmCmd(), templateSaveCmd())
 	return cmd
 }
 

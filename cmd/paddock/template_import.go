@@ -49,7 +49,7 @@ See docs/IMAGES.md.`,
 func templateRmCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "rm NAME...",
-		Short: "Remove imported image templates",
+		Short: "Remove imported image templates and templates saved from sandboxes",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			h, err := home()

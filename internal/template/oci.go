@@ -485,8 +485,8 @@ func RemoveImported(home, n string) error {
 	h := homeLayout{home: home}
 	if _, err := openImported(h, n); err != nil {
 		var m meta
-		if rerr := store.ReadJSON(h.template(n).Meta(), &m); rerr != nil || m.Source != SourceOCI {
-			return fmt.Errorf("template %q is not an imported image", n)
+		if rerr := store.ReadJSON(h.template(n).Meta(), &m); rerr != nil || (m.Source != SourceOCI && m.Source != SourceSandbox) {
+			return fmt.Errorf("template %q is not an imported image or a saved sandbox (built-in templates are rebuilt, not removed)", n)
 		}
 	}
 	lock, err := store.LockFile(h.lock(n), true)

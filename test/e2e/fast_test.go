@@ -169,3 +169,31 @@ func TestCheckpointRefusedWhileWorkspaceInUse(t *testing.T) {
 		t.Fatalf("workspace after refused checkpoint: %q", out)
 	}
 }
+
+func TestTemplateSaveThenCreate(t *testing.T) {
+	e := newEnv(t, "tiny")
+	e.create("src")
+	e.ok("exec", "-u", "root", "src", "--", "sh", "-c", "echo from-src > /root/saved")
+	name := "saved-" + strconv.Itoa(os.Getpid())
+	t.Cleanup(func() { e.run("template", "rm", name) })
+	if out := e.ok("template", "save", "src", name); strings.TrimSpace(out) != name {
+		t.Fatalf("template save printed %q", out)
+	}
+	if ls := e.ok("template", "ls"); !strings.Contains(ls, name) {
+		t.Fatalf("template ls lacks %s:\n%s", name, ls)
+	}
+	// The source keeps running after the save.
+	if out := e.ok("exec", "src", "--", "hostname"); out != "src\n" {
+		t.Fatalf("source after save: %q", out)
+	}
+	e.ok("create", "--name", "child", "--template", name, "--memory", "512M", "--cpus", "1", "--workspace", e.ws)
+	if out := e.ok("exec", "-u", "root", "child", "--", "cat", "/root/saved"); out != "from-src\n" {
+		t.Fatalf("sandbox from the saved template reads %q", out)
+	}
+	if _, errs, code := e.run("template", "save", "src", name); code == 0 || !strings.Contains(errs, "already exists") {
+		t.Fatalf("saving over an existing template: code %d %q", code, errs)
+	}
+	if _, errs, code := e.run("template", "save", "src", "tiny"); code == 0 || !strings.Contains(errs, "built-in") {
+		t.Fatalf("saving over a recipe's name: code %d %q", code, errs)
+	}
+}
