@@ -38,6 +38,11 @@ build:
 templates: build
 	$(SUDO) bin/paddock template build tiny
 	$(SUDO) bin/paddock template build debian
+	@# The agent presets of paddock run: debian + the agent's CLI from npm
+	@# (~3 min each on a cold cache; test/e2e/run_test.go).
+	$(SUDO) bin/paddock template build claude
+	$(SUDO) bin/paddock template build codex
+	$(SUDO) bin/paddock template build gemini
 
 demo: deps build
 	$(SUDO) bin/paddock template build debian

@@ -53,7 +53,8 @@ Without NAME it builds the default template, debian.`,
 }
 
 func templateLsCmd() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "ls",
 		Short: "List templates: built or not, kernel, disk use",
 		Args:  cobra.NoArgs,
@@ -66,7 +67,12 @@ func templateLsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if asJSON {
+				return printJSON(list)
+			}
 			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			// DISK is the root image's blocks on the host, shared by every
+			// sandbox of the template (each adds its overlay: paddock ls).
 			fmt.Fprintln(tw, "NAME\tSTATUS\tKERNEL\tDISK\tCREATED")
 			for _, t := range list {
 				built, created, disk := t.Status, "-", "-"
@@ -78,6 +84,8 @@ func templateLsCmd() *cobra.Command {
 			return tw.Flush()
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
 }
 
 func templateSaveCmd() *cobra.Command {

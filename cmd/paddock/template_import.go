@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -88,4 +89,11 @@ func imageTemplate(ctx context.Context, ref, tpl string) (string, error) {
 		return "", err
 	}
 	return t.Name, nil
+}
+
+// printJSON prints v indented (an empty list as []).
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

@@ -123,14 +123,18 @@ func (a portAddr) String() string  { return string(a) }
 
 // waitForHost blocks until the host has connected and sent data: POLLIN
 // without POLLHUP. While the host is away poll returns POLLHUP at once, so
-// it sleeps between tries, backing off from 5 ms to 100 ms: a restored VM
-// answers its new host within ~100 ms without spinning a CPU meanwhile.
+// it sleeps between tries, backing off from 1 ms to 5 ms: a restored VM
+// sees its new host within a few milliseconds. A VM polls like this only
+// while no host is connected (a template VM before its save, a clone in
+// the moment after its restore); a running sandbox's supervisor stays
+// connected.
 func waitForHost(ctx context.Context, log *slog.Logger, c *portConn) error {
 	raw, err := c.f.SyscallConn()
 	if err != nil {
 		return err
 	}
-	delay := 5 * time.Millisecond
+	const minDelay, maxDelay = time.Millisecond, 5 * time.Millisecond
+	delay := minDelay
 	attached := false
 	for {
 		var revents int16
@@ -158,14 +162,14 @@ func waitForHost(ctx context.Context, log *slog.Logger, c *portConn) error {
 				return ctx.Err()
 			case <-time.After(delay):
 			}
-			delay = min(2*delay, 100*time.Millisecond)
+			delay = min(2*delay, maxDelay)
 		case revents&unix.POLLIN != 0:
 			return nil
 		case revents&(unix.POLLERR|unix.POLLNVAL) != 0:
 			return fmt.Errorf("control port %s: poll revents %#x", c.f.Name(), revents)
 		default:
 			// Connected but silent, or a timeout: poll again (it blocks).
-			delay = 5 * time.Millisecond
+			delay = minDelay
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}

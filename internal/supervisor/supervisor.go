@@ -250,7 +250,7 @@ func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
 				return nil
 			}
 			// A corrupt or mismatched state: boot cold instead.
-			s.log.Warn("restore failed, falling back to a cold boot", "err", err)
+			s.log.Warn("restore failed, falling back to a cold boot; remove the saved state to have it made again", "err", err, "state", state.Dir)
 			s.monitor.Close()
 			s.qemu.Kill()
 			<-s.qemu.Done()

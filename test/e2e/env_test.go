@@ -20,13 +20,13 @@ import (
 // env is one test's paddock: the binary, a private PADDOCK_HOME for
 // sandboxes (sharing the built templates and caches), and a workspace.
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	bin  string
 	home string
 	ws   string
 }
 
-func paddockBin(t *testing.T) string {
+func paddockBin(t testing.TB) string {
 	bin := os.Getenv("PADDOCK_BIN")
 	if bin == "" {
 		bin, _ = filepath.Abs("../../bin/paddock")
@@ -38,7 +38,7 @@ func paddockBin(t *testing.T) string {
 }
 
 // templatesHome is where make test built the templates.
-func templatesHome(t *testing.T) string {
+func templatesHome(t testing.TB) string {
 	if h := os.Getenv("PADDOCK_TEMPLATES_HOME"); h != "" {
 		return h
 	}
@@ -52,7 +52,19 @@ func templatesHome(t *testing.T) string {
 	return string(h)
 }
 
-func newEnv(t *testing.T, templates ...string) *env {
+func newEnv(t testing.TB, templates ...string) *env {
+	t.Helper()
+	return newEnvWith(t, false, templates...)
+}
+
+// newEnvPrivateStates is newEnv with a cache whose saved VM states are the
+// test's own (for tests that break them); the rest is shared.
+func newEnvPrivateStates(t testing.TB, templates ...string) *env {
+	t.Helper()
+	return newEnvWith(t, true, templates...)
+}
+
+func newEnvWith(t testing.TB, privateStates bool, templates ...string) *env {
 	t.Helper()
 	bin := paddockBin(t)
 	th := templatesHome(t)
@@ -66,7 +78,18 @@ func newEnv(t *testing.T, templates ...string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range []string{"templates", "cache"} {
+	shared := []string{"templates", "cache"}
+	if privateStates {
+		shared = []string{"templates"}
+		os.Mkdir(filepath.Join(home, "cache"), 0o755)
+		entries, _ := os.ReadDir(filepath.Join(th, "cache"))
+		for _, en := range entries {
+			if en.Name() != "states" {
+				os.Symlink(filepath.Join(th, "cache", en.Name()), filepath.Join(home, "cache", en.Name()))
+			}
+		}
+	}
+	for _, d := range shared {
 		if err := os.Symlink(filepath.Join(th, d), filepath.Join(home, d)); err != nil {
 			t.Fatal(err)
 		}

@@ -197,3 +197,58 @@ func TestTemplateSaveThenCreate(t *testing.T) {
 		t.Fatalf("saving over a recipe's name: code %d %q", code, errs)
 	}
 }
+
+func TestCorruptSavedStateFallsBackToColdBoot(t *testing.T) {
+	e := newEnvPrivateStates(t, "tiny")
+	e.create("maker")
+	e.ok("rm", "-f", "maker")
+	states, _ := filepath.Glob(filepath.Join(e.home, "cache", "states", "tiny-*", "dev.state"))
+	if len(states) != 1 {
+		t.Fatalf("want one saved state, found %q", states)
+	}
+	if err := os.WriteFile(states[0], []byte("not a migration stream"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.create("after")
+	if boot := e.inspect("after").Boot; boot != "cold" {
+		t.Fatalf("boot %q after a corrupt state, want cold", boot)
+	}
+	if out := e.ok("exec", "after", "--", "hostname"); out != "after\n" {
+		t.Fatalf("hostname %q", out)
+	}
+	if log := e.ok("logs", "--kind", "supervisor", "after"); !strings.Contains(log, "falling back to a cold boot") {
+		t.Fatalf("no warning in the supervisor log:\n%s", log)
+	}
+}
+
+func TestNoShareMemoryUsesAPrivateCopy(t *testing.T) {
+	e := newEnv(t, "tiny")
+	e.create("priv", "--no-share-memory")
+	e.create("shared")
+	maps := func(name string) string {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(e.inspect(name).QEMUPid) + "/maps")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if m := maps("priv"); !strings.Contains(m, "ram.private") || strings.Contains(m, "/states/") {
+		t.Errorf("--no-share-memory sandbox maps:\n%s", grepLines(m, "ram"))
+	}
+	if m := maps("shared"); !strings.Contains(m, "/states/") {
+		t.Errorf("default sandbox does not map the template's RAM file:\n%s", grepLines(m, "ram"))
+	}
+	if out := e.ok("exec", "priv", "--", "hostname"); out != "priv\n" {
+		t.Fatalf("hostname %q", out)
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

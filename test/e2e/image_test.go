@@ -166,7 +166,7 @@ func serveRegistry(t testing.TB, img v1.Image) string {
 
 // importEnv is an env whose templates directory is its own (imports land
 // there, not in the shared one), with the kernel cache shared.
-func importEnv(t *testing.T) *env {
+func importEnv(t testing.TB) *env {
 	e := newEnv(t)
 	tdir := filepath.Join(e.home, "templates")
 	if err := os.Remove(tdir); err != nil {
