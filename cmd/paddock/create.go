@@ -32,6 +32,9 @@ a copy-on-write overlay on the template's image.`,
 			if o.Policy, err = pf.policy(); err != nil {
 				return fmt.Errorf("create: %w", err)
 			}
+			if o.From != "" && !anyFlagChanged(cmd, "policy", "allow-host", "deny-host", "allow-cidr", "deny-cidr", "add-host", "dns-upstream") {
+				o.Policy = nil // a fork keeps its checkpoint's policy
+			}
 			if o.Template, err = imageTemplate(cmd.Context(), image, o.Template); err != nil {
 				return fmt.Errorf("create: %w", err)
 			}
@@ -81,6 +84,15 @@ func expandEnv(env []string) []string {
 func hasEq(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] == '=' {
+			return true
+		}
+	}
+	return false
+}
+
+func anyFlagChanged(cmd *cobra.Command, names ...string) bool {
+	for _, n := range names {
+		if f := cmd.Flags().Lookup(n); f != nil && f.Changed {
 			return true
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	supervisorv1 "github.com/paddock-dev/paddock/api/supervisor/v1"
+	"github.com/paddock-dev/paddock/internal/netpolicy"
 	"github.com/paddock-dev/paddock/internal/store"
 )
 
@@ -29,6 +30,9 @@ func (m *Manager) Checkpoint(ctx context.Context, name, ckpt string) (store.Chec
 	}
 	if err := store.ReadJSON(l.Config(), &meta.Config); err != nil {
 		return meta, err
+	}
+	if b, err := os.ReadFile(l.Policy()); err == nil {
+		meta.Policy = string(b)
 	}
 	c, err := m.Dial(name)
 	if err != nil {
@@ -139,5 +143,13 @@ func (m *Manager) forkOptions(o CreateOptions) (CreateOptions, error) {
 		o.Accel = src.Accel
 	}
 	o.Env = append(append([]string(nil), src.Env...), o.Env...)
+	if o.Policy == nil && meta.Policy != "" {
+		p, err := netpolicy.Parse([]byte(meta.Policy))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("checkpoint %q: its network policy: %w", o.From, err))
+		} else {
+			o.Policy = &p
+		}
+	}
 	return o, errors.Join(errs...)
 }

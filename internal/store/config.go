@@ -63,4 +63,5 @@ type CheckpointMeta struct {
 	Created     time.Time     `json:"created"`
 	Config      SandboxConfig `json:"config"` // the sandbox's settings when taken
 	MemoryBytes int64         `json:"memory_bytes"`
+	Policy      string        `json:"policy,omitempty"` // the sandbox's network policy (YAML) when taken
 }

@@ -117,7 +117,7 @@ func TestPauseBlocksExecAndResumeContinues(t *testing.T) {
 
 func TestCheckpointAndFork(t *testing.T) {
 	e := newEnv(t, "tiny")
-	e.create("orig")
+	e.create("orig", "--policy", "deny-all", "--allow-host", "example.org")
 	e.ok("exec", "-u", "root", "orig", "--", "sh", "-c", "echo saved > /root/file; "+counter)
 	waitCountGrows(t, e, "orig")
 
@@ -138,6 +138,9 @@ func TestCheckpointAndFork(t *testing.T) {
 	waitCountGrows(t, e, "fork")
 	if out := e.ok("exec", "fork", "--", "hostname"); out != "fork\n" {
 		t.Fatalf("fork hostname %q", out)
+	}
+	if pol := e.ok("policy", "show", "fork"); !strings.Contains(pol, "deny-all") || !strings.Contains(pol, "example.org") {
+		t.Fatalf("the fork does not keep its checkpoint's network policy:\n%s", pol)
 	}
 	// Independent from here on.
 	e.ok("exec", "-u", "root", "fork", "--", "sh", "-c", "echo fork-only > /root/other")
