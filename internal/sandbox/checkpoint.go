@@ -14,6 +14,7 @@ import (
 	supervisorv1 "github.com/paddock-dev/paddock/api/supervisor/v1"
 	"github.com/paddock-dev/paddock/internal/netpolicy"
 	"github.com/paddock-dev/paddock/internal/store"
+	"github.com/paddock-dev/paddock/internal/template"
 )
 
 // Checkpoint saves the full state of running sandbox name (memory,
@@ -137,6 +138,11 @@ func (m *Manager) forkOptions(o CreateOptions) (CreateOptions, error) {
 	}
 	if o.Cold {
 		errs = append(errs, errors.New("--cold and --from exclude each other: a fork continues the checkpoint's processes"))
+	}
+	if t, err := template.Open(string(m.Home), src.Template); err != nil {
+		errs = append(errs, err)
+	} else if src.TemplateBuild != "" && template.BuildID(t) != src.TemplateBuild {
+		errs = append(errs, fmt.Errorf("template %q was rebuilt after checkpoint %q was taken: the checkpoint cannot be used any more", src.Template, o.From))
 	}
 	o.Template, o.CPUs, o.Memory = src.Template, src.CPUs, strconv.FormatInt(src.MemoryBytes, 10)
 	if o.Accel == "" || o.Accel == "auto" {

@@ -24,6 +24,10 @@ type SandboxConfig struct {
 	// From names the checkpoint this sandbox was forked from; its first
 	// boot restores that checkpoint.
 	From string `json:"from,omitempty"`
+	// TemplateBuild identifies the template build the disk was made on
+	// (recipe hash and build time); a rebuilt template cannot carry an
+	// old overlay.
+	TemplateBuild string `json:"template_build,omitempty"`
 	// MachineID is the guest's /etc/machine-id, unique per sandbox.
 	MachineID string    `json:"machine_id,omitempty"`
 	Created   time.Time `json:"created"`

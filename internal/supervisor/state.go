@@ -44,7 +44,7 @@ func (s savedState) Meta() string     { return filepath.Join(s.Dir, "meta.json")
 // clones. Its hash names the state directory.
 type stateSpec struct {
 	Template     string `json:"template"`
-	TemplateHash string `json:"template_hash"`
+	TemplateHash string `json:"template_build"` // template.BuildID: a rebuild makes a new state
 	Rootfs       string `json:"rootfs"`
 	Kernel       string `json:"kernel"`
 	Initrd       string `json:"initrd"` // cached by agent + kernel hash: its path is its identity

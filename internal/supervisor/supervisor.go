@@ -180,7 +180,10 @@ func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
 	}{
 		{"open template", func() (err error) {
 			tpl, err = template.Open(string(s.opts.Home), s.cfg.Template)
-			return err
+			if err != nil {
+				return err
+			}
+			return s.checkTemplateBuild(tpl, diskErr == nil)
 		}},
 		{"initramfs", func() (err error) {
 			spec.Initrd, err = template.Initramfs(ctx, tpl, s.opts.AgentPath, s.opts.Home.CacheDir())
@@ -195,7 +198,7 @@ func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
 			// Real paths: a PADDOCK_HOME may reach templates through
 			// symlinks, and the state's key must not depend on that.
 			spec = stateSpec{
-				Template: tpl.Name, TemplateHash: tpl.RecipeHash, Rootfs: realPath(tpl.Rootfs), Kernel: realPath(tpl.Kernel),
+				Template: tpl.Name, TemplateHash: template.BuildID(tpl), Rootfs: realPath(tpl.Rootfs), Kernel: realPath(tpl.Kernel),
 				Initrd: realPath(spec.Initrd), Accel: accel, CPUs: s.cfg.CPUs, MemoryMiB: s.cfg.MemoryBytes >> 20,
 				QEMU: qemuVersion(), Format: stateFormat,
 			}
@@ -472,4 +475,23 @@ func realPath(p string) string {
 		return r
 	}
 	return p
+}
+
+// checkTemplateBuild refuses to boot a disk made on another build of the
+// template (its overlay would read the new image's blocks as its own), and
+// records the build a new disk is made on.
+func (s *sup) checkTemplateBuild(tpl *template.Template, diskExists bool) error {
+	build := template.BuildID(tpl)
+	if diskExists {
+		if s.cfg.TemplateBuild != "" && s.cfg.TemplateBuild != build {
+			return fmt.Errorf("template %q was rebuilt after this sandbox's disk was made on it: "+
+				"run paddock reset %s to start over on the new template (root filesystem changes are lost; the workspace stays)", s.cfg.Template, s.cfg.Name)
+		}
+		return nil
+	}
+	if s.cfg.TemplateBuild == build {
+		return nil
+	}
+	s.cfg.TemplateBuild = build
+	return store.WriteJSON(s.layout.Config(), s.cfg)
 }

@@ -155,3 +155,9 @@ func List(home string) ([]Info, error) {
 
 // yamlOf is the defaulted recipe as YAML, saved beside the template.
 func yamlOf(r *Recipe) ([]byte, error) { return yaml.Marshal(r) }
+
+// BuildID identifies one build of a template: a rebuild, even from the
+// same recipe, gets another.
+func BuildID(t *Template) string {
+	return t.RecipeHash[:min(16, len(t.RecipeHash))] + "@" + t.Created.UTC().Format(time.RFC3339Nano)
+}

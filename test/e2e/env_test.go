@@ -64,6 +64,23 @@ func newEnvPrivateStates(t testing.TB, templates ...string) *env {
 	return newEnvWith(t, true, templates...)
 }
 
+// newEnvPrivateTemplates is newEnvPrivateStates with the test's own copy
+// (hard links) of the templates, for tests that rebuild them.
+func newEnvPrivateTemplates(t testing.TB, templates ...string) *env {
+	t.Helper()
+	e := newEnvWith(t, true, templates...)
+	link := filepath.Join(e.home, "templates")
+	real, err := os.Readlink(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(link)
+	if out, err := exec.Command("cp", "-al", real, link).CombinedOutput(); err != nil {
+		t.Fatalf("copy templates: %v: %s", err, out)
+	}
+	return e
+}
+
 func newEnvWith(t testing.TB, privateStates bool, templates ...string) *env {
 	t.Helper()
 	bin := paddockBin(t)

@@ -255,3 +255,22 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+func TestRebuiltTemplateIsRefusedUntilReset(t *testing.T) {
+	e := newEnvPrivateTemplates(t, "tiny")
+	e.create("old")
+	e.ok("exec", "-u", "root", "old", "--", "sh", "-c", "echo before > /root/mark")
+	e.ok("stop", "old")
+	e.ok("template", "build", "--force", "tiny")
+	_, errs, code := e.run("start", "old")
+	if code == 0 || !strings.Contains(errs, "rebuilt") || !strings.Contains(errs, "paddock reset old") {
+		t.Fatalf("start on a rebuilt template: code %d stderr %q", code, errs)
+	}
+	e.ok("reset", "old")
+	if _, _, code := e.run("exec", "old", "--", "test", "-e", "/root/mark"); code == 0 {
+		t.Fatal("root-fs file survived the reset onto the rebuilt template")
+	}
+	if out := e.ok("exec", "old", "--", "hostname"); out != "old\n" {
+		t.Fatalf("hostname %q", out)
+	}
+}
