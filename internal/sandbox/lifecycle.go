@@ -133,8 +133,10 @@ func (m *Manager) Reset(ctx context.Context, name string) error {
 	if err := killProcesses(ctx, l); err != nil {
 		return fmt.Errorf("reset %q: %w", name, err)
 	}
-	if err := os.Remove(l.Disk()); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("reset %q: %w", name, err)
+	for _, p := range []string{l.Disk(), l.BaseDisk()} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("reset %q: %w", name, err)
+		}
 	}
 	_, err = m.spawn(ctx, name)
 	return err

@@ -58,6 +58,10 @@ func (l Layout) Config() string { return l.path("config.json") }
 // Disk is the qcow2 overlay on the template's root image.
 func (l Layout) Disk() string { return l.path(DiskName) }
 
+// BaseDisk is the backing file of Disk for a sandbox made from a saved
+// VM state (see BaseDiskName); a cold-booted sandbox has none.
+func (l Layout) BaseDisk() string { return l.path(BaseDiskName) }
+
 // SupervisorPid records the running supervisor (pid, boot id, start time).
 func (l Layout) SupervisorPid() string { return l.path("supervisor.pid") }
 
@@ -71,7 +75,11 @@ func (l Layout) Socket() string { return l.path("sv.sock") }
 // The following are used by QEMU with the sandbox directory as its working
 // directory, so they are relative names.
 const (
-	DiskName          = "disk.qcow2"
+	DiskName = "disk.qcow2"
+	// BaseDiskName is the sandbox's own hard link (or copy) of its saved
+	// VM state's disk, which DiskName names as its backing file by this
+	// relative name. A disk pair copied to another directory stays whole.
+	BaseDiskName      = "base.qcow2"
 	QMPSocketName     = "qmp.sock"
 	ControlSocketName = "ctl.sock"
 	// NetSocketName is the supervisor's end of the guest's virtio-net
@@ -132,5 +140,9 @@ func (c CheckpointLayout) Meta() string { return filepath.Join(c.Dir, "checkpoin
 // Memory is the VM's migration stream, RAM included.
 func (c CheckpointLayout) Memory() string { return filepath.Join(c.Dir, "memory.state") }
 
-// Disk is the copy of the sandbox's disk overlay.
-func (c CheckpointLayout) Disk() string { return filepath.Join(c.Dir, "disk.qcow2") }
+// Disk is the copy of the sandbox's disk overlay; BaseDisk is its backing
+// file, if the sandbox had one (the same pair as in a sandbox directory).
+func (c CheckpointLayout) Disk() string { return filepath.Join(c.Dir, DiskName) }
+
+// BaseDisk is the checkpoint's link to the disk its Disk is backed by.
+func (c CheckpointLayout) BaseDisk() string { return filepath.Join(c.Dir, BaseDiskName) }

@@ -47,7 +47,7 @@ func (a *api) Checkpoint(ctx context.Context, req *supervisorv1.CheckpointReques
 		if err := s.monitor.Save(ctx, "ckpt.sock", ck.Memory()); err != nil {
 			return err
 		}
-		return copySparse(store.DiskName, ck.Disk())
+		return copyDiskPair(".", ck.Dir)
 	}()
 	// Whatever happened, the sandbox runs on with its workspace.
 	if _, err := s.monitor.Execute("cont", nil); err != nil {

@@ -4,8 +4,11 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/paddock-dev/paddock/internal/store"
 )
 
 // privateRAM is a sandbox's own copy of the template VM's RAM file, used
@@ -58,4 +61,27 @@ func copySparse(src, dst string) error {
 		off = hole
 	}
 	return out.Close()
+}
+
+// linkOrCopy hard-links src to dst, copying when they are on different
+// file systems.
+func linkOrCopy(src, dst string) error {
+	os.Remove(dst)
+	if err := os.Link(src, dst); err == nil {
+		return nil
+	}
+	return copySparse(src, dst)
+}
+
+// copyDiskPair copies a sandbox disk (DiskName) and its base (BaseDiskName,
+// linked, if there is one) from directory src to dst. The disk names its
+// base by a relative name, so the pair works in its new place.
+func copyDiskPair(src, dst string) error {
+	base := filepath.Join(src, store.BaseDiskName)
+	if _, err := os.Stat(base); err == nil {
+		if err := linkOrCopy(base, filepath.Join(dst, store.BaseDiskName)); err != nil {
+			return err
+		}
+	}
+	return copySparse(filepath.Join(src, store.DiskName), filepath.Join(dst, store.DiskName))
 }

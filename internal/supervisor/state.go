@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -144,7 +145,39 @@ func ensureState(ctx context.Context, home store.Home, sp stateSpec, log *slog.L
 		return st, err
 	}
 	log.Info("made saved vm state", "dir", st.Dir, "duration", time.Since(t0).Round(time.Millisecond))
+	pruneStates(filepath.Dir(st.Dir), st.Dir, sp, log)
 	return st, nil
+}
+
+// pruneStates removes the states that st replaces: same template, cpus,
+// memory and accelerator, but an older template build, agent or QEMU.
+// Sandboxes made from them keep working: each holds its own link to the
+// state's disk, and their memory is their own once they run. Leftovers of
+// interrupted makes are removed too.
+func pruneStates(dir, keep string, sp stateSpec, log *slog.Logger) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		if !e.IsDir() || p == keep {
+			continue
+		}
+		if strings.HasPrefix(e.Name(), ".make-") {
+			if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > time.Hour {
+				os.RemoveAll(p)
+			}
+			continue
+		}
+		var old stateSpec
+		if store.ReadJSON(savedState{Dir: p}.Meta(), &old) != nil {
+			continue
+		}
+		if old.Template == sp.Template && old.CPUs == sp.CPUs && old.MemoryMiB == sp.MemoryMiB && old.Accel == sp.Accel && old != sp {
+			if err := os.RemoveAll(p); err == nil {
+				os.Remove(p + ".lock")
+				log.Info("pruned an outdated saved vm state", "dir", p)
+			}
+		}
+	}
 }
 
 // makeState boots a template VM in dir, waits for its agent, disconnects,

@@ -217,13 +217,18 @@ func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
 		}},
 		{"create disk", func() error {
 			if s.mode == "fork" {
-				if err := copySparse(ckpt.Disk(), store.DiskName); err != nil {
+				if err := copyDiskPair(ckpt.Dir, "."); err != nil {
 					return fmt.Errorf("copy checkpoint %q disk: %w", s.cfg.From, err)
 				}
 				return nil
 			}
 			if s.mode == "restore" {
-				return createOverlay(ctx, state.Disk(), "qcow2", store.DiskName)
+				// The sandbox's own link to the state's disk: the state
+				// may be pruned while the sandbox lives.
+				if err := linkOrCopy(state.Disk(), store.BaseDiskName); err != nil {
+					return err
+				}
+				return createOverlay(ctx, store.BaseDiskName, "qcow2", store.DiskName)
 			}
 			if os.IsNotExist(diskErr) {
 				return createOverlay(ctx, tpl.Rootfs, "raw", store.DiskName)
@@ -259,6 +264,7 @@ func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
 			<-s.qemu.Done()
 			s.mode = "cold"
 			os.Remove(store.DiskName)
+			os.Remove(store.BaseDiskName)
 			if err := createOverlay(ctx, tpl.Rootfs, "raw", store.DiskName); err != nil {
 				return err
 			}

@@ -199,7 +199,7 @@ func debugfs(t *testing.T, image, request string) string {
 
 func TestOpenErrors(t *testing.T) {
 	home := t.TempDir()
-	if _, err := Open(home, "x"); err == nil || err.Error() != `unknown template "x" (known: debian, tiny)` {
+	if _, err := Open(home, "x"); err == nil || err.Error() != `unknown template "x" (known: claude, codex, debian, gemini, tiny)` {
 		t.Errorf("unknown: %v", err)
 	}
 	if _, err := Open(home, "tiny"); err == nil || err.Error() != `template "tiny" is not built: run "paddock template build tiny"` {

@@ -115,7 +115,7 @@ func TestRecipeHash(t *testing.T) {
 
 func TestEmbeddedRecipes(t *testing.T) {
 	names := Names()
-	if strings.Join(names, ",") != "debian,tiny" {
+	if strings.Join(names, ",") != "claude,codex,debian,gemini,tiny" {
 		t.Fatalf("Names() = %v", names)
 	}
 	for _, n := range names {
@@ -132,7 +132,28 @@ func TestEmbeddedRecipes(t *testing.T) {
 		t.Errorf("debian recipe: %+v", *deb)
 	}
 	_, err := LoadRecipe("nope")
-	if err == nil || err.Error() != `unknown template "nope" (known: debian, tiny)` {
+	if err == nil || err.Error() != `unknown template "nope" (known: claude, codex, debian, gemini, tiny)` {
 		t.Errorf("unknown: %v", err)
+	}
+}
+
+func TestRecipeBase(t *testing.T) {
+	r, err := LoadRecipe("claude")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := LoadRecipe("debian")
+	if r.Rootfs.Kind != KindDebootstrap || r.User.Name != d.User.Name || r.DiskSize != d.DiskSize || len(r.Npm) == 0 {
+		t.Fatalf("claude did not inherit debian: %+v", r)
+	}
+	if r.Hash() == d.Hash() {
+		t.Error("claude has debian's hash")
+	}
+	_, err = ParseRecipe([]byte("name: x\nbase: debian\ndisk_size: 1G\nrootfs:\n  kind: busybox\n"))
+	if err == nil || !strings.Contains(err.Error(), "rootfs is taken from the base") || !strings.Contains(err.Error(), "disk_size is taken") {
+		t.Errorf("overriding a base: %v", err)
+	}
+	if _, err := ParseRecipe([]byte("name: x\nnpm: [\"Bad Name\"]\n")); err == nil || !strings.Contains(err.Error(), "npm") {
+		t.Errorf("bad npm spec: %v", err)
 	}
 }
