@@ -1,0 +1,155 @@
+package sandbox
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/paddock-dev/paddock/internal/store"
+)
+
+func testManager(t *testing.T) *Manager {
+	t.Helper()
+	return &Manager{Home: store.Home(t.TempDir())}
+}
+
+func TestValidateGathersEveryProblem(t *testing.T) {
+	m := testManager(t)
+	_, err := m.validate(CreateOptions{Name: "Bad_Name", Workspace: "/does/not/exist", CPUs: 999, Memory: "lots", Accel: "xen", Env: []string{"=x"}})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"invalid name", "does not exist", "--cpus", "--memory", "--accel", "--env"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestValidateDefaults(t *testing.T) {
+	m := testManager(t)
+	ws := t.TempDir()
+	cfg, err := m.validate(CreateOptions{Workspace: ws})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if store.ValidateName(cfg.Name) != nil || cfg.Template != "debian" || cfg.MemoryBytes != 2<<30 || cfg.Accel != "auto" || cfg.CPUs < 1 || cfg.CPUs > 2 {
+		t.Fatalf("defaults: %+v", cfg)
+	}
+	if cfg.Workspace != ws || cfg.User.Name != "agent" || len(cfg.MachineID) != 32 {
+		t.Fatalf("workspace/user/machine id: %+v", cfg)
+	}
+}
+
+func TestValidateRefusesDangerousWorkspaces(t *testing.T) {
+	m := testManager(t)
+	if _, err := m.validate(CreateOptions{Workspace: "/"}); err == nil || !strings.Contains(err.Error(), "root directory") {
+		t.Errorf("/ accepted: %v", err)
+	}
+	parent := filepath.Dir(string(m.Home))
+	if _, err := m.validate(CreateOptions{Workspace: parent}); err == nil || !strings.Contains(err.Error(), "paddock's state") {
+		t.Errorf("a folder containing PADDOCK_HOME accepted: %v", err)
+	}
+	f := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(f, nil, 0o644)
+	if _, err := m.validate(CreateOptions{Workspace: f}); err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("a file accepted as workspace: %v", err)
+	}
+}
+
+func TestValidateMemoryBounds(t *testing.T) {
+	m := testManager(t)
+	ws := t.TempDir()
+	for _, bad := range []string{"1M", "100T", "0", "-2G"} {
+		if _, err := m.validate(CreateOptions{Workspace: ws, Memory: bad}); err == nil {
+			t.Errorf("--memory %s accepted", bad)
+		}
+	}
+	cfg, err := m.validate(CreateOptions{Workspace: ws, Memory: "512M"})
+	if err != nil || cfg.MemoryBytes != 512<<20 {
+		t.Fatalf("512M: %d %v", cfg.MemoryBytes, err)
+	}
+}
+
+// writeSandbox lays out a sandbox directory with the given facts.
+func writeSandbox(t *testing.T, m *Manager, name string, withConfig bool) store.Layout {
+	t.Helper()
+	l := m.Home.Sandbox(name)
+	if err := os.MkdirAll(l.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if withConfig {
+		store.WriteJSON(l.Config(), store.SandboxConfig{Name: name, Template: "tiny", CPUs: 1, MemoryBytes: 512 << 20, Created: time.Now()})
+	}
+	return l
+}
+
+func TestStatusIsDerivedFromFacts(t *testing.T) {
+	m := testManager(t)
+	writeSandbox(t, m, "incomplete", false)
+	writeSandbox(t, m, "fresh", true)
+	l := writeSandbox(t, m, "stopped", true)
+	store.WriteJSON(l.LastExit(), store.ExitRecord{Clean: true, Reason: "stopped"})
+	l = writeSandbox(t, m, "crashed", true)
+	store.WriteJSON(l.LastExit(), store.ExitRecord{Clean: false, Reason: "qemu exited unexpectedly (signal: killed); see paddock logs crashed"})
+	l = writeSandbox(t, m, "killed", true)
+	// A supervisor that is gone: a pid file of this boot whose process
+	// start time does not match any live process.
+	store.WriteJSON(l.SupervisorPid(), store.PidFile{Pid: os.Getpid(), BootID: store.BootID(), StartTime: 1})
+	l = writeSandbox(t, m, "rebooted", true)
+	store.WriteJSON(l.SupervisorPid(), store.PidFile{Pid: 1, BootID: "another-boot", StartTime: 1})
+
+	want := map[string]string{
+		"incomplete": "broken: incomplete create",
+		"fresh":      "created",
+		"stopped":    "stopped",
+		"crashed":    "broken: qemu exited unexpectedly",
+		"killed":     "broken: the supervisor died",
+		"rebooted":   "stopped (host rebooted)",
+	}
+	list, err := m.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != len(want) {
+		t.Fatalf("listed %d sandboxes, want %d", len(list), len(want))
+	}
+	for _, s := range list {
+		if !strings.HasPrefix(s.Status, want[s.Name]) {
+			t.Errorf("%s: status %q, want prefix %q", s.Name, s.Status, want[s.Name])
+		}
+	}
+}
+
+func TestRemoveCleansBrokenSandboxes(t *testing.T) {
+	m := testManager(t)
+	for _, n := range []string{"incomplete", "crashed"} {
+		l := writeSandbox(t, m, n, n != "incomplete")
+		if err := m.Remove(t.Context(), n, false); err != nil {
+			t.Fatalf("rm %s: %v", n, err)
+		}
+		if _, err := os.Stat(l.Dir); !os.IsNotExist(err) {
+			t.Fatalf("%s still exists", l.Dir)
+		}
+	}
+	if err := m.Remove(t.Context(), "nosuch", false); err == nil || !strings.Contains(err.Error(), "no such sandbox") {
+		t.Fatalf("rm of a missing sandbox: %v", err)
+	}
+}
+
+func TestUndoRunsNewestFirstAndJoinsErrors(t *testing.T) {
+	var order []int
+	var u undo
+	u.add(func() error { order = append(order, 1); return nil })
+	u.add(func() error { order = append(order, 2); return os.ErrPermission })
+	u.add(func() error { order = append(order, 3); return nil })
+	err := u.run()
+	if len(order) != 3 || order[0] != 3 || order[2] != 1 {
+		t.Fatalf("order %v", order)
+	}
+	if err == nil || !strings.Contains(err.Error(), "permission") {
+		t.Fatalf("err %v", err)
+	}
+}
