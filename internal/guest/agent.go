@@ -28,6 +28,9 @@ type Agent struct {
 	mu          sync.Mutex
 	defaultUser string   // guarded by mu; set by Configure
 	shares      []string // guarded by mu; mount points Configure mounted
+	// rootShare is set when a share's top directory belongs to root on
+	// the host (guarded by mu): see shareCaps.
+	rootShare bool
 }
 
 // NewAgent returns an agent for the machine's own root that changes it

@@ -61,10 +61,12 @@ func (a *Agent) Configure(_ context.Context, req *agentv1.ConfigureRequest) (*ag
 	for _, m := range req.GetMounts() {
 		err := a.System.Mount9p(m.GetTag(), m.GetPath(), m.GetReadOnly())
 		if err == nil {
+			rootOwned := ownedByRoot(m.GetPath())
 			a.mu.Lock()
 			if !slices.Contains(a.shares, m.GetPath()) {
 				a.shares = append(a.shares, m.GetPath())
 			}
+			a.rootShare = a.rootShare || rootOwned
 			a.mu.Unlock()
 		}
 		errs = append(errs, err)

@@ -305,3 +305,19 @@ func TestConcurrentCreateOfOneNameHasOneWinner(t *testing.T) {
 		t.Fatalf("winner does not answer: %q", out)
 	}
 }
+
+func TestRootOwnedWorkspaceIsWritableByAgent(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make a root-owned workspace (CI runs as root)")
+	}
+	e := newEnv(t, "tiny")
+	os.Chown(e.ws, 0, 0)
+	e.create("rootws")
+	out := e.ok("exec", "rootws", "--", "sh", "-c", "id -un; echo made > by-agent.txt; cat by-agent.txt")
+	if out != "agent\nmade\n" {
+		t.Fatalf("got %q", out)
+	}
+	if b, err := os.ReadFile(filepath.Join(e.ws, "by-agent.txt")); err != nil || string(b) != "made\n" {
+		t.Fatalf("host reads %q, %v", b, err)
+	}
+}
