@@ -45,7 +45,7 @@ func (a *Agent) Configure(_ context.Context, req *agentv1.ConfigureRequest) (*ag
 	}
 	mark("hostname")
 	if id := req.GetMachineId(); id != "" {
-		errs = append(errs, writeFileAtomic(a.path("/etc/machine-id"), []byte(id+"\n"), 0o444))
+		errs = append(errs, writeSmallFile(a.path("/etc/machine-id"), []byte(id+"\n"), 0o444))
 	}
 	mark("machine-id")
 	if u := req.GetUser(); u != nil {
@@ -122,7 +122,7 @@ func (a *Agent) configureHostname(name string) error {
 	if err := a.System.SetHostname(name); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(a.path("/etc/hostname"), []byte(name+"\n"), 0o644); err != nil {
+	if err := writeSmallFile(a.path("/etc/hostname"), []byte(name+"\n"), 0o644); err != nil {
 		return err
 	}
 	hosts := a.path("/etc/hosts")
