@@ -190,7 +190,8 @@ func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
 			return err
 		}},
 		{"choose accelerator", func() error {
-			accel, warning, err := qemu.ChooseAccel(s.cfg.Accel)
+			probe := func() error { return probeKVM(ctx, s.opts.Home, realPath(tpl.Kernel)) }
+			accel, warning, err := qemu.ChooseAccel(s.cfg.Accel, probe)
 			if warning != "" {
 				s.log.Warn(warning)
 			}

@@ -6,23 +6,33 @@ import (
 	"strings"
 )
 
+// Prober boots a throwaway guest under KVM and reports whether it ran.
+type Prober func() error
+
 // ChooseAccel resolves a requested accelerator ("auto", "kvm", "tcg") to
 // the one QEMU will use, with a one-line warning when auto falls back to
 // TCG. auto picks KVM only when the CPU advertises hardware virtualization
-// (vmx or svm) and /dev/kvm opens: a /dev/kvm alone is not enough, since a
-// paravirtual KVM (kvm_pvm) cannot run a stock kernel.
-func ChooseAccel(requested string) (accel, warning string, err error) {
+// (vmx or svm), /dev/kvm opens, and probe (if given) saw a guest kernel
+// really run under it: a /dev/kvm alone is not enough, since a paravirtual
+// KVM (kvm_pvm) cannot run a stock kernel. kvm forces KVM whenever
+// /dev/kvm opens.
+func ChooseAccel(requested string, probe Prober) (accel, warning string, err error) {
 	switch requested {
 	case "tcg":
 		return "tcg", "", nil
 	case "kvm":
-		if err := kvmUsable(); err != nil {
+		if err := kvmOpens(); err != nil {
 			return "", "", fmt.Errorf("--accel kvm: %w", err)
 		}
 		return "kvm", "", nil
 	case "", "auto":
 		if err := kvmUsable(); err != nil {
 			return "tcg", "warning: KVM is not usable (" + err.Error() + "); using TCG emulation, which is much slower", nil
+		}
+		if probe != nil {
+			if err := probe(); err != nil {
+				return "tcg", "warning: a test guest failed under KVM (" + err.Error() + "); using TCG emulation, which is much slower", nil
+			}
 		}
 		return "kvm", "", nil
 	}
@@ -48,10 +58,13 @@ func kvmUsable() error {
 	if !hw {
 		return fmt.Errorf("the CPU has no vmx/svm flag")
 	}
+	return kvmOpens()
+}
+
+func kvmOpens() error {
 	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("/dev/kvm: %w", err)
 	}
-	f.Close()
-	return nil
+	return f.Close()
 }

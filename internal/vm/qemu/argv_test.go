@@ -123,13 +123,13 @@ func TestValidateGathersEveryProblem(t *testing.T) {
 }
 
 func TestChooseAccel(t *testing.T) {
-	if a, _, err := ChooseAccel("tcg"); err != nil || a != "tcg" {
+	if a, _, err := ChooseAccel("tcg", nil); err != nil || a != "tcg" {
 		t.Errorf("tcg -> %s, %v", a, err)
 	}
-	if _, _, err := ChooseAccel("xen"); err == nil {
+	if _, _, err := ChooseAccel("xen", nil); err == nil {
 		t.Error("xen accepted")
 	}
-	a, warn, err := ChooseAccel("auto")
+	a, warn, err := ChooseAccel("auto", nil)
 	if err != nil || (a != "kvm" && a != "tcg") {
 		t.Fatalf("auto -> %s, %v", a, err)
 	}
