@@ -23,6 +23,10 @@ import (
 func (a *api) Checkpoint(ctx context.Context, req *supervisorv1.CheckpointRequest) (*supervisorv1.CheckpointResponse, error) {
 	s := a.s
 	t0 := time.Now()
+	// Finish even if the caller goes away: a half-done save must still
+	// end with the VM running and its workspace mounted again.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+	defer cancel()
 	s.mu.Lock()
 	if s.paused {
 		s.mu.Unlock()
