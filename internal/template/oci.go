@@ -420,29 +420,12 @@ func openImported(h homeLayout, n string) (*Template, error) {
 	damaged := func(what string) error {
 		return fmt.Errorf("template %q is damaged (%s): import it again with \"paddock template import --force %s %s\"", n, what, n, m.Image.Source)
 	}
-	img, err := os.Stat(l.Rootfs())
-	if err != nil || img.Size() != m.DiskSize {
-		return nil, damaged("root image missing or resized")
+	if what := missing(l, m); what != "" {
+		return nil, damaged(what)
 	}
-	if _, err := os.Stat(l.Kernel()); err != nil {
-		return nil, damaged("no kernel")
-	}
-	if _, err := os.Stat(l.Modules() + "/" + modulesDepFile); err != nil {
-		return nil, damaged("no modules.dep")
-	}
-	return &Template{
-		Name:          n,
-		Dir:           l.Dir,
-		Kernel:        l.Kernel(),
-		ModulesDir:    l.Modules(),
-		Rootfs:        l.Rootfs(),
-		KernelVersion: m.KernelVersion,
-		KernelPackage: m.KernelPackage + " " + m.KernelPackageVersion,
-		DiskSize:      m.DiskSize,
-		RecipeHash:    m.RecipeHash,
-		Created:       m.Created,
-		Image:         m.Image,
-	}, nil
+	t := m.template(l)
+	t.Name = n
+	return t, nil
 }
 
 // listImported describes the imported templates (directories without a

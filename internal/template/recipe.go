@@ -7,10 +7,10 @@ import (
 	"net/url"
 	"path"
 	"regexp"
-	"strconv"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/paddock-dev/paddock/internal/store"
 )
 
 // Rootfs kinds.
@@ -235,31 +235,14 @@ func (r *Recipe) DiskBytes() int64 {
 	return n
 }
 
-// ParseSize parses a size such as 512M or 16G (powers of 1024; a bare
-// number is bytes).
+// ParseSize parses a size such as 512M or 16G (store.ParseSize, with a
+// cap that keeps ext4 images sane).
 func ParseSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	mult := int64(1)
-	if t != "" {
-		switch strings.ToUpper(t[len(t)-1:]) {
-		case "K":
-			mult = 1 << 10
-		case "M":
-			mult = 1 << 20
-		case "G":
-			mult = 1 << 30
-		case "T":
-			mult = 1 << 40
-		}
-		if mult > 1 {
-			t = t[:len(t)-1]
-		}
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n <= 0 || n > (1<<50)/mult {
+	n, err := store.ParseSize(s)
+	if err != nil || n > 1<<50 {
 		return 0, fmt.Errorf("%q is not a size such as 512M or 16G", s)
 	}
-	return n * mult, nil
+	return n, nil
 }
 
 func contains(list []string, s string) bool {

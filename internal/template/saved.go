@@ -121,15 +121,12 @@ func openSaved(h homeLayout, n string) (*Template, error) {
 	if m.Source != SourceSandbox {
 		return nil, fmt.Errorf("template %q was not saved from a sandbox: %w", n, os.ErrNotExist)
 	}
-	img, err := os.Stat(l.Rootfs())
-	if err != nil || img.Size() != m.DiskSize {
-		return nil, fmt.Errorf("template %q is damaged (root image missing or resized): remove %s and save it again", n, l.Dir)
+	if what := missing(l, m); what != "" {
+		return nil, fmt.Errorf("template %q is damaged (%s): remove it with paddock template rm %s and save it again", n, what, n)
 	}
-	return &Template{
-		Name: n, Dir: l.Dir, Kernel: l.Kernel(), ModulesDir: l.Modules(), Rootfs: l.Rootfs(),
-		KernelVersion: m.KernelVersion, KernelPackage: m.KernelPackage + " " + m.KernelPackageVersion,
-		DiskSize: m.DiskSize, RecipeHash: m.RecipeHash, Created: m.Created, Image: m.Image,
-	}, nil
+	t := m.template(l)
+	t.Name = n
+	return t, nil
 }
 
 // listSaved describes the templates made by Save.

@@ -78,29 +78,12 @@ func openBuilt(h homeLayout, r *Recipe, hash string) (*Template, error) {
 	damaged := func(what string) error {
 		return fmt.Errorf("template %q is damaged (%s): run \"paddock template build --force %s\"", r.Name, what, r.Name)
 	}
-	img, err := os.Stat(l.Rootfs())
-	if err != nil || img.Size() != m.DiskSize {
-		return nil, damaged("root image missing or resized")
+	if what := missing(l, m); what != "" {
+		return nil, damaged(what)
 	}
-	if _, err := os.Stat(l.Kernel()); err != nil {
-		return nil, damaged("no kernel")
-	}
-	if _, err := os.Stat(l.Modules() + "/" + modulesDepFile); err != nil {
-		return nil, damaged("no modules.dep")
-	}
-	return &Template{
-		Name:          r.Name,
-		Dir:           l.Dir,
-		Kernel:        l.Kernel(),
-		ModulesDir:    l.Modules(),
-		Rootfs:        l.Rootfs(),
-		KernelVersion: m.KernelVersion,
-		KernelPackage: m.KernelPackage + " " + m.KernelPackageVersion,
-		DiskSize:      m.DiskSize,
-		RecipeHash:    m.RecipeHash,
-		Created:       m.Created,
-		Recipe:        r,
-	}, nil
+	t := m.template(l)
+	t.Name, t.Recipe = r.Name, r
+	return t, nil
 }
 
 // Info describes one template for "paddock template ls".
@@ -160,4 +143,38 @@ func yamlOf(r *Recipe) ([]byte, error) { return yaml.Marshal(r) }
 // same recipe, gets another.
 func BuildID(t *Template) string {
 	return t.RecipeHash[:min(16, len(t.RecipeHash))] + "@" + t.Created.UTC().Format(time.RFC3339Nano)
+}
+
+// missing says what a template directory whose template.json says m
+// lacks ("" when it is complete).
+func missing(l Layout, m meta) string {
+	img, err := os.Stat(l.Rootfs())
+	if err != nil || img.Size() != m.DiskSize {
+		return "root image missing or resized"
+	}
+	if _, err := os.Stat(l.Kernel()); err != nil {
+		return "no kernel"
+	}
+	if _, err := os.Stat(l.Modules() + "/" + modulesDepFile); err != nil {
+		return "no modules.dep"
+	}
+	return ""
+}
+
+// template is the Template a complete directory l with template.json m
+// describes.
+func (m meta) template(l Layout) *Template {
+	return &Template{
+		Name:          m.Name,
+		Dir:           l.Dir,
+		Kernel:        l.Kernel(),
+		ModulesDir:    l.Modules(),
+		Rootfs:        l.Rootfs(),
+		KernelVersion: m.KernelVersion,
+		KernelPackage: m.KernelPackage + " " + m.KernelPackageVersion,
+		DiskSize:      m.DiskSize,
+		RecipeHash:    m.RecipeHash,
+		Created:       m.Created,
+		Image:         m.Image,
+	}
 }
