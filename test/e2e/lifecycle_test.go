@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -319,5 +320,35 @@ func TestRootOwnedWorkspaceIsWritableByAgent(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(e.ws, "by-agent.txt")); err != nil || string(b) != "made\n" {
 		t.Fatalf("host reads %q, %v", b, err)
+	}
+}
+
+func TestKilledCLIDuringCreateIsExplainedAndRemovable(t *testing.T) {
+	e := newEnv(t, "tiny")
+	for i, delay := range []time.Duration{5 * time.Millisecond, 150 * time.Millisecond, 400 * time.Millisecond} {
+		name := "cut" + strconv.Itoa(i)
+		cmd := exec.Command(e.bin, "create", "--name", name, "--template", "tiny", "--memory", "256M", "--cpus", "1", "--workspace", e.ws)
+		cmd.Env = append(os.Environ(), "PADDOCK_HOME="+e.home)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay)
+		cmd.Process.Kill()
+		cmd.Wait()
+		// Whatever the moment, ls explains the sandbox (or it was never
+		// made) and rm -f leaves nothing of it.
+		ls := e.ok("ls")
+		if strings.Contains(ls, name) && !regexp.MustCompile(`(?m)^`+name+`\s+(running|starting|created|broken: incomplete create)`).MatchString(ls) {
+			t.Fatalf("after killing create at %s, ls says:\n%s", delay, ls)
+		}
+		if _, err := os.Stat(filepath.Join(e.home, "sandboxes", name)); err == nil {
+			e.ok("rm", "-f", name)
+		}
+		if _, err := os.Stat(filepath.Join(e.home, "sandboxes", name)); !os.IsNotExist(err) {
+			t.Fatalf("rm -f left %s", name)
+		}
+	}
+	if out := e.ok("ls", "--json"); strings.TrimSpace(out) != "[]" {
+		t.Fatalf("sandboxes left: %s", out)
 	}
 }
