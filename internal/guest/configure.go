@@ -40,14 +40,14 @@ func (a *Agent) Configure(_ context.Context, req *agentv1.ConfigureRequest) (*ag
 	}
 	errs = append(errs, a.System.AddEntropy(req.GetEntropy()))
 	mark("clock+entropy")
-	if name := req.GetHostname(); name != "" {
-		errs = append(errs, a.configureHostname(name))
-	}
-	mark("hostname")
 	if id := req.GetMachineId(); id != "" {
 		errs = append(errs, writeSmallFile(a.path("/etc/machine-id"), []byte(id+"\n"), 0o444))
 	}
 	mark("machine-id")
+	if name := req.GetHostname(); name != "" {
+		errs = append(errs, a.configureHostname(name))
+	}
+	mark("hostname")
 	if u := req.GetUser(); u != nil {
 		err := a.Users.Ensure(u.GetName(), u.GetUid(), u.GetGid(), u.GetHome())
 		if err == nil {
