@@ -31,6 +31,8 @@ type Agent struct {
 	// rootShare is set when a share's top directory belongs to root on
 	// the host (guarded by mu): see shareCaps.
 	rootShare bool
+	// network is the interface configuration last applied (guarded by mu).
+	network *agentv1.Network
 }
 
 // NewAgent returns an agent for the machine's own root that changes it

@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
 )
@@ -73,7 +74,21 @@ func (a *Agent) Configure(_ context.Context, req *agentv1.ConfigureRequest) (*ag
 	}
 	mark("mounts")
 	if n := req.GetNetwork(); n != nil {
-		errs = append(errs, a.configureNetwork(n))
+		// The interface's settings are the same in every sandbox, so the
+		// template VM applies them before it is saved and a clone finds
+		// them done.
+		a.mu.Lock()
+		same := a.network != nil && proto.Equal(a.network, n)
+		a.mu.Unlock()
+		if !same {
+			err := a.configureNetwork(n)
+			if err == nil {
+				a.mu.Lock()
+				a.network = n
+				a.mu.Unlock()
+			}
+			errs = append(errs, err)
+		}
 	}
 	mark("network")
 	if err := errors.Join(errs...); err != nil {

@@ -27,7 +27,7 @@ func (a *api) Info(ctx context.Context, _ *supervisorv1.InfoRequest) (*superviso
 		SupervisorPid:   int32(os.Getpid()),
 		QemuPid:         int32(a.s.qemu.Pid()),
 		Accel:           a.s.accel,
-		AgentVersion:    a.s.version,
+		AgentVersion:    a.s.agentVersion(),
 		Boot:            a.s.mode,
 		StartedUnixNano: a.s.started.UnixNano(),
 	}, nil
@@ -59,4 +59,10 @@ func (a *api) Resume(ctx context.Context, _ *supervisorv1.ResumeRequest) (*super
 	}
 	a.s.paused = false
 	return &supervisorv1.ResumeResponse{}, nil
+}
+
+func (s *sup) agentVersion() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.version
 }

@@ -57,7 +57,7 @@ type stateSpec struct {
 }
 
 // 2: a virtio-net device (-netdev stream to net.sock).
-const stateFormat = 2
+const stateFormat = 3
 
 func (sp stateSpec) key() string {
 	b, _ := json.Marshal(sp)
@@ -243,6 +243,7 @@ func makeState(ctx context.Context, st savedState, sp stateSpec, log *slog.Logge
 	if _, err := agent.Configure(ctx, &agentv1.ConfigureRequest{
 		Hostname: "paddock",
 		User:     &agentv1.User{Name: "agent", Uid: 1000, Gid: 1000, Home: "/home/agent"},
+		Network:  guestNetwork(),
 	}); err != nil {
 		conn.Close()
 		return fmt.Errorf("configure template vm: %w", err)

@@ -59,7 +59,7 @@ type sup struct {
 	guest   agentv1.AgentClient
 	conn    *grpc.ClientConn
 	started time.Time
-	version string
+	version string // guarded by mu
 	mode    string // "cold", "restore" or "fork"
 	link    guestLink
 
@@ -124,6 +124,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 	ready(nil)
 	s.log.Info("sandbox ready", "name", s.cfg.Name, "accel", s.accel)
+	go s.fetchVersion()
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
@@ -380,6 +381,12 @@ func (s *sup) waitAgent(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}()
+	if s.mode != "cold" {
+		// A restored agent is already serving: Configure, next, is the
+		// handshake (one call fewer on the path of every create); the
+		// version is asked for once the sandbox is up (fetchVersion).
+		return nil
+	}
 	resp, err := s.guest.Ping(ctx, &agentv1.PingRequest{}, grpc.WaitForReady(true))
 	if err != nil {
 		select {
@@ -389,7 +396,9 @@ func (s *sup) waitAgent(ctx context.Context) error {
 		}
 		return fmt.Errorf("the guest agent did not answer within %s: %w; see paddock logs %s", bootTimeout, err, s.cfg.Name)
 	}
+	s.mu.Lock()
 	s.version = resp.Version
+	s.mu.Unlock()
 	return nil
 }
 
@@ -408,7 +417,7 @@ func (s *sup) configure(ctx context.Context) error {
 		},
 		Mounts:  []*agentv1.Mount{{Tag: "workspace", Path: s.cfg.Workspace}},
 		Network: guestNetwork(),
-	})
+	}, grpc.WaitForReady(true))
 	return err
 }
 
@@ -501,4 +510,18 @@ func (s *sup) checkTemplateBuild(tpl *template.Template, diskExists bool) error 
 	}
 	s.cfg.TemplateBuild = build
 	return store.WriteJSON(s.layout.Config(), s.cfg)
+}
+
+// fetchVersion asks the agent for its version, if the boot did not.
+func (s *sup) fetchVersion() {
+	if s.agentVersion() != "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if resp, err := s.guest.Ping(ctx, &agentv1.PingRequest{}, grpc.WaitForReady(true)); err == nil {
+		s.mu.Lock()
+		s.version = resp.Version
+		s.mu.Unlock()
+	}
 }
