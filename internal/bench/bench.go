@@ -110,7 +110,8 @@ func (r *runner) name() string {
 
 func (r *runner) create(extra ...string) (string, error) {
 	n := r.name()
-	args := append([]string{"create", "--name", n, "--template", r.o.Template, "--cpus", "1", "--memory", "512M", "--workspace", r.o.Workspace}, extra...)
+	// The default 2 vCPUs: what a plain paddock create gets.
+	args := append([]string{"create", "--name", n, "--template", r.o.Template, "--memory", "512M", "--workspace", r.o.Workspace}, extra...)
 	_, err := r.paddock(args...)
 	return n, err
 }

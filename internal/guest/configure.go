@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -31,66 +33,54 @@ func (a *Agent) Configure(_ context.Context, req *agentv1.ConfigureRequest) (*ag
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	start := time.Now()
-	var errs []error
-	var steps []any
-	mark := func(name string) {
+	var (
+		mu    sync.Mutex // guards errs and steps
+		errs  []error
+		steps []any
+		wg    sync.WaitGroup
+	)
+	step := func(name string, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		errs = append(errs, err)
 		steps = append(steps, name, time.Since(start).Round(time.Millisecond))
 	}
-	if t := req.GetTimeUnixNano(); t != 0 {
-		errs = append(errs, a.System.SetClock(time.Unix(0, t)))
-	}
-	errs = append(errs, a.System.AddEntropy(req.GetEntropy()))
-	mark("clock+entropy")
-	if id := req.GetMachineId(); id != "" {
-		errs = append(errs, writeSmallFile(a.path("/etc/machine-id"), []byte(id+"\n"), 0o444))
-	}
-	mark("machine-id")
-	if name := req.GetHostname(); name != "" {
-		errs = append(errs, a.configureHostname(name))
-	}
-	mark("hostname")
-	if u := req.GetUser(); u != nil {
-		err := a.Users.Ensure(u.GetName(), u.GetUid(), u.GetGid(), u.GetHome())
-		if err == nil {
-			a.mu.Lock()
-			a.defaultUser = u.GetName()
-			a.mu.Unlock()
+	// Two independent chains run at once: after a restore every guest code
+	// path is new to TCG's translator, and with two vCPUs they translate
+	// side by side.
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if t := req.GetTimeUnixNano(); t != 0 {
+			step("clock", a.System.SetClock(time.Unix(0, t)))
 		}
-		errs = append(errs, err)
-	}
-	mark("user")
-	for _, m := range req.GetMounts() {
-		err := a.System.Mount9p(m.GetTag(), m.GetPath(), m.GetReadOnly())
-		if err == nil {
-			rootOwned := ownedByRoot(m.GetPath())
-			a.mu.Lock()
-			if !slices.Contains(a.shares, m.GetPath()) {
-				a.shares = append(a.shares, m.GetPath())
-			}
-			a.rootShare = a.rootShare || rootOwned
-			a.mu.Unlock()
+		step("entropy", a.System.AddEntropy(req.GetEntropy()))
+		if id := req.GetMachineId(); id != "" {
+			step("machine-id", writeSmallFile(a.path("/etc/machine-id"), []byte(id+"\n"), 0o444))
 		}
-		errs = append(errs, err)
-	}
-	mark("mounts")
-	if n := req.GetNetwork(); n != nil {
-		// The interface's settings are the same in every sandbox, so the
-		// template VM applies them before it is saved and a clone finds
-		// them done.
-		a.mu.Lock()
-		same := a.network != nil && proto.Equal(a.network, n)
-		a.mu.Unlock()
-		if !same {
-			err := a.configureNetwork(n)
+		if name := req.GetHostname(); name != "" {
+			step("hostname", a.configureHostname(name))
+		}
+		if n := req.GetNetwork(); n != nil {
+			step("network", a.applyNetwork(n))
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if u := req.GetUser(); u != nil {
+			err := a.Users.Ensure(u.GetName(), u.GetUid(), u.GetGid(), u.GetHome())
 			if err == nil {
 				a.mu.Lock()
-				a.network = n
+				a.defaultUser = u.GetName()
 				a.mu.Unlock()
 			}
-			errs = append(errs, err)
+			step("user", err)
 		}
-	}
-	mark("network")
+		for _, m := range req.GetMounts() {
+			step("mount "+m.GetPath(), a.mountShare(m))
+		}
+	}()
+	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return nil, status.Errorf(codes.Internal, "configure: %v", err)
 	}
@@ -173,4 +163,62 @@ func EnsureHostsName(b []byte, name string) []byte {
 	}
 	out = append(out, "127.0.1.1\t"+name+"\n")
 	return []byte(strings.Join(out, ""))
+}
+
+// mountShare mounts one 9p share and records it.
+func (a *Agent) mountShare(m *agentv1.Mount) error {
+	if err := a.System.Mount9p(m.GetTag(), m.GetPath(), m.GetReadOnly()); err != nil {
+		return err
+	}
+	rootOwned := ownedByRoot(m.GetPath())
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !slices.Contains(a.shares, m.GetPath()) {
+		a.shares = append(a.shares, m.GetPath())
+	}
+	a.rootShare = a.rootShare || rootOwned
+	return nil
+}
+
+// applyNetwork configures the interface unless it already is: its settings
+// are the same in every sandbox, so the template VM applies them before it
+// is saved and a clone finds them done.
+func (a *Agent) applyNetwork(n *agentv1.Network) error {
+	a.mu.Lock()
+	same := a.network != nil && proto.Equal(a.network, n)
+	a.mu.Unlock()
+	if same {
+		return nil
+	}
+	if err := a.configureNetwork(n); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.network = n
+	a.mu.Unlock()
+	return nil
+}
+
+// warmUp runs a trivial command the way Exec runs one (default user, in
+// cwd, through the reaper), so that the first real exec after a restore
+// finds those code paths already translated (see RunInit). Errors are
+// ignored; a root filesystem without /bin/sh skips it.
+func (a *Agent) warmUp(cwd string) {
+	if _, err := os.Stat(a.path("/bin/sh")); err != nil {
+		return
+	}
+	id, err := a.execIdentity("")
+	if err != nil {
+		return
+	}
+	req := &agentv1.ExecRequest{Argv: []string{"/bin/sh", "-c", ":"}}
+	p, err := a.startProcess(req, id, "/bin/sh", BuildEnv(id, false, nil), cwd)
+	if err != nil {
+		return
+	}
+	defer p.closeAll()
+	select {
+	case <-p.exit:
+	case <-time.After(5 * time.Second):
+	}
 }

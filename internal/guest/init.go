@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"time"
 
@@ -37,7 +38,16 @@ func RunInit(version string) {
 	StartDocker(log, reaper) // a no-op without dockerd; see docker.go
 	agent := NewAgent(version, log, reaper, GuestSystem{})
 	srv := NewServer(agent)
-	err = ServePort(ctx, log, port, srv, func() { fmt.Fprintln(console, ReadyLine) })
+	// A new host session usually follows a restore, after which every code
+	// path is new to TCG's translator: with a second vCPU, run a trivial
+	// command beside the handshake and Configure, so the first real exec
+	// finds its paths translated.
+	warm := func() {
+		if runtime.NumCPU() > 1 {
+			agent.warmUp("/")
+		}
+	}
+	err = ServePort(ctx, log, port, srv, func() { fmt.Fprintln(console, ReadyLine) }, warm)
 	fatal(log, fmt.Errorf("serve %s: %w", port, err))
 }
 

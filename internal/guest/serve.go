@@ -14,8 +14,9 @@ import (
 // host connection at a time, for ever. It waits for the host, serves one
 // HTTP/2 connection until the host goes away (EOF), then waits again, so a
 // host process started after a restore of the VM is served like the first.
-// ready is called once, when the port is open.
-func ServePort(ctx context.Context, log *slog.Logger, dev string, srv *grpc.Server, ready func()) error {
+// ready is called once, when the port is open; onSession (if not nil) in a
+// goroutine of its own each time a host connects.
+func ServePort(ctx context.Context, log *slog.Logger, dev string, srv *grpc.Server, ready, onSession func()) error {
 	port, err := openPort(dev)
 	if err != nil {
 		return err
@@ -32,6 +33,9 @@ func ServePort(ctx context.Context, log *slog.Logger, dev string, srv *grpc.Serv
 		}
 		start := time.Now()
 		log.Info("host connected", "session", session)
+		if onSession != nil {
+			go onSession()
+		}
 		conn := port.session()
 		// Serve returns when Accept reports the conn closed: the HTTP/2
 		// transport closes it on EOF, that is when the host disconnects.
