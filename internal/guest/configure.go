@@ -61,6 +61,7 @@ func (a *Agent) Configure(_ context.Context, req *agentv1.ConfigureRequest) (*ag
 		if name := req.GetHostname(); name != "" {
 			step("hostname", a.configureHostname(name))
 		}
+		// /etc/hosts is the other chain's (below), to even them out.
 		if n := req.GetNetwork(); n != nil {
 			step("network", a.applyNetwork(n))
 		}
@@ -78,6 +79,9 @@ func (a *Agent) Configure(_ context.Context, req *agentv1.ConfigureRequest) (*ag
 		}
 		for _, m := range req.GetMounts() {
 			step("mount "+m.GetPath(), a.mountShare(m))
+		}
+		if name := req.GetHostname(); name != "" {
+			step("hosts", a.configureHosts(name))
 		}
 	}()
 	wg.Wait()
@@ -121,15 +125,16 @@ func validateConfigure(req *agentv1.ConfigureRequest) error {
 
 func (a *Agent) path(p string) string { return filepath.Join(a.Root, p) }
 
-// configureHostname sets the kernel hostname, /etc/hostname and the
-// 127.0.1.1 line of /etc/hosts.
+// configureHostname sets the kernel hostname and /etc/hostname.
 func (a *Agent) configureHostname(name string) error {
 	if err := a.System.SetHostname(name); err != nil {
 		return err
 	}
-	if err := writeSmallFile(a.path("/etc/hostname"), []byte(name+"\n"), 0o644); err != nil {
-		return err
-	}
+	return writeSmallFile(a.path("/etc/hostname"), []byte(name+"\n"), 0o644)
+}
+
+// configureHosts points the 127.0.1.1 line of /etc/hosts at name.
+func (a *Agent) configureHosts(name string) error {
 	hosts := a.path("/etc/hosts")
 	return editFile(hosts, func(b []byte) ([]byte, bool) {
 		out := EnsureHostsName(b, name)

@@ -86,7 +86,7 @@ func DialMonitor(ctx context.Context, path string) (*Monitor, error) {
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("connect to qemu monitor %s: %w", path, err)
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(2 * time.Millisecond):
 		}
 	}
 }
