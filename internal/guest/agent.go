@@ -109,14 +109,3 @@ func (r *execRegistry) get(id string, wait time.Duration) *execution {
 		}
 	}
 }
-
-// all returns the running executions.
-func (r *execRegistry) all() []*execution {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]*execution, 0, len(r.byID))
-	for _, e := range r.byID {
-		out = append(out, e)
-	}
-	return out
-}

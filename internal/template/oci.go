@@ -163,13 +163,6 @@ func Import(ctx context.Context, opts ImportOptions) (*Template, error) {
 	return openImported(h, opts.Name)
 }
 
-// ResolveImage reads an image source far enough to know its digest (the
-// config digest), for --image to find a template imported before.
-func ResolveImage(ctx context.Context, source string) (string, error) {
-	_, info, err := openImage(ctx, source)
-	return info.Digest, err
-}
-
 func checkImportName(n string) error {
 	if !nameRE.MatchString(n) {
 		return fmt.Errorf("template name %q: use lowercase letters, digits and '-'", n)
