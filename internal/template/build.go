@@ -110,16 +110,7 @@ func Build(ctx context.Context, opts BuildOptions) (*Template, error) {
 
 // build makes the whole template in b.out.
 func (b *builder) build(ctx context.Context) error {
-	k, err := b.prepareKernel(ctx)
-	if err != nil {
-		return err
-	}
-	err = b.steps.run("linking kernel "+k.KVer, func() error {
-		if err := linkFile(k.Dir.vmlinux(), b.out.Kernel()); err != nil {
-			return err
-		}
-		return linkTree(k.Dir.modules(k.KVer), b.out.Modules())
-	})
+	k, err := b.kernelInto(ctx)
 	if err != nil {
 		return err
 	}
@@ -225,4 +216,20 @@ func syncFS(dir string) error {
 	}
 	defer f.Close()
 	return unix.Syncfs(int(f.Fd()))
+}
+
+// kernelInto fetches the recipe's kernel (cached) and links it and its
+// modules into the template being built.
+func (b *builder) kernelInto(ctx context.Context) (kernel, error) {
+	k, err := b.prepareKernel(ctx)
+	if err != nil {
+		return k, err
+	}
+	err = b.steps.run("linking kernel "+k.KVer, func() error {
+		if err := linkFile(k.Dir.vmlinux(), b.out.Kernel()); err != nil {
+			return err
+		}
+		return linkTree(k.Dir.modules(k.KVer), b.out.Modules())
+	})
+	return k, err
 }

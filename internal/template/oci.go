@@ -321,16 +321,7 @@ func registryError(ref name.Reference, err error) error {
 
 // importImage makes the template in b.out from img.
 func (b *builder) importImage(ctx context.Context, img v1.Image, info *ImageInfo, size int64) error {
-	k, err := b.prepareKernel(ctx)
-	if err != nil {
-		return err
-	}
-	err = b.steps.run("linking kernel "+k.KVer, func() error {
-		if err := linkFile(k.Dir.vmlinux(), b.out.Kernel()); err != nil {
-			return err
-		}
-		return linkTree(k.Dir.modules(k.KVer), b.out.Modules())
-	})
+	k, err := b.kernelInto(ctx)
 	if err != nil {
 		return err
 	}
