@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -149,8 +150,9 @@ func ensureState(ctx context.Context, home store.Home, sp stateSpec, log *slog.L
 	return st, nil
 }
 
-// pruneStates removes the states that st replaces: same template, cpus,
-// memory and accelerator, but an older template build, agent or QEMU.
+// pruneStates removes the states that st replaces (same template, cpus,
+// memory and accelerator, but an older template build, agent or QEMU) and
+// those of templates that no longer exist.
 // Sandboxes made from them keep working: each holds its own link to the
 // state's disk, and their memory is their own once they run. Leftovers of
 // interrupted makes are removed too.
@@ -171,7 +173,9 @@ func pruneStates(dir, keep string, sp stateSpec, log *slog.Logger) {
 		if store.ReadJSON(savedState{Dir: p}.Meta(), &old) != nil {
 			continue
 		}
-		if old.Template == sp.Template && old.CPUs == sp.CPUs && old.MemoryMiB == sp.MemoryMiB && old.Accel == sp.Accel && old != sp {
+		_, rootErr := os.Stat(old.Rootfs) // gone: its template was removed
+		replaced := old.Template == sp.Template && old.CPUs == sp.CPUs && old.MemoryMiB == sp.MemoryMiB && old.Accel == sp.Accel && old != sp
+		if replaced || errors.Is(rootErr, os.ErrNotExist) {
 			if err := os.RemoveAll(p); err == nil {
 				os.Remove(p + ".lock")
 				log.Info("pruned an outdated saved vm state", "dir", p)
