@@ -23,7 +23,7 @@ deps:
 		echo "installing:" $$missing; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@command -v $(GO) >/dev/null || { echo "Go is needed: install Go 1.24+ (https://go.dev/dl) at /usr/local/go"; exit 1; }
+	@command -v $(GO) >/dev/null || { echo "Go is needed: install the Go version go.mod names at /usr/local/go"; exit 1; }
 
 test-deps: deps
 	@missing=$$(for p in $(DEB_TEST_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
