@@ -136,10 +136,11 @@ func (a *Agent) configureHostname(name string) error {
 // configureHosts points the 127.0.1.1 line of /etc/hosts at name.
 func (a *Agent) configureHosts(name string) error {
 	hosts := a.path("/etc/hosts")
-	return editFile(hosts, func(b []byte) ([]byte, bool) {
-		out := EnsureHostsName(b, name)
-		return out, string(out) != string(b)
-	})
+	b, err := os.ReadFile(hosts)
+	if err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("read %s: %w", hosts, err)
+	}
+	return writeSmallFile(hosts, EnsureHostsName(b, name), 0o644)
 }
 
 // EnsureHostsName returns /etc/hosts content whose 127.0.1.1 line names

@@ -166,20 +166,26 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	return nil
 }
 
-// writeSmallFile rewrites a one-line identity file in place: cheaper than a
-// temporary file and a rename on the path of every sandbox start (after a
-// restore, every kernel path the guest takes is new to the emulator).
-// Configure rewrites these files on every boot, so a torn write cannot
-// outlive the next one.
+// writeSmallFile rewrites a small identity file in place: cheaper than a
+// temporary file and a rename on the path of every sandbox start. It
+// writes over the old content and then cuts the file to length, never
+// truncating to zero first: ext4 flushes a file replaced by rename or by
+// truncate-to-zero when it is closed (auto_da_alloc), a disk write on the
+// path of every create. Configure rewrites these files on every boot, so
+// a torn write cannot outlive the next one.
 func writeSmallFile(path string, data []byte, perm os.FileMode) error {
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
 		return nil
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, perm)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if _, err := f.Write(data); err != nil {
+	if _, err := f.WriteAt(data, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Truncate(int64(len(data))); err != nil {
 		f.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
