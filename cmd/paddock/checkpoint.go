@@ -87,17 +87,7 @@ func checkpointRmCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			failed := 0
-			for _, name := range args {
-				if err := m.RemoveCheckpoint(name); err != nil {
-					fmt.Fprintln(os.Stderr, "paddock:", err)
-					failed++
-				}
-			}
-			if failed > 0 {
-				return exitError{1}
-			}
-			return nil
+			return eachName(args, m.RemoveCheckpoint)
 		},
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -70,7 +71,7 @@ a copy-on-write overlay on the template's image.`,
 func expandEnv(env []string) []string {
 	var out []string
 	for _, e := range env {
-		if hasEq(e) {
+		if strings.Contains(e, "=") {
 			out = append(out, e)
 			continue
 		}
@@ -79,15 +80,6 @@ func expandEnv(env []string) []string {
 		}
 	}
 	return out
-}
-
-func hasEq(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '=' {
-			return true
-		}
-	}
-	return false
 }
 
 func anyFlagChanged(cmd *cobra.Command, names ...string) bool {

@@ -61,3 +61,19 @@ func manager() (*sandbox.Manager, error) {
 	}
 	return sandbox.NewManager(h, logger())
 }
+
+// eachName runs f for every name of a multi-name verb (rm NAME...): each
+// failure is printed and the others still run; any failure exits 1.
+func eachName(names []string, f func(string) error) error {
+	failed := false
+	for _, name := range names {
+		if err := f(name); err != nil {
+			fmt.Fprintln(os.Stderr, "paddock:", err)
+			failed = true
+		}
+	}
+	if failed {
+		return exitError{1}
+	}
+	return nil
+}

@@ -61,17 +61,7 @@ func rmCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			failed := 0
-			for _, name := range args {
-				if err := m.Remove(cmd.Context(), name, force); err != nil {
-					fmt.Fprintln(os.Stderr, "paddock:", err)
-					failed++
-				}
-			}
-			if failed > 0 {
-				return exitError{1}
-			}
-			return nil
+			return eachName(args, func(name string) error { return m.Remove(cmd.Context(), name, force) })
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "remove a running sandbox too (kills it)")

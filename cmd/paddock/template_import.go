@@ -57,15 +57,13 @@ func templateRmCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var errs []error
-			for _, n := range args {
+			return eachName(args, func(n string) error {
 				if err := template.RemoveImported(string(h), n); err != nil {
-					errs = append(errs, fmt.Errorf("template rm %s: %w", n, err))
-					continue
+					return fmt.Errorf("template rm %s: %w", n, err)
 				}
 				fmt.Fprintln(os.Stdout, n)
-			}
-			return errors.Join(errs...)
+				return nil
+			})
 		},
 	}
 }

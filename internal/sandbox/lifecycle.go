@@ -14,20 +14,13 @@ import (
 
 // Start boots a stopped sandbox again on its existing disk.
 func (m *Manager) Start(ctx context.Context, name string) error {
-	l, err := m.existing(name)
-	if err != nil {
-		return err
-	}
-	lock, err := store.LockFile(l.Lock(), false)
+	l, lock, err := m.lockComplete(name)
 	if err != nil {
 		return err
 	}
 	defer lock.Unlock()
 	if supervisorAlive(l) {
 		return fmt.Errorf("sandbox %q is already running", name)
-	}
-	if _, err := os.Stat(l.Config()); err != nil {
-		return fmt.Errorf("sandbox %q is incomplete (no config): remove it with paddock rm %s", name, name)
 	}
 	_, err = m.spawn(ctx, name)
 	return err
@@ -118,18 +111,11 @@ func (m *Manager) Remove(ctx context.Context, name string, force bool) error {
 // is killed first (its processes and unsaved root changes are discarded);
 // it runs again afterwards.
 func (m *Manager) Reset(ctx context.Context, name string) error {
-	l, err := m.existing(name)
-	if err != nil {
-		return err
-	}
-	lock, err := store.LockFile(l.Lock(), false)
+	l, lock, err := m.lockComplete(name)
 	if err != nil {
 		return err
 	}
 	defer lock.Unlock()
-	if _, err := os.Stat(l.Config()); err != nil {
-		return fmt.Errorf("sandbox %q is incomplete (no config): remove it with paddock rm %s", name, name)
-	}
 	if err := killProcesses(ctx, l); err != nil {
 		return fmt.Errorf("reset %q: %w", name, err)
 	}
@@ -140,6 +126,24 @@ func (m *Manager) Reset(ctx context.Context, name string) error {
 	}
 	_, err = m.spawn(ctx, name)
 	return err
+}
+
+// lockComplete takes the lifecycle lock of an existing sandbox whose
+// create finished (it has a config), for start and reset.
+func (m *Manager) lockComplete(name string) (store.Layout, *store.Lock, error) {
+	l, err := m.existing(name)
+	if err != nil {
+		return l, nil, err
+	}
+	lock, err := store.LockFile(l.Lock(), false)
+	if err != nil {
+		return l, nil, err
+	}
+	if _, err := os.Stat(l.Config()); err != nil {
+		lock.Unlock()
+		return l, nil, fmt.Errorf("sandbox %q is incomplete (no config): remove it with paddock rm %s", name, name)
+	}
+	return l, lock, nil
 }
 
 // killProcesses kills the sandbox's supervisor and QEMU, if alive, and

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 
 	"go.yaml.in/yaml/v3"
 
@@ -180,10 +181,10 @@ func (r *Recipe) Validate() error {
 				bad("rootfs.packages: %q is not a Debian package name", p)
 			}
 		}
-		if r.User.Sudo && !contains(r.Rootfs.Packages, "sudo") {
+		if r.User.Sudo && !slices.Contains(r.Rootfs.Packages, "sudo") {
 			bad("user.sudo is true but rootfs.packages does not include sudo")
 		}
-		if len(r.Npm) > 0 && !contains(r.Rootfs.Packages, "npm") {
+		if len(r.Npm) > 0 && !slices.Contains(r.Rootfs.Packages, "npm") {
 			bad("npm packages need the npm package in rootfs.packages")
 		}
 	case KindBusybox:
@@ -243,13 +244,4 @@ func ParseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size such as 512M or 16G", s)
 	}
 	return n, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

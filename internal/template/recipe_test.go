@@ -1,6 +1,7 @@
 package template
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -128,7 +129,7 @@ func TestEmbeddedRecipes(t *testing.T) {
 		}
 	}
 	deb, _ := LoadRecipe("debian")
-	if !deb.User.Sudo || deb.DiskBytes() != 16<<30 || !contains(deb.Rootfs.Packages, "npm") {
+	if !deb.User.Sudo || deb.DiskBytes() != 16<<30 || !slices.Contains(deb.Rootfs.Packages, "npm") {
 		t.Errorf("debian recipe: %+v", *deb)
 	}
 	_, err := LoadRecipe("nope")
