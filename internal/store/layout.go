@@ -146,3 +146,7 @@ func (c CheckpointLayout) Disk() string { return filepath.Join(c.Dir, DiskName) 
 
 // BaseDisk is the checkpoint's link to the disk its Disk is backed by.
 func (c CheckpointLayout) BaseDisk() string { return filepath.Join(c.Dir, BaseDiskName) }
+
+// Machine records the virtual machine the state was saved from (QEMU
+// version and CPU model); a fork needs the same.
+func (c CheckpointLayout) Machine() string { return filepath.Join(c.Dir, "machine.json") }

@@ -12,6 +12,7 @@ import (
 	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
 	supervisorv1 "github.com/paddock-dev/paddock/api/supervisor/v1"
 	"github.com/paddock-dev/paddock/internal/store"
+	"github.com/paddock-dev/paddock/internal/vm/qemu"
 )
 
 // Checkpoint saves memory, device state and disk of the running VM. The
@@ -51,6 +52,9 @@ func (a *api) Checkpoint(ctx context.Context, req *supervisorv1.CheckpointReques
 		if err := s.monitor.Save(ctx, "ckpt.sock", ck.Memory()); err != nil {
 			return err
 		}
+		if err := store.WriteJSON(ck.Machine(), s.machine()); err != nil {
+			return err
+		}
 		return copyDiskPair(".", ck.Dir)
 	}()
 	// Whatever happened, the sandbox runs on with its workspace.
@@ -78,6 +82,11 @@ func (s *sup) restoreCheckpoint(ctx context.Context, ck store.CheckpointLayout) 
 	if _, err := os.Stat(ck.Meta()); err != nil {
 		return fmt.Errorf("checkpoint is incomplete or missing: %w", err)
 	}
+	var m machine
+	if err := store.ReadJSON(ck.Machine(), &m); err != nil || m != s.machine() {
+		return fmt.Errorf("the checkpoint was saved from another virtual machine (QEMU %q, CPU %q) than this one (QEMU %q, CPU %q), so it cannot be loaded: take a new checkpoint",
+			m.QEMU, m.CPU, s.machine().QEMU, s.machine().CPU)
+	}
 	if err := s.monitor.SetIgnoreShared(false); err != nil {
 		return err
 	}
@@ -86,4 +95,14 @@ func (s *sup) restoreCheckpoint(ctx context.Context, ck store.CheckpointLayout) 
 	}
 	_, err := s.monitor.Execute("cont", nil)
 	return err
+}
+
+// machine identifies the virtual machine a checkpoint's state fits.
+type machine struct {
+	QEMU string `json:"qemu"`
+	CPU  string `json:"cpu"`
+}
+
+func (s *sup) machine() machine {
+	return machine{QEMU: qemuVersion(), CPU: qemu.CPUModel(s.accel)}
 }

@@ -202,7 +202,7 @@ func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
 			spec = stateSpec{
 				Template: tpl.Name, TemplateHash: template.BuildID(tpl), Rootfs: realPath(tpl.Rootfs), Kernel: realPath(tpl.Kernel),
 				Initrd: realPath(spec.Initrd), Accel: accel, CPUs: s.cfg.CPUs, MemoryMiB: s.cfg.MemoryBytes >> 20,
-				QEMU: qemuVersion(), Format: stateFormat,
+				QEMU: qemuVersion(), CPU: qemu.CPUModel(accel), Format: stateFormat,
 			}
 			return err
 		}},
@@ -229,6 +229,9 @@ func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
 				// may be pruned while the sandbox lives.
 				if err := linkOrCopy(state.Disk(), store.BaseDiskName); err != nil {
 					return err
+				}
+				if err := copySparse(state.Clone(), store.DiskName); err == nil {
+					return nil
 				}
 				return createOverlay(ctx, store.BaseDiskName, "qcow2", store.DiskName)
 			}

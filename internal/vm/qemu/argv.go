@@ -103,12 +103,24 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// tcgCPU is the CPU model of a TCG guest: QEMU's generic qemu64 raised to
+// the x86-64-v2 level (SSSE3, SSE4.1/4.2, POPCNT, CMPXCHG16B), which RHEL 9
+// and other distributions need. "max" would add AVX, AVX2 and XSAVE, whose
+// emulation made a restored create ~8% slower here (docs/BENCHMARKS.md).
+const tcgCPU = "qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt,+cx16"
+
+// CPUModel is the -cpu value for accel. A saved VM state or checkpoint
+// only loads into a VM with the same model.
+func CPUModel(accel string) string {
+	if accel == "kvm" {
+		return "host"
+	}
+	return tcgCPU
+}
+
 // Args returns QEMU's argv after the binary name.
 func (c Config) Args() []string {
-	cpu := "max"
-	if c.Accel == "kvm" {
-		cpu = "host"
-	}
+	cpu := CPUModel(c.Accel)
 	format := c.DiskFormat
 	if format == "" {
 		format = "qcow2"

@@ -33,7 +33,7 @@ func TestArgsTCG(t *testing.T) {
 		"-M":       {"microvm,x-option-roms=off,isa-serial=on,rtc=off,acpi=on,memory-backend=mem"},
 		"-object":  {"memory-backend-ram,id=mem,size=2048M"},
 		"-accel":   {"tcg"},
-		"-cpu":     {"max"},
+		"-cpu":     {tcgCPU},
 		"-smp":     {"2"},
 		"-m":       {"2048M"},
 		"-kernel":  {"/t/vmlinux"},
