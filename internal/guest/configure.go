@@ -47,7 +47,9 @@ func (a *Agent) Configure(_ context.Context, req *agentv1.ConfigureRequest) (*ag
 	}
 	// Two independent chains run at once: after a restore every guest code
 	// path is new to TCG's translator, and with two vCPUs they translate
-	// side by side.
+	// side by side. The 9p mount is the longest step (~50 ms after a
+	// restore under TCG), so it starts its chain and the rest is in the
+	// other.
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -55,19 +57,6 @@ func (a *Agent) Configure(_ context.Context, req *agentv1.ConfigureRequest) (*ag
 			step("clock", a.System.SetClock(time.Unix(0, t)))
 		}
 		step("entropy", a.System.AddEntropy(req.GetEntropy()))
-		if id := req.GetMachineId(); id != "" {
-			step("machine-id", writeSmallFile(a.path("/etc/machine-id"), []byte(id+"\n"), 0o444))
-		}
-		if name := req.GetHostname(); name != "" {
-			step("hostname", a.configureHostname(name))
-		}
-		// /etc/hosts is the other chain's (below), to even them out.
-		if n := req.GetNetwork(); n != nil {
-			step("network", a.applyNetwork(n))
-		}
-	}()
-	go func() {
-		defer wg.Done()
 		if u := req.GetUser(); u != nil {
 			err := a.Users.Ensure(u.GetName(), u.GetUid(), u.GetGid(), u.GetHome())
 			if err == nil {
@@ -77,9 +66,22 @@ func (a *Agent) Configure(_ context.Context, req *agentv1.ConfigureRequest) (*ag
 			}
 			step("user", err)
 		}
+		if id := req.GetMachineId(); id != "" {
+			step("machine-id", writeSmallFile(a.path("/etc/machine-id"), []byte(id+"\n"), 0o444))
+		}
+		if name := req.GetHostname(); name != "" {
+			step("hostname", a.configureHostname(name))
+		}
+		if n := req.GetNetwork(); n != nil {
+			step("network", a.applyNetwork(n))
+		}
+	}()
+	go func() {
+		defer wg.Done()
 		for _, m := range req.GetMounts() {
 			step("mount "+m.GetPath(), a.mountShare(m))
 		}
+		// /etc/hosts is this chain's, to even them out.
 		if name := req.GetHostname(); name != "" {
 			step("hosts", a.configureHosts(name))
 		}

@@ -83,8 +83,18 @@ func mounts() ([]mountInfo, error) {
 	return parseMountInfo(f)
 }
 
-// isMountPoint reports whether something is mounted at target.
+// isMountPoint reports whether something is mounted at target: one statx
+// call (STATX_ATTR_MOUNT_ROOT, Linux 5.8), or /proc/self/mountinfo on older
+// kernels. The one call matters after a restore, when every code path is
+// new to TCG's translator.
 func isMountPoint(target string) (bool, error) {
+	var st unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, target, unix.AT_SYMLINK_NOFOLLOW, 0, &st); err != nil {
+		return false, err
+	}
+	if st.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 {
+		return st.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0, nil
+	}
 	ms, err := mounts()
 	if err != nil {
 		return false, err

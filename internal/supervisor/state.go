@@ -191,6 +191,9 @@ func pruneStates(dir, keep string, sp stateSpec, log *slog.Logger) {
 	}
 }
 
+// templateSharePath is where the template VM mounts its empty share once.
+const templateSharePath = "/run/paddock-template-share"
+
 // makeState boots a template VM in dir, waits for its agent, disconnects,
 // and saves it. QEMU runs with dir as its working directory.
 func makeState(ctx context.Context, st savedState, sp stateSpec, log *slog.Logger) error {
@@ -253,14 +256,21 @@ func makeState(ctx context.Context, st savedState, sp stateSpec, log *slog.Logge
 		return fmt.Errorf("template vm agent did not answer: %w (console: %s)", err, console.Name())
 	}
 	// Configure what is the same for most sandboxes (the default user),
-	// so a clone's Configure finds it done.
+	// so a clone's Configure finds it done. The empty share is mounted and
+	// unmounted again: a kernel's first 9p mount sets up what later ones
+	// reuse, and a clone's first mount is on the path of every create.
 	if _, err := agent.Configure(ctx, &agentv1.ConfigureRequest{
 		Hostname: "paddock",
 		User:     &agentv1.User{Name: "agent", Uid: 1000, Gid: 1000, Home: "/home/agent"},
 		Network:  guestNetwork(),
+		Mounts:   []*agentv1.Mount{{Tag: "workspace", Path: templateSharePath}},
 	}); err != nil {
 		conn.Close()
 		return fmt.Errorf("configure template vm: %w", err)
+	}
+	if _, err := agent.Quiesce(ctx, &agentv1.QuiesceRequest{}); err != nil {
+		conn.Close()
+		return fmt.Errorf("unmount the template vm's share: %w", err)
 	}
 	waitDocker(ctx, agentv1.NewAgentClient(conn), log) // dockerwait.go
 	conn.Close()
