@@ -33,6 +33,8 @@ type Agent struct {
 	rootShare bool
 	// network is the interface configuration last applied (guarded by mu).
 	network *agentv1.Network
+	// user is the default user last ensured (guarded by mu).
+	user *agentv1.User
 }
 
 // NewAgent returns an agent for the machine's own root that changes it

@@ -58,13 +58,7 @@ func (a *Agent) Configure(_ context.Context, req *agentv1.ConfigureRequest) (*ag
 		}
 		step("entropy", a.System.AddEntropy(req.GetEntropy()))
 		if u := req.GetUser(); u != nil {
-			err := a.Users.Ensure(u.GetName(), u.GetUid(), u.GetGid(), u.GetHome())
-			if err == nil {
-				a.mu.Lock()
-				a.defaultUser = u.GetName()
-				a.mu.Unlock()
-			}
-			step("user", err)
+			step("user", a.ensureUser(u))
 		}
 		if id := req.GetMachineId(); id != "" {
 			step("machine-id", writeSmallFile(a.path("/etc/machine-id"), []byte(id+"\n"), 0o444))
@@ -91,7 +85,7 @@ func (a *Agent) Configure(_ context.Context, req *agentv1.ConfigureRequest) (*ag
 		return nil, status.Errorf(codes.Internal, "configure: %v", err)
 	}
 	a.Log.Info("configured", "hostname", req.GetHostname(), "user", req.GetUser().GetName(), "mounts", len(req.GetMounts()), "duration", time.Since(start), "steps", fmt.Sprint(steps...))
-	return &agentv1.ConfigureResponse{}, nil
+	return &agentv1.ConfigureResponse{Version: a.Version}, nil
 }
 
 // validateConfigure gathers every problem of a request.
@@ -185,6 +179,26 @@ func (a *Agent) mountShare(m *agentv1.Mount) error {
 		a.shares = append(a.shares, m.GetPath())
 	}
 	a.rootShare = a.rootShare || rootOwned
+	return nil
+}
+
+// ensureUser creates or updates the default user unless this agent
+// already did with the same settings: the template VM does it for the
+// usual user before its save, and a clone's files are the template's.
+func (a *Agent) ensureUser(u *agentv1.User) error {
+	a.mu.Lock()
+	same := a.user != nil && proto.Equal(a.user, u)
+	a.mu.Unlock()
+	if same {
+		return nil
+	}
+	if err := a.Users.Ensure(u.GetName(), u.GetUid(), u.GetGid(), u.GetHome()); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.user = u
+	a.defaultUser = u.GetName()
+	a.mu.Unlock()
 	return nil
 }
 

@@ -124,7 +124,6 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 	ready(nil)
 	s.log.Info("sandbox ready", "name", s.cfg.Name, "accel", s.accel)
-	go s.fetchVersion()
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
@@ -386,8 +385,8 @@ func (s *sup) waitAgent(ctx context.Context) error {
 	}()
 	if s.mode != "cold" {
 		// A restored agent is already serving: Configure, next, is the
-		// handshake (one call fewer on the path of every create); the
-		// version is asked for once the sandbox is up (fetchVersion).
+		// handshake (one call fewer on the path of every create), and it
+		// answers with the agent's version.
 		return nil
 	}
 	resp, err := s.guest.Ping(ctx, &agentv1.PingRequest{}, grpc.WaitForReady(true))
@@ -410,7 +409,7 @@ func (s *sup) configure(ctx context.Context) error {
 	rand.Read(entropy)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	_, err := s.guest.Configure(ctx, &agentv1.ConfigureRequest{
+	resp, err := s.guest.Configure(ctx, &agentv1.ConfigureRequest{
 		Hostname:     s.cfg.Name,
 		TimeUnixNano: time.Now().UnixNano(),
 		Entropy:      entropy,
@@ -421,7 +420,13 @@ func (s *sup) configure(ctx context.Context) error {
 		Mounts:  []*agentv1.Mount{{Tag: "workspace", Path: s.cfg.Workspace}},
 		Network: guestNetwork(),
 	}, grpc.WaitForReady(true))
-	return err
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.version = resp.Version
+	s.mu.Unlock()
+	return nil
 }
 
 // machineID is the sandbox's machine id; sandboxes made before it was
@@ -513,18 +518,4 @@ func (s *sup) checkTemplateBuild(tpl *template.Template, diskExists bool) error 
 	}
 	s.cfg.TemplateBuild = build
 	return store.WriteJSON(s.layout.Config(), s.cfg)
-}
-
-// fetchVersion asks the agent for its version, if the boot did not.
-func (s *sup) fetchVersion() {
-	if s.agentVersion() != "" {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if resp, err := s.guest.Ping(ctx, &agentv1.PingRequest{}, grpc.WaitForReady(true)); err == nil {
-		s.mu.Lock()
-		s.version = resp.Version
-		s.mu.Unlock()
-	}
 }

@@ -422,6 +422,7 @@ func (x *Network) GetMtu() uint32 {
 
 type ConfigureResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	Version       string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"` // the agent's build, as Ping reports it
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -454,6 +455,13 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
 	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ConfigureResponse) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
 }
 
 type ExecRequest struct {
@@ -1241,8 +1249,9 @@ const file_api_agent_v1_agent_proto_rawDesc = "" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x18\n" +
 	"\agateway\x18\x03 \x01(\tR\agateway\x12 \n" +
 	"\vnameservers\x18\x04 \x03(\tR\vnameservers\x12\x10\n" +
-	"\x03mtu\x18\x05 \x01(\rR\x03mtu\"\x13\n" +
-	"\x11ConfigureResponse\"\xb9\x01\n" +
+	"\x03mtu\x18\x05 \x01(\rR\x03mtu\"-\n" +
+	"\x11ConfigureResponse\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\"\xb9\x01\n" +
 	"\vExecRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04argv\x18\x02 \x03(\tR\x04argv\x12\x10\n" +
