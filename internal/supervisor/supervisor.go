@@ -334,6 +334,9 @@ func (s *sup) startQEMU(spec stateSpec, st savedState) error {
 		return err
 	}
 	cfg := vmConfig(spec, store.DiskName, s.cfg.Workspace)
+	// Under TCG, QEMU's code buffer on huge pages costs an idle sandbox
+	// ~3.5 MiB more (docs/BENCHMARKS.md).
+	cfg.NoHugePages = spec.Accel == "tcg"
 	if s.mode == "fork" {
 		cfg.Incoming = true
 	}

@@ -19,9 +19,12 @@ type Share struct {
 // directory (the sandbox directory), which keeps them under the unix socket
 // path limit however deep PADDOCK_HOME is.
 type Config struct {
-	Accel     string // "kvm" or "tcg"
-	CPUs      int
-	MemoryMiB int64
+	Accel string // "kvm" or "tcg"
+	// NoHugePages starts QEMU with transparent huge pages disabled
+	// (PR_SET_THP_DISABLE, which also applies to the calling process).
+	NoHugePages bool
+	CPUs        int
+	MemoryMiB   int64
 
 	Kernel  string   // uncompressed vmlinux (PVH entry)
 	Initrd  string   // the agent's initramfs

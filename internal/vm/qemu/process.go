@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io"
 	"os/exec"
 	"runtime"
@@ -33,6 +34,14 @@ func Start(cfg Config, dir string, console, stderr io.Writer) (*Process, error) 
 	bin, err := exec.LookPath(Binary)
 	if err != nil {
 		return nil, fmt.Errorf("%s not found: install it with \"apt-get install qemu-system-x86\" (or run make deps)", Binary)
+	}
+	if cfg.NoHugePages {
+		// Inherited by the child and kept across exec: QEMU madvises its
+		// TCG code buffer for huge pages, and each 2 MiB page it touches
+		// would then count whole.
+		if err := unix.Prctl(unix.PR_SET_THP_DISABLE, 1, 0, 0, 0); err != nil {
+			return nil, fmt.Errorf("disable transparent huge pages: %w", err)
+		}
 	}
 	cmd := exec.Command(bin, cfg.Args()...)
 	cmd.Dir = dir
