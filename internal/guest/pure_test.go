@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
 )
 
 func TestPackageDoc(t *testing.T) {
@@ -207,5 +209,54 @@ func TestLookPath(t *testing.T) {
 	}
 	if p, err := lookPath("./run", "", dir); err != nil || p != filepath.Join(dir, "run") {
 		t.Errorf("relative: %q %v", p, err)
+	}
+}
+
+func TestIsMountPoint(t *testing.T) {
+	for _, c := range []struct {
+		path string
+		want bool
+	}{{"/proc", true}, {t.TempDir(), false}} {
+		got, err := isMountPoint(c.path)
+		if err != nil || got != c.want {
+			t.Errorf("isMountPoint(%s) = %v, %v; want %v", c.path, got, err, c.want)
+		}
+	}
+	if _, err := isMountPoint(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("a missing path: want an error")
+	}
+}
+
+func TestEnsureUserOncePerSettings(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc", "sudoers.d"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc", "passwd"), []byte(testPasswd), 0o644)
+	os.WriteFile(filepath.Join(root, "etc", "group"), []byte("root:x:0:\n"), 0o644)
+	a := &Agent{Users: Users{Root: root}}
+	sudoers := filepath.Join(root, "etc", "sudoers.d", "paddock-agent")
+	u := &agentv1.User{Name: "agent", Uid: 1000, Gid: 1000, Home: "/home/agent"}
+	if err := a.ensureUser(u); err != nil {
+		t.Fatal(err)
+	}
+	if a.defaultUser != "agent" {
+		t.Fatalf("default user %q", a.defaultUser)
+	}
+	// The same settings again: nothing is redone.
+	os.Remove(sudoers)
+	if err := a.ensureUser(&agentv1.User{Name: "agent", Uid: 1000, Gid: 1000, Home: "/home/agent"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(sudoers); !os.IsNotExist(err) {
+		t.Fatalf("the same user was ensured again: %v", err)
+	}
+	// Other settings: ensured.
+	if err := a.ensureUser(&agentv1.User{Name: "agent", Uid: 1001, Gid: 1001, Home: "/home/agent"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(sudoers); err != nil {
+		t.Fatalf("a changed user was not ensured: %v", err)
+	}
+	if id, err := a.Users.Lookup("agent"); err != nil || id.UID != 1001 {
+		t.Fatalf("agent after the change: %+v %v", id, err)
 	}
 }

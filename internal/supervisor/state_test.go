@@ -1,8 +1,11 @@
 package supervisor
 
 import (
+	"context"
+	"encoding/json"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -47,5 +50,39 @@ func TestPruneStatesRemovesReplacedAndOrphanedStates(t *testing.T) {
 		if got := err == nil; got != want {
 			t.Errorf("%s exists = %v, want %v", filepath.Base(p), got, want)
 		}
+	}
+}
+
+func TestCloneDiskIsAnEmptyOverlayOnBase(t *testing.T) {
+	if _, err := exec.LookPath("qemu-img"); err != nil {
+		t.Fatal("qemu-img not found: install it with \"apt-get install qemu-utils\" (or run make test-deps)")
+	}
+	dir := t.TempDir()
+	rootfs := filepath.Join(dir, "root.ext4")
+	if err := os.WriteFile(rootfs, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(rootfs, 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	st := savedState{Dir: dir}
+	if err := makeCloneDisk(context.Background(), st, stateSpec{Rootfs: rootfs}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("qemu-img", "info", "--output=json", "-U", st.Clone()).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		Format      string `json:"format"`
+		VirtualSize int64  `json:"virtual-size"`
+		Backing     string `json:"backing-filename"`
+		BackingFmt  string `json:"backing-filename-format"`
+	}
+	if err := json.Unmarshal(out, &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Format != "qcow2" || info.VirtualSize != 64<<20 || info.Backing != store.BaseDiskName || info.BackingFmt != "qcow2" {
+		t.Fatalf("clone disk: %+v", info)
 	}
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -149,6 +150,28 @@ func TestCheckpointAndFork(t *testing.T) {
 	}
 	e.ok("rm", "-f", "orig")
 	waitCountGrows(t, e, "fork")
+
+	// A checkpoint saved from another virtual machine (here: another CPU
+	// model) is refused, and the refused fork leaves nothing.
+	machine := filepath.Join(e.home, "checkpoints", "ck1", "machine.json")
+	b, err := os.ReadFile(machine)
+	if err != nil {
+		t.Fatalf("the checkpoint has no machine record: %v", err)
+	}
+	var m map[string]string
+	if err := json.Unmarshal(b, &m); err != nil || m["cpu"] == "" || m["qemu"] == "" {
+		t.Fatalf("machine record %s: %v", b, err)
+	}
+	m["cpu"] = "max"
+	b, _ = json.Marshal(m)
+	os.WriteFile(machine, b, 0o644)
+	_, errs, code := e.run("create", "--name", "fork2", "--from", "ck1", "--workspace", e.ws)
+	if code == 0 || !strings.Contains(errs, "another virtual machine") {
+		t.Fatalf("fork from a checkpoint of another CPU model: code %d stderr %q", code, errs)
+	}
+	if ls := e.ok("ls"); strings.Contains(ls, "fork2") {
+		t.Fatalf("a refused fork left a sandbox:\n%s", ls)
+	}
 	e.ok("checkpoint", "rm", "ck1")
 	if ls := e.ok("checkpoint", "ls", "--json"); strings.TrimSpace(ls) != "[]" {
 		t.Fatalf("checkpoint ls after rm: %s", ls)
