@@ -186,37 +186,38 @@ func (a *Agent) mountShare(m *agentv1.Mount) error {
 // already did with the same settings: the template VM does it for the
 // usual user before its save, and a clone's files are the template's.
 func (a *Agent) ensureUser(u *agentv1.User) error {
-	a.mu.Lock()
-	same := a.user != nil && proto.Equal(a.user, u)
-	a.mu.Unlock()
-	if same {
+	return applyChanged(a, &a.user, u, func() error {
+		if err := a.Users.Ensure(u.GetName(), u.GetUid(), u.GetGid(), u.GetHome()); err != nil {
+			return err
+		}
+		a.mu.Lock()
+		a.defaultUser = u.GetName()
+		a.mu.Unlock()
 		return nil
-	}
-	if err := a.Users.Ensure(u.GetName(), u.GetUid(), u.GetGid(), u.GetHome()); err != nil {
-		return err
-	}
-	a.mu.Lock()
-	a.user = u
-	a.defaultUser = u.GetName()
-	a.mu.Unlock()
-	return nil
+	})
 }
 
 // applyNetwork configures the interface unless it already is: its settings
 // are the same in every sandbox, so the template VM applies them before it
 // is saved and a clone finds them done.
 func (a *Agent) applyNetwork(n *agentv1.Network) error {
+	return applyChanged(a, &a.network, n, func() error { return a.configureNetwork(n) })
+}
+
+// applyChanged runs apply unless want equals *last, the settings applied
+// last, and records want once apply has succeeded. a.mu guards *last.
+func applyChanged[M proto.Message](a *Agent, last *M, want M, apply func() error) error {
 	a.mu.Lock()
-	same := a.network != nil && proto.Equal(a.network, n)
+	same := proto.Equal(*last, want)
 	a.mu.Unlock()
 	if same {
 		return nil
 	}
-	if err := a.configureNetwork(n); err != nil {
+	if err := apply(); err != nil {
 		return err
 	}
 	a.mu.Lock()
-	a.network = n
+	*last = want
 	a.mu.Unlock()
 	return nil
 }
