@@ -64,6 +64,7 @@ test: test-deps build templates vet
 proto:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+	$(GO) install github.com/containerd/ttrpc/cmd/protoc-gen-go-ttrpc@v1.2.10
 	PATH=$$($(GO) env GOPATH)/bin:$$PATH ./api/generate.sh
 
 clean:

@@ -8,10 +8,8 @@ import (
 	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
 )
 
-// Agent implements agentv1.AgentServer.
+// Agent implements agentv1.TTRPCAgentService.
 type Agent struct {
-	agentv1.UnimplementedAgentServer
-
 	Version string
 	Log     *slog.Logger
 	Users   Users   // account files; Root "/" in the guest

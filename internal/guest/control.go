@@ -21,29 +21,71 @@ const stdinWait = 2 * time.Second
 // WriteStdin feeds a client stream of chunks to one exec's input. Writes
 // after the process closed its input are dropped, so a client racing the
 // exit sees no error.
-func (a *Agent) WriteStdin(stream agentv1.Agent_WriteStdinServer) error {
+func (a *Agent) WriteStdin(ctx context.Context, stream agentv1.TTRPCAgent_WriteStdinServer) (*agentv1.WriteStdinResponse, error) {
 	var e *execution
 	for {
 		chunk, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
-			return stream.SendAndClose(&agentv1.WriteStdinResponse{})
+			return &agentv1.WriteStdinResponse{}, nil
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if e == nil {
-			if chunk.GetId() == "" {
-				return status.Error(codes.InvalidArgument, "the first stdin chunk must carry the exec id")
-			}
-			if e = a.execs.get(chunk.GetId(), stdinWait); e == nil {
-				return status.Errorf(codes.NotFound, "no exec %q", chunk.GetId())
+			if e, err = a.stdinTarget(chunk.GetId()); err != nil {
+				return nil, err
 			}
 		}
-		if err := e.writeStdin(chunk.GetData(), chunk.GetClose()); err != nil &&
-			!errors.Is(err, os.ErrClosed) && !errors.Is(err, unix.EPIPE) && !errors.Is(err, unix.EIO) {
-			return status.Errorf(codes.Internal, "write stdin of %q: %v", chunk.GetId(), err)
+		if err := e.writeChunk(chunk); err != nil {
+			return nil, err
 		}
 	}
+}
+
+// WriteStdinChunk writes one chunk to an exec's input and answers once it
+// is written: the supervisor sends the next chunk only then, so input to a
+// process that does not read waits on the host.
+func (a *Agent) WriteStdinChunk(ctx context.Context, chunk *agentv1.StdinChunk) (*agentv1.WriteStdinResponse, error) {
+	e, err := a.stdinTarget(chunk.GetId())
+	if err != nil {
+		return nil, err
+	}
+	if err := e.writeChunk(chunk); err != nil {
+		return nil, err
+	}
+	return &agentv1.WriteStdinResponse{}, nil
+}
+
+// AckOutput grants an exec more output events (ExecRequest.output_window).
+// An exec that has ended is not an error: the grant raced its exit.
+func (a *Agent) AckOutput(_ context.Context, req *agentv1.AckOutputRequest) (*agentv1.AckOutputResponse, error) {
+	if e := a.execs.get(req.GetId(), 0); e != nil {
+		e.credit.grant(req.GetEvents())
+	}
+	return &agentv1.AckOutputResponse{}, nil
+}
+
+// stdinTarget finds the exec a chunk is for, waiting a little for it to
+// start (Exec and the input race).
+func (a *Agent) stdinTarget(id string) (*execution, error) {
+	if id == "" {
+		return nil, status.Error(codes.InvalidArgument, "a stdin chunk must carry the exec id")
+	}
+	e := a.execs.get(id, stdinWait)
+	if e == nil {
+		return nil, status.Errorf(codes.NotFound, "no exec %q", id)
+	}
+	return e, nil
+}
+
+// writeChunk writes one chunk, dropping writes after the process closed
+// its input.
+func (e *execution) writeChunk(chunk *agentv1.StdinChunk) error {
+	if err := e.writeStdin(chunk.GetData(), chunk.GetClose()); err != nil &&
+		!errors.Is(err, os.ErrClosed) && !errors.Is(err, unix.EPIPE) && !errors.Is(err, unix.EIO) {
+		return status.Errorf(codes.Internal, "write stdin of %q: %v", chunk.GetId(), err)
+	}
+	return nil
 }
 
 // Resize sets the terminal size of a tty exec.

@@ -1,6 +1,7 @@
 package guest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -34,6 +35,8 @@ type execution struct {
 
 	stdinMu sync.Mutex
 	stdin   *os.File // guarded by stdinMu; nil when closed or absent
+
+	credit *outputCredit // output events the host allows (AckOutput)
 }
 
 // writeStdin writes data to the process's input, then closes it if close.
@@ -79,7 +82,7 @@ type output struct {
 }
 
 // Exec starts a process and streams its events: Started, output, Exited.
-func (a *Agent) Exec(req *agentv1.ExecRequest, stream agentv1.Agent_ExecServer) error {
+func (a *Agent) Exec(ctx context.Context, req *agentv1.ExecRequest, stream agentv1.TTRPCAgent_ExecServer) error {
 	if req.GetId() == "" || len(req.GetArgv()) == 0 {
 		return status.Error(codes.InvalidArgument, "exec needs an id and a non-empty argv")
 	}
@@ -125,7 +128,7 @@ func (a *Agent) Exec(req *agentv1.ExecRequest, stream agentv1.Agent_ExecServer) 
 	if err := stream.Send(&agentv1.ExecEvent{Event: &agentv1.ExecEvent_Started{Started: &agentv1.Started{Pid: int32(p.exec.pid)}}}); err != nil {
 		unix.Kill(-p.exec.pid, unix.SIGKILL)
 	}
-	ws := p.pump(stream)
+	ws := p.pump(stream, ctx.Done())
 	ev := &agentv1.Exited{}
 	switch {
 	case ws.Signaled():
@@ -197,7 +200,7 @@ func (a *Agent) startProcess(req *agentv1.ExecRequest, id Identity, path string,
 			f.Close()
 		}
 	}()
-	p := &process{exec: &execution{}}
+	p := &process{exec: &execution{credit: newOutputCredit(req.GetOutputWindow())}}
 	fail := func(err error) (*process, error) {
 		for _, f := range p.readers {
 			f.Close()
@@ -269,14 +272,54 @@ type eventSender interface {
 	Send(*agentv1.ExecEvent) error
 }
 
-// pump streams output until the readers reach EOF after the exit, or until
-// drainAfterExit has passed since the exit, and returns the exit status. If
-// the stream breaks (the host went away) the process group is killed.
-func (p *process) pump(stream agentv1.Agent_ExecServer) unix.WaitStatus {
-	return p.pumpTo(stream, stream.Context().Done())
+// outputCredit is how many output events an exec may still send before
+// the host grants more (AckOutput). Unlimited when the request set no
+// window.
+//
+// Invariant: more holds a token whenever n grew since the pump last looked.
+type outputCredit struct {
+	limited bool
+	mu      sync.Mutex
+	n       int64 // guarded by mu
+	more    chan struct{}
 }
 
-func (p *process) pumpTo(stream eventSender, cancelled <-chan struct{}) unix.WaitStatus {
+func newOutputCredit(window uint32) *outputCredit {
+	return &outputCredit{limited: window > 0, n: int64(window), more: make(chan struct{}, 1)}
+}
+
+// available reports whether one more event may be sent.
+func (c *outputCredit) available() bool {
+	if !c.limited {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n > 0
+}
+
+func (c *outputCredit) spend() {
+	c.mu.Lock()
+	c.n--
+	c.mu.Unlock()
+}
+
+func (c *outputCredit) grant(k uint32) {
+	c.mu.Lock()
+	c.n += int64(k)
+	c.mu.Unlock()
+	select {
+	case c.more <- struct{}{}:
+	default:
+	}
+}
+
+// pump streams output until the readers reach EOF after the exit, or until
+// drainAfterExit has passed since the exit, and returns the exit status.
+// Time spent waiting for the host's credit does not count towards
+// drainAfterExit. If the stream breaks or cancelled is closed (the host
+// went away) the process group is killed.
+func (p *process) pump(stream eventSender, cancelled <-chan struct{}) unix.WaitStatus {
 	out := make(chan output, 16)
 	stop := make(chan struct{})
 	defer close(stop)
@@ -287,13 +330,29 @@ func (p *process) pumpTo(stream eventSender, cancelled <-chan struct{}) unix.Wai
 	var (
 		ws      unix.WaitStatus
 		exit    = p.exit
-		drain   <-chan time.Time
+		drain   *time.Timer // runs after the exit while output may be read
 		sendErr error
 	)
+	defer func() {
+		if drain != nil {
+			drain.Stop()
+		}
+	}()
+	credit := p.exec.credit
 	kill := func() { unix.Kill(-p.exec.pid, unix.SIGKILL) }
 	for exit != nil || open > 0 {
+		// Without credit, leave the output where it is: the readers stop,
+		// the pipes fill, and the process waits for the host to catch up.
+		var outCh <-chan output
+		var drainCh <-chan time.Time
+		if credit.available() || sendErr != nil {
+			outCh = out
+			if drain != nil {
+				drainCh = drain.C
+			}
+		}
 		select {
-		case o := <-out:
+		case o := <-outCh:
 			if o.eof {
 				open--
 				continue
@@ -301,30 +360,36 @@ func (p *process) pumpTo(stream eventSender, cancelled <-chan struct{}) unix.Wai
 			if sendErr != nil {
 				continue
 			}
+			credit.spend()
 			if sendErr = stream.Send(outputEvent(o)); sendErr != nil {
 				kill()
+			}
+		case <-credit.more:
+			if drain != nil {
+				drain.Reset(drainAfterExit)
 			}
 		case ws = <-exit:
 			exit = nil
 			p.exec.closeStdin()
 			if open > 0 {
-				t := time.NewTimer(drainAfterExit)
-				defer t.Stop()
-				drain = t.C
+				drain = time.NewTimer(drainAfterExit)
 			}
-		case <-drain:
-			// Send what is already queued, then give up on the rest.
-			for {
+		case <-drainCh:
+			// Send what is already queued and allowed, then give up on
+			// the rest.
+			for credit.available() && sendErr == nil {
 				select {
 				case o := <-out:
-					if !o.eof && sendErr == nil {
+					if !o.eof {
+						credit.spend()
 						sendErr = stream.Send(outputEvent(o))
 					}
 					continue
 				default:
 				}
-				return ws
+				break
 			}
+			return ws
 		case <-cancelled:
 			cancelled = nil
 			kill()

@@ -13,10 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/ttrpc"
 	"golang.org/x/sys/unix"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
@@ -24,7 +23,7 @@ import (
 
 // testAgent serves an agent whose /etc/passwd has the test's own user as
 // "me", over a unix socket, and returns a client.
-func testAgent(t *testing.T) (agentv1.AgentClient, *Agent, string) {
+func testAgent(t *testing.T) (agentv1.TTRPCAgentClient, *Agent, string) {
 	t.Helper()
 	root := t.TempDir()
 	home := filepath.Join(root, "home", "me")
@@ -43,20 +42,28 @@ func testAgent(t *testing.T) (agentv1.AgentClient, *Agent, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go srv.Serve(l)
-	conn, err := grpc.NewClient("passthrough:///agent", grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		}))
+	go srv.Serve(context.Background(), l)
+	t.Cleanup(func() {
+		srv.Close()
+		reaper.Stop()
+	})
+	testSock = sock
+	return dialAgent(t, sock), a, home
+}
+
+// testSock is the socket of the agent testAgent started last.
+var testSock string
+
+// dialAgent connects a new client to the agent at sock.
+func dialAgent(t *testing.T, sock string) agentv1.TTRPCAgentClient {
+	t.Helper()
+	conn, err := net.Dial("unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		conn.Close()
-		srv.Stop()
-		reaper.Stop()
-	})
-	return agentv1.NewAgentClient(conn), a, home
+	client := ttrpc.NewClient(conn)
+	t.Cleanup(func() { client.Close() })
+	return agentv1.NewTTRPCAgentClient(client)
 }
 
 type result struct {
@@ -66,7 +73,7 @@ type result struct {
 	order          []string
 }
 
-func runExec(t *testing.T, c agentv1.AgentClient, req *agentv1.ExecRequest) result {
+func runExec(t *testing.T, c agentv1.TTRPCAgentClient, req *agentv1.ExecRequest) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -77,7 +84,7 @@ func runExec(t *testing.T, c agentv1.AgentClient, req *agentv1.ExecRequest) resu
 	return collect(t, s)
 }
 
-func collect(t *testing.T, s agentv1.Agent_ExecClient) result {
+func collect(t *testing.T, s agentv1.TTRPCAgent_ExecClient) result {
 	t.Helper()
 	var r result
 	for {
@@ -235,9 +242,13 @@ func TestSignalAndCancel(t *testing.T) {
 		t.Errorf("signal after exit: %v, want NotFound", err)
 	}
 
-	// Cancelling the stream kills the process group.
-	cctx, ccancel := context.WithCancel(ctx)
-	s, err = c.Exec(cctx, &agentv1.ExecRequest{Id: "cancel", Argv: []string{"sleep", "30"}})
+	// The host going away (its connection closed) kills the process group.
+	conn, err := net.Dial("unix", testSock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := ttrpc.NewClient(conn)
+	s, err = agentv1.NewTTRPCAgentClient(client).Exec(ctx, &agentv1.ExecRequest{Id: "cancel", Argv: []string{"sleep", "30"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,11 +257,11 @@ func TestSignalAndCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid := int(ev.GetStarted().GetPid())
-	ccancel()
+	client.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for processExists(pid) {
 		if time.Now().After(deadline) {
-			t.Fatalf("pid %d still runs after the exec was cancelled", pid)
+			t.Fatalf("pid %d still runs after the host went away", pid)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -366,5 +377,86 @@ func TestFindBusy(t *testing.T) {
 	}()
 	if got := FindBusy("/proc", dir, os.Getpid()); len(got) != 2 {
 		t.Errorf("open file: got %+v, want two processes", got)
+	}
+}
+
+func TestOutputWindowWaitsForAcks(t *testing.T) {
+	c, _, _ := testAgent(t)
+	ctx := context.Background()
+	s, err := c.Exec(ctx, &agentv1.ExecRequest{Id: "win", OutputWindow: 2,
+		Argv: []string{"sh", "-c", "for i in 1 2 3 4; do echo $i; sleep 0.05; done"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := make(chan *agentv1.ExecEvent, 16)
+	go func() {
+		defer close(events)
+		for {
+			ev, err := s.Recv()
+			if err != nil {
+				return
+			}
+			events <- ev
+		}
+	}()
+	outputs := 0
+	next := func(wait time.Duration) *agentv1.ExecEvent {
+		select {
+		case ev := <-events:
+			return ev
+		case <-time.After(wait):
+			return nil
+		}
+	}
+	for outputs < 2 {
+		ev := next(5 * time.Second)
+		if ev == nil {
+			t.Fatalf("only %d output events arrived within the window of 2", outputs)
+		}
+		if ev.GetStdout() != nil {
+			outputs++
+		}
+	}
+	// The process has printed everything by now; the agent holds it back.
+	if ev := next(600 * time.Millisecond); ev != nil {
+		t.Fatalf("an event beyond the window arrived before an ack: %v", ev)
+	}
+	if _, err := c.AckOutput(ctx, &agentv1.AckOutputRequest{Id: "win", Events: 8}); err != nil {
+		t.Fatal(err)
+	}
+	var got strings.Builder
+	for {
+		ev := next(5 * time.Second)
+		if ev == nil {
+			t.Fatal("no exit after the ack")
+		}
+		got.Write(ev.GetStdout())
+		if x := ev.GetExited(); x != nil {
+			if x.ExitCode != 0 || got.String() != "3\n4\n" {
+				t.Fatalf("after the ack: %q, exit %v", got.String(), x)
+			}
+			return
+		}
+	}
+}
+
+func TestWriteStdinChunk(t *testing.T) {
+	c, _, _ := testAgent(t)
+	ctx := context.Background()
+	s, err := c.Exec(ctx, &agentv1.ExecRequest{Id: "in", Stdin: true, Argv: []string{"wc", "-c"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, chunk := range []*agentv1.StdinChunk{{Id: "in", Data: []byte("hello ")}, {Id: "in", Data: []byte("world"), Close: true}} {
+		if _, err := c.WriteStdinChunk(ctx, chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := collect(t, s)
+	if strings.TrimSpace(r.stdout) != "11" || r.exited.ExitCode != 0 {
+		t.Fatalf("wc -c read %q, exit %v", r.stdout, r.exited)
+	}
+	if _, err := c.WriteStdinChunk(ctx, &agentv1.StdinChunk{Data: []byte("x")}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("a chunk without an id: %v, want InvalidArgument", err)
 	}
 }

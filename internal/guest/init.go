@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/containerd/ttrpc"
 	"golang.org/x/sys/unix"
-	"google.golang.org/grpc"
 
 	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
 )
@@ -60,15 +60,18 @@ func RunListener(ctx context.Context, version string, log *slog.Logger, l net.Li
 	srv := NewServer(agent)
 	go func() {
 		<-ctx.Done()
-		srv.Stop()
+		srv.Close()
 	}()
-	return srv.Serve(l)
+	return srv.Serve(ctx, l)
 }
 
 // NewServer returns a gRPC server with the agent registered.
-func NewServer(a *Agent) *grpc.Server {
-	srv := grpc.NewServer()
-	agentv1.RegisterAgentServer(srv, a)
+func NewServer(a *Agent) *ttrpc.Server {
+	srv, err := ttrpc.NewServer()
+	if err != nil {
+		panic(err) // only a bad option fails
+	}
+	agentv1.RegisterTTRPCAgentService(srv, a)
 	return srv
 }
 

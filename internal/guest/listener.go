@@ -7,8 +7,8 @@ import (
 
 // connListener is a net.Listener for one connection that already exists:
 // Accept returns it once, then blocks until it is closed (or the listener
-// is) and returns net.ErrClosed, which ends grpc.Server.Serve. That lets a
-// caller serve one virtio-serial session at a time with one grpc.Server.
+// is) and returns net.ErrClosed, which ends ttrpc.Server.Serve. That lets a
+// caller serve one virtio-serial session at a time with one ttrpc.Server.
 //
 // Invariant: done is closed exactly once, when either the conn or the
 // listener is closed.

@@ -18,7 +18,7 @@ import (
 //   - While no host process is connected to the socket, poll reports
 //     POLLHUP at once, read returns 0 (EOF) and write blocks.
 //   - When a host process connects, POLLHUP clears; POLLIN follows as soon
-//     as it sends (an HTTP/2 client speaks first).
+//     as it sends (the host opens every session with a request).
 //   - When it disconnects, a blocked read returns 0.
 // So: wait for POLLIN without POLLHUP, serve, and on EOF start again.
 

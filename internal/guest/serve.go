@@ -7,16 +7,16 @@ import (
 	"os"
 	"time"
 
-	"google.golang.org/grpc"
+	"github.com/containerd/ttrpc"
 )
 
 // ServePort serves srv on the virtio-serial port dev until ctx ends: one
 // host connection at a time, for ever. It waits for the host, serves one
-// HTTP/2 connection until the host goes away (EOF), then waits again, so a
+// ttrpc connection until the host goes away (EOF), then waits again, so a
 // host process started after a restore of the VM is served like the first.
 // ready is called once, when the port is open; onSession (if not nil) in a
 // goroutine of its own each time a host connects.
-func ServePort(ctx context.Context, log *slog.Logger, dev string, srv *grpc.Server, ready, onSession func()) error {
+func ServePort(ctx context.Context, log *slog.Logger, dev string, srv *ttrpc.Server, ready, onSession func()) error {
 	port, err := openPort(dev)
 	if err != nil {
 		return err
@@ -37,9 +37,9 @@ func ServePort(ctx context.Context, log *slog.Logger, dev string, srv *grpc.Serv
 			go onSession()
 		}
 		conn := port.session()
-		// Serve returns when Accept reports the conn closed: the HTTP/2
-		// transport closes it on EOF, that is when the host disconnects.
-		err := srv.Serve(newConnListener(conn))
+		// Serve returns when Accept reports the conn closed: the ttrpc
+		// connection closes it on EOF, that is when the host disconnects.
+		err := srv.Serve(ctx, newConnListener(conn))
 		conn.Close()
 		conn.wait()
 		log.Info("host disconnected", "session", session, "duration", time.Since(start), "serve", err)

@@ -41,7 +41,11 @@ func (a *api) Checkpoint(ctx context.Context, req *supervisorv1.CheckpointReques
 		s.mu.Unlock()
 	}()
 	ck := store.CheckpointLayout{Dir: req.Dir}
-	if _, err := s.guest.Quiesce(ctx, &agentv1.QuiesceRequest{}); err != nil {
+	agent, err := s.link.agent(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := agent.Quiesce(ctx, &agentv1.QuiesceRequest{}); err != nil {
 		return nil, err
 	}
 	s.link.hangup()

@@ -19,7 +19,7 @@ const dockerReadyTimeout = 90 * time.Second
 // start (about 10 s under TCG) itself. It runs the template's docker
 // client wrapper, which waits for the socket; a template without Docker
 // answers "not found" at once. A failure only costs the clones that wait.
-func waitDocker(ctx context.Context, c agentv1.AgentClient, log *slog.Logger) {
+func waitDocker(ctx context.Context, c agentv1.TTRPCAgentClient, log *slog.Logger) {
 	const wrapper = "/usr/local/bin/docker"
 	ctx, cancel := context.WithTimeout(ctx, dockerReadyTimeout)
 	defer cancel()
@@ -40,6 +40,13 @@ func waitDocker(ctx context.Context, c agentv1.AgentClient, log *slog.Logger) {
 			return
 		}
 		if x := ev.GetExited(); x != nil {
+			for {
+				// Read the stream to its end, so the reply that closes
+				// it does not arrive after we have left.
+				if _, err := stream.Recv(); err != nil {
+					break
+				}
+			}
 			if x.ExitCode == 0 {
 				log.Info("template vm: dockerd ready", "duration", time.Since(t0).Round(time.Millisecond))
 			} else if x.ExitCode != 127 {

@@ -2,32 +2,56 @@ package supervisor
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"sync"
 	"time"
 
-	"github.com/paddock-dev/paddock/internal/store"
+	"github.com/containerd/ttrpc"
+
+	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
 )
 
-// guestLink dials the guest agent's control socket for the gRPC client
-// and can hang the current connection up. A VM must be saved with no host
-// session open: a restored agent in the middle of an old session would
-// read the next host's bytes as part of it.
+// guestLink is the supervisor's ttrpc connection to the guest agent on the
+// control socket. It dials on first use and again after the connection
+// broke or was hung up. A VM must be saved with no host session open: a
+// restored agent in the middle of an old session would read the next
+// host's bytes as part of it.
 type guestLink struct {
-	mu  sync.Mutex // guards cur
-	cur net.Conn
+	path string // the control socket
+
+	mu     sync.Mutex // guards conn and client
+	conn   net.Conn
+	client *ttrpc.Client
 }
 
-func (l *guestLink) dial(ctx context.Context, _ string) (net.Conn, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", store.ControlSocketName)
-	if err != nil {
-		return nil, err
-	}
+func newGuestLink(path string) *guestLink { return &guestLink{path: path} }
+
+// agent returns a client on the current connection, dialing one if there
+// is none.
+func (l *guestLink) agent(ctx context.Context) (agentv1.TTRPCAgentClient, error) {
 	l.mu.Lock()
-	l.cur = c
-	l.mu.Unlock()
-	return c, nil
+	defer l.mu.Unlock()
+	if l.client == nil {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "unix", l.path)
+		if err != nil {
+			return nil, fmt.Errorf("connect to the guest agent: %w", err)
+		}
+		var client *ttrpc.Client
+		client = ttrpc.NewClient(c, ttrpc.WithOnClose(func() { l.forget(client) }))
+		l.conn, l.client = c, client
+	}
+	return agentv1.NewTTRPCAgentClient(l.client), nil
+}
+
+// forget drops client if it is still the current one (it closed).
+func (l *guestLink) forget(client *ttrpc.Client) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.client == client {
+		l.conn, l.client = nil, nil
+	}
 }
 
 // hangupSettle is how long the agent gets to see a hang-up and go back to
@@ -35,14 +59,62 @@ func (l *guestLink) dial(ctx context.Context, _ string) (net.Conn, error) {
 const hangupSettle = 200 * time.Millisecond
 
 // hangup closes the current connection and waits until the agent has
-// noticed. gRPC dials again on the next call.
+// noticed. The next call dials again.
 func (l *guestLink) hangup() {
+	if l == nil {
+		return
+	}
 	l.mu.Lock()
-	c := l.cur
-	l.cur = nil
+	client := l.client
+	l.conn, l.client = nil, nil
 	l.mu.Unlock()
-	if c != nil {
-		c.Close()
+	if client != nil {
+		client.Close()
 		time.Sleep(hangupSettle)
 	}
+}
+
+// drop closes the current connection without waiting.
+func (l *guestLink) drop() {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	client := l.client
+	l.conn, l.client = nil, nil
+	l.mu.Unlock()
+	if client != nil {
+		client.Close()
+	}
+}
+
+// waitAgent pings the agent until it answers or ctx ends. Each try has
+// its own deadline and connection: bytes sent before the guest opened its
+// port can sit unread (see internal/guest/port.go), and a new connection
+// starts both ends afresh.
+func (l *guestLink) waitAgent(ctx context.Context) (*agentv1.PingResponse, error) {
+	var lastErr error
+	for try := time.Second; ; try = min(2*try, 5*time.Second) {
+		resp, err := l.pingOnce(ctx, try)
+		if err == nil {
+			return resp, nil
+		}
+		lastErr = err
+		l.drop()
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (last try: %v)", ctx.Err(), lastErr)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (l *guestLink) pingOnce(ctx context.Context, d time.Duration) (*agentv1.PingResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	a, err := l.agent(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return a.Ping(ctx, &agentv1.PingRequest{})
 }

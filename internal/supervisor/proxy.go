@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -42,7 +43,11 @@ func (p *agentProxy) Ping(ctx context.Context, req *agentv1.PingRequest) (*agent
 	if err := p.ready(); err != nil {
 		return nil, err
 	}
-	return p.s.guest.Ping(ctx, req)
+	agent, err := p.s.link.agent(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return agent.Ping(ctx, req)
 }
 
 func (p *agentProxy) Exec(req *agentv1.ExecRequest, stream agentv1.Agent_ExecServer) error {
@@ -76,11 +81,29 @@ func (p *agentProxy) Exec(req *agentv1.ExecRequest, stream agentv1.Agent_ExecSer
 		rec.DurationMS = time.Since(start).Milliseconds()
 		p.audit.record(rec)
 	}()
-	gs, err := p.s.guest.Exec(stream.Context(), req)
+	ctx := stream.Context()
+	agent, err := p.s.link.agent(ctx)
 	if err != nil {
 		rec.Error = err.Error()
 		return err
 	}
+	req.OutputWindow = outputWindow
+	gs, err := agent.Exec(ctx, req)
+	if err != nil {
+		rec.Error = err.Error()
+		return err
+	}
+	exited := false
+	defer func() {
+		if !exited {
+			// ttrpc does not carry a cancel to the guest: end the
+			// process group the client left behind.
+			kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			agent.Signal(kctx, &agentv1.SignalRequest{Id: req.Id, Signal: int32(syscall.SIGKILL)})
+		}
+	}()
+	passed := uint32(0) // output events passed on and not yet acknowledged
 	for {
 		ev, err := gs.Recv()
 		if errors.Is(err, io.EOF) {
@@ -90,47 +113,72 @@ func (p *agentProxy) Exec(req *agentv1.ExecRequest, stream agentv1.Agent_ExecSer
 			rec.Error = err.Error()
 			return err
 		}
-		if x := ev.GetExited(); x != nil {
+		x := ev.GetExited()
+		if x != nil {
 			rec.ExitCode, rec.Error = x.ExitCode, x.Error
+			exited = true
 		}
 		if err := stream.Send(ev); err != nil {
 			rec.Error = fmt.Sprintf("client went away: %v", err)
 			return err
 		}
+		if ev.GetStdout() != nil || ev.GetStderr() != nil {
+			if passed++; passed == outputWindow/2 {
+				if _, err := agent.AckOutput(ctx, &agentv1.AckOutputRequest{Id: req.Id, Events: passed}); err != nil {
+					rec.Error = err.Error()
+					return err
+				}
+				passed = 0
+			}
+		}
 	}
 }
 
+// outputWindow is how many output events the guest may send ahead of
+// the client: ttrpc closes a stream whose reader stalls for a second with
+// 64 messages queued, so the agent waits for AckOutput instead.
+const outputWindow = 32
+
+// WriteStdin passes the client's chunks on one at a time, each once the
+// previous one is written, so input to a process that is not reading
+// waits here (and, through gRPC's flow control, in the client).
 func (p *agentProxy) WriteStdin(stream agentv1.Agent_WriteStdinServer) error {
-	gs, err := p.s.guest.WriteStdin(stream.Context())
+	ctx := stream.Context()
+	agent, err := p.s.link.agent(ctx)
 	if err != nil {
 		return err
 	}
+	id := ""
 	for {
 		chunk, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
-			break
+			return stream.SendAndClose(&agentv1.WriteStdinResponse{})
 		}
 		if err != nil {
 			return err
 		}
-		if err := gs.Send(chunk); err != nil {
-			if _, rerr := gs.CloseAndRecv(); rerr != nil {
-				return rerr
-			}
+		if id == "" {
+			id = chunk.GetId()
+		}
+		chunk.Id = id
+		if _, err := agent.WriteStdinChunk(ctx, chunk); err != nil {
 			return err
 		}
 	}
-	resp, err := gs.CloseAndRecv()
-	if err != nil {
-		return err
-	}
-	return stream.SendAndClose(resp)
 }
 
 func (p *agentProxy) Resize(ctx context.Context, req *agentv1.ResizeRequest) (*agentv1.ResizeResponse, error) {
-	return p.s.guest.Resize(ctx, req)
+	agent, err := p.s.link.agent(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return agent.Resize(ctx, req)
 }
 
 func (p *agentProxy) Signal(ctx context.Context, req *agentv1.SignalRequest) (*agentv1.SignalResponse, error) {
-	return p.s.guest.Signal(ctx, req)
+	agent, err := p.s.link.agent(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return agent.Signal(ctx, req)
 }

@@ -8,16 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
 	"github.com/paddock-dev/paddock/internal/store"
@@ -234,15 +230,6 @@ func makeState(ctx context.Context, st savedState, sp stateSpec, log *slog.Logge
 		return err
 	}
 	defer mon.Close()
-	conn, err := grpc.NewClient("passthrough:///guest",
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", filepath.Join(st.Dir, store.ControlSocketName))
-		}))
-	if err != nil {
-		return err
-	}
 	go func() {
 		select {
 		case <-p.Done():
@@ -250,10 +237,14 @@ func makeState(ctx context.Context, st savedState, sp stateSpec, log *slog.Logge
 		case <-ctx.Done():
 		}
 	}()
-	agent := agentv1.NewAgentClient(conn)
-	if _, err := agent.Ping(ctx, &agentv1.PingRequest{}, grpc.WaitForReady(true)); err != nil {
-		conn.Close()
+	link := newGuestLink(filepath.Join(st.Dir, store.ControlSocketName))
+	defer link.drop()
+	if _, err := link.waitAgent(ctx); err != nil {
 		return fmt.Errorf("template vm agent did not answer: %w (console: %s)", err, console.Name())
+	}
+	agent, err := link.agent(ctx)
+	if err != nil {
+		return err
 	}
 	// Configure what is the same for most sandboxes (the default user),
 	// so a clone's Configure finds it done. The empty share is mounted and
@@ -265,15 +256,13 @@ func makeState(ctx context.Context, st savedState, sp stateSpec, log *slog.Logge
 		Network:  guestNetwork(),
 		Mounts:   []*agentv1.Mount{{Tag: "workspace", Path: templateSharePath}},
 	}); err != nil {
-		conn.Close()
 		return fmt.Errorf("configure template vm: %w", err)
 	}
 	if _, err := agent.Quiesce(ctx, &agentv1.QuiesceRequest{}); err != nil {
-		conn.Close()
 		return fmt.Errorf("unmount the template vm's share: %w", err)
 	}
-	waitDocker(ctx, agentv1.NewAgentClient(conn), log) // dockerwait.go
-	conn.Close()
+	waitDocker(ctx, agent, log) // dockerwait.go
+	link.drop()
 	// Let the agent see the hang-up and go back to waiting for a host, so
 	// every clone starts from an agent that expects a new connection.
 	time.Sleep(300 * time.Millisecond)

@@ -19,8 +19,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
 
 	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
 	supervisorv1 "github.com/paddock-dev/paddock/api/supervisor/v1"
@@ -56,12 +54,10 @@ type sup struct {
 	accel   string
 	qemu    *qemu.Process
 	monitor *qemu.Monitor
-	guest   agentv1.AgentClient
-	conn    *grpc.ClientConn
 	started time.Time
 	version string // guarded by mu
 	mode    string // "cold", "restore" or "fork"
-	link    guestLink
+	link    *guestLink
 
 	mu       sync.Mutex
 	paused   bool
@@ -143,7 +139,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	case <-time.After(2 * time.Second):
 		srv.Stop()
 	}
-	s.conn.Close()
+	s.link.drop()
 	os.Remove(s.layout.QEMUPid())
 	s.mu.Lock()
 	clean := s.stopping
@@ -364,19 +360,7 @@ func (s *sup) startQEMU(spec stateSpec, st savedState) error {
 }
 
 func (s *sup) waitAgent(ctx context.Context) error {
-	conn, err := grpc.NewClient("passthrough:///guest",
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithContextDialer(s.link.dial),
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.3, MaxDelay: 500 * time.Millisecond},
-			MinConnectTimeout: time.Second,
-		}),
-	)
-	if err != nil {
-		return err
-	}
-	s.conn = conn
-	s.guest = agentv1.NewAgentClient(conn)
+	s.link = newGuestLink(store.ControlSocketName)
 	ctx, cancel := context.WithTimeout(ctx, bootTimeout)
 	defer cancel()
 	go func() {
@@ -392,7 +376,7 @@ func (s *sup) waitAgent(ctx context.Context) error {
 		// answers with the agent's version.
 		return nil
 	}
-	resp, err := s.guest.Ping(ctx, &agentv1.PingRequest{}, grpc.WaitForReady(true))
+	resp, err := s.link.waitAgent(ctx)
 	if err != nil {
 		select {
 		case <-s.qemu.Done():
@@ -412,7 +396,11 @@ func (s *sup) configure(ctx context.Context) error {
 	rand.Read(entropy)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	resp, err := s.guest.Configure(ctx, &agentv1.ConfigureRequest{
+	agent, err := s.link.agent(ctx)
+	if err != nil {
+		return err
+	}
+	resp, err := agent.Configure(ctx, &agentv1.ConfigureRequest{
 		Hostname:     s.cfg.Name,
 		TimeUnixNano: time.Now().UnixNano(),
 		Entropy:      entropy,
@@ -422,7 +410,7 @@ func (s *sup) configure(ctx context.Context) error {
 		},
 		Mounts:  []*agentv1.Mount{{Tag: "workspace", Path: s.cfg.Workspace}},
 		Network: guestNetwork(),
-	}, grpc.WaitForReady(true))
+	})
 	if err != nil {
 		return err
 	}
@@ -473,7 +461,10 @@ func (s *sup) stop(timeout time.Duration) (forced bool) {
 	}
 	deadline := time.After(timeout)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	_, err := s.guest.Shutdown(ctx, &agentv1.ShutdownRequest{})
+	agent, err := s.link.agent(ctx)
+	if err == nil {
+		_, err = agent.Shutdown(ctx, &agentv1.ShutdownRequest{})
+	}
 	cancel()
 	if err != nil {
 		s.log.Warn("agent shutdown failed, asking qemu", "err", err)

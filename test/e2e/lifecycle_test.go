@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +37,60 @@ func TestExecAndWorkspace(t *testing.T) {
 		out, errs, code := e.runIn("line one\nline two\n", "exec", "-i", "box", "--", "sh", "-c", "tr a-z A-Z; echo done")
 		if out != "LINE ONE\nLINE TWO\ndone\n" || code != 0 {
 			t.Fatalf("got %q (stderr %q, code %d)", out, errs, code)
+		}
+	})
+	t.Run("output waits for a reader that stalls", func(t *testing.T) {
+		cmd := exec.Command(e.bin, "exec", "box", "--", "head", "-c", "5000000", "/dev/zero")
+		cmd.Env = append(os.Environ(), "PADDOCK_HOME="+e.home)
+		cmd.Dir = e.ws
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * time.Second) // far longer than any transport would buffer unread
+		n, err := io.Copy(io.Discard, stdout)
+		if werr := cmd.Wait(); err != nil || werr != nil || n != 5000000 {
+			t.Fatalf("read %d bytes of 5000000 (read error %v, exit %v)", n, err, werr)
+		}
+	})
+	t.Run("input waits for a process that does not read yet", func(t *testing.T) {
+		e := e.with(t)
+		out, errs, code := e.runIn(strings.Repeat("x", 3000000), "exec", "-i", "box", "--", "sh", "-c", "sleep 3; wc -c")
+		if strings.TrimSpace(out) != "3000000" || code != 0 {
+			t.Fatalf("got %q (stderr %q, code %d), want 3000000", out, errs, code)
+		}
+	})
+	t.Run("an interrupted exec ends its process", func(t *testing.T) {
+		e := e.with(t)
+		cmd := exec.Command(e.bin, "exec", "box", "--", "sh", "-c", "echo started; exec sleep 300")
+		cmd.Env = append(os.Environ(), "PADDOCK_HOME="+e.home)
+		cmd.Dir = e.ws
+		stdout, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		line := make([]byte, 8)
+		io.ReadFull(stdout, line)
+		// Exit 0 while a process named sleep runs (tiny has no pgrep).
+		sleeping := []string{"exec", "box", "--", "sh", "-c", `for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = sleep ] && exit 0; done; exit 1`}
+		if _, errs, code := e.run(sleeping...); code != 0 {
+			t.Fatalf("the probe does not see the running sleep (code %d, %q)", code, errs)
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			_, _, code := e.run(sleeping...)
+			if code == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the sleep of an exec whose client was killed still runs")
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
 	})
 	t.Run("without -i stdin is empty", func(t *testing.T) {

@@ -465,16 +465,19 @@ func (x *ConfigureResponse) GetVersion() string {
 }
 
 type ExecRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`        // chosen by the caller, unique per sandbox
-	Argv          []string               `protobuf:"bytes,2,rep,name=argv,proto3" json:"argv,omitempty"`    // argv[0] is looked up in PATH
-	Env           []string               `protobuf:"bytes,3,rep,name=env,proto3" json:"env,omitempty"`      // K=V, applied over the user's defaults
-	Cwd           string                 `protobuf:"bytes,4,opt,name=cwd,proto3" json:"cwd,omitempty"`      // "" = the user's home
-	User          string                 `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`    // name or numeric uid; "" = the configured user
-	Stdin         bool                   `protobuf:"varint,6,opt,name=stdin,proto3" json:"stdin,omitempty"` // false: stdin is /dev/null
-	Tty           bool                   `protobuf:"varint,7,opt,name=tty,proto3" json:"tty,omitempty"`     // run on a new PTY; stdout carries all output
-	Rows          uint32                 `protobuf:"varint,8,opt,name=rows,proto3" json:"rows,omitempty"`
-	Cols          uint32                 `protobuf:"varint,9,opt,name=cols,proto3" json:"cols,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`        // chosen by the caller, unique per sandbox
+	Argv  []string               `protobuf:"bytes,2,rep,name=argv,proto3" json:"argv,omitempty"`    // argv[0] is looked up in PATH
+	Env   []string               `protobuf:"bytes,3,rep,name=env,proto3" json:"env,omitempty"`      // K=V, applied over the user's defaults
+	Cwd   string                 `protobuf:"bytes,4,opt,name=cwd,proto3" json:"cwd,omitempty"`      // "" = the user's home
+	User  string                 `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`    // name or numeric uid; "" = the configured user
+	Stdin bool                   `protobuf:"varint,6,opt,name=stdin,proto3" json:"stdin,omitempty"` // false: stdin is /dev/null
+	Tty   bool                   `protobuf:"varint,7,opt,name=tty,proto3" json:"tty,omitempty"`     // run on a new PTY; stdout carries all output
+	Rows  uint32                 `protobuf:"varint,8,opt,name=rows,proto3" json:"rows,omitempty"`
+	Cols  uint32                 `protobuf:"varint,9,opt,name=cols,proto3" json:"cols,omitempty"`
+	// output_window: output events the agent may send before an AckOutput
+	// grants more; 0 = no limit (the transport's flow control suffices).
+	OutputWindow  uint32 `protobuf:"varint,10,opt,name=output_window,json=outputWindow,proto3" json:"output_window,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -568,6 +571,13 @@ func (x *ExecRequest) GetRows() uint32 {
 func (x *ExecRequest) GetCols() uint32 {
 	if x != nil {
 		return x.Cols
+	}
+	return 0
+}
+
+func (x *ExecRequest) GetOutputWindow() uint32 {
+	if x != nil {
+		return x.OutputWindow
 	}
 	return 0
 }
@@ -888,6 +898,94 @@ func (*WriteStdinResponse) Descriptor() ([]byte, []int) {
 	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
+type AckOutputRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Events        uint32                 `protobuf:"varint,2,opt,name=events,proto3" json:"events,omitempty"` // output events the host has passed on
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AckOutputRequest) Reset() {
+	*x = AckOutputRequest{}
+	mi := &file_api_agent_v1_agent_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckOutputRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckOutputRequest) ProtoMessage() {}
+
+func (x *AckOutputRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agent_v1_agent_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckOutputRequest.ProtoReflect.Descriptor instead.
+func (*AckOutputRequest) Descriptor() ([]byte, []int) {
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *AckOutputRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AckOutputRequest) GetEvents() uint32 {
+	if x != nil {
+		return x.Events
+	}
+	return 0
+}
+
+type AckOutputResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AckOutputResponse) Reset() {
+	*x = AckOutputResponse{}
+	mi := &file_api_agent_v1_agent_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckOutputResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckOutputResponse) ProtoMessage() {}
+
+func (x *AckOutputResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agent_v1_agent_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckOutputResponse.ProtoReflect.Descriptor instead.
+func (*AckOutputResponse) Descriptor() ([]byte, []int) {
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+}
+
 type ResizeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -899,7 +997,7 @@ type ResizeRequest struct {
 
 func (x *ResizeRequest) Reset() {
 	*x = ResizeRequest{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -911,7 +1009,7 @@ func (x *ResizeRequest) String() string {
 func (*ResizeRequest) ProtoMessage() {}
 
 func (x *ResizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -924,7 +1022,7 @@ func (x *ResizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeRequest.ProtoReflect.Descriptor instead.
 func (*ResizeRequest) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ResizeRequest) GetId() string {
@@ -956,7 +1054,7 @@ type ResizeResponse struct {
 
 func (x *ResizeResponse) Reset() {
 	*x = ResizeResponse{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -968,7 +1066,7 @@ func (x *ResizeResponse) String() string {
 func (*ResizeResponse) ProtoMessage() {}
 
 func (x *ResizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -981,7 +1079,7 @@ func (x *ResizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeResponse.ProtoReflect.Descriptor instead.
 func (*ResizeResponse) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 type SignalRequest struct {
@@ -994,7 +1092,7 @@ type SignalRequest struct {
 
 func (x *SignalRequest) Reset() {
 	*x = SignalRequest{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1006,7 +1104,7 @@ func (x *SignalRequest) String() string {
 func (*SignalRequest) ProtoMessage() {}
 
 func (x *SignalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1019,7 +1117,7 @@ func (x *SignalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalRequest.ProtoReflect.Descriptor instead.
 func (*SignalRequest) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SignalRequest) GetId() string {
@@ -1044,7 +1142,7 @@ type SignalResponse struct {
 
 func (x *SignalResponse) Reset() {
 	*x = SignalResponse{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1056,7 +1154,7 @@ func (x *SignalResponse) String() string {
 func (*SignalResponse) ProtoMessage() {}
 
 func (x *SignalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1069,7 +1167,7 @@ func (x *SignalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalResponse.ProtoReflect.Descriptor instead.
 func (*SignalResponse) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 type QuiesceRequest struct {
@@ -1080,7 +1178,7 @@ type QuiesceRequest struct {
 
 func (x *QuiesceRequest) Reset() {
 	*x = QuiesceRequest{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1092,7 +1190,7 @@ func (x *QuiesceRequest) String() string {
 func (*QuiesceRequest) ProtoMessage() {}
 
 func (x *QuiesceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1105,7 +1203,7 @@ func (x *QuiesceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuiesceRequest.ProtoReflect.Descriptor instead.
 func (*QuiesceRequest) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 type QuiesceResponse struct {
@@ -1116,7 +1214,7 @@ type QuiesceResponse struct {
 
 func (x *QuiesceResponse) Reset() {
 	*x = QuiesceResponse{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1128,7 +1226,7 @@ func (x *QuiesceResponse) String() string {
 func (*QuiesceResponse) ProtoMessage() {}
 
 func (x *QuiesceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1141,7 +1239,7 @@ func (x *QuiesceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuiesceResponse.ProtoReflect.Descriptor instead.
 func (*QuiesceResponse) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 type ShutdownRequest struct {
@@ -1152,7 +1250,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1164,7 +1262,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1177,7 +1275,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 type ShutdownResponse struct {
@@ -1188,7 +1286,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1200,7 +1298,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1213,7 +1311,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 var File_api_agent_v1_agent_proto protoreflect.FileDescriptor
@@ -1251,7 +1349,7 @@ const file_api_agent_v1_agent_proto_rawDesc = "" +
 	"\vnameservers\x18\x04 \x03(\tR\vnameservers\x12\x10\n" +
 	"\x03mtu\x18\x05 \x01(\rR\x03mtu\"-\n" +
 	"\x11ConfigureResponse\x12\x18\n" +
-	"\aversion\x18\x01 \x01(\tR\aversion\"\xb9\x01\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\"\xde\x01\n" +
 	"\vExecRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04argv\x18\x02 \x03(\tR\x04argv\x12\x10\n" +
@@ -1261,7 +1359,9 @@ const file_api_agent_v1_agent_proto_rawDesc = "" +
 	"\x05stdin\x18\x06 \x01(\bR\x05stdin\x12\x10\n" +
 	"\x03tty\x18\a \x01(\bR\x03tty\x12\x12\n" +
 	"\x04rows\x18\b \x01(\rR\x04rows\x12\x12\n" +
-	"\x04cols\x18\t \x01(\rR\x04cols\"\xb3\x01\n" +
+	"\x04cols\x18\t \x01(\rR\x04cols\x12#\n" +
+	"\routput_window\x18\n" +
+	" \x01(\rR\foutputWindow\"\xb3\x01\n" +
 	"\tExecEvent\x125\n" +
 	"\astarted\x18\x01 \x01(\v2\x19.paddock.agent.v1.StartedH\x00R\astarted\x12\x18\n" +
 	"\x06stdout\x18\x02 \x01(\fH\x00R\x06stdout\x12\x18\n" +
@@ -1279,7 +1379,11 @@ const file_api_agent_v1_agent_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12\x14\n" +
 	"\x05close\x18\x03 \x01(\bR\x05close\"\x14\n" +
-	"\x12WriteStdinResponse\"G\n" +
+	"\x12WriteStdinResponse\":\n" +
+	"\x10AckOutputRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06events\x18\x02 \x01(\rR\x06events\"\x13\n" +
+	"\x11AckOutputResponse\"G\n" +
 	"\rResizeRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04rows\x18\x02 \x01(\rR\x04rows\x12\x12\n" +
@@ -1292,7 +1396,7 @@ const file_api_agent_v1_agent_proto_rawDesc = "" +
 	"\x0eQuiesceRequest\"\x11\n" +
 	"\x0fQuiesceResponse\"\x11\n" +
 	"\x0fShutdownRequest\"\x12\n" +
-	"\x10ShutdownResponse2\xfb\x04\n" +
+	"\x10ShutdownResponse2\xa8\x06\n" +
 	"\x05Agent\x12E\n" +
 	"\x04Ping\x12\x1d.paddock.agent.v1.PingRequest\x1a\x1e.paddock.agent.v1.PingResponse\x12T\n" +
 	"\tConfigure\x12\".paddock.agent.v1.ConfigureRequest\x1a#.paddock.agent.v1.ConfigureResponse\x12D\n" +
@@ -1300,7 +1404,9 @@ const file_api_agent_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"WriteStdin\x12\x1c.paddock.agent.v1.StdinChunk\x1a$.paddock.agent.v1.WriteStdinResponse(\x01\x12K\n" +
 	"\x06Resize\x12\x1f.paddock.agent.v1.ResizeRequest\x1a .paddock.agent.v1.ResizeResponse\x12K\n" +
-	"\x06Signal\x12\x1f.paddock.agent.v1.SignalRequest\x1a .paddock.agent.v1.SignalResponse\x12N\n" +
+	"\x06Signal\x12\x1f.paddock.agent.v1.SignalRequest\x1a .paddock.agent.v1.SignalResponse\x12T\n" +
+	"\tAckOutput\x12\".paddock.agent.v1.AckOutputRequest\x1a#.paddock.agent.v1.AckOutputResponse\x12U\n" +
+	"\x0fWriteStdinChunk\x12\x1c.paddock.agent.v1.StdinChunk\x1a$.paddock.agent.v1.WriteStdinResponse\x12N\n" +
 	"\aQuiesce\x12 .paddock.agent.v1.QuiesceRequest\x1a!.paddock.agent.v1.QuiesceResponse\x12Q\n" +
 	"\bShutdown\x12!.paddock.agent.v1.ShutdownRequest\x1a\".paddock.agent.v1.ShutdownResponseB5Z3github.com/paddock-dev/paddock/api/agent/v1;agentv1b\x06proto3"
 
@@ -1316,7 +1422,7 @@ func file_api_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_api_agent_v1_agent_proto_rawDescData
 }
 
-var file_api_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_api_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_api_agent_v1_agent_proto_goTypes = []any{
 	(*PingRequest)(nil),        // 0: paddock.agent.v1.PingRequest
 	(*PingResponse)(nil),       // 1: paddock.agent.v1.PingResponse
@@ -1331,14 +1437,16 @@ var file_api_agent_v1_agent_proto_goTypes = []any{
 	(*Exited)(nil),             // 10: paddock.agent.v1.Exited
 	(*StdinChunk)(nil),         // 11: paddock.agent.v1.StdinChunk
 	(*WriteStdinResponse)(nil), // 12: paddock.agent.v1.WriteStdinResponse
-	(*ResizeRequest)(nil),      // 13: paddock.agent.v1.ResizeRequest
-	(*ResizeResponse)(nil),     // 14: paddock.agent.v1.ResizeResponse
-	(*SignalRequest)(nil),      // 15: paddock.agent.v1.SignalRequest
-	(*SignalResponse)(nil),     // 16: paddock.agent.v1.SignalResponse
-	(*QuiesceRequest)(nil),     // 17: paddock.agent.v1.QuiesceRequest
-	(*QuiesceResponse)(nil),    // 18: paddock.agent.v1.QuiesceResponse
-	(*ShutdownRequest)(nil),    // 19: paddock.agent.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),   // 20: paddock.agent.v1.ShutdownResponse
+	(*AckOutputRequest)(nil),   // 13: paddock.agent.v1.AckOutputRequest
+	(*AckOutputResponse)(nil),  // 14: paddock.agent.v1.AckOutputResponse
+	(*ResizeRequest)(nil),      // 15: paddock.agent.v1.ResizeRequest
+	(*ResizeResponse)(nil),     // 16: paddock.agent.v1.ResizeResponse
+	(*SignalRequest)(nil),      // 17: paddock.agent.v1.SignalRequest
+	(*SignalResponse)(nil),     // 18: paddock.agent.v1.SignalResponse
+	(*QuiesceRequest)(nil),     // 19: paddock.agent.v1.QuiesceRequest
+	(*QuiesceResponse)(nil),    // 20: paddock.agent.v1.QuiesceResponse
+	(*ShutdownRequest)(nil),    // 21: paddock.agent.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),   // 22: paddock.agent.v1.ShutdownResponse
 }
 var file_api_agent_v1_agent_proto_depIdxs = []int32{
 	3,  // 0: paddock.agent.v1.ConfigureRequest.user:type_name -> paddock.agent.v1.User
@@ -1350,20 +1458,24 @@ var file_api_agent_v1_agent_proto_depIdxs = []int32{
 	2,  // 6: paddock.agent.v1.Agent.Configure:input_type -> paddock.agent.v1.ConfigureRequest
 	7,  // 7: paddock.agent.v1.Agent.Exec:input_type -> paddock.agent.v1.ExecRequest
 	11, // 8: paddock.agent.v1.Agent.WriteStdin:input_type -> paddock.agent.v1.StdinChunk
-	13, // 9: paddock.agent.v1.Agent.Resize:input_type -> paddock.agent.v1.ResizeRequest
-	15, // 10: paddock.agent.v1.Agent.Signal:input_type -> paddock.agent.v1.SignalRequest
-	17, // 11: paddock.agent.v1.Agent.Quiesce:input_type -> paddock.agent.v1.QuiesceRequest
-	19, // 12: paddock.agent.v1.Agent.Shutdown:input_type -> paddock.agent.v1.ShutdownRequest
-	1,  // 13: paddock.agent.v1.Agent.Ping:output_type -> paddock.agent.v1.PingResponse
-	6,  // 14: paddock.agent.v1.Agent.Configure:output_type -> paddock.agent.v1.ConfigureResponse
-	8,  // 15: paddock.agent.v1.Agent.Exec:output_type -> paddock.agent.v1.ExecEvent
-	12, // 16: paddock.agent.v1.Agent.WriteStdin:output_type -> paddock.agent.v1.WriteStdinResponse
-	14, // 17: paddock.agent.v1.Agent.Resize:output_type -> paddock.agent.v1.ResizeResponse
-	16, // 18: paddock.agent.v1.Agent.Signal:output_type -> paddock.agent.v1.SignalResponse
-	18, // 19: paddock.agent.v1.Agent.Quiesce:output_type -> paddock.agent.v1.QuiesceResponse
-	20, // 20: paddock.agent.v1.Agent.Shutdown:output_type -> paddock.agent.v1.ShutdownResponse
-	13, // [13:21] is the sub-list for method output_type
-	5,  // [5:13] is the sub-list for method input_type
+	15, // 9: paddock.agent.v1.Agent.Resize:input_type -> paddock.agent.v1.ResizeRequest
+	17, // 10: paddock.agent.v1.Agent.Signal:input_type -> paddock.agent.v1.SignalRequest
+	13, // 11: paddock.agent.v1.Agent.AckOutput:input_type -> paddock.agent.v1.AckOutputRequest
+	11, // 12: paddock.agent.v1.Agent.WriteStdinChunk:input_type -> paddock.agent.v1.StdinChunk
+	19, // 13: paddock.agent.v1.Agent.Quiesce:input_type -> paddock.agent.v1.QuiesceRequest
+	21, // 14: paddock.agent.v1.Agent.Shutdown:input_type -> paddock.agent.v1.ShutdownRequest
+	1,  // 15: paddock.agent.v1.Agent.Ping:output_type -> paddock.agent.v1.PingResponse
+	6,  // 16: paddock.agent.v1.Agent.Configure:output_type -> paddock.agent.v1.ConfigureResponse
+	8,  // 17: paddock.agent.v1.Agent.Exec:output_type -> paddock.agent.v1.ExecEvent
+	12, // 18: paddock.agent.v1.Agent.WriteStdin:output_type -> paddock.agent.v1.WriteStdinResponse
+	16, // 19: paddock.agent.v1.Agent.Resize:output_type -> paddock.agent.v1.ResizeResponse
+	18, // 20: paddock.agent.v1.Agent.Signal:output_type -> paddock.agent.v1.SignalResponse
+	14, // 21: paddock.agent.v1.Agent.AckOutput:output_type -> paddock.agent.v1.AckOutputResponse
+	12, // 22: paddock.agent.v1.Agent.WriteStdinChunk:output_type -> paddock.agent.v1.WriteStdinResponse
+	20, // 23: paddock.agent.v1.Agent.Quiesce:output_type -> paddock.agent.v1.QuiesceResponse
+	22, // 24: paddock.agent.v1.Agent.Shutdown:output_type -> paddock.agent.v1.ShutdownResponse
+	15, // [15:25] is the sub-list for method output_type
+	5,  // [5:15] is the sub-list for method input_type
 	5,  // [5:5] is the sub-list for extension type_name
 	5,  // [5:5] is the sub-list for extension extendee
 	0,  // [0:5] is the sub-list for field type_name
@@ -1386,7 +1498,7 @@ func file_api_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_agent_v1_agent_proto_rawDesc), len(file_api_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

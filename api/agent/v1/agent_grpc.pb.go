@@ -26,14 +26,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Agent_Ping_FullMethodName       = "/paddock.agent.v1.Agent/Ping"
-	Agent_Configure_FullMethodName  = "/paddock.agent.v1.Agent/Configure"
-	Agent_Exec_FullMethodName       = "/paddock.agent.v1.Agent/Exec"
-	Agent_WriteStdin_FullMethodName = "/paddock.agent.v1.Agent/WriteStdin"
-	Agent_Resize_FullMethodName     = "/paddock.agent.v1.Agent/Resize"
-	Agent_Signal_FullMethodName     = "/paddock.agent.v1.Agent/Signal"
-	Agent_Quiesce_FullMethodName    = "/paddock.agent.v1.Agent/Quiesce"
-	Agent_Shutdown_FullMethodName   = "/paddock.agent.v1.Agent/Shutdown"
+	Agent_Ping_FullMethodName            = "/paddock.agent.v1.Agent/Ping"
+	Agent_Configure_FullMethodName       = "/paddock.agent.v1.Agent/Configure"
+	Agent_Exec_FullMethodName            = "/paddock.agent.v1.Agent/Exec"
+	Agent_WriteStdin_FullMethodName      = "/paddock.agent.v1.Agent/WriteStdin"
+	Agent_Resize_FullMethodName          = "/paddock.agent.v1.Agent/Resize"
+	Agent_Signal_FullMethodName          = "/paddock.agent.v1.Agent/Signal"
+	Agent_AckOutput_FullMethodName       = "/paddock.agent.v1.Agent/AckOutput"
+	Agent_WriteStdinChunk_FullMethodName = "/paddock.agent.v1.Agent/WriteStdinChunk"
+	Agent_Quiesce_FullMethodName         = "/paddock.agent.v1.Agent/Quiesce"
+	Agent_Shutdown_FullMethodName        = "/paddock.agent.v1.Agent/Shutdown"
 )
 
 // AgentClient is the client API for Agent service.
@@ -53,6 +55,14 @@ type AgentClient interface {
 	WriteStdin(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[StdinChunk, WriteStdinResponse], error)
 	Resize(ctx context.Context, in *ResizeRequest, opts ...grpc.CallOption) (*ResizeResponse, error)
 	Signal(ctx context.Context, in *SignalRequest, opts ...grpc.CallOption) (*SignalResponse, error)
+	// The supervisor speaks this service to the agent over ttrpc, whose
+	// streams have no flow control of their own (a stream whose reader
+	// stalls is closed), so it uses these two instead: AckOutput grants an
+	// exec whose request set output_window that many more output events, and
+	// WriteStdinChunk writes one chunk of input, answering once it is written,
+	// so a process that does not read its input holds its writer back.
+	AckOutput(ctx context.Context, in *AckOutputRequest, opts ...grpc.CallOption) (*AckOutputResponse, error)
+	WriteStdinChunk(ctx context.Context, in *StdinChunk, opts ...grpc.CallOption) (*WriteStdinResponse, error)
 	// Quiesce prepares the guest for a VM save: it syncs file systems and
 	// unmounts the workspace shares (QEMU refuses to migrate with a mounted 9p
 	// share). If a process holds files in a share, nothing is unmounted and the
@@ -144,6 +154,26 @@ func (c *agentClient) Signal(ctx context.Context, in *SignalRequest, opts ...grp
 	return out, nil
 }
 
+func (c *agentClient) AckOutput(ctx context.Context, in *AckOutputRequest, opts ...grpc.CallOption) (*AckOutputResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AckOutputResponse)
+	err := c.cc.Invoke(ctx, Agent_AckOutput_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) WriteStdinChunk(ctx context.Context, in *StdinChunk, opts ...grpc.CallOption) (*WriteStdinResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(WriteStdinResponse)
+	err := c.cc.Invoke(ctx, Agent_WriteStdinChunk_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *agentClient) Quiesce(ctx context.Context, in *QuiesceRequest, opts ...grpc.CallOption) (*QuiesceResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(QuiesceResponse)
@@ -181,6 +211,14 @@ type AgentServer interface {
 	WriteStdin(grpc.ClientStreamingServer[StdinChunk, WriteStdinResponse]) error
 	Resize(context.Context, *ResizeRequest) (*ResizeResponse, error)
 	Signal(context.Context, *SignalRequest) (*SignalResponse, error)
+	// The supervisor speaks this service to the agent over ttrpc, whose
+	// streams have no flow control of their own (a stream whose reader
+	// stalls is closed), so it uses these two instead: AckOutput grants an
+	// exec whose request set output_window that many more output events, and
+	// WriteStdinChunk writes one chunk of input, answering once it is written,
+	// so a process that does not read its input holds its writer back.
+	AckOutput(context.Context, *AckOutputRequest) (*AckOutputResponse, error)
+	WriteStdinChunk(context.Context, *StdinChunk) (*WriteStdinResponse, error)
 	// Quiesce prepares the guest for a VM save: it syncs file systems and
 	// unmounts the workspace shares (QEMU refuses to migrate with a mounted 9p
 	// share). If a process holds files in a share, nothing is unmounted and the
@@ -217,6 +255,12 @@ func (UnimplementedAgentServer) Resize(context.Context, *ResizeRequest) (*Resize
 }
 func (UnimplementedAgentServer) Signal(context.Context, *SignalRequest) (*SignalResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Signal not implemented")
+}
+func (UnimplementedAgentServer) AckOutput(context.Context, *AckOutputRequest) (*AckOutputResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AckOutput not implemented")
+}
+func (UnimplementedAgentServer) WriteStdinChunk(context.Context, *StdinChunk) (*WriteStdinResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method WriteStdinChunk not implemented")
 }
 func (UnimplementedAgentServer) Quiesce(context.Context, *QuiesceRequest) (*QuiesceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Quiesce not implemented")
@@ -335,6 +379,42 @@ func _Agent_Signal_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_AckOutput_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AckOutputRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).AckOutput(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_AckOutput_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).AckOutput(ctx, req.(*AckOutputRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_WriteStdinChunk_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StdinChunk)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).WriteStdinChunk(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_WriteStdinChunk_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).WriteStdinChunk(ctx, req.(*StdinChunk))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Agent_Quiesce_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(QuiesceRequest)
 	if err := dec(in); err != nil {
@@ -393,6 +473,14 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Signal",
 			Handler:    _Agent_Signal_Handler,
+		},
+		{
+			MethodName: "AckOutput",
+			Handler:    _Agent_AckOutput_Handler,
+		},
+		{
+			MethodName: "WriteStdinChunk",
+			Handler:    _Agent_WriteStdinChunk_Handler,
 		},
 		{
 			MethodName: "Quiesce",
