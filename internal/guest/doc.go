@@ -4,7 +4,7 @@
 // Boot (boot.go) turns the initramfs into a running system: it mounts the
 // kernel file systems, loads the modules the host listed, switches to the
 // root disk named on the kernel command line and finds the virtio-serial
-// control port. Serve (serve.go) then answers the gRPC service of
+// control port. Serve (serve.go) then answers the ttrpc service of
 // api/agent/v1 on that port for as long as the VM runs, one host connection
 // at a time, so that a host process that connects after a save/restore of the
 // VM is served like the first.

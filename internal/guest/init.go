@@ -65,7 +65,7 @@ func RunListener(ctx context.Context, version string, log *slog.Logger, l net.Li
 	return srv.Serve(ctx, l)
 }
 
-// NewServer returns a gRPC server with the agent registered.
+// NewServer returns a ttrpc server with the agent registered.
 func NewServer(a *Agent) *ttrpc.Server {
 	srv, err := ttrpc.NewServer()
 	if err != nil {

@@ -28,7 +28,7 @@ import (
 // The port is never closed between host sessions: closing it tells QEMU
 // the guest went away, QEMU then stops reading the host's socket, and it
 // was seen to resume only when something else woke its main loop - a new
-// host's first bytes sat unread for 20 s (until gRPC's connect timeout
+// host's first bytes sat unread for 20 s (until the host's connect timeout
 // made it reconnect). Data is not mixed between sessions: QEMU discards
 // what the guest sent and the host did not read when the host disconnects,
 // and the guest reads the old host's bytes up to EOF before a new session.

@@ -20,8 +20,7 @@ import (
 type guestLink struct {
 	path string // the control socket
 
-	mu     sync.Mutex // guards conn and client
-	conn   net.Conn
+	mu     sync.Mutex // guards client
 	client *ttrpc.Client
 }
 
@@ -40,7 +39,7 @@ func (l *guestLink) agent(ctx context.Context) (agentv1.TTRPCAgentClient, error)
 		}
 		var client *ttrpc.Client
 		client = ttrpc.NewClient(c, ttrpc.WithOnClose(func() { l.forget(client) }))
-		l.conn, l.client = c, client
+		l.client = client
 	}
 	return agentv1.NewTTRPCAgentClient(l.client), nil
 }
@@ -50,7 +49,7 @@ func (l *guestLink) forget(client *ttrpc.Client) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.client == client {
-		l.conn, l.client = nil, nil
+		l.client = nil
 	}
 }
 
@@ -61,31 +60,26 @@ const hangupSettle = 200 * time.Millisecond
 // hangup closes the current connection and waits until the agent has
 // noticed. The next call dials again.
 func (l *guestLink) hangup() {
-	if l == nil {
-		return
-	}
-	l.mu.Lock()
-	client := l.client
-	l.conn, l.client = nil, nil
-	l.mu.Unlock()
-	if client != nil {
-		client.Close()
+	if l.drop() {
 		time.Sleep(hangupSettle)
 	}
 }
 
-// drop closes the current connection without waiting.
-func (l *guestLink) drop() {
+// drop closes the current connection without waiting, reporting whether
+// there was one.
+func (l *guestLink) drop() bool {
 	if l == nil {
-		return
+		return false
 	}
 	l.mu.Lock()
 	client := l.client
-	l.conn, l.client = nil, nil
+	l.client = nil
 	l.mu.Unlock()
-	if client != nil {
-		client.Close()
+	if client == nil {
+		return false
 	}
+	client.Close()
+	return true
 }
 
 // waitAgent pings the agent until it answers or ctx ends. Each try has

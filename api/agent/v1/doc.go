@@ -1,3 +1,4 @@
-// Package agentv1 is the generated gRPC code of agent.proto: the control
-// protocol between a sandbox's supervisor and its guest agent.
+// Package agentv1 is the generated code of agent.proto, the control protocol
+// of a sandbox's guest agent: ttrpc between the supervisor and the agent,
+// gRPC between the CLI and the supervisor.
 package agentv1
