@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"syscall"
 	"time"
 
@@ -87,44 +88,75 @@ func (p *agentProxy) Exec(req *agentv1.ExecRequest, stream agentv1.Agent_ExecSer
 		rec.Error = err.Error()
 		return err
 	}
+	// The guest stream outlives the client's: ttrpc carries no cancel to
+	// the guest, so when the client goes away the exec is abandoned
+	// (killed, its remaining output let go) and its stream read to the end.
+	gctx, gcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer gcancel()
 	req.OutputWindow = outputWindow
-	gs, err := agent.Exec(ctx, req)
+	gs, err := agent.Exec(gctx, req)
 	if err != nil {
 		rec.Error = err.Error()
 		return err
 	}
-	exited := false
-	defer func() {
-		if !exited {
-			// ttrpc does not carry a cancel to the guest: end the
-			// process group the client left behind.
-			kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			agent.Signal(kctx, &agentv1.SignalRequest{Id: req.Id, Signal: int32(syscall.SIGKILL)})
+	kill := func() {
+		actx, cancel := context.WithTimeout(gctx, abandonTimeout)
+		defer cancel()
+		agent.Signal(actx, &agentv1.SignalRequest{Id: req.Id, Signal: int32(syscall.SIGKILL)})
+	}
+	var abandonOnce sync.Once
+	abandon := func() {
+		abandonOnce.Do(func() {
+			time.AfterFunc(abandonTimeout, gcancel)
+			go func() {
+				kill()
+				actx, cancel := context.WithTimeout(gctx, abandonTimeout)
+				defer cancel()
+				agent.AckOutput(actx, &agentv1.AckOutputRequest{Id: req.Id, Events: 1 << 30})
+			}()
+		})
+	}
+	finished := make(chan struct{})
+	defer close(finished)
+	go func() {
+		select {
+		case <-ctx.Done():
+			abandon()
+		case <-finished:
 		}
 	}()
+	var clientErr error
 	passed := uint32(0) // output events passed on and not yet acknowledged
 	for {
 		ev, err := gs.Recv()
 		if errors.Is(err, io.EOF) {
-			return nil
+			return clientErr
 		}
 		if err != nil {
 			rec.Error = err.Error()
 			return err
 		}
-		x := ev.GetExited()
-		if x != nil {
+		if x := ev.GetExited(); x != nil {
 			rec.ExitCode, rec.Error = x.ExitCode, x.Error
-			exited = true
+		}
+		if clientErr != nil || ctx.Err() != nil {
+			abandon()
+			if ev.GetStarted() != nil {
+				// Started after the client left: the kill may have
+				// come before the process existed.
+				go kill()
+			}
+			continue
 		}
 		if err := stream.Send(ev); err != nil {
 			rec.Error = fmt.Sprintf("client went away: %v", err)
-			return err
+			clientErr = err
+			abandon()
+			continue
 		}
 		if ev.GetStdout() != nil || ev.GetStderr() != nil {
 			if passed++; passed == outputWindow/2 {
-				if _, err := agent.AckOutput(ctx, &agentv1.AckOutputRequest{Id: req.Id, Events: passed}); err != nil {
+				if _, err := agent.AckOutput(gctx, &agentv1.AckOutputRequest{Id: req.Id, Events: passed}); err != nil {
 					rec.Error = err.Error()
 					return err
 				}
@@ -133,6 +165,10 @@ func (p *agentProxy) Exec(req *agentv1.ExecRequest, stream agentv1.Agent_ExecSer
 		}
 	}
 }
+
+// abandonTimeout bounds how long an exec whose client went away may take
+// to end in the guest before its stream is dropped.
+const abandonTimeout = 10 * time.Second
 
 // outputWindow is how many output events the guest may send ahead of
 // the client: ttrpc closes a stream whose reader stalls for a second with

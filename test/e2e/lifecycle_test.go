@@ -64,33 +64,37 @@ func TestExecAndWorkspace(t *testing.T) {
 		}
 	})
 	t.Run("an interrupted exec ends its process", func(t *testing.T) {
-		e := e.with(t)
-		cmd := exec.Command(e.bin, "exec", "box", "--", "sh", "-c", "echo started; exec sleep 300")
-		cmd.Env = append(os.Environ(), "PADDOCK_HOME="+e.home)
-		cmd.Dir = e.ws
-		stdout, _ := cmd.StdoutPipe()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		line := make([]byte, 8)
-		io.ReadFull(stdout, line)
-		// Exit 0 while a process named sleep runs (tiny has no pgrep).
-		sleeping := []string{"exec", "box", "--", "sh", "-c", `for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = sleep ] && exit 0; done; exit 1`}
-		if _, errs, code := e.run(sleeping...); code != 0 {
-			t.Fatalf("the probe does not see the running sleep (code %d, %q)", code, errs)
-		}
-		cmd.Process.Kill()
-		cmd.Wait()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			_, _, code := e.run(sleeping...)
-			if code == 1 {
-				break
+		// A silent process, and one whose output the client leaves unread.
+		for _, prog := range []string{"sleep 300", "yes"} {
+			e := e.with(t)
+			name := strings.Fields(prog)[0]
+			cmd := exec.Command(e.bin, "exec", "box", "--", "sh", "-c", "echo started; exec "+prog)
+			cmd.Env = append(os.Environ(), "PADDOCK_HOME="+e.home)
+			cmd.Dir = e.ws
+			stdout, _ := cmd.StdoutPipe()
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
 			}
-			if time.Now().After(deadline) {
-				t.Fatal("the sleep of an exec whose client was killed still runs")
+			line := make([]byte, 8)
+			io.ReadFull(stdout, line)
+			// Exit 0 while a process of that name runs (tiny has no pgrep).
+			running := []string{"exec", "box", "--", "sh", "-c", `for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = ` + name + ` ] && exit 0; done; exit 1`}
+			if _, errs, code := e.run(running...); code != 0 {
+				t.Fatalf("the probe does not see the running %s (code %d, %q)", name, code, errs)
 			}
-			time.Sleep(200 * time.Millisecond)
+			cmd.Process.Kill()
+			cmd.Wait()
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				_, _, code := e.run(running...)
+				if code == 1 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the %s of an exec whose client was killed still runs", name)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
 		}
 	})
 	t.Run("without -i stdin is empty", func(t *testing.T) {
