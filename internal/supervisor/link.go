@@ -38,19 +38,19 @@ func (l *guestLink) agent(ctx context.Context) (agentv1.TTRPCAgentClient, error)
 			return nil, fmt.Errorf("connect to the guest agent: %w", err)
 		}
 		var client *ttrpc.Client
-		client = ttrpc.NewClient(c, ttrpc.WithOnClose(func() { l.forget(client) }))
+		// When the connection closes, the next call dials again. The
+		// callback takes l.mu, so it reads client only after this
+		// function has set it.
+		client = ttrpc.NewClient(c, ttrpc.WithOnClose(func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			if l.client == client {
+				l.client = nil
+			}
+		}))
 		l.client = client
 	}
 	return agentv1.NewTTRPCAgentClient(l.client), nil
-}
-
-// forget drops client if it is still the current one (it closed).
-func (l *guestLink) forget(client *ttrpc.Client) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.client == client {
-		l.client = nil
-	}
 }
 
 // hangupSettle is how long the agent gets to see a hang-up and go back to
