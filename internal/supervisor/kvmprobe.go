@@ -37,3 +37,24 @@ func probeKVM(ctx context.Context, home store.Home, kernel string) error {
 	store.WriteJSON(path, p)
 	return err
 }
+
+// tscProbe is the host's TSC rate, measured once per host boot.
+type tscProbe struct {
+	BootID string `json:"boot_id"`
+	KHz    int64  `json:"khz"`
+}
+
+// hostTSC returns the host's TSC rate in kHz for a TCG guest's kernel
+// command line (qemu.KernelCmdline), measuring it once per host boot: a
+// saved state is keyed by it, so it must not change from one supervisor
+// to the next.
+func hostTSC(home store.Home) int64 {
+	path := filepath.Join(home.CacheDir(), "tsc.json")
+	var p tscProbe
+	if err := store.ReadJSON(path, &p); err == nil && p.BootID == store.BootID() && p.KHz > 0 {
+		return p.KHz
+	}
+	p = tscProbe{BootID: store.BootID(), KHz: qemu.HostTSCkHz(50 * time.Millisecond)}
+	store.WriteJSON(path, p)
+	return p.KHz
+}

@@ -54,9 +54,10 @@ type stateSpec struct {
 	Accel        string `json:"accel"`
 	CPUs         int    `json:"cpus"`
 	MemoryMiB    int64  `json:"memory_mib"`
-	QEMU         string `json:"qemu"`   // qemu version: states do not cross versions
-	CPU          string `json:"cpu"`    // qemu.CPUModel
-	Format       int    `json:"format"` // bump when the device set changes
+	QEMU         string `json:"qemu"`              // qemu version: states do not cross versions
+	CPU          string `json:"cpu"`               // qemu.CPUModel
+	TSCkHz       int64  `json:"tsc_khz,omitempty"` // the host TSC rate a TCG guest is told (hostTSC)
+	Format       int    `json:"format"`            // bump when the device set changes
 }
 
 // 2: a virtio-net device (-netdev stream to net.sock).
@@ -106,7 +107,7 @@ func vmConfig(sp stateSpec, disk, workspace string) qemu.Config {
 		MemoryMiB:     sp.MemoryMiB,
 		Kernel:        sp.Kernel,
 		Initrd:        sp.Initrd,
-		Cmdline:       qemu.KernelCmdline(sp.Accel),
+		Cmdline:       qemu.KernelCmdline(sp.Accel, sp.TSCkHz),
 		Disk:          disk,
 		DiskFormat:    "qcow2",
 		Shares:        []qemu.Share{{Tag: "workspace", Path: workspace}},

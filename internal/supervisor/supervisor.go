@@ -199,6 +199,9 @@ func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
 				Initrd: realPath(spec.Initrd), Accel: accel, CPUs: s.cfg.CPUs, MemoryMiB: s.cfg.MemoryBytes >> 20,
 				QEMU: qemuVersion(), CPU: qemu.CPUModel(accel), Format: stateFormat,
 			}
+			if accel == "tcg" {
+				spec.TSCkHz = hostTSC(s.opts.Home)
+			}
 			return err
 		}},
 		{"saved vm state", func() (err error) {

@@ -46,6 +46,23 @@ func TestRestoredSandboxesGetTheirOwnIdentity(t *testing.T) {
 			t.Errorf("%s booted %q, want restore (saved vm state)", n, boot)
 		}
 	}
+
+	// The guest clock keeps the host's pace (a TCG guest told the wrong
+	// TSC rate ran 24% fast here).
+	uptime := func() float64 {
+		out := e.ok("exec", "ida", "--", "cut", "-d", " ", "-f", "1", "/proc/uptime")
+		v, err := strconv.ParseFloat(strings.TrimSpace(out), 64)
+		if err != nil {
+			t.Fatalf("uptime %q: %v", out, err)
+		}
+		return v
+	}
+	t0, u0 := time.Now(), uptime()
+	time.Sleep(6 * time.Second)
+	u1, t1 := uptime(), time.Now()
+	if rate := (u1 - u0) / t1.Sub(t0).Seconds(); rate < 0.97 || rate > 1.03 {
+		t.Errorf("the guest clock runs at %.3f times the host's", rate)
+	}
 }
 
 func TestColdCreate(t *testing.T) {

@@ -60,8 +60,15 @@ type Config struct {
 // ControlPortName is the virtio-serial port name the agent looks for.
 const ControlPortName = "paddock.ctl"
 
-// KernelCmdline returns the guest kernel's command line for accel.
-func KernelCmdline(accel string) []string {
+// defaultTSCkHz is what a TCG guest is told its TSC runs at when the host's
+// rate is unknown.
+const defaultTSCkHz = 2100000
+
+// KernelCmdline returns the guest kernel's command line for accel. Under
+// TCG the guest's TSC ticks at the host's rate, tscKHz (HostTSCkHz; 0 if
+// unknown): a guest told another rate keeps time that much too fast or too
+// slow.
+func KernelCmdline(accel string, tscKHz int64) []string {
 	args := []string{
 		"console=ttyS0", "reboot=t", "panic=-1", "quiet", "loglevel=4",
 		"i8042.noaux", "i8042.nomux", "i8042.nopnp", "i8042.dumbkbd",
@@ -70,7 +77,10 @@ func KernelCmdline(accel string) []string {
 	if accel == "tcg" {
 		// Without these the guest can hang at TSC calibration under TCG
 		// when the host is loaded (PLATFORM.md).
-		args = append(args, "tsc_early_khz=2100000", "tsc=reliable")
+		if tscKHz <= 0 {
+			tscKHz = defaultTSCkHz
+		}
+		args = append(args, "tsc_early_khz="+strconv.FormatInt(tscKHz, 10), "tsc=reliable")
 	}
 	return args
 }

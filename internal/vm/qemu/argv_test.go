@@ -1,15 +1,17 @@
 package qemu
 
 import (
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func testConfig() Config {
 	return Config{
 		Accel: "tcg", CPUs: 2, MemoryMiB: 2048,
-		Kernel: "/t/vmlinux", Initrd: "/c/initrd.img", Cmdline: KernelCmdline("tcg"),
+		Kernel: "/t/vmlinux", Initrd: "/c/initrd.img", Cmdline: KernelCmdline("tcg", 0),
 		Disk: "disk.qcow2", DiskFormat: "qcow2",
 		Shares:        []Share{{Tag: "workspace", Path: "/home/u/proj"}},
 		ControlSocket: "ctl.sock", ControlPort: ControlPortName, QMPSocket: "qmp.sock",
@@ -73,7 +75,7 @@ func TestArgsTCG(t *testing.T) {
 func TestArgsKVMUsesHostCPU(t *testing.T) {
 	c := testConfig()
 	c.Accel = "kvm"
-	c.Cmdline = KernelCmdline("kvm")
+	c.Cmdline = KernelCmdline("kvm", 2600000)
 	a := c.Args()
 	if got := flag(a, "-cpu"); !slices.Equal(got, []string{"host"}) {
 		t.Errorf("-cpu = %q", got)
@@ -84,11 +86,30 @@ func TestArgsKVMUsesHostCPU(t *testing.T) {
 }
 
 func TestKernelCmdlineTCG(t *testing.T) {
-	cl := strings.Join(KernelCmdline("tcg"), " ")
-	for _, want := range []string{"console=ttyS0", "panic=-1", "paddock.root=/dev/vda", "paddock.ctl=paddock.ctl", "tsc_early_khz=2100000", "tsc=reliable"} {
+	cl := strings.Join(KernelCmdline("tcg", 2600000), " ")
+	for _, want := range []string{"console=ttyS0", "panic=-1", "paddock.root=/dev/vda", "paddock.ctl=paddock.ctl", "tsc_early_khz=2600000", "tsc=reliable"} {
 		if !strings.Contains(cl, want) {
 			t.Errorf("cmdline %q lacks %q", cl, want)
 		}
+	}
+	if cl := strings.Join(KernelCmdline("tcg", 0), " "); !strings.Contains(cl, "tsc_early_khz=2100000") {
+		t.Errorf("unknown TSC rate: cmdline %q lacks the default", cl)
+	}
+	if cl := strings.Join(KernelCmdline("kvm", 2600000), " "); strings.Contains(cl, "tsc") {
+		t.Errorf("KVM cmdline %q has TSC settings", cl)
+	}
+}
+
+func TestHostTSCkHzIsStable(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("no x86 TSC on " + runtime.GOARCH)
+	}
+	a, b := HostTSCkHz(20*time.Millisecond), HostTSCkHz(20*time.Millisecond)
+	if a < 500000 || a > 10000000 || a%1000 != 0 {
+		t.Fatalf("host TSC %d kHz: want whole MHz between 0.5 and 10 GHz", a)
+	}
+	if d := a - b; d < -1000 || d > 1000 {
+		t.Fatalf("two measurements differ: %d and %d kHz", a, b)
 	}
 }
 
