@@ -76,7 +76,7 @@ func stateFor(home store.Home, sp stateSpec) savedState {
 
 // complete reports whether the state's files are all there.
 func (s savedState) complete() bool {
-	for _, p := range []string{s.RAM(), s.DevState(), s.Disk(), s.Meta()} {
+	for _, p := range []string{s.RAM(), s.DevState(), s.Disk(), s.Clone(), s.Meta()} {
 		if _, err := os.Stat(p); err != nil {
 			return false
 		}

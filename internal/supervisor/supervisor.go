@@ -228,10 +228,10 @@ func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
 				if err := linkOrCopy(state.Disk(), store.BaseDiskName); err != nil {
 					return err
 				}
-				if err := copySparse(state.Clone(), store.DiskName); err == nil {
-					return nil
+				if err := copySparse(state.Clone(), store.DiskName); err != nil {
+					return fmt.Errorf("copy the saved state's clone disk: %w", err)
 				}
-				return createOverlay(ctx, store.BaseDiskName, "qcow2", store.DiskName)
+				return nil
 			}
 			if os.IsNotExist(diskErr) {
 				return createOverlay(ctx, tpl.Rootfs, "raw", store.DiskName)
