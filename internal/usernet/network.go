@@ -10,12 +10,10 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/containers/gvisor-tap-vsock/pkg/tap"
-	"github.com/containers/gvisor-tap-vsock/pkg/types"
 	"github.com/miekg/dns"
-	"github.com/sirupsen/logrus"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/link/ethernet"
 	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
@@ -84,7 +82,7 @@ type Network struct {
 	cfg      Config
 	log      *slog.Logger
 	stack    *stack.Stack
-	sw       *tap.Switch
+	link     *qemuLink
 	names    *nameTable
 	resolver *resolver
 	policy   atomic.Pointer[netpolicy.Matcher]
@@ -92,11 +90,6 @@ type Network struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	udpSeen  sync.Map // netip.AddrPort -> time.Time of the last logged drop
-}
-
-func init() {
-	// gvisor-tap-vsock logs through logrus; only its warnings matter here.
-	logrus.SetLevel(logrus.WarnLevel)
 }
 
 // New builds the stack, the resolver and the forwarders. Attach QEMU with
@@ -119,13 +112,11 @@ func New(cfg Config) (*Network, error) {
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.policy.Store(cfg.Policy)
 
-	ep, err := tap.NewLinkEndpoint(false, MTU, gatewayMAC, GatewayIP.String(), nil)
+	link, err := newQEMULink(gatewayMAC, tcpip.AddrFrom4(GatewayIP.As4()))
 	if err != nil {
 		return nil, fmt.Errorf("usernet: link: %w", err)
 	}
-	n.sw = tap.NewSwitch(false)
-	ep.Connect(n.sw)
-	n.sw.Connect(ep)
+	n.link = link
 
 	// No ICMP transport and no IPv6: such packets are dropped.
 	s := stack.New(stack.Options{
@@ -133,7 +124,7 @@ func New(cfg Config) (*Network, error) {
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol},
 	})
 	n.stack = s
-	if err := s.CreateNIC(nicID, ep); err != nil {
+	if err := s.CreateNIC(nicID, ethernet.New(link.ch)); err != nil {
 		return nil, fmt.Errorf("usernet: nic: %s", err)
 	}
 	if err := s.AddProtocolAddress(nicID, tcpip.ProtocolAddress{
@@ -195,9 +186,10 @@ func (n *Network) record(r netpolicy.Record) {
 	}
 }
 
-// Serve attaches every connection accepted on l (QEMU's "-netdev stream"
-// client) to the virtual switch, until l is closed.
+// Serve attaches each connection accepted on l (QEMU's "-netdev stream"
+// client) to the network in turn, until l is closed.
 func (n *Network) Serve(l net.Listener) error {
+	go n.link.transmit(n.ctx)
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -207,7 +199,7 @@ func (n *Network) Serve(l net.Listener) error {
 			return err
 		}
 		go func() {
-			if err := n.sw.Accept(n.ctx, c, types.QemuProtocol); err != nil && n.ctx.Err() == nil {
+			if err := n.link.attach(n.ctx, c); err != nil && n.ctx.Err() == nil {
 				n.log.Debug("network link closed", "err", err)
 			}
 		}()
