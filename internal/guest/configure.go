@@ -36,14 +36,14 @@ func (a *Agent) Configure(_ context.Context, req *agentv1.ConfigureRequest) (*ag
 	var (
 		mu    sync.Mutex // guards errs and steps
 		errs  []error
-		steps []any
+		steps []*agentv1.ConfigureStep
 		wg    sync.WaitGroup
 	)
 	step := func(name string, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		errs = append(errs, err)
-		steps = append(steps, name, time.Since(start).Round(time.Millisecond))
+		steps = append(steps, &agentv1.ConfigureStep{Name: name, DoneUs: uint32(time.Since(start).Microseconds())})
 	}
 	// Two independent chains run at once: after a restore every guest code
 	// path is new to TCG's translator, and with two vCPUs they translate
@@ -84,8 +84,11 @@ func (a *Agent) Configure(_ context.Context, req *agentv1.ConfigureRequest) (*ag
 	if err := errors.Join(errs...); err != nil {
 		return nil, status.Errorf(codes.Internal, "configure: %v", err)
 	}
-	a.Log.Info("configured", "hostname", req.GetHostname(), "user", req.GetUser().GetName(), "mounts", len(req.GetMounts()), "duration", time.Since(start), "steps", fmt.Sprint(steps...))
-	return &agentv1.ConfigureResponse{Version: a.Version}, nil
+	// The host logs the steps: a console line costs a restored guest ~4%
+	// more translated code (slog, fmt, the tty and serial drivers) and time
+	// on the path of every create.
+	a.Log.Debug("configured", "hostname", req.GetHostname(), "duration", time.Since(start))
+	return &agentv1.ConfigureResponse{Version: a.Version, Steps: steps}, nil
 }
 
 // validateConfigure gathers every problem of a request.

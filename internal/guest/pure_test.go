@@ -1,8 +1,10 @@
 package guest
 
 import (
+	"context"
 	"go/parser"
 	"go/token"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -258,5 +260,29 @@ func TestEnsureUserOncePerSettings(t *testing.T) {
 	}
 	if id, err := a.Users.Lookup("agent"); err != nil || id.UID != 1001 {
 		t.Fatalf("agent after the change: %+v %v", id, err)
+	}
+}
+
+func TestConfigureReportsSteps(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	a := &Agent{Root: root, System: NoopSystem{}, Log: slog.New(slog.DiscardHandler), Version: "v1"}
+	resp, err := a.Configure(context.Background(), &agentv1.ConfigureRequest{Hostname: "box", MachineId: strings.Repeat("ab", 16)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetVersion() != "v1" {
+		t.Errorf("version %q", resp.GetVersion())
+	}
+	var names []string
+	for _, st := range resp.GetSteps() {
+		names = append(names, st.GetName())
+	}
+	slices.Sort(names)
+	if want := []string{"entropy", "hostname", "hosts", "machine-id"}; !slices.Equal(names, want) {
+		t.Errorf("steps %v, want %v", names, want)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "etc", "hostname")); string(b) != "box\n" {
+		t.Errorf("/etc/hostname %q", b)
 	}
 }

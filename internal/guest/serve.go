@@ -32,7 +32,7 @@ func ServePort(ctx context.Context, log *slog.Logger, dev string, srv *ttrpc.Ser
 			return err
 		}
 		start := time.Now()
-		log.Info("host connected", "session", session)
+		log.Debug("host connected", "session", session) // the host logs its side
 		if onSession != nil {
 			go onSession()
 		}

@@ -88,8 +88,8 @@ func (s *sup) restoreCheckpoint(ctx context.Context, ck store.CheckpointLayout) 
 	}
 	var m machine
 	if err := store.ReadJSON(ck.Machine(), &m); err != nil || m != s.machine() {
-		return fmt.Errorf("the checkpoint was saved from another virtual machine (QEMU %q, CPU %q) than this one (QEMU %q, CPU %q), so it cannot be loaded: take a new checkpoint",
-			m.QEMU, m.CPU, s.machine().QEMU, s.machine().CPU)
+		return fmt.Errorf("the checkpoint was saved from another virtual machine (QEMU %q, CPU %q, devices %d) than this one (QEMU %q, CPU %q, devices %d), so it cannot be loaded: take a new checkpoint",
+			m.QEMU, m.CPU, m.Devices, s.machine().QEMU, s.machine().CPU, s.machine().Devices)
 	}
 	if err := s.monitor.SetIgnoreShared(false); err != nil {
 		return err
@@ -103,10 +103,11 @@ func (s *sup) restoreCheckpoint(ctx context.Context, ck store.CheckpointLayout) 
 
 // machine identifies the virtual machine a checkpoint's state fits.
 type machine struct {
-	QEMU string `json:"qemu"`
-	CPU  string `json:"cpu"`
+	QEMU    string `json:"qemu"`
+	CPU     string `json:"cpu"`
+	Devices int    `json:"devices"` // stateFormat: the device set and its options
 }
 
 func (s *sup) machine() machine {
-	return machine{QEMU: qemuVersion(), CPU: qemu.CPUModel(s.accel)}
+	return machine{QEMU: qemuVersion(), CPU: qemu.CPUModel(s.accel), Devices: stateFormat}
 }

@@ -62,7 +62,8 @@ type stateSpec struct {
 
 // 2: a virtio-net device (-netdev stream to net.sock).
 // 4: the CPU model is part of the key.
-const stateFormat = 4
+// 5: virtio-net without guest_announce (a device feature bit).
+const stateFormat = 5
 
 func (sp stateSpec) key() string {
 	b, _ := json.Marshal(sp)

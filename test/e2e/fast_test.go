@@ -175,8 +175,8 @@ func TestCheckpointAndFork(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the checkpoint has no machine record: %v", err)
 	}
-	var m map[string]string
-	if err := json.Unmarshal(b, &m); err != nil || m["cpu"] == "" || m["qemu"] == "" {
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil || m["cpu"] == "" || m["qemu"] == "" || m["devices"] == nil {
 		t.Fatalf("machine record %s: %v", b, err)
 	}
 	m["cpu"] = "max"

@@ -421,8 +421,12 @@ func (x *Network) GetMtu() uint32 {
 }
 
 type ConfigureResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Version       string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"` // the agent's build, as Ping reports it
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Version string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"` // the agent's build, as Ping reports it
+	// steps: what Configure did, in the order the steps ended, each with the
+	// time from the start of the call to its end. The host logs them (the
+	// guest's console is slow to write under TCG).
+	Steps         []*ConfigureStep `protobuf:"bytes,2,rep,name=steps,proto3" json:"steps,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -464,6 +468,65 @@ func (x *ConfigureResponse) GetVersion() string {
 	return ""
 }
 
+func (x *ConfigureResponse) GetSteps() []*ConfigureStep {
+	if x != nil {
+		return x.Steps
+	}
+	return nil
+}
+
+type ConfigureStep struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`                    // e.g. "clock", "mount /work"
+	DoneUs        uint32                 `protobuf:"varint,2,opt,name=done_us,json=doneUs,proto3" json:"done_us,omitempty"` // microseconds from the start of Configure
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfigureStep) Reset() {
+	*x = ConfigureStep{}
+	mi := &file_api_agent_v1_agent_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfigureStep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfigureStep) ProtoMessage() {}
+
+func (x *ConfigureStep) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agent_v1_agent_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfigureStep.ProtoReflect.Descriptor instead.
+func (*ConfigureStep) Descriptor() ([]byte, []int) {
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ConfigureStep) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ConfigureStep) GetDoneUs() uint32 {
+	if x != nil {
+		return x.DoneUs
+	}
+	return 0
+}
+
 type ExecRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`        // chosen by the caller, unique per sandbox
@@ -484,7 +547,7 @@ type ExecRequest struct {
 
 func (x *ExecRequest) Reset() {
 	*x = ExecRequest{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[7]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -496,7 +559,7 @@ func (x *ExecRequest) String() string {
 func (*ExecRequest) ProtoMessage() {}
 
 func (x *ExecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[7]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -509,7 +572,7 @@ func (x *ExecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecRequest.ProtoReflect.Descriptor instead.
 func (*ExecRequest) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ExecRequest) GetId() string {
@@ -597,7 +660,7 @@ type ExecEvent struct {
 
 func (x *ExecEvent) Reset() {
 	*x = ExecEvent{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[8]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -609,7 +672,7 @@ func (x *ExecEvent) String() string {
 func (*ExecEvent) ProtoMessage() {}
 
 func (x *ExecEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[8]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -622,7 +685,7 @@ func (x *ExecEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecEvent.ProtoReflect.Descriptor instead.
 func (*ExecEvent) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ExecEvent) GetEvent() isExecEvent_Event {
@@ -705,7 +768,7 @@ type Started struct {
 
 func (x *Started) Reset() {
 	*x = Started{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -717,7 +780,7 @@ func (x *Started) String() string {
 func (*Started) ProtoMessage() {}
 
 func (x *Started) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -730,7 +793,7 @@ func (x *Started) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Started.ProtoReflect.Descriptor instead.
 func (*Started) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Started) GetPid() int32 {
@@ -753,7 +816,7 @@ type Exited struct {
 
 func (x *Exited) Reset() {
 	*x = Exited{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -765,7 +828,7 @@ func (x *Exited) String() string {
 func (*Exited) ProtoMessage() {}
 
 func (x *Exited) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -778,7 +841,7 @@ func (x *Exited) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Exited.ProtoReflect.Descriptor instead.
 func (*Exited) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Exited) GetExitCode() int32 {
@@ -813,7 +876,7 @@ type StdinChunk struct {
 
 func (x *StdinChunk) Reset() {
 	*x = StdinChunk{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -825,7 +888,7 @@ func (x *StdinChunk) String() string {
 func (*StdinChunk) ProtoMessage() {}
 
 func (x *StdinChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -838,7 +901,7 @@ func (x *StdinChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinChunk.ProtoReflect.Descriptor instead.
 func (*StdinChunk) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StdinChunk) GetId() string {
@@ -870,7 +933,7 @@ type WriteStdinResponse struct {
 
 func (x *WriteStdinResponse) Reset() {
 	*x = WriteStdinResponse{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -882,7 +945,7 @@ func (x *WriteStdinResponse) String() string {
 func (*WriteStdinResponse) ProtoMessage() {}
 
 func (x *WriteStdinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -895,7 +958,7 @@ func (x *WriteStdinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteStdinResponse.ProtoReflect.Descriptor instead.
 func (*WriteStdinResponse) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 type AckOutputRequest struct {
@@ -908,7 +971,7 @@ type AckOutputRequest struct {
 
 func (x *AckOutputRequest) Reset() {
 	*x = AckOutputRequest{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +983,7 @@ func (x *AckOutputRequest) String() string {
 func (*AckOutputRequest) ProtoMessage() {}
 
 func (x *AckOutputRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +996,7 @@ func (x *AckOutputRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckOutputRequest.ProtoReflect.Descriptor instead.
 func (*AckOutputRequest) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AckOutputRequest) GetId() string {
@@ -958,7 +1021,7 @@ type AckOutputResponse struct {
 
 func (x *AckOutputResponse) Reset() {
 	*x = AckOutputResponse{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -970,7 +1033,7 @@ func (x *AckOutputResponse) String() string {
 func (*AckOutputResponse) ProtoMessage() {}
 
 func (x *AckOutputResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -983,7 +1046,7 @@ func (x *AckOutputResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckOutputResponse.ProtoReflect.Descriptor instead.
 func (*AckOutputResponse) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 type ResizeRequest struct {
@@ -997,7 +1060,7 @@ type ResizeRequest struct {
 
 func (x *ResizeRequest) Reset() {
 	*x = ResizeRequest{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1009,7 +1072,7 @@ func (x *ResizeRequest) String() string {
 func (*ResizeRequest) ProtoMessage() {}
 
 func (x *ResizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1022,7 +1085,7 @@ func (x *ResizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeRequest.ProtoReflect.Descriptor instead.
 func (*ResizeRequest) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ResizeRequest) GetId() string {
@@ -1054,7 +1117,7 @@ type ResizeResponse struct {
 
 func (x *ResizeResponse) Reset() {
 	*x = ResizeResponse{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1066,7 +1129,7 @@ func (x *ResizeResponse) String() string {
 func (*ResizeResponse) ProtoMessage() {}
 
 func (x *ResizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1079,7 +1142,7 @@ func (x *ResizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeResponse.ProtoReflect.Descriptor instead.
 func (*ResizeResponse) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 type SignalRequest struct {
@@ -1092,7 +1155,7 @@ type SignalRequest struct {
 
 func (x *SignalRequest) Reset() {
 	*x = SignalRequest{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1104,7 +1167,7 @@ func (x *SignalRequest) String() string {
 func (*SignalRequest) ProtoMessage() {}
 
 func (x *SignalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1117,7 +1180,7 @@ func (x *SignalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalRequest.ProtoReflect.Descriptor instead.
 func (*SignalRequest) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SignalRequest) GetId() string {
@@ -1142,7 +1205,7 @@ type SignalResponse struct {
 
 func (x *SignalResponse) Reset() {
 	*x = SignalResponse{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1154,7 +1217,7 @@ func (x *SignalResponse) String() string {
 func (*SignalResponse) ProtoMessage() {}
 
 func (x *SignalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1167,7 +1230,7 @@ func (x *SignalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalResponse.ProtoReflect.Descriptor instead.
 func (*SignalResponse) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 type QuiesceRequest struct {
@@ -1178,7 +1241,7 @@ type QuiesceRequest struct {
 
 func (x *QuiesceRequest) Reset() {
 	*x = QuiesceRequest{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1190,7 +1253,7 @@ func (x *QuiesceRequest) String() string {
 func (*QuiesceRequest) ProtoMessage() {}
 
 func (x *QuiesceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1203,7 +1266,7 @@ func (x *QuiesceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuiesceRequest.ProtoReflect.Descriptor instead.
 func (*QuiesceRequest) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 type QuiesceResponse struct {
@@ -1214,7 +1277,7 @@ type QuiesceResponse struct {
 
 func (x *QuiesceResponse) Reset() {
 	*x = QuiesceResponse{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1226,7 +1289,7 @@ func (x *QuiesceResponse) String() string {
 func (*QuiesceResponse) ProtoMessage() {}
 
 func (x *QuiesceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1239,7 +1302,7 @@ func (x *QuiesceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuiesceResponse.ProtoReflect.Descriptor instead.
 func (*QuiesceResponse) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 type ShutdownRequest struct {
@@ -1250,7 +1313,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1262,7 +1325,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1275,7 +1338,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 type ShutdownResponse struct {
@@ -1286,7 +1349,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[22]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1298,7 +1361,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[22]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1311,7 +1374,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{22}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 var File_api_agent_v1_agent_proto protoreflect.FileDescriptor
@@ -1347,9 +1410,13 @@ const file_api_agent_v1_agent_proto_rawDesc = "" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x18\n" +
 	"\agateway\x18\x03 \x01(\tR\agateway\x12 \n" +
 	"\vnameservers\x18\x04 \x03(\tR\vnameservers\x12\x10\n" +
-	"\x03mtu\x18\x05 \x01(\rR\x03mtu\"-\n" +
+	"\x03mtu\x18\x05 \x01(\rR\x03mtu\"d\n" +
 	"\x11ConfigureResponse\x12\x18\n" +
-	"\aversion\x18\x01 \x01(\tR\aversion\"\xde\x01\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x125\n" +
+	"\x05steps\x18\x02 \x03(\v2\x1f.paddock.agent.v1.ConfigureStepR\x05steps\"<\n" +
+	"\rConfigureStep\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x17\n" +
+	"\adone_us\x18\x02 \x01(\rR\x06doneUs\"\xde\x01\n" +
 	"\vExecRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04argv\x18\x02 \x03(\tR\x04argv\x12\x10\n" +
@@ -1422,7 +1489,7 @@ func file_api_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_api_agent_v1_agent_proto_rawDescData
 }
 
-var file_api_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_api_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_api_agent_v1_agent_proto_goTypes = []any{
 	(*PingRequest)(nil),        // 0: paddock.agent.v1.PingRequest
 	(*PingResponse)(nil),       // 1: paddock.agent.v1.PingResponse
@@ -1431,54 +1498,56 @@ var file_api_agent_v1_agent_proto_goTypes = []any{
 	(*Mount)(nil),              // 4: paddock.agent.v1.Mount
 	(*Network)(nil),            // 5: paddock.agent.v1.Network
 	(*ConfigureResponse)(nil),  // 6: paddock.agent.v1.ConfigureResponse
-	(*ExecRequest)(nil),        // 7: paddock.agent.v1.ExecRequest
-	(*ExecEvent)(nil),          // 8: paddock.agent.v1.ExecEvent
-	(*Started)(nil),            // 9: paddock.agent.v1.Started
-	(*Exited)(nil),             // 10: paddock.agent.v1.Exited
-	(*StdinChunk)(nil),         // 11: paddock.agent.v1.StdinChunk
-	(*WriteStdinResponse)(nil), // 12: paddock.agent.v1.WriteStdinResponse
-	(*AckOutputRequest)(nil),   // 13: paddock.agent.v1.AckOutputRequest
-	(*AckOutputResponse)(nil),  // 14: paddock.agent.v1.AckOutputResponse
-	(*ResizeRequest)(nil),      // 15: paddock.agent.v1.ResizeRequest
-	(*ResizeResponse)(nil),     // 16: paddock.agent.v1.ResizeResponse
-	(*SignalRequest)(nil),      // 17: paddock.agent.v1.SignalRequest
-	(*SignalResponse)(nil),     // 18: paddock.agent.v1.SignalResponse
-	(*QuiesceRequest)(nil),     // 19: paddock.agent.v1.QuiesceRequest
-	(*QuiesceResponse)(nil),    // 20: paddock.agent.v1.QuiesceResponse
-	(*ShutdownRequest)(nil),    // 21: paddock.agent.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),   // 22: paddock.agent.v1.ShutdownResponse
+	(*ConfigureStep)(nil),      // 7: paddock.agent.v1.ConfigureStep
+	(*ExecRequest)(nil),        // 8: paddock.agent.v1.ExecRequest
+	(*ExecEvent)(nil),          // 9: paddock.agent.v1.ExecEvent
+	(*Started)(nil),            // 10: paddock.agent.v1.Started
+	(*Exited)(nil),             // 11: paddock.agent.v1.Exited
+	(*StdinChunk)(nil),         // 12: paddock.agent.v1.StdinChunk
+	(*WriteStdinResponse)(nil), // 13: paddock.agent.v1.WriteStdinResponse
+	(*AckOutputRequest)(nil),   // 14: paddock.agent.v1.AckOutputRequest
+	(*AckOutputResponse)(nil),  // 15: paddock.agent.v1.AckOutputResponse
+	(*ResizeRequest)(nil),      // 16: paddock.agent.v1.ResizeRequest
+	(*ResizeResponse)(nil),     // 17: paddock.agent.v1.ResizeResponse
+	(*SignalRequest)(nil),      // 18: paddock.agent.v1.SignalRequest
+	(*SignalResponse)(nil),     // 19: paddock.agent.v1.SignalResponse
+	(*QuiesceRequest)(nil),     // 20: paddock.agent.v1.QuiesceRequest
+	(*QuiesceResponse)(nil),    // 21: paddock.agent.v1.QuiesceResponse
+	(*ShutdownRequest)(nil),    // 22: paddock.agent.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),   // 23: paddock.agent.v1.ShutdownResponse
 }
 var file_api_agent_v1_agent_proto_depIdxs = []int32{
 	3,  // 0: paddock.agent.v1.ConfigureRequest.user:type_name -> paddock.agent.v1.User
 	4,  // 1: paddock.agent.v1.ConfigureRequest.mounts:type_name -> paddock.agent.v1.Mount
 	5,  // 2: paddock.agent.v1.ConfigureRequest.network:type_name -> paddock.agent.v1.Network
-	9,  // 3: paddock.agent.v1.ExecEvent.started:type_name -> paddock.agent.v1.Started
-	10, // 4: paddock.agent.v1.ExecEvent.exited:type_name -> paddock.agent.v1.Exited
-	0,  // 5: paddock.agent.v1.Agent.Ping:input_type -> paddock.agent.v1.PingRequest
-	2,  // 6: paddock.agent.v1.Agent.Configure:input_type -> paddock.agent.v1.ConfigureRequest
-	7,  // 7: paddock.agent.v1.Agent.Exec:input_type -> paddock.agent.v1.ExecRequest
-	11, // 8: paddock.agent.v1.Agent.WriteStdin:input_type -> paddock.agent.v1.StdinChunk
-	15, // 9: paddock.agent.v1.Agent.Resize:input_type -> paddock.agent.v1.ResizeRequest
-	17, // 10: paddock.agent.v1.Agent.Signal:input_type -> paddock.agent.v1.SignalRequest
-	13, // 11: paddock.agent.v1.Agent.AckOutput:input_type -> paddock.agent.v1.AckOutputRequest
-	11, // 12: paddock.agent.v1.Agent.WriteStdinChunk:input_type -> paddock.agent.v1.StdinChunk
-	19, // 13: paddock.agent.v1.Agent.Quiesce:input_type -> paddock.agent.v1.QuiesceRequest
-	21, // 14: paddock.agent.v1.Agent.Shutdown:input_type -> paddock.agent.v1.ShutdownRequest
-	1,  // 15: paddock.agent.v1.Agent.Ping:output_type -> paddock.agent.v1.PingResponse
-	6,  // 16: paddock.agent.v1.Agent.Configure:output_type -> paddock.agent.v1.ConfigureResponse
-	8,  // 17: paddock.agent.v1.Agent.Exec:output_type -> paddock.agent.v1.ExecEvent
-	12, // 18: paddock.agent.v1.Agent.WriteStdin:output_type -> paddock.agent.v1.WriteStdinResponse
-	16, // 19: paddock.agent.v1.Agent.Resize:output_type -> paddock.agent.v1.ResizeResponse
-	18, // 20: paddock.agent.v1.Agent.Signal:output_type -> paddock.agent.v1.SignalResponse
-	14, // 21: paddock.agent.v1.Agent.AckOutput:output_type -> paddock.agent.v1.AckOutputResponse
-	12, // 22: paddock.agent.v1.Agent.WriteStdinChunk:output_type -> paddock.agent.v1.WriteStdinResponse
-	20, // 23: paddock.agent.v1.Agent.Quiesce:output_type -> paddock.agent.v1.QuiesceResponse
-	22, // 24: paddock.agent.v1.Agent.Shutdown:output_type -> paddock.agent.v1.ShutdownResponse
-	15, // [15:25] is the sub-list for method output_type
-	5,  // [5:15] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	7,  // 3: paddock.agent.v1.ConfigureResponse.steps:type_name -> paddock.agent.v1.ConfigureStep
+	10, // 4: paddock.agent.v1.ExecEvent.started:type_name -> paddock.agent.v1.Started
+	11, // 5: paddock.agent.v1.ExecEvent.exited:type_name -> paddock.agent.v1.Exited
+	0,  // 6: paddock.agent.v1.Agent.Ping:input_type -> paddock.agent.v1.PingRequest
+	2,  // 7: paddock.agent.v1.Agent.Configure:input_type -> paddock.agent.v1.ConfigureRequest
+	8,  // 8: paddock.agent.v1.Agent.Exec:input_type -> paddock.agent.v1.ExecRequest
+	12, // 9: paddock.agent.v1.Agent.WriteStdin:input_type -> paddock.agent.v1.StdinChunk
+	16, // 10: paddock.agent.v1.Agent.Resize:input_type -> paddock.agent.v1.ResizeRequest
+	18, // 11: paddock.agent.v1.Agent.Signal:input_type -> paddock.agent.v1.SignalRequest
+	14, // 12: paddock.agent.v1.Agent.AckOutput:input_type -> paddock.agent.v1.AckOutputRequest
+	12, // 13: paddock.agent.v1.Agent.WriteStdinChunk:input_type -> paddock.agent.v1.StdinChunk
+	20, // 14: paddock.agent.v1.Agent.Quiesce:input_type -> paddock.agent.v1.QuiesceRequest
+	22, // 15: paddock.agent.v1.Agent.Shutdown:input_type -> paddock.agent.v1.ShutdownRequest
+	1,  // 16: paddock.agent.v1.Agent.Ping:output_type -> paddock.agent.v1.PingResponse
+	6,  // 17: paddock.agent.v1.Agent.Configure:output_type -> paddock.agent.v1.ConfigureResponse
+	9,  // 18: paddock.agent.v1.Agent.Exec:output_type -> paddock.agent.v1.ExecEvent
+	13, // 19: paddock.agent.v1.Agent.WriteStdin:output_type -> paddock.agent.v1.WriteStdinResponse
+	17, // 20: paddock.agent.v1.Agent.Resize:output_type -> paddock.agent.v1.ResizeResponse
+	19, // 21: paddock.agent.v1.Agent.Signal:output_type -> paddock.agent.v1.SignalResponse
+	15, // 22: paddock.agent.v1.Agent.AckOutput:output_type -> paddock.agent.v1.AckOutputResponse
+	13, // 23: paddock.agent.v1.Agent.WriteStdinChunk:output_type -> paddock.agent.v1.WriteStdinResponse
+	21, // 24: paddock.agent.v1.Agent.Quiesce:output_type -> paddock.agent.v1.QuiesceResponse
+	23, // 25: paddock.agent.v1.Agent.Shutdown:output_type -> paddock.agent.v1.ShutdownResponse
+	16, // [16:26] is the sub-list for method output_type
+	6,  // [6:16] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_api_agent_v1_agent_proto_init() }
@@ -1486,7 +1555,7 @@ func file_api_agent_v1_agent_proto_init() {
 	if File_api_agent_v1_agent_proto != nil {
 		return
 	}
-	file_api_agent_v1_agent_proto_msgTypes[8].OneofWrappers = []any{
+	file_api_agent_v1_agent_proto_msgTypes[9].OneofWrappers = []any{
 		(*ExecEvent_Started)(nil),
 		(*ExecEvent_Stdout)(nil),
 		(*ExecEvent_Stderr)(nil),
@@ -1498,7 +1567,7 @@ func file_api_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_agent_v1_agent_proto_rawDesc), len(file_api_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -174,7 +174,12 @@ func (c Config) Args() []string {
 	if c.NetSocket != "" {
 		a = append(a,
 			"-netdev", "stream,id=n0,server=off,addr.type=unix,addr.path="+c.NetSocket,
-			"-device", "virtio-net-device,netdev=n0")
+			// No guest announce: after a restore QEMU would have the guest
+			// send gratuitous ARPs and link notifications, which tell
+			// switches a migrated VM has moved. This network has no
+			// switch, and the announce was ~3% of a clone's translated
+			// code (docs/BENCHMARKS.md).
+			"-device", "virtio-net-device,netdev=n0,guest_announce=off")
 	}
 	if c.Incoming {
 		a = append(a, "-S", "-incoming", "defer")

@@ -185,7 +185,7 @@ func TestArgsNetwork(t *testing.T) {
 	if got := flag(a, "-netdev"); !slices.Equal(got, []string{"stream,id=n0,server=off,addr.type=unix,addr.path=net.sock"}) {
 		t.Errorf("-netdev = %q", got)
 	}
-	if !slices.Contains(flag(a, "-device"), "virtio-net-device,netdev=n0") {
+	if !slices.Contains(flag(a, "-device"), "virtio-net-device,netdev=n0,guest_announce=off") {
 		t.Errorf("no virtio-net device in %q", flag(a, "-device"))
 	}
 	c.NetSocket = "a,b.sock"
