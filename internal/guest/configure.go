@@ -227,18 +227,28 @@ func applyChanged[M proto.Message](a *Agent, last *M, want M, apply func() error
 
 // warmUp runs a trivial command the way Exec runs one (default user, in
 // cwd, through the reaper), so that the first real exec after a restore
-// finds those code paths already translated (see RunInit). Errors are
-// ignored; a root filesystem without /bin/sh skips it.
+// finds those code paths already translated (see RunInit). The command is
+// true, not a shell: what every command shares is fork, exec, the dynamic
+// loader and reaping, and a shell's own start-up would add translated code
+// that only shell commands use. Errors are ignored; a root filesystem
+// without true skips it.
 func (a *Agent) warmUp(cwd string) {
-	if _, err := os.Stat(a.path("/bin/sh")); err != nil {
+	path := ""
+	for _, p := range []string{"/usr/bin/true", "/bin/true"} {
+		if _, err := os.Stat(a.path(p)); err == nil {
+			path = p
+			break
+		}
+	}
+	if path == "" {
 		return
 	}
 	id, err := a.execIdentity("")
 	if err != nil {
 		return
 	}
-	req := &agentv1.ExecRequest{Argv: []string{"/bin/sh", "-c", ":"}}
-	p, err := a.startProcess(req, id, "/bin/sh", BuildEnv(id, false, nil), cwd)
+	req := &agentv1.ExecRequest{Argv: []string{path}}
+	p, err := a.startProcess(req, id, path, BuildEnv(id, false, nil), cwd)
 	if err != nil {
 		return
 	}
