@@ -19,7 +19,9 @@ func logsCmd() *cobra.Command {
 		Short: "Print a sandbox's serial console or exec audit log",
 		Long: `Logs prints the guest's serial console (--kind console, the default) or the exec
 audit log (--kind exec: one JSON object per command with time, user, argv, cwd,
-exit code and duration). The supervisor's own log follows the console.`,
+exit code and duration), or the supervisor's own log (--kind supervisor: each
+start's steps and timings, network and exec events). A sandbox restored from a
+saved VM or a checkpoint has no boot lines of its own; its console log says so.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			h, err := home()

@@ -54,6 +54,7 @@ type sup struct {
 	accel   string
 	qemu    *qemu.Process
 	monitor *qemu.Monitor
+	console io.Writer // the console log QEMU's serial output goes to
 	started time.Time
 	version string // guarded by mu
 	mode    string // "cold", "restore" or "fork"
@@ -295,7 +296,25 @@ func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
 		s.log.Info("boot step", "step", st.name, "mode", s.mode, "duration", time.Since(t0).Round(time.Millisecond))
 	}
 	s.started = time.Now()
+	s.noteRestore()
 	return srv, nil
+}
+
+// noteRestore tells the console log's reader why a restored or forked VM
+// shows no boot: its guest booted before its state was saved, and writes
+// nothing to the slow serial console on the way back.
+func (s *sup) noteRestore() {
+	var from string
+	switch s.mode {
+	case "restore":
+		from = "template " + s.cfg.Template + "'s saved VM"
+	case "fork":
+		from = "checkpoint " + s.cfg.From
+	default:
+		return
+	}
+	fmt.Fprintf(s.console, "[paddock] %s restored from %s: the guest booted when that state was saved; this start's steps are in paddock logs --kind supervisor\n",
+		s.started.UTC().Format(time.RFC3339), from)
 }
 
 // restore loads the saved state into a QEMU started with Incoming and
@@ -358,7 +377,7 @@ func (s *sup) startQEMU(spec stateSpec, st savedState) error {
 	if err != nil {
 		return err
 	}
-	s.qemu = p
+	s.qemu, s.console = p, console
 	return store.WritePidFile(s.layout.QEMUPid(), p.Pid())
 }
 

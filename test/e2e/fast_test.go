@@ -74,6 +74,10 @@ func TestColdCreate(t *testing.T) {
 	if out := e.ok("exec", "cold", "--", "hostname"); out != "cold\n" {
 		t.Fatalf("hostname %q", out)
 	}
+	// A cold boot's console has the kernel's and the agent's boot lines.
+	if console := e.ok("logs", "--kind", "console", "cold"); !strings.Contains(console, "paddock-agent: ready") {
+		t.Errorf("console log lacks the agent's ready line:\n%s", tail(console, 500))
+	}
 }
 
 func TestResetRestoresRootAndKeepsWorkspace(t *testing.T) {
@@ -93,8 +97,9 @@ func TestResetRestoresRootAndKeepsWorkspace(t *testing.T) {
 }
 
 // counter starts a background loop in the guest that writes an increasing
-// number to /tmp/count every 100 ms, outside the workspace.
-const counter = `cd /; echo 0 > /tmp/count; sh -c 'i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done' >/dev/null 2>&1 &`
+// number to /tmp/count every 100 ms, outside the workspace. Each number
+// replaces the file by rename, so a reader never sees it empty.
+const counter = `cd /; echo 0 > /tmp/count; sh -c 'i=0; while true; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.1; done' >/dev/null 2>&1 &`
 
 func readCount(t *testing.T, e *env, name string) int {
 	t.Helper()
@@ -150,6 +155,9 @@ func TestCheckpointAndFork(t *testing.T) {
 	}
 
 	e.ok("create", "--name", "fork", "--from", "ck1", "--workspace", e.ws)
+	if console := e.ok("logs", "fork"); !strings.Contains(console, "restored from checkpoint ck1") {
+		t.Errorf("fork's console log does not say where it came from:\n%s", tail(console, 500))
+	}
 	if out := e.ok("exec", "-u", "root", "fork", "--", "cat", "/root/file"); out != "saved\n" {
 		t.Fatalf("fork's /root/file: %q", out)
 	}
