@@ -23,8 +23,14 @@ import (
 // TCP sends them again.
 const txQueue = 1024
 
-// maxFrame is the largest Ethernet frame either side may send.
-const maxFrame = MTU + header.EthernetMinimumSize
+// maxFrame is the largest Ethernet frame either side may send; larger
+// ones from the guest (a VLAN tag, an interface with a larger MTU) are
+// dropped. A length beyond maxLength cannot come from QEMU (its buffers
+// are 68 KiB) and means the stream is broken.
+const (
+	maxFrame  = MTU + header.EthernetMinimumSize
+	maxLength = 1 << 20
+)
 
 // qemuLink carries Ethernet frames between the stack and QEMU's
 // "-netdev stream" socket, where each frame follows its length as a
@@ -93,8 +99,14 @@ func (l *qemuLink) attach(ctx context.Context, c net.Conn) error {
 			return err
 		}
 		n := int(binary.BigEndian.Uint32(size[:]))
-		if n < header.EthernetMinimumSize || n > maxFrame {
-			return fmt.Errorf("qemu network socket: frame of %d bytes (want %d to %d)", n, header.EthernetMinimumSize, maxFrame)
+		if n < header.EthernetMinimumSize || n > maxLength {
+			return fmt.Errorf("qemu network socket: frame length %d (want %d to %d): the stream is broken", n, header.EthernetMinimumSize, maxLength)
+		}
+		if n > maxFrame {
+			if _, err := r.Discard(n); err != nil {
+				return err
+			}
+			continue
 		}
 		v := buffer.NewViewSize(n)
 		if _, err := io.ReadFull(r, v.AsSlice()); err != nil {

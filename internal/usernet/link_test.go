@@ -136,8 +136,17 @@ func TestLinkNewConnectionReplacesTheOld(t *testing.T) {
 	}
 }
 
+func TestLinkSurvivesOversizedFrames(t *testing.T) {
+	c := dialVM(t, startNetwork(t))
+	big := make([]byte, maxFrame+4) // a full frame with a VLAN tag
+	if _, err := c.Write(framed(big)); err != nil {
+		t.Fatal(err)
+	}
+	wantGatewayARPReply(t, c) // the link still reads frames after it
+}
+
 func TestLinkClosesOnBadFrameLength(t *testing.T) {
-	for _, size := range []uint32{0, maxFrame + 1} {
+	for _, size := range []uint32{0, maxLength + 1} {
 		c := dialVM(t, startNetwork(t))
 		if _, err := c.Write(binary.BigEndian.AppendUint32(nil, size)); err != nil {
 			t.Fatal(err)

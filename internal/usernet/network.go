@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -199,8 +200,10 @@ func (n *Network) Serve(l net.Listener) error {
 			return err
 		}
 		go func() {
-			if err := n.link.attach(n.ctx, c); err != nil && n.ctx.Err() == nil {
-				n.log.Debug("network link closed", "err", err)
+			switch err := n.link.attach(n.ctx, c); {
+			case n.ctx.Err() != nil, err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+			default:
+				n.log.Warn("network link to qemu closed", "err", err)
 			}
 		}()
 	}
