@@ -131,6 +131,22 @@ func CPUModel(accel string) string {
 	return tcgCPU
 }
 
+// tcgCodeCacheMiB caps TCG's translated-code buffer. QEMU's default is
+// 1 GiB, and a guest running ordinary tools fills it and keeps it: two
+// rounds of a python/node/git mix left 589 MiB of translations in QEMU,
+// held for the sandbox's life. At 128 MiB the same work flushes the
+// buffer a few times and runs no slower; at 64 MiB it runs ~20% slower
+// (docs/BENCHMARKS.md). An idle clone's ~19 MiB is far below the cap.
+const tcgCodeCacheMiB = 128
+
+// accelArg is the -accel value for accel.
+func accelArg(accel string) string {
+	if accel == "tcg" {
+		return "tcg,tb-size=" + strconv.Itoa(tcgCodeCacheMiB)
+	}
+	return accel
+}
+
 // Args returns QEMU's argv after the binary name.
 func (c Config) Args() []string {
 	cpu := CPUModel(c.Accel)
@@ -143,7 +159,7 @@ func (c Config) Args() []string {
 	machine := "microvm,x-option-roms=off,isa-serial=on,rtc=off,acpi=on,memory-backend=mem"
 	a := []string{
 		"-M", machine,
-		"-accel", c.Accel,
+		"-accel", accelArg(c.Accel),
 		"-cpu", cpu,
 		"-smp", strconv.Itoa(c.CPUs),
 		"-m", strconv.FormatInt(c.MemoryMiB, 10) + "M",

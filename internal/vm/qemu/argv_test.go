@@ -34,7 +34,7 @@ func TestArgsTCG(t *testing.T) {
 	want := map[string][]string{
 		"-M":       {"microvm,x-option-roms=off,isa-serial=on,rtc=off,acpi=on,memory-backend=mem"},
 		"-object":  {"memory-backend-ram,id=mem,size=2048M"},
-		"-accel":   {"tcg"},
+		"-accel":   {"tcg,tb-size=128"},
 		"-cpu":     {tcgCPU},
 		"-smp":     {"2"},
 		"-m":       {"2048M"},
@@ -79,6 +79,9 @@ func TestArgsKVMUsesHostCPU(t *testing.T) {
 	a := c.Args()
 	if got := flag(a, "-cpu"); !slices.Equal(got, []string{"host"}) {
 		t.Errorf("-cpu = %q", got)
+	}
+	if got := flag(a, "-accel"); !slices.Equal(got, []string{"kvm"}) {
+		t.Errorf("-accel = %q (no TCG options on KVM)", got)
 	}
 	if strings.Contains(strings.Join(flag(a, "-append"), " "), "tsc_early_khz") {
 		t.Error("TSC workaround on KVM")
