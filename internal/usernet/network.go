@@ -151,6 +151,7 @@ func New(cfg Config) (*Network, error) {
 		n.Close()
 		return nil, err
 	}
+	go link.transmit(n.ctx) // the only writer to the VM's connection; ends with Close
 	return n, nil
 }
 
@@ -190,7 +191,6 @@ func (n *Network) record(r netpolicy.Record) {
 // Serve attaches each connection accepted on l (QEMU's "-netdev stream"
 // client) to the network in turn, until l is closed.
 func (n *Network) Serve(l net.Listener) error {
-	go n.link.transmit(n.ctx)
 	for {
 		c, err := l.Accept()
 		if err != nil {
