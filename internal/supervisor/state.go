@@ -197,9 +197,8 @@ const templateSharePath = "/run/paddock-template-share"
 func makeState(ctx context.Context, st savedState, sp stateSpec, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, bootTimeout)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", sp.Rootfs, st.Disk()).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("qemu-img: %v: %s", err, out)
+	if err := createOverlay(ctx, sp.Rootfs, "raw", st.Disk()); err != nil {
+		return err
 	}
 	if err := makeCloneDisk(ctx, st, sp); err != nil {
 		return err
