@@ -299,18 +299,31 @@ func (r *runner) pss(name string) (float64, error) {
 	}
 	total := 0.0
 	for _, pid := range []int{info.QEMUPid, info.SupervisorPid} {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+		mib, err := ProcessPSS(pid)
 		if err != nil {
 			return 0, err
 		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(line); len(f) >= 2 && f[0] == "Pss:" {
-				kb, _ := strconv.ParseFloat(f[1], 64)
-				total += kb / 1024
-			}
-		}
+		total += mib
 	}
 	return total, nil
+}
+
+// ProcessPSS is a process's proportional set size in MiB.
+func ProcessPSS(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Pss:" {
+			kb, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				return 0, fmt.Errorf("smaps_rollup of %d: %w", pid, err)
+			}
+			return kb / 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("smaps_rollup of %d has no Pss line", pid)
 }
 
 func hostInfo() Host {

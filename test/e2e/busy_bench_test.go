@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/paddock-dev/paddock/internal/bench"
 )
 
 // busyWork is an ordinary mix for an agent's sandbox: Python imports, a
@@ -58,16 +58,9 @@ func BenchmarkBusyMemory(b *testing.B) {
 // pssMiB is a process's proportional set size.
 func pssMiB(tb testing.TB, pid int) float64 {
 	tb.Helper()
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	mib, err := bench.ProcessPSS(pid)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Pss:" {
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
-		}
-	}
-	tb.Fatalf("no Pss in smaps_rollup of %d", pid)
-	return 0
+	return mib
 }
