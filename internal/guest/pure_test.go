@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
@@ -282,7 +283,91 @@ func TestConfigureReportsSteps(t *testing.T) {
 	if want := []string{"entropy", "hostname", "hosts", "machine-id"}; !slices.Equal(names, want) {
 		t.Errorf("steps %v, want %v", names, want)
 	}
-	if b, _ := os.ReadFile(filepath.Join(root, "etc", "hostname")); string(b) != "box\n" {
-		t.Errorf("/etc/hostname %q", b)
+}
+
+// bindRecorder is a System that records the files bound over others.
+type bindRecorder struct {
+	NoopSystem
+	mu    sync.Mutex
+	binds map[string]string // dst -> src
+}
+
+func (r *bindRecorder) BindFile(src, dst string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.binds[dst] = src
+	return nil
+}
+
+func TestConfigureBindsIdentityFilesFromRun(t *testing.T) {
+	root := t.TempDir()
+	etc := filepath.Join(root, "etc")
+	os.MkdirAll(etc, 0o755)
+	os.WriteFile(filepath.Join(etc, "hosts"), []byte("127.0.0.1\tlocalhost\n10.1.2.3\tdb\n"), 0o644)
+	sys := &bindRecorder{binds: map[string]string{}}
+	a := &Agent{Root: root, System: sys, Log: slog.New(slog.DiscardHandler)}
+	id := strings.Repeat("cd", 16)
+	if _, err := a.Configure(context.Background(), &agentv1.ConfigureRequest{Hostname: "box", MachineId: id}); err != nil {
+		t.Fatal(err)
+	}
+	run := filepath.Join(root, "run", "paddock", "etc")
+	want := map[string]string{
+		"hostname":   "box\n",
+		"machine-id": id + "\n",
+		"hosts":      "127.0.0.1\tlocalhost\n10.1.2.3\tdb\n127.0.1.1\tbox\n",
+	}
+	for name, content := range want {
+		if b, _ := os.ReadFile(filepath.Join(run, name)); string(b) != content {
+			t.Errorf("%s in /run: %q, want %q", name, b, content)
+		}
+		if src := sys.binds[filepath.Join(etc, name)]; src != filepath.Join(run, name) {
+			t.Errorf("/etc/%s is bound from %q", name, src)
+		}
+	}
+	// The root filesystem keeps its own files; missing ones become empty
+	// files to bind over.
+	if b, _ := os.ReadFile(filepath.Join(etc, "hosts")); string(b) != "127.0.0.1\tlocalhost\n10.1.2.3\tdb\n" {
+		t.Errorf("root fs /etc/hosts changed: %q", b)
+	}
+	if fi, err := os.Stat(filepath.Join(etc, "hostname")); err != nil || fi.Size() != 0 {
+		t.Errorf("root fs /etc/hostname: %v %v", fi, err)
+	}
+}
+
+func TestConfigureWritesThroughAnIdentitySymlink(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	target := filepath.Join(root, "managed-hostname")
+	os.Symlink(target, filepath.Join(root, "etc", "hostname"))
+	sys := &bindRecorder{binds: map[string]string{}}
+	a := &Agent{Root: root, System: sys, Log: slog.New(slog.DiscardHandler)}
+	if err := a.configureHostname("box"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "box\n" {
+		t.Errorf("symlink target holds %q", b)
+	}
+	if len(sys.binds) != 0 {
+		t.Errorf("bound over a symlink: %v", sys.binds)
+	}
+}
+
+func TestPrimeRootFSLeavesNothing(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"tmp", "home"} {
+		os.MkdirAll(filepath.Join(root, d), 0o755)
+	}
+	a := &Agent{Root: root}
+	a.primeRootFS()
+	for _, d := range []string{"", "tmp", "home"} {
+		ents, err := os.ReadDir(filepath.Join(root, d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			if e.Name() == ".paddock-prime" {
+				t.Errorf("%s/.paddock-prime left behind", d)
+			}
+		}
 	}
 }

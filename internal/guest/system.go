@@ -17,6 +17,7 @@ type System interface {
 	SetClock(t time.Time) error
 	AddEntropy(b []byte) error
 	Mount9p(tag, path string, readOnly bool) error
+	BindFile(src, dst string) error
 	Unmount(path string) error
 	Sync()
 	PowerOff()
@@ -85,6 +86,14 @@ func (HostSystem) Mount9p(tag, path string, readOnly bool) error {
 	return mountOnce(tag, path, "9p", flags, ninePOptions)
 }
 
+// BindFile bind-mounts the file src over the file dst.
+func (HostSystem) BindFile(src, dst string) error {
+	if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind %s on %s: %w", src, dst, err)
+	}
+	return nil
+}
+
 func (HostSystem) Unmount(path string) error {
 	if err := unix.Unmount(path, 0); err != nil {
 		return fmt.Errorf("unmount %s: %w", path, err)
@@ -115,6 +124,10 @@ func (s NoopSystem) AddEntropy(b []byte) error {
 }
 func (s NoopSystem) Mount9p(tag, path string, ro bool) error {
 	s.log("would mount 9p", "tag", tag, "path", path, "ro", ro)
+	return nil
+}
+func (s NoopSystem) BindFile(src, dst string) error {
+	s.log("would bind", "src", src, "dst", dst)
 	return nil
 }
 func (s NoopSystem) Unmount(path string) error { s.log("would unmount", "path", path); return nil }

@@ -189,6 +189,10 @@ func pruneStates(dir, keep string, sp stateSpec, log *slog.Logger) {
 	}
 }
 
+// templateMachineID is the template VM's machine id; every clone is given
+// its own.
+const templateMachineID = "00000000000000000000000000000001"
+
 // templateSharePath is where the template VM mounts its empty share once.
 const templateSharePath = "/run/paddock-template-share"
 
@@ -248,14 +252,17 @@ func makeState(ctx context.Context, st savedState, sp stateSpec, log *slog.Logge
 		return err
 	}
 	// Configure what is the same for most sandboxes (the default user),
-	// so a clone's Configure finds it done. The empty share is mounted and
+	// so a clone's Configure finds it done, and bind the identity files a
+	// clone rewrites (see the agent's writeIdentity): then a clone writes
+	// nothing to its root filesystem. The empty share is mounted and
 	// unmounted again: a kernel's first 9p mount sets up what later ones
 	// reuse, and a clone's first mount is on the path of every create.
 	if _, err := agent.Configure(ctx, &agentv1.ConfigureRequest{
-		Hostname: "paddock",
-		User:     &agentv1.User{Name: "agent", Uid: 1000, Gid: 1000, Home: "/home/agent"},
-		Network:  guestNetwork(),
-		Mounts:   []*agentv1.Mount{{Tag: "workspace", Path: templateSharePath}},
+		Hostname:  "paddock",
+		MachineId: templateMachineID,
+		User:      &agentv1.User{Name: "agent", Uid: 1000, Gid: 1000, Home: "/home/agent"},
+		Network:   guestNetwork(),
+		Mounts:    []*agentv1.Mount{{Tag: "workspace", Path: templateSharePath}},
 	}); err != nil {
 		return fmt.Errorf("configure template vm: %w", err)
 	}

@@ -38,6 +38,9 @@ func TestRestoredSandboxesGetTheirOwnIdentity(t *testing.T) {
 	if a.hostname != "ida" || b.hostname != "idb" {
 		t.Errorf("hostnames %q %q", a.hostname, b.hostname)
 	}
+	if out := e.ok("exec", "idb", "--", "sh", "-c", "cat /etc/hostname; grep 127.0.1.1 /etc/hosts"); out != "idb\n127.0.1.1\tidb\n" {
+		t.Errorf("idb's /etc/hostname and hosts line: %q", out)
+	}
 	if a.ws != "ws" || b.ws != "ws" {
 		t.Errorf("workspace not mounted after restore: %q %q", a.ws, b.ws)
 	}
@@ -240,6 +243,13 @@ func TestTemplateSaveThenCreate(t *testing.T) {
 	e.ok("create", "--name", "child", "--template", name, "--memory", "512M", "--cpus", "1", "--workspace", e.ws)
 	if out := e.ok("exec", "-u", "root", "child", "--", "cat", "/root/saved"); out != "from-src\n" {
 		t.Fatalf("sandbox from the saved template reads %q", out)
+	}
+	// The identity files are the sandbox's own (bound from /run), so the
+	// saved root filesystem does not carry src's.
+	srcID := e.ok("exec", "src", "--", "cat", "/etc/machine-id")
+	out := e.ok("exec", "-u", "root", "child", "--", "sh", "-c", "cat /etc/hostname; umount /etc/hostname /etc/machine-id /etc/hosts && cat /etc/hostname /etc/machine-id /etc/hosts")
+	if !strings.HasPrefix(out, "child\n") || strings.Contains(out[len("child\n"):], "src") || strings.Contains(out, strings.TrimSpace(srcID)) {
+		t.Errorf("child's identity files, then the saved disk's under them:\n%s(src's machine id %s)", out, srcID)
 	}
 	if _, errs, code := e.run("template", "save", "src", name); code == 0 || !strings.Contains(errs, "already exists") {
 		t.Fatalf("saving over an existing template: code %d %q", code, errs)
