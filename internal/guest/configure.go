@@ -132,14 +132,16 @@ const identityDir = "/run/paddock/etc"
 // files that say which machine this is. As Docker does for a container's
 // /etc/hosts, the copy lives in identityDir and is bind-mounted over the
 // root filesystem's file (an empty one is made if there is none), so:
-//   - creating a sandbox writes nothing to its root filesystem. After a
-//     restore every guest code path is new to TCG's translator, and a first
-//     ext4 write brings in ext4, the journal, writeback and virtio-blk:
-//     ~2,000 translated blocks, 6% of an idle clone's code cache;
+//   - writing them costs a clone nothing on its root filesystem. After a
+//     restore every guest code path is new to TCG's translator, and ext4
+//     writes bring in ext4, the journal, writeback and virtio-blk: these
+//     three files cost an idle clone ~1,100 translated blocks at once (3%
+//     of its code cache) and more when the journal commits;
 //   - the identity stays out of `paddock template save`.
 //
-// Edits to these files inside a sandbox last until it stops. A file that is
-// a symbolic link is the image's to manage: it is written through.
+// Edits to these files inside a sandbox last until it stops or is reset. A
+// file that is a symbolic link is the image's to manage: it is written
+// through.
 func (a *Agent) writeIdentity(file string, data []byte, perm os.FileMode) error {
 	dst := a.path(file)
 	fi, err := os.Lstat(dst)

@@ -65,8 +65,8 @@ var primeDirs = []string{"/", "/tmp", "/home", "/root"}
 // a VM saved now has ext4's block allocator state for their block groups
 // (buddy caches, bitmaps) in memory. A clone of it then makes its
 // workspace's directory without reading that state from disk, and under
-// TCG without translating the code that reads it: ~1,200 translated blocks,
-// ~0.9 MiB of each idle clone's host memory (docs/BENCHMARKS.md). Errors
+// TCG without translating the code that reads it: ~1,400 translated blocks,
+// ~1 MiB of each idle clone's host memory (docs/BENCHMARKS.md). Errors
 // are ignored: a parent that is missing or read-only is simply not primed.
 func (a *Agent) primeRootFS() {
 	for _, d := range primeDirs {
