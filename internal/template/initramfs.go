@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/cavaliergopher/cpio"
 )
@@ -32,7 +33,7 @@ func Initramfs(ctx context.Context, t *Template, agentPath, cacheDir string) (st
 		key := sha256.Sum256([]byte(fmt.Sprintf("%d\n%s\n%d\n%d\n%s\n%s\n%d", BuilderVersion, agentPath, st.Size(), st.ModTime().UnixNano(), t.Dir, t.RecipeHash, t.Created.UnixNano())))
 		memo = initramfsMemo(cacheDir, hex.EncodeToString(key[:16]))
 		if b, err := os.ReadFile(memo); err == nil {
-			if _, err := os.Stat(string(b)); err == nil {
+			if markUsed(string(b)) == nil {
 				return string(b), nil
 			}
 		}
@@ -60,7 +61,7 @@ func Initramfs(ctx context.Context, t *Template, agentPath, cacheDir string) (st
 			}
 		}
 	}()
-	if _, err := os.Stat(out); err == nil {
+	if markUsed(out) == nil {
 		return out, nil
 	}
 	if err := ctx.Err(); err != nil {
@@ -90,7 +91,56 @@ func Initramfs(ctx context.Context, t *Template, agentPath, cacheDir string) (st
 	if err != nil {
 		return fail(err)
 	}
+	pruneInitramfs(filepath.Dir(out), time.Now().Add(-initramfsKeep))
 	return out, nil
+}
+
+// initramfsKeep is how long an archive no start has used stays cached.
+// There is one per agent build, so without pruning every upgrade (and every
+// development build) would leave one behind.
+const initramfsKeep = 14 * 24 * time.Hour
+
+// markUsed records a start's use of a cached archive in its mtime, which
+// pruneInitramfs goes by; it fails only if the archive is gone (a cache
+// this user may read but not change is still used as it is).
+func markUsed(archive string) error {
+	now := time.Now()
+	if err := os.Chtimes(archive, now, now); err != nil {
+		_, err := os.Stat(archive)
+		return err
+	}
+	return nil
+}
+
+// pruneInitramfs removes the archives in dir last used before cutoff (and
+// unfinished ones older than that), and the memos that point at archives no longer there. An archive in use by a
+// start was just marked, and a running VM read its copy when QEMU started,
+// so neither is affected; a start that needs a removed archive again
+// rebuilds the same bytes. Errors are ignored: a later prune tries again.
+func pruneInitramfs(dir string, cutoff time.Time) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		// Archives, and the temporary files of builds that were killed.
+		if strings.HasSuffix(e.Name(), ".cpio") || strings.HasPrefix(e.Name(), ".initramfs-") {
+			if fi, err := e.Info(); err == nil && fi.ModTime().Before(cutoff) {
+				os.Remove(filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".memo") {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if b, err := os.ReadFile(p); err == nil {
+			if _, err := os.Stat(string(b)); os.IsNotExist(err) {
+				os.Remove(p)
+			}
+		}
+	}
 }
 
 // guestModuleOrder resolves guestModules against the template's modules

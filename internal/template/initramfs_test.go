@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cavaliergopher/cpio"
 )
@@ -81,5 +82,36 @@ func TestWriteInitramfs(t *testing.T) {
 	if !strings.Contains(string(out), "lib/modules/6.1.0-9-amd64/kernel/fs/ext4/ext4.ko\n") ||
 		!strings.HasPrefix(string(out), "dev\n") {
 		t.Errorf("cpio -t:\n%s", out)
+	}
+}
+
+func TestPruneInitramfs(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	write := func(name, content string, age time.Duration) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(p, now.Add(-age), now.Add(-age))
+		return p
+	}
+	old := write("old.cpio", "x", 30*24*time.Hour)
+	used := write("used.cpio", "x", 30*24*time.Hour)
+	fresh := write("fresh.cpio", "x", time.Hour)
+	killed := write(".initramfs-123", "x", 30*24*time.Hour)
+	oldMemo := write("a.memo", old, 0)
+	freshMemo := write("b.memo", fresh, 0)
+	if err := markUsed(used); err != nil {
+		t.Fatal(err)
+	}
+	if err := markUsed(filepath.Join(dir, "missing.cpio")); err == nil {
+		t.Error("markUsed of a missing archive succeeded")
+	}
+	pruneInitramfs(dir, now.Add(-initramfsKeep))
+	for p, want := range map[string]bool{old: false, used: true, fresh: true, killed: false, oldMemo: false, freshMemo: true} {
+		if _, err := os.Stat(p); (err == nil) != want {
+			t.Errorf("%s: exists %v, want %v", filepath.Base(p), err == nil, want)
+		}
 	}
 }
