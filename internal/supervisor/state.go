@@ -253,8 +253,8 @@ func makeState(ctx context.Context, st savedState, sp stateSpec, log *slog.Logge
 	}
 	// Configure what is the same for most sandboxes (the default user),
 	// so a clone's Configure finds it done, and bind the identity files a
-	// clone rewrites (see the agent's writeIdentity): then a clone writes
-	// nothing to its root filesystem. The empty share is mounted and
+	// clone rewrites (see the agent's writeIdentity): then they cost a
+	// clone nothing on its root filesystem. The empty share is mounted and
 	// unmounted again: a kernel's first 9p mount sets up what later ones
 	// reuse, and a clone's first mount is on the path of every create.
 	if _, err := agent.Configure(ctx, &agentv1.ConfigureRequest{

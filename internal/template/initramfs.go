@@ -113,10 +113,11 @@ func markUsed(archive string) error {
 }
 
 // pruneInitramfs removes the archives in dir last used before cutoff (and
-// unfinished ones older than that), and the memos that point at archives no longer there. An archive in use by a
-// start was just marked, and a running VM read its copy when QEMU started,
-// so neither is affected; a start that needs a removed archive again
-// rebuilds the same bytes. Errors are ignored: a later prune tries again.
+// unfinished ones older than that), and the memos that point at archives
+// no longer there. An archive in use by a start was just marked, and a
+// running VM read its copy when QEMU started, so neither is affected; a
+// start that needs a removed archive again rebuilds the same bytes. Errors
+// are ignored: a later prune tries again.
 func pruneInitramfs(dir string, cutoff time.Time) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
