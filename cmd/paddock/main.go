@@ -25,6 +25,16 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 func main() {
+	// The supervisor is started once per sandbox and lives as long as it:
+	// run its verb alone, without building the whole command tree, whose
+	// allocations would stay in every supervisor's heap.
+	if len(os.Args) > 1 && os.Args[1] == superviseVerb {
+		cmd := superviseCmd()
+		cmd.SilenceUsage, cmd.SilenceErrors = true, true
+		cmd.SetArgs(os.Args[2:])
+		exit(cmd.ExecuteContext(context.Background()))
+		return
+	}
 	root := &cobra.Command{
 		Use:           "paddock",
 		Short:         "Disposable microVM sandboxes for coding agents",
@@ -37,7 +47,12 @@ func main() {
 		createCmd(), runCmd(), execCmd(), lsCmd(), inspectCmd(), stopCmd(), startCmd(), rmCmd(),
 		logsCmd(), templateCmd(), resetCmd(), pauseCmd(), resumeCmd(), checkpointCmd(), benchCmd(), policyCmd(), superviseCmd(),
 	)
-	err := root.ExecuteContext(context.Background())
+	exit(root.ExecuteContext(context.Background()))
+}
+
+// exit ends the process for a command's result: an exitError's status,
+// or 1 after printing any other error.
+func exit(err error) {
 	var ee exitError
 	switch {
 	case errors.As(err, &ee):

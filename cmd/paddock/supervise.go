@@ -10,13 +10,17 @@ import (
 	"github.com/paddock-dev/paddock/internal/supervisor"
 )
 
+// superviseVerb is the hidden verb; main runs it without the rest of the
+// command tree.
+const superviseVerb = "__supervise"
+
 // superviseCmd is the hidden mode in which paddock runs as one sandbox's
 // supervisor, started detached by create and start. fd 3 is the pipe on
 // which it reports readiness.
 func superviseCmd() *cobra.Command {
 	var homeDir, agent string
 	cmd := &cobra.Command{
-		Use:    "__supervise NAME",
+		Use:    superviseVerb + " NAME",
 		Hidden: true,
 		Args:   cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

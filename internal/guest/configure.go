@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -17,12 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
-)
-
-var (
-	hostnameRE  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,62})$`)
-	machineIDRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
-	userNameRE  = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+	"github.com/paddock-dev/paddock/internal/label"
 )
 
 // Configure applies the sandbox's identity and shares. Every step is
@@ -94,14 +88,14 @@ func (a *Agent) Configure(_ context.Context, req *agentv1.ConfigureRequest) (*ag
 // validateConfigure gathers every problem of a request.
 func validateConfigure(req *agentv1.ConfigureRequest) error {
 	var errs []error
-	if h := req.GetHostname(); h != "" && !hostnameRE.MatchString(h) {
+	if h := req.GetHostname(); h != "" && !label.Hostname(h) {
 		errs = append(errs, fmt.Errorf("hostname %q: use 1-63 letters, digits and dashes", h))
 	}
-	if id := req.GetMachineId(); id != "" && !machineIDRE.MatchString(id) {
+	if id := req.GetMachineId(); id != "" && !label.MachineID(id) {
 		errs = append(errs, fmt.Errorf("machine id %q: want 32 lowercase hex digits", id))
 	}
 	if u := req.GetUser(); u != nil {
-		if !userNameRE.MatchString(u.GetName()) {
+		if !label.UserName(u.GetName()) {
 			errs = append(errs, fmt.Errorf("user name %q: want a lowercase POSIX name", u.GetName()))
 		}
 		if h := u.GetHome(); h != "" && !filepath.IsAbs(h) {

@@ -252,6 +252,7 @@ func (m *Manager) spawn(ctx context.Context, name string) (func() error, error) 
 	}
 	defer logf.Close()
 	cmd := exec.Command(m.Exe, "__supervise", "--home", string(m.Home), "--agent", m.AgentPath, name)
+	cmd.Env = supervisorEnv(os.Environ())
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{w} // fd 3: the ready pipe
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -285,4 +286,19 @@ func (m *Manager) spawn(ctx context.Context, name string) (func() error, error) 
 		}
 		return nil, fmt.Errorf("start sandbox %q: %s", name, line)
 	}
+}
+
+// supervisorEnv is the supervisor's environment: the caller's, with
+// GOMAXPROCS=1 unless the caller set GOMAXPROCS. A supervisor serves one
+// sandbox, and its work (frames between QEMU and the network stack, a few
+// RPCs) is I/O-bound; each further P keeps its own partly used heap spans
+// and threads. Set at exec, not with runtime.GOMAXPROCS, because the
+// runtime starts its Ps before main runs. See docs/BENCHMARKS.md.
+func supervisorEnv(env []string) []string {
+	for _, e := range env {
+		if strings.HasPrefix(e, "GOMAXPROCS=") {
+			return env
+		}
+	}
+	return append(env, "GOMAXPROCS=1")
 }

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -151,5 +152,16 @@ func TestUndoRunsNewestFirstAndJoinsErrors(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), "permission") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+func TestSupervisorEnv(t *testing.T) {
+	got := supervisorEnv([]string{"PATH=/bin", "HOME=/root"})
+	if want := []string{"PATH=/bin", "HOME=/root", "GOMAXPROCS=1"}; !slices.Equal(got, want) {
+		t.Errorf("supervisorEnv = %q, want %q", got, want)
+	}
+	mine := []string{"GOMAXPROCS=4", "PATH=/bin"}
+	if got := supervisorEnv(mine); !slices.Equal(got, mine) {
+		t.Errorf("supervisorEnv changed an environment that sets GOMAXPROCS: got %q", got)
 	}
 }

@@ -4,16 +4,15 @@ import (
 	"crypto/rand"
 	"fmt"
 	"math/big"
-	"regexp"
 	"strconv"
 	"strings"
-)
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	"github.com/paddock-dev/paddock/internal/label"
+)
 
 // ValidateName checks a sandbox or template name.
 func ValidateName(name string) error {
-	if !nameRE.MatchString(name) {
+	if !label.Name(name) {
 		return fmt.Errorf("invalid name %q: use 1-63 characters of a-z, 0-9 and '-', starting with a letter or digit", name)
 	}
 	return nil

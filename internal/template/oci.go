@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/paddock-dev/paddock/internal/label"
 	"github.com/paddock-dev/paddock/internal/store"
 )
 
@@ -164,7 +165,7 @@ func Import(ctx context.Context, opts ImportOptions) (*Template, error) {
 }
 
 func checkImportName(n string) error {
-	if !nameRE.MatchString(n) {
+	if !label.Name(n) {
 		return fmt.Errorf("template name %q: use lowercase letters, digits and '-'", n)
 	}
 	for _, r := range Names() {

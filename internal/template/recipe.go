@@ -11,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/paddock-dev/paddock/internal/label"
 	"github.com/paddock-dev/paddock/internal/store"
 )
 
@@ -144,8 +145,6 @@ func (r *Recipe) setDefaults() {
 }
 
 var (
-	nameRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-	userRE    = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
 	debPkgRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
 	suiteRE   = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
 	variantOK = map[string]bool{"minbase": true, "buildd": true}
@@ -159,7 +158,7 @@ func (r *Recipe) Validate() error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 
-	if !nameRE.MatchString(r.Name) {
+	if !label.Name(r.Name) {
 		bad("name %q: use lowercase letters, digits and '-'", r.Name)
 	}
 	if !debPkgRE.MatchString(r.Kernel.Package) {
@@ -200,7 +199,7 @@ func (r *Recipe) Validate() error {
 	default:
 		bad("rootfs.kind %q: use debootstrap or busybox", r.Rootfs.Kind)
 	}
-	if !userRE.MatchString(r.User.Name) || r.User.Name == "root" {
+	if !label.UserName(r.User.Name) || r.User.Name == "root" {
 		bad("user.name %q: use a lowercase account name other than root", r.User.Name)
 	}
 	if r.User.UID < 1 || r.User.UID > 65533 {
@@ -210,7 +209,7 @@ func (r *Recipe) Validate() error {
 		bad("user.gid %d: want 1..65533", r.User.GID)
 	}
 	for _, g := range r.User.Groups {
-		if !userRE.MatchString(g) {
+		if !label.UserName(g) {
 			bad("user.groups: %q is not a group name", g)
 		}
 	}

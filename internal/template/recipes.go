@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/paddock-dev/paddock/internal/label"
 	"github.com/paddock-dev/paddock/templates"
 )
 
@@ -31,7 +32,7 @@ func Names() []string {
 
 // LoadRecipe parses the embedded recipe called name.
 func LoadRecipe(name string) (*Recipe, error) {
-	if !nameRE.MatchString(name) {
+	if !label.Name(name) {
 		return nil, unknownError(name)
 	}
 	data, err := fs.ReadFile(templates.FS, name+".yaml")
