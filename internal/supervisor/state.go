@@ -63,7 +63,8 @@ type stateSpec struct {
 // 2: a virtio-net device (-netdev stream to net.sock).
 // 4: the CPU model is part of the key.
 // 5: virtio-net without guest_announce (a device feature bit).
-const stateFormat = 5
+// 6: virtio-serial with max_ports=2 (its queue count is device state).
+const stateFormat = 6
 
 func (sp stateSpec) key() string {
 	b, _ := json.Marshal(sp)

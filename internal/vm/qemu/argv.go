@@ -169,7 +169,10 @@ func (c Config) Args() []string {
 		"-append", strings.Join(c.Cmdline, " "),
 		"-drive", "id=root,file=" + c.Disk + ",format=" + format + ",if=none,discard=unmap",
 		"-device", "virtio-blk-device,drive=root",
-		"-device", "virtio-serial-device",
+		// One port is used (the agent's); port 0 is kept for a console,
+		// so 2. The default, 31, gives QEMU 64 virtqueues with their
+		// element arrays: 0.4 MiB more in every QEMU, measured.
+		"-device", "virtio-serial-device,max_ports=2",
 		"-chardev", "socket,id=ctl,path=" + c.ControlSocket + ",server=on,wait=off",
 		"-device", "virtserialport,chardev=ctl,name=" + c.ControlPort,
 		"-device", "virtio-rng-device",
