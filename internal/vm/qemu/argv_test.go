@@ -196,3 +196,15 @@ func TestArgsNetwork(t *testing.T) {
 		t.Error("a comma in the net socket path passed validation")
 	}
 }
+
+func TestMallocEnv(t *testing.T) {
+	got := mallocEnv([]string{"PATH=/bin"})
+	want := []string{"PATH=/bin", "MALLOC_ARENA_MAX=1", "MALLOC_MMAP_THRESHOLD_=131072", "MALLOC_TRIM_THRESHOLD_=131072"}
+	if !slices.Equal(got, want) {
+		t.Errorf("mallocEnv = %q, want %q", got, want)
+	}
+	mine := []string{"MALLOC_ARENA_MAX=8", "PATH=/bin"}
+	if got := mallocEnv(mine); !slices.Equal(got, mine) {
+		t.Errorf("mallocEnv changed an environment that sets MALLOC_ARENA_MAX: got %q", got)
+	}
+}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"golang.org/x/sys/unix"
 	"io"
+	"os"
 	"os/exec"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -44,6 +46,7 @@ func Start(cfg Config, dir string, console, stderr io.Writer) (*Process, error) 
 		}
 	}
 	cmd := exec.Command(bin, cfg.Args()...)
+	cmd.Env = mallocEnv(os.Environ())
 	cmd.Dir = dir
 	cmd.Stdout = console
 	cmd.Stderr = stderr
@@ -66,6 +69,23 @@ func Start(cfg Config, dir string, console, stderr io.Writer) (*Process, error) 
 		return nil, fmt.Errorf("start qemu: %w", err)
 	}
 	return p, nil
+}
+
+// mallocEnv is QEMU's environment: env with glibc's allocator set to one
+// arena and fixed mmap and trim thresholds, unless env sets
+// MALLOC_ARENA_MAX itself. By default each QEMU thread that allocates
+// (vCPUs, block and 9p workers) gets an arena of its own, and buffers freed
+// there, such as those of a guest's first disk writes, stay in it; and
+// after a large buffer is freed glibc raises both thresholds, so later
+// frees are not returned either. Measured with 10 idle sandboxes, 30 s
+// after creation: 0.6 MiB less per QEMU (docs/BENCHMARKS.md).
+func mallocEnv(env []string) []string {
+	for _, e := range env {
+		if strings.HasPrefix(e, "MALLOC_ARENA_MAX=") {
+			return env
+		}
+	}
+	return append(env, "MALLOC_ARENA_MAX=1", "MALLOC_MMAP_THRESHOLD_=131072", "MALLOC_TRIM_THRESHOLD_=131072")
 }
 
 // Pid is QEMU's process id.
