@@ -283,7 +283,11 @@ func formatRecord(r netpolicy.Record) string {
 	if r.Event == "close" {
 		detail = fmt.Sprintf("sent %d, received %d", r.Sent, r.Received)
 	}
-	return strings.Join([]string{r.Time.Local().Format("15:04:05.000"), r.Event, r.Proto, dest, r.Name, r.Verdict, r.Rule, detail}, "\t")
+	proto := r.Proto
+	if r.Type != "" {
+		proto += " " + r.Type
+	}
+	return strings.Join([]string{r.Time.Local().Format("15:04:05.000"), r.Event, proto, dest, r.Name, r.Verdict, r.Rule, detail}, "\t")
 }
 
 // readLines calls f for each complete line of path from offset off and

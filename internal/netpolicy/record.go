@@ -10,6 +10,7 @@ type Record struct {
 	Proto   string    `json:"proto"`          // "tcp", "udp", "dns"
 	Dest    string    `json:"dest,omitempty"` // what the guest addressed, ADDR:PORT
 	Name    string    `json:"name,omitempty"` // from DNS, SNI or Host
+	Type    string    `json:"type,omitempty"` // a DNS query's type: A, AAAA, ...
 	Addr    string    `json:"addr,omitempty"` // the real address dialled (host side)
 	Port    uint16    `json:"port,omitempty"`
 	Verdict string    `json:"verdict"`

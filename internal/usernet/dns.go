@@ -31,7 +31,9 @@ func (n *Network) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	q := req.Question[0]
 	name := netpolicy.NormalizeName(q.Name)
 	m := n.matcher()
-	rec := netpolicy.Record{Time: time.Now(), Event: "dns", Proto: "dns", Name: name}
+	// The type tells apart the A and AAAA queries a resolver sends for
+	// one lookup, which would otherwise read as the same line twice.
+	rec := netpolicy.Record{Time: time.Now(), Event: "dns", Proto: "dns", Name: name, Type: dns.Type(q.Qtype).String()}
 	d := m.PermitsName(name)
 	if !netpolicy.ValidName(name) {
 		d = netpolicy.Decision{Verdict: netpolicy.Deny, Rule: "default: not a host name"}

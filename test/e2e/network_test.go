@@ -236,9 +236,9 @@ func httpGet(host string, port int, hostHeader string) string {
 }
 
 type logRecord struct {
-	Event, Proto, Dest, Name, Addr, Verdict, Rule, Error string
-	Port                                                 int
-	Sent, Received                                       int64
+	Event, Proto, Dest, Name, Type, Addr, Verdict, Rule, Error string
+	Port                                                       int
+	Sent, Received                                             int64
 }
 
 func (e *env) netLog(name string) []logRecord {
@@ -385,7 +385,12 @@ func TestNetworkPolicy(t *testing.T) {
 				return r.Event == "connect" && r.Name == "allowed.test" && r.Port == 80 && r.Verdict == "allow" && r.Rule == "allow allowed.test"
 			}},
 			{"close with bytes", func(r logRecord) bool { return r.Event == "close" && r.Name == "allowed.test" && r.Received > 0 }},
-			{"denied name in DNS", func(r logRecord) bool { return r.Event == "dns" && r.Name == "denied.test" && r.Verdict == "deny" }},
+			{"denied name in DNS, with its query type", func(r logRecord) bool {
+				return r.Event == "dns" && r.Name == "denied.test" && r.Type == "A" && r.Verdict == "deny"
+			}},
+			{"allowed name's A query answered", func(r logRecord) bool {
+				return r.Event == "dns" && r.Name == "allowed.test" && r.Type == "A" && r.Verdict == "allow" && r.Dest != ""
+			}},
 			{"raw IP refused", func(r logRecord) bool {
 				return r.Event == "connect" && r.Dest == th.addr+":8080" && r.Verdict == "deny" && strings.Contains(r.Rule, "private 10.0.0.0/8")
 			}},
