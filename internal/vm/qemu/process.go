@@ -78,7 +78,7 @@ func Start(cfg Config, dir string, console, stderr io.Writer) (*Process, error) 
 // there, such as those of a guest's first disk writes, stay in it; and
 // after a large buffer is freed glibc raises both thresholds, so later
 // frees are not returned either. Measured with 10 idle sandboxes, 30 s
-// after creation: 0.6 MiB less per QEMU (docs/BENCHMARKS.md).
+// after creation: 0.3-0.6 MiB less per QEMU (docs/BENCHMARKS.md).
 func mallocEnv(env []string) []string {
 	for _, e := range env {
 		if strings.HasPrefix(e, "MALLOC_ARENA_MAX=") {
