@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,6 +105,7 @@ func Import(ctx context.Context, opts ImportOptions) (*Template, error) {
 		label = "image"
 	}
 	st := &steps{name: label, out: opts.Progress, log: opts.Logger}
+	h := homeLayout{home: opts.Home}
 	var img v1.Image
 	var info ImageInfo
 	err = st.run("reading image "+opts.Source, func() (err error) {
@@ -111,6 +113,15 @@ func Import(ctx context.Context, opts ImportOptions) (*Template, error) {
 		return err
 	})
 	if err != nil {
+		// Offline, --image uses what an earlier import of the same
+		// reference left, as docker run does with a pulled image.
+		if opts.Name == "" && unreachable(err) {
+			if t := lastImport(h, opts.Source); t != nil {
+				st.note("the registry cannot be reached, so using %s, imported from %s on %s (image %s)",
+					t.Name, opts.Source, t.Created.Local().Format("2006-01-02 15:04"), shortDigest(t.Image.Digest))
+				return t, nil
+			}
+		}
 		return nil, fmt.Errorf("import %s: %w", opts.Source, err)
 	}
 	if opts.Name == "" {
@@ -121,7 +132,6 @@ func Import(ctx context.Context, opts ImportOptions) (*Template, error) {
 		return nil, fmt.Errorf("import %s: %w", opts.Source, err)
 	}
 
-	h := homeLayout{home: opts.Home}
 	if err := os.MkdirAll(h.templatesDir(), 0o755); err != nil {
 		return nil, err
 	}
@@ -390,6 +400,34 @@ func importHash(digest, kver string, size int64) string {
 	b, _ := json.Marshal([]any{BuilderVersion, SourceOCI, digest, kver, size})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// unreachable reports whether err says a registry could not be reached at
+// all (refused, no route, no DNS answer, timed out), as opposed to an
+// answer from it such as "not found" or "unauthorized".
+func unreachable(err error) bool {
+	var te *transport.Error
+	if errors.As(err, &te) {
+		return false
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
+}
+
+// lastImport returns the newest intact template imported from source, or
+// nil.
+func lastImport(h homeLayout, source string) *Template {
+	var last *Template
+	for _, info := range listImported(h) {
+		t, err := openImported(h, info.Name)
+		if err != nil || t.Image.Source != source {
+			continue
+		}
+		if last == nil || t.Created.After(last.Created) {
+			last = t
+		}
+	}
+	return last
 }
 
 // openImported returns the imported template name.

@@ -149,7 +149,9 @@ func writeLayout(t testing.TB, img v1.Image, dir string) {
 
 // serveRegistry runs an in-process registry on 127.0.0.1 holding img as
 // test/app:1 and returns its host:port.
-func serveRegistry(t testing.TB, img v1.Image) string {
+// serveRegistry serves img as test/app:1 from a registry on loopback and
+// returns its host:port and a func that shuts it down.
+func serveRegistry(t testing.TB, img v1.Image) (string, func()) {
 	t.Helper()
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
@@ -161,7 +163,7 @@ func serveRegistry(t testing.TB, img v1.Image) string {
 	if err := remote.Write(ref, img); err != nil {
 		t.Fatal(err)
 	}
-	return host
+	return host, srv.Close
 }
 
 // importEnv is an env whose templates directory is its own (imports land
@@ -198,7 +200,7 @@ func TestImageImport(t *testing.T) {
 	writeArchive(t, img, "my-image:1", archive)
 	oci := filepath.Join(e.home, "oci")
 	writeLayout(t, img, oci)
-	reg := serveRegistry(t, img)
+	reg, stopRegistry := serveRegistry(t, img)
 
 	sources := []struct{ name, source string }{
 		{"from-archive", "docker-archive:" + archive},
@@ -248,6 +250,27 @@ func TestImageImport(t *testing.T) {
 		}
 		e.ok("rm", "-f", "byref", "byref2")
 	})
+	t.Run("create --image offline uses the last import of that reference", func(t *testing.T) {
+		e := e.with(t)
+		stopRegistry()
+		ref := reg + "/test/app:1"
+		_, errs, code := e.run("create", "--name", "offline", "--image", ref, "--memory", "512M", "--cpus", "1", "--workspace", e.ws)
+		if code != 0 || !strings.Contains(errs, "cannot be reached") || !strings.Contains(errs, "img-") {
+			t.Fatalf("create --image with the registry down: code %d, stderr %q", code, errs)
+		}
+		if out := e.ok("exec", "offline", "--", "sh", "-c", "echo $GREETING"); out != "from-image\n" {
+			t.Fatalf("got %q", out)
+		}
+		e.ok("rm", "-f", "offline")
+		// A reference never imported has nothing to fall back on.
+		_, errs, code = e.run("create", "--name", "never", "--image", reg+"/test/app:2", "--memory", "512M", "--cpus", "1", "--workspace", e.ws)
+		if code == 0 || !strings.Contains(errs, "test/app:2") || strings.Contains(errs, "cannot be reached, so using") {
+			t.Fatalf("create --image of a never imported reference, registry down: code %d, stderr %q", code, errs)
+		}
+		if _, _, code := e.run("inspect", "never"); code == 0 {
+			t.Fatal("the failed create left a sandbox")
+		}
+	})
 }
 
 // A broken tarball, a missing tag and a refusing registry fail with a
@@ -256,7 +279,7 @@ func TestImageImportErrors(t *testing.T) {
 	e := importEnv(t)
 	broken := filepath.Join(e.home, "broken.tar")
 	os.WriteFile(broken, []byte("this is not a tar file at all"), 0o644)
-	reg := serveRegistry(t, testImage(t, 0))
+	reg, _ := serveRegistry(t, testImage(t, 0))
 	refuse := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusForbidden)
