@@ -79,7 +79,9 @@ func ImageTemplateName(digest string) string {
 // anything is written); the template is assembled in a temporary directory
 // that replaces any old one atomically when complete, so a failed import
 // leaves nothing behind. An import of an image the template holds already
-// returns at once.
+// returns at once. Without a name (create --image), a registry that cannot
+// be reached at all gives the newest template imported from the same
+// source, with a note.
 func Import(ctx context.Context, opts ImportOptions) (*Template, error) {
 	if opts.Progress == nil {
 		opts.Progress = io.Discard
