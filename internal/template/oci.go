@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"log/slog"
 	"net"
 	"os"
@@ -420,12 +421,11 @@ func unreachable(err error) bool {
 // nil.
 func lastImport(h homeLayout, source string) *Template {
 	var last *Template
-	for _, info := range listImported(h) {
-		t, err := openImported(h, info.Name)
-		if err != nil || t.Image.Source != source {
+	for n, m := range importedMetas(h) {
+		if m.Image.Source != source {
 			continue
 		}
-		if last == nil || t.Created.After(last.Created) {
+		if t, err := openImported(h, n); err == nil && (last == nil || t.Created.After(last.Created)) {
 			last = t
 		}
 	}
@@ -453,25 +453,38 @@ func openImported(h homeLayout, n string) (*Template, error) {
 	return t, nil
 }
 
+// importedMetas yields the name and template.json of each imported
+// template: a directory without a recipe whose template.json says source
+// oci. Whether it is intact is openImported's to say.
+func importedMetas(h homeLayout) iter.Seq2[string, meta] {
+	return func(yield func(string, meta) bool) {
+		entries, _ := os.ReadDir(h.templatesDir())
+		recipes := map[string]bool{}
+		for _, n := range Names() {
+			recipes[n] = true
+		}
+		for _, e := range entries {
+			n := e.Name()
+			if !e.IsDir() || strings.HasPrefix(n, ".") || recipes[n] {
+				continue
+			}
+			var m meta
+			if err := store.ReadJSON(h.template(n).Meta(), &m); err != nil || m.Source != SourceOCI || m.Image == nil {
+				continue
+			}
+			if !yield(n, m) {
+				return
+			}
+		}
+	}
+}
+
 // listImported describes the imported templates (directories without a
 // recipe whose template.json says source oci).
 func listImported(h homeLayout) []Info {
-	entries, _ := os.ReadDir(h.templatesDir())
-	recipes := map[string]bool{}
-	for _, n := range Names() {
-		recipes[n] = true
-	}
 	var out []Info
-	for _, e := range entries {
-		n := e.Name()
-		if !e.IsDir() || strings.HasPrefix(n, ".") || recipes[n] {
-			continue
-		}
+	for n, m := range importedMetas(h) {
 		l := h.template(n)
-		var m meta
-		if err := store.ReadJSON(l.Meta(), &m); err != nil || m.Source != SourceOCI || m.Image == nil {
-			continue
-		}
 		info := Info{
 			Name: n, Description: "image " + m.Image.Source + " (" + shortDigest(m.Image.Digest) + ")",
 			RecipeHash: m.RecipeHash, DiskSize: m.DiskSize, Status: "damaged",
