@@ -57,14 +57,15 @@ type stateSpec struct {
 	QEMU         string `json:"qemu"`              // qemu version: states do not cross versions
 	CPU          string `json:"cpu"`               // qemu.CPUModel
 	TSCkHz       int64  `json:"tsc_khz,omitempty"` // the host TSC rate a TCG guest is told (hostTSC)
-	Format       int    `json:"format"`            // bump when the device set changes
+	Format       int    `json:"format"`            // bump when the device set or the kernel command line changes
 }
 
 // 2: a virtio-net device (-netdev stream to net.sock).
 // 4: the CPU model is part of the key.
 // 5: virtio-net without guest_announce (a device feature bit).
 // 6: virtio-serial with max_ports=2 (its queue count is device state).
-const stateFormat = 6
+// 7: microvm with ioapic2=off (8 virtio-mmio transports); psi=0 nowatchdog.
+const stateFormat = 7
 
 func (sp stateSpec) key() string {
 	b, _ := json.Marshal(sp)

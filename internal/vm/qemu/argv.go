@@ -72,6 +72,12 @@ func KernelCmdline(accel string, tscKHz int64) []string {
 	args := []string{
 		"console=ttyS0", "reboot=t", "panic=-1", "quiet", "loglevel=4",
 		"i8042.noaux", "i8042.nomux", "i8042.nopnp", "i8042.dumbkbd",
+		// No pressure-stall accounting and no lockup detectors: nothing in
+		// a sandbox reads /proc/pressure, and a detector's periodic work
+		// under a loaded host only reports false lockups. Both are code a
+		// restored VM runs, so TCG translates it again in every sandbox:
+		// 0.5 MiB of each idle sandbox's memory (docs/BENCHMARKS.md).
+		"psi=0", "nowatchdog",
 		"paddock.root=/dev/vda", "paddock.ctl=" + ControlPortName,
 	}
 	if accel == "tcg" {
@@ -100,6 +106,10 @@ func (c Config) Validate() error {
 	if c.Kernel == "" || c.Initrd == "" || c.Disk == "" {
 		errs = append(errs, "kernel, initrd and disk are required")
 	}
+	// root disk, control serial, rng, network and one 9p device per share
+	if n := 4 + len(c.Shares); n > virtioSlots {
+		errs = append(errs, fmt.Sprintf("%d shares need %d virtio devices; the machine has %d", len(c.Shares), n, virtioSlots))
+	}
 	for _, s := range c.Shares {
 		if strings.ContainsAny(s.Path, ",") || strings.ContainsAny(s.Tag, ",=") {
 			errs = append(errs, fmt.Sprintf("share path %q or tag %q contains a comma, which QEMU cannot quote", s.Path, s.Tag))
@@ -120,7 +130,18 @@ func (c Config) Validate() error {
 // the x86-64-v2 level (SSSE3, SSE4.1/4.2, POPCNT, CMPXCHG16B), which RHEL 9
 // and other distributions need. "max" would add AVX, AVX2 and XSAVE, whose
 // emulation made a restored create ~8% slower here (docs/BENCHMARKS.md).
-const tcgCPU = "qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt,+cx16"
+//
+// ARAT says the local APIC timer keeps running when a CPU idles, which is
+// true of QEMU's. Without it the guest assumes the timer stops in deep
+// idle states, finds no broadcast timer on microvm, and keeps a periodic
+// 250 Hz tick on every vCPU: an idle sandbox cost 4% of a host core, and
+// 1% with ARAT (tickless idle).
+const tcgCPU = "qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt,+cx16,+arat"
+
+// virtioSlots is how many virtio-mmio devices the machine has: microvm
+// makes 8 transports with ioapic2=off (24 with it on, each a 28 KiB
+// structure QEMU clears at reset: 0.5 MiB more in every QEMU, measured).
+const virtioSlots = 8
 
 // CPUModel is the -cpu value for accel. A saved VM state or checkpoint
 // only loads into a VM with the same model.
@@ -156,7 +177,8 @@ func (c Config) Args() []string {
 	}
 	// Guest RAM is always the backend "mem", so every VM's RAM block has
 	// the same name and a state saved by one loads into another.
-	machine := "microvm,x-option-roms=off,isa-serial=on,rtc=off,acpi=on,memory-backend=mem"
+	// ioapic2=off: see virtioSlots.
+	machine := "microvm,x-option-roms=off,isa-serial=on,rtc=off,acpi=on,ioapic2=off,memory-backend=mem"
 	a := []string{
 		"-M", machine,
 		"-accel", accelArg(c.Accel),

@@ -32,7 +32,7 @@ func flag(args []string, name string) []string {
 func TestArgsTCG(t *testing.T) {
 	a := testConfig().Args()
 	want := map[string][]string{
-		"-M":       {"microvm,x-option-roms=off,isa-serial=on,rtc=off,acpi=on,memory-backend=mem"},
+		"-M":       {"microvm,x-option-roms=off,isa-serial=on,rtc=off,acpi=on,ioapic2=off,memory-backend=mem"},
 		"-object":  {"memory-backend-ram,id=mem,size=2048M"},
 		"-accel":   {"tcg,tb-size=128"},
 		"-cpu":     {tcgCPU},
@@ -90,7 +90,7 @@ func TestArgsKVMUsesHostCPU(t *testing.T) {
 
 func TestKernelCmdlineTCG(t *testing.T) {
 	cl := strings.Join(KernelCmdline("tcg", 2600000), " ")
-	for _, want := range []string{"console=ttyS0", "panic=-1", "paddock.root=/dev/vda", "paddock.ctl=paddock.ctl", "tsc_early_khz=2600000", "tsc=reliable"} {
+	for _, want := range []string{"console=ttyS0", "panic=-1", "paddock.root=/dev/vda", "paddock.ctl=paddock.ctl", "tsc_early_khz=2600000", "tsc=reliable", "psi=0", "nowatchdog"} {
 		if !strings.Contains(cl, want) {
 			t.Errorf("cmdline %q lacks %q", cl, want)
 		}
@@ -143,6 +143,18 @@ func TestValidateGathersEveryProblem(t *testing.T) {
 	c.Shares[0].Path = "/a,b"
 	if c.Validate() == nil {
 		t.Error("comma in share path accepted")
+	}
+	// The machine has 8 virtio slots; 4 go to disk, control, rng and net.
+	c = testConfig()
+	for i := len(c.Shares); i < 4; i++ {
+		c.Shares = append(c.Shares, Share{Tag: "s" + string(rune('0'+i)), Path: "/s"})
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("4 shares: %v", err)
+	}
+	c.Shares = append(c.Shares, Share{Tag: "s4", Path: "/s"})
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "virtio") {
+		t.Errorf("5 shares: error %v, want one about virtio devices", err)
 	}
 }
 
