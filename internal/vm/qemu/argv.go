@@ -131,12 +131,12 @@ func (c Config) Validate() error {
 // and other distributions need. "max" would add AVX, AVX2 and XSAVE, whose
 // emulation made a restored create ~8% slower here (docs/BENCHMARKS.md).
 //
-// ARAT says the local APIC timer keeps running when a CPU idles, which is
-// true of QEMU's. Without it the guest assumes the timer stops in deep
-// idle states, finds no broadcast timer on microvm, and keeps a periodic
-// 250 Hz tick on every vCPU: an idle sandbox cost 4% of a host core, and
-// 1% with ARAT (tickless idle).
-const tcgCPU = "qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt,+cx16,+arat"
+// Without ARAT the guest keeps a periodic tick when idle (it takes the
+// APIC timer to stop in idle states and microvm has no broadcast timer):
+// an idle sandbox costs ~4% of a host core. +arat made idle tickless (1%)
+// but each restored create 25 ms slower to its first exec, from the
+// tick's stop and restart at every idle entry; not taken.
+const tcgCPU = "qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt,+cx16"
 
 // virtioSlots is how many virtio-mmio devices the machine has: microvm
 // makes 8 transports with ioapic2=off (24 with it on, each a 28 KiB
