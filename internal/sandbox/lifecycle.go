@@ -48,7 +48,7 @@ func (m *Manager) Stop(ctx context.Context, name string, timeout time.Duration) 
 		return false, fmt.Errorf("stop %q: %w", name, err)
 	}
 	// The supervisor exits right after answering; wait for its lock.
-	for supervisorAlive(l) {
+	for runLockHeld(l) {
 		select {
 		case <-ctx.Done():
 			return resp.Forced, fmt.Errorf("stop %q: the supervisor did not exit", name)
@@ -147,7 +147,7 @@ func (m *Manager) lockComplete(name string) (store.Layout, *store.Lock, error) {
 }
 
 // killProcesses kills the sandbox's supervisor and QEMU, if alive, and
-// waits until they are gone.
+// waits until they are gone and the run lock is free for a new supervisor.
 func killProcesses(ctx context.Context, l store.Layout) error {
 	for _, pidPath := range []string{l.SupervisorPid(), l.QEMUPid()} {
 		if pf, err := store.ReadPidFile(pidPath); err == nil && pf.Alive() {
@@ -157,7 +157,30 @@ func killProcesses(ctx context.Context, l store.Layout) error {
 			}
 		}
 	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for runLockHeld(l) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("its run lock is still held after its supervisor was killed")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	return nil
+}
+
+// runLockHeld reports whether a process holds the sandbox's run lock, the
+// one a new supervisor takes. A killed supervisor's main thread shows as a
+// zombie while its other threads, still exiting, hold the lock's file:
+// waiting for the process alone let a reset start the new supervisor too
+// early ("already running").
+func runLockHeld(l store.Layout) bool {
+	lk, err := store.LockFile(l.RunLock(), false)
+	if err != nil {
+		return errors.Is(err, store.ErrLocked)
+	}
+	lk.Unlock()
+	return false
 }
 
 func waitGone(ctx context.Context, pf store.PidFile) error {

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -163,5 +164,44 @@ func TestSupervisorEnv(t *testing.T) {
 	mine := []string{"GOMAXPROCS=4", "PATH=/bin"}
 	if got := supervisorEnv(mine); !slices.Equal(got, mine) {
 		t.Errorf("supervisorEnv changed an environment that sets GOMAXPROCS: got %q", got)
+	}
+}
+
+// A killed supervisor's threads can hold its run lock a moment after its
+// main thread shows as a zombie; reset and rm wait for the lock itself.
+func TestKillProcessesWaitsForTheRunLock(t *testing.T) {
+	m := testManager(t)
+	l := writeSandbox(t, m, "held", true)
+	lk, err := store.LockFile(l.RunLock(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		close(released)
+		lk.Unlock()
+	}()
+	if err := killProcesses(t.Context(), l); err != nil {
+		t.Fatalf("killProcesses: %v", err)
+	}
+	select {
+	case <-released:
+	default:
+		t.Fatal("killProcesses returned while the run lock was held")
+	}
+	if runLockHeld(l) {
+		t.Fatal("run lock still held")
+	}
+
+	lk, err = store.LockFile(l.RunLock(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Unlock()
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if err := killProcesses(ctx, l); err == nil || !strings.Contains(err.Error(), "run lock") {
+		t.Fatalf("killProcesses with the lock never freed: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -10,6 +11,10 @@ import (
 // Lock is an exclusive advisory lock on a file (flock). It is released when
 // the process dies, so a killed paddock never leaves a sandbox locked.
 type Lock struct{ f *os.File }
+
+// ErrLocked is what LockFile returns, wrapped, when another process holds
+// the lock.
+var ErrLocked = errors.New("locked by another paddock process")
 
 // LockFile takes an exclusive lock on path, creating it if needed. With
 // wait false it fails at once when another process holds the lock.
@@ -25,7 +30,7 @@ func LockFile(path string, wait bool) (*Lock, error) {
 	if err := unix.Flock(int(f.Fd()), how); err != nil {
 		f.Close()
 		if err == unix.EWOULDBLOCK {
-			return nil, fmt.Errorf("%s is locked by another paddock process", path)
+			return nil, fmt.Errorf("%s is %w", path, ErrLocked)
 		}
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -152,8 +153,11 @@ func TestLockFileIsExclusive(t *testing.T) {
 		t.Fatal(err)
 	}
 	// flock locks are per open file description: a second open conflicts.
-	if _, err := LockFile(p, false); err == nil {
-		t.Fatal("second lock succeeded")
+	if _, err := LockFile(p, false); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second lock: %v, want ErrLocked", err)
+	}
+	if _, err := LockFile(filepath.Join(p, "no", "dir"), false); err == nil || errors.Is(err, ErrLocked) {
+		t.Fatalf("lock in a missing directory: %v, want an error other than ErrLocked", err)
 	}
 	l1.Unlock()
 	l2, err := LockFile(p, false)
