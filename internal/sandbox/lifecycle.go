@@ -162,7 +162,7 @@ func killProcesses(ctx context.Context, l store.Layout) error {
 	for runLockHeld(l) {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("its run lock is still held after its supervisor was killed")
+			return fmt.Errorf("its run lock is still held after its processes were killed (another supervisor without a pid file?): %w", ctx.Err())
 		case <-time.After(10 * time.Millisecond):
 		}
 	}

@@ -106,8 +106,12 @@ func (c Config) Validate() error {
 	if c.Kernel == "" || c.Initrd == "" || c.Disk == "" {
 		errs = append(errs, "kernel, initrd and disk are required")
 	}
-	// root disk, control serial, rng, network and one 9p device per share
-	if n := 4 + len(c.Shares); n > virtioSlots {
+	// root disk, control serial, rng, the network if any, one 9p per share
+	n := 3 + len(c.Shares)
+	if c.NetSocket != "" {
+		n++
+	}
+	if n > virtioSlots {
 		errs = append(errs, fmt.Sprintf("%d shares need %d virtio devices; the machine has %d", len(c.Shares), n, virtioSlots))
 	}
 	for _, s := range c.Shares {

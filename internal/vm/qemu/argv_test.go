@@ -146,6 +146,7 @@ func TestValidateGathersEveryProblem(t *testing.T) {
 	}
 	// The machine has 8 virtio slots; 4 go to disk, control, rng and net.
 	c = testConfig()
+	c.NetSocket = "net.sock"
 	for i := len(c.Shares); i < 4; i++ {
 		c.Shares = append(c.Shares, Share{Tag: "s" + string(rune('0'+i)), Path: "/s"})
 	}
