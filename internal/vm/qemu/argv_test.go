@@ -212,12 +212,16 @@ func TestArgsNetwork(t *testing.T) {
 
 func TestMallocEnv(t *testing.T) {
 	got := mallocEnv([]string{"PATH=/bin"})
-	want := []string{"PATH=/bin", "MALLOC_ARENA_MAX=1", "MALLOC_MMAP_THRESHOLD_=131072", "MALLOC_TRIM_THRESHOLD_=131072"}
+	want := []string{"PATH=/bin", "MALLOC_ARENA_MAX=1", "MALLOC_MMAP_THRESHOLD_=131072", "MALLOC_TRIM_THRESHOLD_=131072", "G_SLICE=always-malloc"}
 	if !slices.Equal(got, want) {
 		t.Errorf("mallocEnv = %q, want %q", got, want)
 	}
 	mine := []string{"MALLOC_ARENA_MAX=8", "PATH=/bin"}
-	if got := mallocEnv(mine); !slices.Equal(got, mine) {
-		t.Errorf("mallocEnv changed an environment that sets MALLOC_ARENA_MAX: got %q", got)
+	if got, want := mallocEnv(slices.Clone(mine)), append(slices.Clone(mine), "G_SLICE=always-malloc"); !slices.Equal(got, want) {
+		t.Errorf("an environment that sets MALLOC_ARENA_MAX: got %q, want %q", got, want)
+	}
+	mine = []string{"G_SLICE=debug-blocks", "MALLOC_ARENA_MAX=8"}
+	if got := mallocEnv(slices.Clone(mine)); !slices.Equal(got, mine) {
+		t.Errorf("mallocEnv changed an environment that sets both: got %q", got)
 	}
 }

@@ -4,16 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"io"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/digitalocean/go-qemu/qmp"
+	"golang.org/x/sys/unix"
 )
 
 // Binary is the QEMU system emulator paddock runs.
@@ -73,19 +74,29 @@ func Start(cfg Config, dir string, console, stderr io.Writer) (*Process, error) 
 
 // mallocEnv is QEMU's environment: env with glibc's allocator set to one
 // arena and fixed mmap and trim thresholds, unless env sets
-// MALLOC_ARENA_MAX itself. By default each QEMU thread that allocates
-// (vCPUs, block and 9p workers) gets an arena of its own, and buffers freed
-// there, such as those of a guest's first disk writes, stay in it; and
-// after a large buffer is freed glibc raises both thresholds, so later
-// frees are not returned either. Measured with 10 idle sandboxes, 30 s
-// after creation: 0.3-0.6 MiB less per QEMU (docs/BENCHMARKS.md).
+// MALLOC_ARENA_MAX itself, and with GLib's slice allocator turned into
+// malloc, unless env sets G_SLICE.
+//
+// By default each QEMU thread that allocates (vCPUs, block and 9p workers)
+// gets an arena of its own, and buffers freed there, such as those of a
+// guest's first disk writes, stay in it; and after a large buffer is freed
+// glibc raises both thresholds, so later frees are not returned either:
+// 0.3-0.6 MiB per idle QEMU. GLib 2.74's GSlice (Debian 12) hands out the
+// nodes of TCG's region tree, one per translated block, from 512-byte
+// slabs of nine; from malloc each is a 48-byte chunk: 0.4-0.6 MiB less per
+// idle QEMU, and a create ~5 ms slower (docs/BENCHMARKS.md). GLib 2.76 made
+// GSlice a wrapper around malloc.
 func mallocEnv(env []string) []string {
-	for _, e := range env {
-		if strings.HasPrefix(e, "MALLOC_ARENA_MAX=") {
-			return env
-		}
+	has := func(key string) bool {
+		return slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, key+"=") })
 	}
-	return append(env, "MALLOC_ARENA_MAX=1", "MALLOC_MMAP_THRESHOLD_=131072", "MALLOC_TRIM_THRESHOLD_=131072")
+	if !has("MALLOC_ARENA_MAX") {
+		env = append(env, "MALLOC_ARENA_MAX=1", "MALLOC_MMAP_THRESHOLD_=131072", "MALLOC_TRIM_THRESHOLD_=131072")
+	}
+	if !has("G_SLICE") {
+		env = append(env, "G_SLICE=always-malloc")
+	}
+	return env
 }
 
 // Pid is QEMU's process id.
