@@ -84,8 +84,8 @@ func Start(cfg Config, dir string, console, stderr io.Writer) (*Process, error) 
 // 0.3-0.6 MiB per idle QEMU. GLib 2.74's GSlice (Debian 12) hands out the
 // nodes of TCG's region tree, one per translated block, from 512-byte
 // slabs of nine; from malloc each is a 48-byte chunk: 0.4-0.6 MiB less per
-// idle QEMU, and a create ~5 ms slower (docs/BENCHMARKS.md). GLib 2.76 made
-// GSlice a wrapper around malloc.
+// idle QEMU, for a create ~5 ms slower and a busy guest ~3.5% slower
+// (docs/BENCHMARKS.md). GLib 2.76 made GSlice a wrapper around malloc.
 func mallocEnv(env []string) []string {
 	has := func(key string) bool {
 		return slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, key+"=") })
