@@ -48,12 +48,8 @@ func (m *Manager) Stop(ctx context.Context, name string, timeout time.Duration) 
 		return false, fmt.Errorf("stop %q: %w", name, err)
 	}
 	// The supervisor exits right after answering; wait for its lock.
-	for runLockHeld(l) {
-		select {
-		case <-ctx.Done():
-			return resp.Forced, fmt.Errorf("stop %q: the supervisor did not exit", name)
-		case <-time.After(20 * time.Millisecond):
-		}
+	if err := waitWhile(ctx, timeout+10*time.Second, func() bool { return runLockHeld(l) }); err != nil {
+		return resp.Forced, fmt.Errorf("stop %q: the supervisor did not exit", name)
 	}
 	return resp.Forced, nil
 }
@@ -152,19 +148,13 @@ func killProcesses(ctx context.Context, l store.Layout) error {
 	for _, pidPath := range []string{l.SupervisorPid(), l.QEMUPid()} {
 		if pf, err := store.ReadPidFile(pidPath); err == nil && pf.Alive() {
 			pf.Kill(syscall.SIGKILL)
-			if err := waitGone(ctx, pf); err != nil {
-				return err
+			if err := waitWhile(ctx, 10*time.Second, pf.Alive); err != nil {
+				return fmt.Errorf("process %d did not exit after SIGKILL", pf.Pid)
 			}
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	for runLockHeld(l) {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("its run lock is still held after its processes were killed (another supervisor without a pid file?): %w", ctx.Err())
-		case <-time.After(10 * time.Millisecond):
-		}
+	if err := waitWhile(ctx, 10*time.Second, func() bool { return runLockHeld(l) }); err != nil {
+		return fmt.Errorf("its run lock is still held after its processes were killed (another supervisor without a pid file?): %w", err)
 	}
 	return nil
 }
@@ -183,13 +173,15 @@ func runLockHeld(l store.Layout) bool {
 	return false
 }
 
-func waitGone(ctx context.Context, pf store.PidFile) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+// waitWhile polls cond until it is false, for at most timeout; the error
+// is the context's when it is not.
+func waitWhile(ctx context.Context, timeout time.Duration, cond func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	for pf.Alive() {
+	for cond() {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("process %d did not exit after SIGKILL", pf.Pid)
+			return ctx.Err()
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
