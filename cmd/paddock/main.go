@@ -28,7 +28,7 @@ func main() {
 	// The supervisor is started once per sandbox and lives as long as it:
 	// run its verb alone, without building the whole command tree, whose
 	// allocations would stay in every supervisor's heap.
-	if len(os.Args) > 1 && os.Args[1] == superviseVerb {
+	if len(os.Args) > 1 && os.Args[1] == sandbox.SuperviseVerb {
 		cmd := superviseCmd()
 		cmd.SilenceUsage, cmd.SilenceErrors = true, true
 		cmd.SetArgs(os.Args[2:])

@@ -6,13 +6,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/paddock-dev/paddock/internal/sandbox"
 	"github.com/paddock-dev/paddock/internal/store"
 	"github.com/paddock-dev/paddock/internal/supervisor"
 )
-
-// superviseVerb is the hidden verb; main runs it without the rest of the
-// command tree.
-const superviseVerb = "__supervise"
 
 // superviseCmd is the hidden mode in which paddock runs as one sandbox's
 // supervisor, started detached by create and start. fd 3 is the pipe on
@@ -20,7 +17,7 @@ const superviseVerb = "__supervise"
 func superviseCmd() *cobra.Command {
 	var homeDir, agent string
 	cmd := &cobra.Command{
-		Use:    superviseVerb + " NAME",
+		Use:    sandbox.SuperviseVerb + " NAME",
 		Hidden: true,
 		Args:   cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -251,7 +251,7 @@ func (m *Manager) spawn(ctx context.Context, name string) (func() error, error) 
 		return nil, err
 	}
 	defer logf.Close()
-	cmd := exec.Command(m.Exe, "__supervise", "--home", string(m.Home), "--agent", m.AgentPath, name)
+	cmd := exec.Command(m.Exe, SuperviseVerb, "--home", string(m.Home), "--agent", m.AgentPath, name)
 	cmd.Env = supervisorEnv(os.Environ())
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{w} // fd 3: the ready pipe
@@ -287,6 +287,9 @@ func (m *Manager) spawn(ctx context.Context, name string) (func() error, error) 
 		return nil, fmt.Errorf("start sandbox %q: %s", name, line)
 	}
 }
+
+// SuperviseVerb is the hidden paddock command a supervisor runs as.
+const SuperviseVerb = "__supervise"
 
 // supervisorEnv is the supervisor's environment: the caller's, with
 // GOMAXPROCS=1 unless the caller set GOMAXPROCS. A supervisor serves one
