@@ -26,9 +26,6 @@ type Agent struct {
 	mu          sync.Mutex
 	defaultUser string   // guarded by mu; set by Configure
 	shares      []string // guarded by mu; mount points Configure mounted
-	// rootShare is set when a share's top directory belongs to root on
-	// the host (guarded by mu): see shareCaps.
-	rootShare bool
 	// network is the interface configuration last applied (guarded by mu).
 	network *agentv1.Network
 	// user is the default user last ensured (guarded by mu).

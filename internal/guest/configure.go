@@ -214,13 +214,11 @@ func (a *Agent) mountShare(m *agentv1.Mount) error {
 	if err := a.System.Mount9p(m.GetTag(), m.GetPath(), m.GetReadOnly()); err != nil {
 		return err
 	}
-	rootOwned := ownedByRoot(m.GetPath())
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if !slices.Contains(a.shares, m.GetPath()) {
 		a.shares = append(a.shares, m.GetPath())
 	}
-	a.rootShare = a.rootShare || rootOwned
 	return nil
 }
 

@@ -45,9 +45,6 @@ func (a *Agent) Quiesce(context.Context, *agentv1.QuiesceRequest) (*agentv1.Quie
 		}
 		a.shares = slices.DeleteFunc(a.shares, func(s string) bool { return s == share })
 	}
-	if len(a.shares) == 0 {
-		a.rootShare = false // the next Configure decides again
-	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "quiesce: %v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 	"unsafe"
 
@@ -83,7 +84,30 @@ func (HostSystem) Mount9p(tag, path string, readOnly bool) error {
 	if readOnly {
 		flags |= unix.MS_RDONLY
 	}
-	return mountOnce(tag, path, "9p", flags, ninePOptions)
+	if err := mountOnce(tag, path, "9p", flags, ninePOptions); err != nil {
+		return err
+	}
+	return traversable(path)
+}
+
+// traversable gives every directory above path search permission for
+// all, so that users other than root reach a share mounted at a path such
+// as /root/project (/root is 0700). Only the directories that lack it are
+// changed: the common paths write nothing to the root filesystem.
+func traversable(path string) error {
+	for dir := filepath.Dir(path); dir != "/"; dir = filepath.Dir(dir) {
+		var st unix.Stat_t
+		if err := unix.Stat(dir, &st); err != nil {
+			return fmt.Errorf("mount point %s: %w", path, err)
+		}
+		if st.Mode&0o011 == 0o011 {
+			continue
+		}
+		if err := unix.Chmod(dir, st.Mode&0o7777|0o011); err != nil {
+			return fmt.Errorf("mount point %s: let every user reach it: %w", path, err)
+		}
+	}
+	return nil
 }
 
 // BindFile bind-mounts the file src over the file dst.

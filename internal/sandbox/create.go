@@ -136,13 +136,16 @@ func (m *Manager) validateWorkspace(dir string) (string, error) {
 	return abs, nil
 }
 
-// workspaceUser gives the guest's agent user the workspace owner's uid and
-// gid, so files it creates belong to the owner on the host. A root-owned
-// workspace keeps the conventional 1000.
+// workspaceUser is the guest's agent user: the owner the workspace's files
+// have in the guest, so agent owns them. When paddock runs as root, QEMU
+// runs unprivileged in a user namespace in which it, and so the owner of
+// the workspace's files, is 1000 (internal/supervisor/vmview.go); files
+// agent creates are the owner's on the host. When paddock runs as a plain
+// user, QEMU runs as that user and the guest sees the host's ids.
 func workspaceUser(ws string) store.User {
 	u := store.User{Name: "agent", UID: 1000, GID: 1000, Home: "/home/agent"}
 	var st syscall.Stat_t
-	if ws != "" && syscall.Stat(ws, &st) == nil && st.Uid != 0 {
+	if os.Geteuid() != 0 && ws != "" && syscall.Stat(ws, &st) == nil && st.Uid != 0 {
 		u.UID, u.GID = st.Uid, st.Gid
 	}
 	return u

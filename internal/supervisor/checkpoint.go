@@ -53,7 +53,7 @@ func (a *api) Checkpoint(ctx context.Context, req *supervisorv1.CheckpointReques
 		if err := s.monitor.SetIgnoreShared(false); err != nil {
 			return err
 		}
-		if err := s.monitor.Save(ctx, "ckpt.sock", ck.Memory()); err != nil {
+		if err := s.monitor.Save(ctx, ck.Memory()); err != nil {
 			return err
 		}
 		if err := store.WriteJSON(ck.Machine(), s.machine()); err != nil {
@@ -94,7 +94,7 @@ func (s *sup) restoreCheckpoint(ctx context.Context, ck store.CheckpointLayout) 
 	if err := s.monitor.SetIgnoreShared(false); err != nil {
 		return err
 	}
-	if err := s.monitor.Restore(ctx, "mig.sock", ck.Memory()); err != nil {
+	if err := s.monitor.Restore(ctx, ck.Memory()); err != nil {
 		return err
 	}
 	_, err := s.monitor.Execute("cont", nil)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -65,7 +66,7 @@ type stateSpec struct {
 // 5: virtio-net without guest_announce (a device feature bit).
 // 6: virtio-serial with max_ports=2 (its queue count is device state).
 // 7: microvm with ioapic2=off (8 virtio-mmio transports); psi=0 nowatchdog.
-const stateFormat = 7
+const stateFormat = 8
 
 func (sp stateSpec) key() string {
 	b, _ := json.Marshal(sp)
@@ -102,23 +103,76 @@ func qemuVersion() string {
 	return fmt.Sprintf("%s %d %d", path, st.Size(), st.ModTime().UnixNano())
 }
 
-// vmConfig is the device set shared by template VMs and their clones.
-func vmConfig(sp stateSpec, disk, workspace string) qemu.Config {
-	return qemu.Config{
+// vmConfig is the device set shared by template VMs and their clones,
+// with every path as the QEMU of view reaches it: dir is the VM's own
+// directory (its disk and sockets), backing its disk's backing chain, ws
+// its workspace.
+func vmConfig(sp stateSpec, view *vmView, dir string, backing []qemu.Image, ws *os.File) qemu.Config {
+	cfg := qemu.Config{
 		Accel:         sp.Accel,
 		CPUs:          sp.CPUs,
 		MemoryMiB:     sp.MemoryMiB,
-		Kernel:        sp.Kernel,
-		Initrd:        sp.Initrd,
+		Kernel:        view.path(sp.Kernel),
+		Initrd:        view.path(sp.Initrd),
 		Cmdline:       qemu.KernelCmdline(sp.Accel, sp.TSCkHz),
-		Disk:          disk,
+		Disk:          view.path(filepath.Join(dir, store.DiskName)),
 		DiskFormat:    "qcow2",
-		Shares:        []qemu.Share{{Tag: "workspace", Path: workspace}},
-		ControlSocket: store.ControlSocketName,
-		NetSocket:     store.NetSocketName,
+		Shares:        []qemu.Share{{Tag: "workspace", Path: view.workspace(ws)}},
+		ControlSocket: view.path(filepath.Join(dir, store.ControlSocketName)),
+		NetSocket:     view.path(filepath.Join(dir, store.NetSocketName)),
 		ControlPort:   qemu.ControlPortName,
-		QMPSocket:     store.QMPSocketName,
+		QMPSocket:     view.path(filepath.Join(dir, store.QMPSocketName)),
 	}
+	for _, b := range backing {
+		cfg.Backing = append(cfg.Backing, qemu.Image{Path: view.path(b.Path), Format: b.Format})
+	}
+	return cfg
+}
+
+// vmDirs is every directory the QEMU of a VM whose own directory is dir
+// reaches: dir itself, the kernel's and initramfs's, those of its disk's
+// backing images, and that of its RAM file (ram, "" for none).
+func vmDirs(dir string, sp stateSpec, backing []qemu.Image, ram string) []vmDir {
+	dirs := []vmDir{{path: dir, writable: true}}
+	for _, p := range []string{sp.Kernel, sp.Initrd} {
+		dirs = append(dirs, vmDir{path: filepath.Dir(p)})
+	}
+	for _, b := range backing {
+		dirs = append(dirs, vmDir{path: filepath.Dir(b.Path)})
+	}
+	if ram != "" {
+		// Opened read-write even by a clone, which maps it private.
+		dirs = append(dirs, vmDir{path: filepath.Dir(ram), writable: true})
+	}
+	return dirs
+}
+
+// startVM starts the QEMU of the VM whose directory is dir, with its
+// workspace ws and its RAM in ram ("" for anonymous memory). key names
+// the VM for its host uid (vmIDs).
+func startVM(key, dir string, sp stateSpec, ws, ram string, adjust func(*qemu.Config), console, stderr io.Writer) (*qemu.Process, error) {
+	backing, err := qemu.BackingChain(filepath.Join(dir, store.DiskName))
+	if err != nil {
+		return nil, err
+	}
+	wsf, err := openWorkspace(ws)
+	if err != nil {
+		return nil, err
+	}
+	defer wsf.Close()
+	view, err := newVMView(key, vmDirs(dir, sp, backing, ram), wsf, sp.Accel)
+	if err != nil {
+		return nil, err
+	}
+	defer view.Close()
+	cfg := vmConfig(sp, view, dir, backing, wsf)
+	if ram != "" {
+		cfg.MemoryFile = view.path(ram)
+	}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	return qemu.Start(cfg, view.confine, view.cwd, console, stderr)
 }
 
 // ensureState returns the saved state for sp, making it first if needed.
@@ -199,7 +253,7 @@ const templateMachineID = "00000000000000000000000000000001"
 const templateSharePath = "/run/paddock-template-share"
 
 // makeState boots a template VM in dir, waits for its agent, disconnects,
-// and saves it. QEMU runs with dir as its working directory.
+// and saves it.
 func makeState(ctx context.Context, st savedState, sp stateSpec, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, bootTimeout)
 	defer cancel()
@@ -210,11 +264,9 @@ func makeState(ctx context.Context, st savedState, sp stateSpec, log *slog.Logge
 		return err
 	}
 	empty := filepath.Join(st.Dir, "empty")
-	if err := os.Mkdir(empty, 0o755); err != nil {
+	if err := os.Mkdir(empty, 0o700); err != nil {
 		return err
 	}
-	cfg := vmConfig(sp, "disk.qcow2", empty)
-	cfg.MemoryFile, cfg.MemoryShared = "ram", true
 	// The template VM has the clones' virtio-net device, attached to a
 	// link that goes nowhere; each clone connects to its own network.
 	stopNet, err := holdNetSocket(filepath.Join(st.Dir, store.NetSocketName))
@@ -227,7 +279,8 @@ func makeState(ctx context.Context, st savedState, sp stateSpec, log *slog.Logge
 		return err
 	}
 	defer console.Close()
-	p, err := qemu.Start(cfg, st.Dir, console, console)
+	shared := func(cfg *qemu.Config) { cfg.MemoryShared = true }
+	p, err := startVM(st.Dir, st.Dir, sp, empty, st.RAM(), shared, console, console)
 	if err != nil {
 		return err
 	}
@@ -279,7 +332,7 @@ func makeState(ctx context.Context, st savedState, sp stateSpec, log *slog.Logge
 	if err := mon.SetIgnoreShared(true); err != nil {
 		return err
 	}
-	if err := mon.Save(ctx, filepath.Join(st.Dir, "mig.sock"), st.DevState()); err != nil {
+	if err := mon.Save(ctx, st.DevState()); err != nil {
 		return fmt.Errorf("save device state: %w", err)
 	}
 	p.Kill()

@@ -325,7 +325,7 @@ func (s *sup) restore(ctx context.Context, st savedState) error {
 	if err := s.monitor.SetIgnoreShared(true); err != nil {
 		return err
 	}
-	err := s.monitor.Restore(ctx, "mig.sock", st.DevState())
+	err := s.monitor.Restore(ctx, st.DevState())
 	// A private RAM copy stays mapped by QEMU; its name is not needed.
 	os.Remove(privateRAM)
 	if err != nil {
@@ -351,29 +351,28 @@ func (s *sup) startQEMU(spec stateSpec, st savedState) error {
 	if err != nil {
 		return err
 	}
-	cfg := vmConfig(spec, store.DiskName, s.cfg.Workspace)
 	// Under TCG, QEMU's code buffer on huge pages costs an idle sandbox
 	// ~3.5 MiB more (docs/BENCHMARKS.md).
-	cfg.NoHugePages = spec.Accel == "tcg"
-	if s.mode == "fork" {
-		cfg.Incoming = true
+	adjust := func(cfg *qemu.Config) {
+		cfg.NoHugePages = spec.Accel == "tcg"
+		cfg.Incoming = s.mode == "fork" || s.mode == "restore"
 	}
+	ram := ""
 	if s.mode == "restore" {
-		cfg.Incoming = true
-		cfg.MemoryFile = st.RAM()
+		ram = st.RAM()
 		if s.cfg.NoShareMemory {
 			// A private copy of the RAM file: no page of this VM is
 			// shared with another sandbox.
-			if err := copySparse(st.RAM(), privateRAM); err != nil {
+			ram = filepath.Join(s.layout.Dir, privateRAM)
+			if err := copySparse(st.RAM(), ram); err != nil {
 				return fmt.Errorf("copy vm memory: %w", err)
 			}
-			cfg.MemoryFile = privateRAM
 		}
 	}
 	for _, name := range []string{store.ControlSocketName, store.QMPSocketName} {
 		os.Remove(name)
 	}
-	p, err := qemu.Start(cfg, s.layout.Dir, console, os.Stderr)
+	p, err := startVM(string(s.opts.Home)+"\x00"+s.cfg.Name, s.layout.Dir, spec, s.cfg.Workspace, ram, adjust, console, os.Stderr)
 	if err != nil {
 		return err
 	}

@@ -30,8 +30,12 @@ type Config struct {
 	Initrd  string   // the agent's initramfs
 	Cmdline []string // kernel command line, see KernelCmdline
 
-	Disk       string // root disk image
+	Disk       string // root disk image, written by the guest
 	DiskFormat string // "qcow2" or "raw"
+	// Backing is Disk's backing chain, nearest first (BackingChain), each
+	// opened read-only by the path given here rather than by the name in
+	// the image header, which a confined QEMU may not be able to reach.
+	Backing []Image
 
 	Shares []Share
 
@@ -119,7 +123,11 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Sprintf("share path %q or tag %q contains a comma, which QEMU cannot quote", s.Path, s.Tag))
 		}
 	}
-	for _, p := range []string{c.Kernel, c.Initrd, c.Disk, c.ControlSocket, c.QMPSocket, c.MemoryFile, c.NetSocket} {
+	paths := []string{c.Kernel, c.Initrd, c.Disk, c.ControlSocket, c.QMPSocket, c.MemoryFile, c.NetSocket}
+	for _, b := range c.Backing {
+		paths = append(paths, b.Path)
+	}
+	for _, p := range paths {
 		if strings.Contains(p, ",") {
 			errs = append(errs, fmt.Sprintf("path %q contains a comma, which QEMU cannot take", p))
 		}
@@ -193,19 +201,21 @@ func (c Config) Args() []string {
 		"-kernel", c.Kernel,
 		"-initrd", c.Initrd,
 		"-append", strings.Join(c.Cmdline, " "),
-		"-drive", "id=root,file=" + c.Disk + ",format=" + format + ",if=none,discard=unmap",
+	}
+	a = append(a, blockdevs(c.Disk, format, c.Backing)...)
+	a = append(a,
 		"-device", "virtio-blk-device,drive=root",
 		// One port is used (the agent's); port 0 is kept for a console,
 		// so 2. The default, 31, gives QEMU 64 virtqueues with their
 		// element arrays: 0.4 MiB more in every QEMU, measured.
 		"-device", "virtio-serial-device,max_ports=2",
-		"-chardev", "socket,id=ctl,path=" + c.ControlSocket + ",server=on,wait=off",
-		"-device", "virtserialport,chardev=ctl,name=" + c.ControlPort,
+		"-chardev", "socket,id=ctl,path="+c.ControlSocket+",server=on,wait=off",
+		"-device", "virtserialport,chardev=ctl,name="+c.ControlPort,
 		"-device", "virtio-rng-device",
 		"-chardev", "stdio,id=con,signal=off",
 		"-serial", "chardev:con",
-		"-qmp", "unix:" + c.QMPSocket + ",server=on,wait=off",
-	}
+		"-qmp", "unix:"+c.QMPSocket+",server=on,wait=off",
+	)
 	size := strconv.FormatInt(c.MemoryMiB, 10) + "M"
 	if c.MemoryFile != "" {
 		share := "off"
@@ -239,6 +249,35 @@ func (c Config) Args() []string {
 	}
 	if !c.NoSandbox {
 		a = append(a, "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny")
+	}
+	return a
+}
+
+// blockdevs is the root disk as a chain of block nodes: the node "root"
+// (disk, written by the guest) on its backing images, each opened
+// read-only from the path given.
+func blockdevs(disk, format string, backing []Image) []string {
+	chain := append([]Image{{Path: disk, Format: format}}, backing...)
+	var a []string
+	for i := len(chain) - 1; i >= 0; i-- {
+		node := "root"
+		if i > 0 {
+			node = "b" + strconv.Itoa(i)
+		}
+		ro := ""
+		if i > 0 {
+			ro = ",read-only=on"
+		}
+		a = append(a, "-blockdev", "driver=file,node-name="+node+"-file,filename="+chain[i].Path+",discard=unmap"+ro)
+		dev := "driver=" + chain[i].Format + ",node-name=" + node + ",file=" + node + "-file,discard=unmap" + ro
+		if chain[i].Format == "qcow2" {
+			if i+1 < len(chain) {
+				dev += ",backing=b" + strconv.Itoa(i+1)
+			} else {
+				dev += ",backing=null"
+			}
+		}
+		a = append(a, "-blockdev", dev)
 	}
 	return a
 }

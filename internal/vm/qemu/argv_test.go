@@ -13,6 +13,7 @@ func testConfig() Config {
 		Accel: "tcg", CPUs: 2, MemoryMiB: 2048,
 		Kernel: "/t/vmlinux", Initrd: "/c/initrd.img", Cmdline: KernelCmdline("tcg", 0),
 		Disk: "disk.qcow2", DiskFormat: "qcow2",
+		Backing:       []Image{{Path: "base.qcow2", Format: "qcow2"}, {Path: "/t/root.ext4", Format: "raw"}},
 		Shares:        []Share{{Tag: "workspace", Path: "/home/u/proj"}},
 		ControlSocket: "ctl.sock", ControlPort: ControlPortName, QMPSocket: "qmp.sock",
 	}
@@ -40,7 +41,16 @@ func TestArgsTCG(t *testing.T) {
 		"-m":       {"2048M"},
 		"-kernel":  {"/t/vmlinux"},
 		"-initrd":  {"/c/initrd.img"},
-		"-drive":   {"id=root,file=disk.qcow2,format=qcow2,if=none,discard=unmap"},
+		"-drive":   nil,
+		// The backing chain is explicit, read-only below the disk.
+		"-blockdev": {
+			"driver=file,node-name=b2-file,filename=/t/root.ext4,discard=unmap,read-only=on",
+			"driver=raw,node-name=b2,file=b2-file,discard=unmap,read-only=on",
+			"driver=file,node-name=b1-file,filename=base.qcow2,discard=unmap,read-only=on",
+			"driver=qcow2,node-name=b1,file=b1-file,discard=unmap,read-only=on,backing=b2",
+			"driver=file,node-name=root-file,filename=disk.qcow2,discard=unmap",
+			"driver=qcow2,node-name=root,file=root-file,discard=unmap,backing=b1",
+		},
 		"-fsdev":   {"local,id=fs0,path=/home/u/proj,security_model=none,multidevs=remap"},
 		"-qmp":     {"unix:qmp.sock,server=on,wait=off"},
 		"-sandbox": {"on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"},

@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Migration streams go through unix sockets rather than "exec:" URIs:
@@ -31,21 +32,20 @@ func (m *Monitor) SetMaxBandwidth() error {
 	return err
 }
 
-// Save stops the VM and writes its migration stream to path. sock is a
-// unix socket path (relative to QEMU's directory) used for the transfer.
-func (m *Monitor) Save(ctx context.Context, sock, path string) error {
-	os.Remove(sock)
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		return err
-	}
-	defer os.Remove(sock)
-	defer l.Close()
-	f, err := os.Create(path)
+// Save stops the VM and writes its migration stream to path. The stream
+// goes over a socket pair whose QEMU end is passed over QMP (getfd), so
+// QEMU needs no path of its own to reach.
+func (m *Monitor) Save(ctx context.Context, path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	ours, theirs, err := m.passSocket()
+	if err != nil {
+		return err
+	}
+	defer ours.Close()
 	if err := m.SetMaxBandwidth(); err != nil {
 		return err
 	}
@@ -54,16 +54,12 @@ func (m *Monitor) Save(ctx context.Context, sock, path string) error {
 	}
 	copied := make(chan error, 1)
 	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			copied <- err
-			return
-		}
-		defer c.Close()
-		_, err = io.Copy(f, c)
+		_, err := io.Copy(f, ours)
 		copied <- err
 	}()
-	if _, err := m.Execute("migrate", map[string]any{"uri": "unix:" + sock}); err != nil {
+	_, err = m.Execute("migrate", map[string]any{"uri": "fd:" + migrationFD})
+	theirs.Close()
+	if err != nil {
 		return err
 	}
 	if err := m.waitMigration(ctx); err != nil {
@@ -81,36 +77,48 @@ func (m *Monitor) Save(ctx context.Context, sock, path string) error {
 }
 
 // Restore feeds the migration stream in path to a QEMU started with
-// Incoming, waits until it is loaded, and leaves the VM paused.
-func (m *Monitor) Restore(ctx context.Context, sock, path string) error {
+// Incoming, over a socket pair passed as in Save, and waits until loaded.
+func (m *Monitor) Restore(ctx context.Context, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	os.Remove(sock)
-	if _, err := m.Execute("migrate-incoming", map[string]any{"uri": "unix:" + sock}); err != nil {
+	ours, theirs, err := m.passSocket()
+	if err != nil {
 		return err
 	}
-	defer os.Remove(sock)
-	var c net.Conn
-	for {
-		c, err = net.Dial("unix", sock)
-		if err == nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("connect to qemu's incoming migration socket: %w", err)
-		case <-time.After(2 * time.Millisecond):
-		}
+	_, err = m.Execute("migrate-incoming", map[string]any{"uri": "fd:" + migrationFD})
+	theirs.Close()
+	if err != nil {
+		ours.Close()
+		return err
 	}
-	_, err = io.Copy(c, f)
-	c.Close()
+	_, err = io.Copy(ours, f)
+	ours.Close()
 	if err != nil {
 		return fmt.Errorf("send vm state: %w", err)
 	}
 	return m.waitMigration(ctx)
+}
+
+// migrationFD is the name under which QEMU holds the migration socket.
+const migrationFD = "migration"
+
+// passSocket makes a socket pair and hands one end to QEMU (getfd) under
+// the name migrationFD; the caller closes both of the returned ends.
+func (m *Monitor) passSocket() (ours, theirs *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("migration socket: %w", err)
+	}
+	ours, theirs = os.NewFile(uintptr(fds[0]), "migration"), os.NewFile(uintptr(fds[1]), "migration-qemu")
+	if _, err := m.execute("getfd", map[string]any{"fdname": migrationFD}, theirs); err != nil {
+		ours.Close()
+		theirs.Close()
+		return nil, nil, err
+	}
+	return ours, theirs, nil
 }
 
 // waitMigration polls query-migrate until the migration completes or fails.

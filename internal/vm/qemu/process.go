@@ -10,8 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
-	"time"
+		"time"
 
 	"github.com/digitalocean/go-qemu/qmp"
 	"golang.org/x/sys/unix"
@@ -28,9 +27,9 @@ type Process struct {
 	err  error // set before done is closed
 }
 
-// Start runs QEMU with cfg in dir, its stdout (the serial console) to
-// console and its stderr to stderr.
-func Start(cfg Config, dir string, console, stderr io.Writer) (*Process, error) {
+// Start runs QEMU with cfg in dir, confined by c, its stdout (the serial
+// console) to console and its stderr to stderr.
+func Start(cfg Config, c Confinement, dir string, console, stderr io.Writer) (*Process, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -51,13 +50,20 @@ func Start(cfg Config, dir string, console, stderr io.Writer) (*Process, error) 
 	cmd.Dir = dir
 	cmd.Stdout = console
 	cmd.Stderr = stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.ExtraFiles = c.Files
+	cmd.SysProcAttr = c.sysProcAttr()
 	p := &Process{cmd: cmd, done: make(chan struct{})}
 	started := make(chan error, 1)
 	// PDEATHSIG fires when the thread that forked the child exits, so the
 	// fork happens on a thread that stays locked for QEMU's whole life.
+	// The file filter is loaded on that thread only; it is never unlocked,
+	// so it ends with QEMU's wait and nothing else runs under the filter.
 	go func() {
 		runtime.LockOSThread()
+		if err := c.confineThread(); err != nil {
+			started <- err
+			return
+		}
 		if err := cmd.Start(); err != nil {
 			started <- err
 			return
@@ -133,6 +139,12 @@ func DialMonitor(ctx context.Context, path string) (*Monitor, error) {
 
 // Execute runs a QMP command and returns its "return" value.
 func (m *Monitor) Execute(command string, args map[string]any) (json.RawMessage, error) {
+	return m.execute(command, args, nil)
+}
+
+// execute runs a QMP command, passing file along with it when not nil
+// (SCM_RIGHTS, as getfd expects).
+func (m *Monitor) execute(command string, args map[string]any, file *os.File) (json.RawMessage, error) {
 	req := map[string]any{"execute": command}
 	if args != nil {
 		req["arguments"] = args
@@ -141,7 +153,12 @@ func (m *Monitor) Execute(command string, args map[string]any) (json.RawMessage,
 	if err != nil {
 		return nil, err
 	}
-	raw, err := m.m.Run(b)
+	var raw []byte
+	if file != nil {
+		raw, err = m.m.RunWithFile(b, file)
+	} else {
+		raw, err = m.m.Run(b)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("qmp %s: %w", command, err)
 	}

@@ -1,0 +1,282 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/paddock-dev/paddock/internal/vm/qemu"
+)
+
+// QEMU never runs as root. When paddock runs as root, each QEMU runs as
+// an unprivileged host uid of its own (vmIDs) inside a user namespace in
+// which it is uid 1000 (the guest's default agent user), with no
+// capabilities and no groups. It reaches no host path by name: every
+// directory it needs (its sandbox's, the template's, the saved state's,
+// the workspace) is a detached bind mount idmapped so that the
+// directory's owner appears as QEMU's uid, inherited as a file descriptor
+// and named /proc/self/fd/N/... Files QEMU writes there belong on disk to
+// the directory's owner. When paddock runs as a plain user, QEMU runs as
+// that user and reaches paddock's files by name, as that user may anyway;
+// only the workspace goes through a descriptor (pinned, see
+// openWorkspace). Either way QEMU runs under qemu.Confinement's file
+// filter.
+
+// vmUIDBase is the first host uid given to a QEMU; vmUIDSpan uids follow.
+// They lie far above the ranges that useradd and /etc/subuid hand out.
+const (
+	vmUIDBase = 0x7e000000
+	vmUIDSpan = 0x00ffffff
+)
+
+// guestOwner is the uid and gid a confined QEMU has in its user namespace,
+// and so the owner its 9p server presents for the workspace's files.
+const guestOwner = 1000
+
+// vmIDs is the host uid (and gid) of the QEMU of the VM named key: one per
+// sandbox, so that one escaped QEMU cannot signal or trace another.
+func vmIDs(key string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return vmUIDBase + h.Sum32()%vmUIDSpan
+}
+
+// confined reports whether QEMU runs as a uid of its own (paddock is root).
+func confined() bool { return os.Geteuid() == 0 }
+
+// vmTree is one directory QEMU reaches through a descriptor.
+type vmTree struct {
+	dir  string // host path
+	file *os.File
+}
+
+// vmView is what one QEMU reaches of the host and by which paths. Close
+// it once QEMU has started (QEMU holds its own copies).
+type vmView struct {
+	confine qemu.Confinement
+	trees   []vmTree
+	// cwd is the directory QEMU's relative names are in: the sandbox
+	// directory when QEMU runs as the caller, "/" when confined.
+	cwd string
+}
+
+// vmDir is a directory a QEMU needs, and whether it may write there.
+type vmDir struct {
+	path     string
+	writable bool
+}
+
+// newVMView gives the QEMU of the VM named key (a sandbox or a saved
+// state) the directories dirs, its own directory first, and the
+// workspace ws (pinned by openWorkspace; nil for none).
+func newVMView(key string, dirs []vmDir, ws *os.File, accel string) (v *vmView, err error) {
+	v = &vmView{cwd: dirs[0].path}
+	defer func() {
+		if err != nil {
+			v.Close()
+		}
+	}()
+	if !confined() {
+		if ws != nil {
+			v.add(ws.Name(), ws)
+		}
+		return v, nil
+	}
+	id := vmIDs(key)
+	v.cwd = "/"
+	v.confine = qemu.Confinement{HostUID: id, HostGID: id, GuestUID: guestOwner, GuestGID: guestOwner}
+	if accel == "kvm" {
+		var st unix.Stat_t
+		if unix.Stat("/dev/kvm", &st) == nil {
+			v.confine.ExtraGIDs = []uint32{st.Gid}
+		}
+	}
+	self := idMap{uid: uint32(os.Geteuid()), gid: uint32(os.Getegid()), toUID: id, toGID: id}
+	for _, d := range dirs {
+		if v.has(d.path) {
+			continue
+		}
+		f, err := idmappedTree(unix.AT_FDCWD, d.path, self, !d.writable)
+		if err != nil {
+			return nil, err
+		}
+		v.add(d.path, f)
+	}
+	if ws != nil {
+		var st unix.Stat_t
+		if err := unix.Fstat(int(ws.Fd()), &st); err != nil {
+			return nil, err
+		}
+		owner := idMap{uid: st.Uid, gid: st.Gid, toUID: id, toGID: id}
+		f, err := idmappedTree(int(ws.Fd()), "", owner, false)
+		if err != nil {
+			return nil, fmt.Errorf("workspace %s: %w", ws.Name(), err)
+		}
+		v.add(ws.Name(), f)
+	}
+	return v, nil
+}
+
+func (v *vmView) add(dir string, f *os.File) {
+	v.trees = append(v.trees, vmTree{dir: dir, file: f})
+	v.confine.Files = append(v.confine.Files, f)
+}
+
+func (v *vmView) has(dir string) bool {
+	for _, t := range v.trees {
+		if t.dir == dir {
+			return true
+		}
+	}
+	return false
+}
+
+// path is the name by which QEMU reaches the host path p: through the
+// tree that holds it, else relative to cwd, else p itself.
+func (v *vmView) path(p string) string {
+	for i := len(v.trees) - 1; i >= 0; i-- {
+		if rel, ok := within(v.trees[i].dir, p); ok {
+			return qemu.TreePath(i, rel)
+		}
+	}
+	if rel, ok := within(v.cwd, p); ok && rel != "." {
+		return rel
+	}
+	return p
+}
+
+// workspace is the name by which QEMU reaches the workspace.
+func (v *vmView) workspace(ws *os.File) string {
+	for i, t := range v.trees {
+		if t.dir == ws.Name() {
+			return qemu.TreePath(i, "")
+		}
+	}
+	return ws.Name()
+}
+
+// Close closes the view's descriptors.
+func (v *vmView) Close() {
+	for _, t := range v.trees {
+		t.file.Close()
+	}
+	v.trees, v.confine.Files = nil, nil
+}
+
+// within returns p relative to dir when p is dir or below it.
+func within(dir, p string) (string, bool) {
+	if p == dir {
+		return ".", true
+	}
+	if strings.HasPrefix(p, dir+"/") {
+		return p[len(dir)+1:], true
+	}
+	return "", false
+}
+
+// idMap maps one owner (uid, gid) on disk to QEMU's host ids.
+type idMap struct{ uid, gid, toUID, toGID uint32 }
+
+// idmappedTree clones the directory at dirfd/path as a detached mount in
+// which m.uid/m.gid appear as m.toUID/m.toGID (and files those create are
+// stored as m.uid/m.gid), without setuid or device files, read-only when
+// ro. Other owners appear as the overflow id and are not writable.
+func idmappedTree(dirfd int, path string, m idMap, ro bool) (*os.File, error) {
+	flags := unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC
+	name := path
+	if path == "" {
+		flags |= unix.AT_EMPTY_PATH
+		name = fmt.Sprintf("fd %d", dirfd)
+	}
+	fd, err := unix.OpenTree(dirfd, path, uint(flags))
+	if err != nil {
+		return nil, fmt.Errorf("clone mount of %s: %w", name, err)
+	}
+	tree := os.NewFile(uintptr(fd), path)
+	ns, err := userNamespace(m)
+	if err != nil {
+		tree.Close()
+		return nil, err
+	}
+	defer ns.Close()
+	attr := unix.MountAttr{
+		Attr_set:  unix.MOUNT_ATTR_IDMAP | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV,
+		Userns_fd: uint64(ns.Fd()),
+	}
+	if ro {
+		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
+	}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &attr); err != nil {
+		tree.Close()
+		return nil, fmt.Errorf("idmapped mount of %s: %w (QEMU runs unprivileged and needs idmapped mounts: Linux 5.12 or later, on a filesystem that supports them, such as ext4, xfs or btrfs)", name, err)
+	}
+	return tree, nil
+}
+
+// userNamespace returns a user namespace whose only ids are m.uid and
+// m.gid, mapped to m.toUID and m.toGID: the idmapping of a mount. It is
+// made by a short-lived child (paddock's hidden userns verb), which waits
+// until its stdin closes.
+func userNamespace(m idMap) (*os.File, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, UsernsVerb)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: int(m.uid), HostID: int(m.toUID), Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: int(m.gid), HostID: int(m.toGID), Size: 1}},
+		Pdeathsig:   syscall.SIGKILL,
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("user namespace: %w", err)
+	}
+	defer func() { stdin.Close(); cmd.Wait() }()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", cmd.Process.Pid))
+	if err != nil {
+		return nil, fmt.Errorf("user namespace: %w", err)
+	}
+	return f, nil
+}
+
+// UsernsVerb is the hidden verb of the child that holds a user namespace
+// for userNamespace: it waits until its stdin closes.
+const UsernsVerb = "__userns"
+
+// openWorkspace opens the workspace directory ws, one component at a
+// time without following a symlink, so that a symlink swapped into its
+// path (by this or another sandbox's guest) is refused rather than
+// followed; the descriptor is what QEMU is given.
+func openWorkspace(ws string) (*os.File, error) {
+	if !filepath.IsAbs(ws) || filepath.Clean(ws) != ws {
+		return nil, fmt.Errorf("workspace %q is not a clean absolute path", ws)
+	}
+	fd, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	for _, part := range strings.Split(ws[1:], "/") {
+		next, err := unix.Openat(fd, part, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		unix.Close(fd)
+		if err != nil {
+			if errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
+				return nil, fmt.Errorf("workspace %s: %s is no longer a directory (a symlink?): paddock does not follow it; restore the folder or remove the sandbox", ws, part)
+			}
+			return nil, fmt.Errorf("workspace %s: %w", ws, err)
+		}
+		fd = next
+	}
+	return os.NewFile(uintptr(fd), ws), nil
+}
