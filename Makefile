@@ -62,6 +62,7 @@ test: test-deps build templates vet
 	PADDOCK_BIN=$(CURDIR)/bin/paddock $(GO) test -count=1 -timeout 75m ./...
 
 proto:
+	@dpkg-query -W -f='$${Status}\n' protobuf-compiler 2>/dev/null | grep -q 'install ok installed' || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq protobuf-compiler >/dev/null; }
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 	$(GO) install github.com/containerd/ttrpc/cmd/protoc-gen-go-ttrpc@v1.2.10

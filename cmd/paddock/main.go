@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -27,6 +28,8 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 func main() {
+	// Everything paddock writes is its owner's alone (store.Mask).
+	syscall.Umask(store.Mask)
 	// A child that holds a user namespace for the supervisor: nothing to
 	// do but wait (internal/supervisor/vmview.go).
 	if len(os.Args) > 1 && os.Args[1] == supervisor.UsernsVerb {
@@ -71,7 +74,14 @@ func exit(err error) {
 	}
 }
 
-func home() (store.Home, error) { return store.DefaultHome() }
+// home is PADDOCK_HOME, made private (store.Home.Secure) if it is not.
+func home() (store.Home, error) {
+	h, err := store.DefaultHome()
+	if err != nil {
+		return "", err
+	}
+	return h, h.Secure(os.Stderr)
+}
 
 func logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

@@ -30,6 +30,9 @@ type Agent struct {
 	network *agentv1.Network
 	// user is the default user last ensured (guarded by mu).
 	user *agentv1.User
+	// detachToken is set by Detach and written to the console once the
+	// host session ends (guarded by mu).
+	detachToken string
 }
 
 // NewAgent returns an agent for the machine's own root that changes it

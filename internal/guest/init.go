@@ -47,7 +47,12 @@ func RunInit(version string) {
 			agent.warmUp("/")
 		}
 	}
-	err = ServePort(ctx, log, port, srv, func() { fmt.Fprintln(console, ReadyLine) }, warm)
+	detached := func() {
+		if token := agent.takeDetach(); token != "" {
+			fmt.Fprintln(console, DetachedLine, token)
+		}
+	}
+	err = ServePort(ctx, log, port, srv, func() { fmt.Fprintln(console, ReadyLine) }, warm, detached)
 	fatal(log, fmt.Errorf("serve %s: %w", port, err))
 }
 

@@ -15,8 +15,9 @@ import (
 // ttrpc connection until the host goes away (EOF), then waits again, so a
 // host process started after a restore of the VM is served like the first.
 // ready is called once, when the port is open; onSession (if not nil) in a
-// goroutine of its own each time a host connects.
-func ServePort(ctx context.Context, log *slog.Logger, dev string, srv *ttrpc.Server, ready, onSession func()) error {
+// goroutine of its own each time a host connects; afterSession (if not
+// nil) each time a session has ended, before waiting for the next host.
+func ServePort(ctx context.Context, log *slog.Logger, dev string, srv *ttrpc.Server, ready, onSession, afterSession func()) error {
 	port, err := openPort(dev)
 	if err != nil {
 		return err
@@ -43,6 +44,9 @@ func ServePort(ctx context.Context, log *slog.Logger, dev string, srv *ttrpc.Ser
 		conn.Close()
 		conn.wait()
 		log.Info("host disconnected", "session", session, "duration", time.Since(start), "serve", err)
+		if afterSession != nil {
+			afterSession()
+		}
 	}
 	return ctx.Err()
 }

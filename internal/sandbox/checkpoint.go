@@ -41,10 +41,10 @@ func (m *Manager) Checkpoint(ctx context.Context, name, ckpt string) (store.Chec
 	}
 	defer c.Close()
 	ck := m.Home.Checkpoint(ckpt)
-	if err := os.MkdirAll(m.Home.CheckpointsDir(), 0o755); err != nil {
+	if err := os.MkdirAll(m.Home.CheckpointsDir(), 0o700); err != nil {
 		return meta, err
 	}
-	if err := os.Mkdir(ck.Dir, 0o755); err != nil {
+	if err := os.Mkdir(ck.Dir, 0o700); err != nil {
 		if errors.Is(err, os.ErrExist) {
 			return meta, fmt.Errorf("checkpoint %q already exists", ckpt)
 		}

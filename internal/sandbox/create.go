@@ -130,10 +130,43 @@ func (m *Manager) validateWorkspace(dir string) (string, error) {
 	if home == "" {
 		home = string(m.Home)
 	}
-	if home == real || strings.HasPrefix(home+"/", real+"/") {
+	if contains(real, home) {
 		return "", fmt.Errorf("workspace %s contains paddock's state (%s): share a folder that does not", abs, m.Home)
 	}
-	return abs, nil
+	if contains(home, real) {
+		return "", fmt.Errorf("workspace %s is inside paddock's state (%s): share a project folder", abs, m.Home)
+	}
+	if err := m.notNested(real); err != nil {
+		return "", fmt.Errorf("workspace %s: %w", abs, err)
+	}
+	// The resolved path is what every start opens, one component at a
+	// time without following symlinks (supervisor.openWorkspace).
+	return real, nil
+}
+
+// notNested refuses a workspace strictly inside another sandbox's, or
+// holding one: the guest of the outer sandbox could replace a folder on
+// the inner one's path. Sandboxes on the same folder are fine.
+func (m *Manager) notNested(ws string) error {
+	entries, _ := os.ReadDir(m.Home.SandboxesDir())
+	for _, e := range entries {
+		var cfg store.SandboxConfig
+		if store.ReadJSON(m.Home.Sandbox(e.Name()).Config(), &cfg) != nil || cfg.Workspace == "" || cfg.Workspace == ws {
+			continue
+		}
+		switch {
+		case contains(cfg.Workspace, ws):
+			return fmt.Errorf("it is inside sandbox %q's workspace %s, whose guest could replace a folder on this path: share %s itself, or a folder outside it", cfg.Name, cfg.Workspace, cfg.Workspace)
+		case contains(ws, cfg.Workspace):
+			return fmt.Errorf("it holds sandbox %q's workspace %s, whose path this sandbox's guest could change: share a folder that does not", cfg.Name, cfg.Workspace)
+		}
+	}
+	return nil
+}
+
+// contains reports whether dir is p or holds it.
+func contains(dir, p string) bool {
+	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/")
 }
 
 // workspaceUser is the guest's agent user: the owner the workspace's files
@@ -199,12 +232,12 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (cfg store.Sandbo
 	if len(l.Socket()) > 107 {
 		return cfg, fmt.Errorf("PADDOCK_HOME %s is too deep for unix sockets with name %q: use a shorter PADDOCK_HOME or name", m.Home, cfg.Name)
 	}
-	if err := os.MkdirAll(m.Home.SandboxesDir(), 0o755); err != nil {
+	if err := os.MkdirAll(m.Home.SandboxesDir(), 0o700); err != nil {
 		return cfg, err
 	}
 	// Mkdir is the atomic claim on the name: of two concurrent creates,
 	// exactly one succeeds here.
-	if err := os.Mkdir(l.Dir, 0o755); err != nil {
+	if err := os.Mkdir(l.Dir, 0o700); err != nil {
 		if errors.Is(err, os.ErrExist) {
 			return cfg, fmt.Errorf("sandbox %q already exists", cfg.Name)
 		}
@@ -248,7 +281,7 @@ func (m *Manager) spawn(ctx context.Context, name string) (func() error, error) 
 		return nil, err
 	}
 	defer r.Close()
-	logf, err := os.OpenFile(l.SupervisorLog(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	logf, err := os.OpenFile(l.SupervisorLog(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		w.Close()
 		return nil, err

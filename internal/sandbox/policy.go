@@ -26,7 +26,7 @@ func validatePolicy(p *netpolicy.Policy) error {
 
 // writePolicy saves a new sandbox's network policy (policy.yaml).
 func writePolicy(l store.Layout, p *netpolicy.Policy) error {
-	return store.WriteFileAtomic(l.Policy(), defaultPolicy(p).Marshal(), 0o644)
+	return store.WriteFileAtomic(l.Policy(), defaultPolicy(p).Marshal(), 0o600)
 }
 
 // ReadPolicy returns a sandbox's saved network policy: the one in force
@@ -38,7 +38,7 @@ func (m *Manager) ReadPolicy(name string) (netpolicy.Policy, error) {
 	}
 	b, err := os.ReadFile(l.Policy())
 	if errors.Is(err, os.ErrNotExist) {
-		return netpolicy.Policy{Preset: netpolicy.DefaultPreset}, nil
+		return netpolicy.Policy{}, fmt.Errorf("sandbox %q has no network policy (%s is missing): its network is closed; set one with paddock policy set %s", name, l.Policy(), name)
 	}
 	if err != nil {
 		return netpolicy.Policy{}, err
@@ -64,7 +64,7 @@ func (m *Manager) WritePolicy(name string, p netpolicy.Policy) error {
 	if supervisorAlive(l) {
 		return fmt.Errorf("sandbox %q started meanwhile: try again", name)
 	}
-	return store.WriteFileAtomic(l.Policy(), p.Marshal(), 0o644)
+	return store.WriteFileAtomic(l.Policy(), p.Marshal(), 0o600)
 }
 
 // Running reports whether the sandbox's supervisor is alive.

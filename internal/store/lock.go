@@ -19,7 +19,7 @@ var ErrLocked = errors.New("locked by another paddock process")
 // LockFile takes an exclusive lock on path, creating it if needed. With
 // wait false it fails at once when another process holds the lock.
 func LockFile(path string, wait bool) (*Lock, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, err
 	}

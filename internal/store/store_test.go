@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -165,4 +166,92 @@ func TestLockFileIsExclusive(t *testing.T) {
 		t.Fatalf("lock after unlock: %v", err)
 	}
 	l2.Unlock()
+}
+
+func TestSecureTightensALooseHome(t *testing.T) {
+	dir := t.TempDir()
+	h := Home(filepath.Join(dir, "home"))
+	os.MkdirAll(filepath.Join(string(h), "sandboxes", "x"), 0o755)
+	os.WriteFile(filepath.Join(string(h), "sandboxes", "x", "config.json"), []byte("{}"), 0o644)
+	os.MkdirAll(filepath.Join(string(h), "templates", "t", "staging", "etc"), 0o755)
+	os.Chmod(string(h), 0o755)
+	var notice strings.Builder
+	if err := h.Secure(&notice); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]os.FileMode{
+		string(h): 0o700,
+		filepath.Join(string(h), "sandboxes", "x"):                   0o700,
+		filepath.Join(string(h), "sandboxes", "x", "config.json"):    0o600,
+		filepath.Join(string(h), "templates", "t", "staging", "etc"): 0o755, // a root filesystem being built
+	} {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != want {
+			t.Errorf("%s: mode %04o, want %04o", p, st.Mode().Perm(), want)
+		}
+	}
+	if !strings.Contains(notice.String(), "now its owner's only") {
+		t.Errorf("notice = %q", notice.String())
+	}
+	// A private home is left alone, silently.
+	notice.Reset()
+	if err := h.Secure(&notice); err != nil || notice.Len() != 0 {
+		t.Errorf("second Secure: %v, %q", err, notice.String())
+	}
+	// A missing one is made private.
+	h2 := Home(filepath.Join(dir, "new", "home"))
+	if err := h2.Secure(&notice); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(string(h2)); st.Mode().Perm() != 0o700 {
+		t.Errorf("new home mode %04o", st.Mode().Perm())
+	}
+}
+
+func TestListenUnixRefusesOtherUsers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test switches users: run it as root (make test does)")
+	}
+	dir, err := os.MkdirTemp("", "peer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "s.sock")
+	l, err := ListenUnix(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("hello\n"))
+			c.Close()
+		}
+	}()
+	os.Chmod(dir, 0o755)
+	os.Chmod(sock, 0o777) // the mode alone would let anyone in
+	read := func(uid uint32) string {
+		cmd := exec.Command("/usr/bin/python3", "-c", `import socket,sys
+s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print(s.recv(10).decode().strip() or "closed")`, sock)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("client as %d: %v: %s", uid, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if got := read(0); got != "hello" {
+		t.Errorf("root: %q, want hello", got)
+	}
+	if got := read(65534); got != "closed" {
+		t.Errorf("another user: %q, want the connection closed", got)
+	}
 }

@@ -22,6 +22,11 @@ func (a *api) Info(ctx context.Context, _ *supervisorv1.InfoRequest) (*superviso
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "qemu monitor: %v", err)
 	}
+	a.s.mu.Lock()
+	if a.s.checkpointing {
+		state = "checkpointing"
+	}
+	a.s.mu.Unlock()
 	return &supervisorv1.InfoResponse{
 		State:           state,
 		SupervisorPid:   int32(os.Getpid()),
@@ -44,6 +49,9 @@ func (a *api) Stop(ctx context.Context, req *supervisorv1.StopRequest) (*supervi
 func (a *api) Pause(ctx context.Context, _ *supervisorv1.PauseRequest) (*supervisorv1.PauseResponse, error) {
 	a.s.mu.Lock()
 	defer a.s.mu.Unlock()
+	if err := a.s.busyLocked(); err != nil {
+		return nil, err
+	}
 	if _, err := a.s.monitor.Execute("stop", nil); err != nil {
 		return nil, status.Errorf(codes.Internal, "%v", err)
 	}
@@ -54,11 +62,22 @@ func (a *api) Pause(ctx context.Context, _ *supervisorv1.PauseRequest) (*supervi
 func (a *api) Resume(ctx context.Context, _ *supervisorv1.ResumeRequest) (*supervisorv1.ResumeResponse, error) {
 	a.s.mu.Lock()
 	defer a.s.mu.Unlock()
+	if err := a.s.busyLocked(); err != nil {
+		return nil, err
+	}
 	if _, err := a.s.monitor.Execute("cont", nil); err != nil {
 		return nil, status.Errorf(codes.Internal, "%v", err)
 	}
 	a.s.paused = false
 	return &supervisorv1.ResumeResponse{}, nil
+}
+
+// busyLocked refuses a call while a checkpoint saves the VM.
+func (s *sup) busyLocked() error {
+	if s.checkpointing {
+		return status.Errorf(codes.Unavailable, "sandbox %q is being checkpointed: try again when paddock checkpoint returns", s.cfg.Name)
+	}
+	return nil
 }
 
 func (s *sup) agentVersion() string {

@@ -29,15 +29,19 @@ func (a *api) Checkpoint(ctx context.Context, req *supervisorv1.CheckpointReques
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 	defer cancel()
 	s.mu.Lock()
+	if err := s.busyLocked(); err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
 	if s.paused {
 		s.mu.Unlock()
 		return nil, status.Errorf(codes.FailedPrecondition, "sandbox %q is paused: resume it before a checkpoint", s.cfg.Name)
 	}
-	s.paused = true // refuse execs: the VM stops during the save
+	s.checkpointing = true // execs, pause and resume are refused meanwhile
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		s.paused = false
+		s.checkpointing = false
 		s.mu.Unlock()
 	}()
 	ck := store.CheckpointLayout{Dir: req.Dir}
@@ -48,8 +52,10 @@ func (a *api) Checkpoint(ctx context.Context, req *supervisorv1.CheckpointReques
 	if _, err := agent.Quiesce(ctx, &agentv1.QuiesceRequest{}); err != nil {
 		return nil, err
 	}
-	s.link.hangup()
 	saveErr := func() error {
+		if err := detach(ctx, s.link, s.console); err != nil {
+			return err
+		}
 		if err := s.monitor.SetIgnoreShared(false); err != nil {
 			return err
 		}

@@ -53,18 +53,6 @@ func (l *guestLink) agent(ctx context.Context) (agentv1.TTRPCAgentClient, error)
 	return agentv1.NewTTRPCAgentClient(l.client), nil
 }
 
-// hangupSettle is how long the agent gets to see a hang-up and go back to
-// waiting for a host (it sees EOF at once; this is slack for a loaded host).
-const hangupSettle = 200 * time.Millisecond
-
-// hangup closes the current connection and waits until the agent has
-// noticed. The next call dials again.
-func (l *guestLink) hangup() {
-	if l.drop() {
-		time.Sleep(hangupSettle)
-	}
-}
-
 // drop closes the current connection without waiting, reporting whether
 // there was one.
 func (l *guestLink) drop() bool {

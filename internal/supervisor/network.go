@@ -36,12 +36,12 @@ type sandboxNet struct {
 	log   *rotatingFile
 }
 
-// loadPolicy reads the sandbox's policy file. A sandbox made before
-// policies existed has none and gets the default preset.
+// loadPolicy reads the sandbox's policy file. A missing file is an error:
+// the network fails closed rather than fall back to a preset.
 func loadPolicy(path string) (netpolicy.Policy, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return netpolicy.Policy{Preset: netpolicy.DefaultPreset}, nil
+		return netpolicy.Policy{}, fmt.Errorf("network policy %s is missing: the sandbox has no network until it exists (paddock policy set, or paddock rm and create again)", path)
 	}
 	if err != nil {
 		return netpolicy.Policy{}, err
@@ -79,8 +79,7 @@ func (s *sup) startNetwork() error {
 		return err
 	}
 	sn.net = n
-	os.Remove(store.NetSocketName)
-	l, err := net.Listen("unix", store.NetSocketName)
+	l, err := store.ListenUnix(store.NetSocketName, s.qemuUID())
 	if err != nil {
 		n.Close()
 		lf.Close()
@@ -112,7 +111,7 @@ func (sn *sandboxNet) setPolicyLocked(p netpolicy.Policy) (*netpolicy.Matcher, e
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	if err := store.WriteFileAtomic(sn.policyFile, p.Marshal(), 0o644); err != nil {
+	if err := store.WriteFileAtomic(sn.policyFile, p.Marshal(), 0o600); err != nil {
 		return nil, status.Errorf(codes.Internal, "save policy: %v", err)
 	}
 	sn.net.SetPolicy(m)
@@ -128,9 +127,8 @@ func guestNetwork() *agentv1.Network {
 // holdNetSocket listens on path and holds every connection without
 // reading it: the network of a template VM, which never sends a frame
 // (its interface is not configured until a clone's Configure).
-func holdNetSocket(path string) (stop func(), err error) {
-	os.Remove(path)
-	l, err := net.Listen("unix", path)
+func holdNetSocket(path string, qemuUID uint32) (stop func(), err error) {
+	l, err := store.ListenUnix(path, qemuUID)
 	if err != nil {
 		return nil, fmt.Errorf("template vm network socket: %w", err)
 	}

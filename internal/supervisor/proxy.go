@@ -31,6 +31,9 @@ type agentProxy struct {
 func (p *agentProxy) ready() error {
 	p.s.mu.Lock()
 	defer p.s.mu.Unlock()
+	if err := p.s.busyLocked(); err != nil {
+		return err
+	}
 	if p.s.paused {
 		return status.Errorf(codes.FailedPrecondition, "sandbox %q is paused: run paddock resume %s", p.s.cfg.Name, p.s.cfg.Name)
 	}

@@ -182,7 +182,7 @@ func ensureState(ctx context.Context, home store.Home, sp stateSpec, log *slog.L
 	if st.complete() {
 		return st, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(st.Dir), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(st.Dir), 0o700); err != nil {
 		return st, err
 	}
 	lock, err := store.LockFile(st.Dir+".lock", true)
@@ -263,22 +263,31 @@ func makeState(ctx context.Context, st savedState, sp stateSpec, log *slog.Logge
 	if err := makeCloneDisk(ctx, st, sp); err != nil {
 		return err
 	}
+	// An empty share: states are saved before any workspace is mounted.
+	// Opened like a workspace, so by its real path (the cache may be
+	// reached through a symlink).
 	empty := filepath.Join(st.Dir, "empty")
 	if err := os.Mkdir(empty, 0o700); err != nil {
 		return err
 	}
+	empty = realPath(empty)
 	// The template VM has the clones' virtio-net device, attached to a
 	// link that goes nowhere; each clone connects to its own network.
-	stopNet, err := holdNetSocket(filepath.Join(st.Dir, store.NetSocketName))
+	qemuUID := uint32(os.Geteuid())
+	if confined() {
+		qemuUID = vmIDs(st.Dir)
+	}
+	stopNet, err := holdNetSocket(filepath.Join(st.Dir, store.NetSocketName), qemuUID)
 	if err != nil {
 		return err
 	}
 	defer stopNet()
-	console, err := os.Create(filepath.Join(st.Dir, "console.log"))
+	consoleFile, err := os.Create(filepath.Join(st.Dir, "console.log"))
 	if err != nil {
 		return err
 	}
-	defer console.Close()
+	defer consoleFile.Close()
+	console := newConsoleWatch(consoleFile)
 	shared := func(cfg *qemu.Config) { cfg.MemoryShared = true }
 	p, err := startVM(st.Dir, st.Dir, sp, empty, st.RAM(), shared, console, console)
 	if err != nil {
@@ -300,7 +309,7 @@ func makeState(ctx context.Context, st savedState, sp stateSpec, log *slog.Logge
 	link := newGuestLink(filepath.Join(st.Dir, store.ControlSocketName))
 	defer link.drop()
 	if _, err := link.waitAgent(ctx); err != nil {
-		return fmt.Errorf("template vm agent did not answer: %w (console: %s)", err, console.Name())
+		return fmt.Errorf("template vm agent did not answer: %w (console: %s)", err, consoleFile.Name())
 	}
 	agent, err := link.agent(ctx)
 	if err != nil {

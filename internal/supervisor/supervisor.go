@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -54,7 +53,7 @@ type sup struct {
 	accel   string
 	qemu    *qemu.Process
 	monitor *qemu.Monitor
-	console io.Writer // the console log QEMU's serial output goes to
+	console *consoleWatch // the console log QEMU's serial output goes to
 	started time.Time
 	version string // guarded by mu
 	mode    string // "cold", "restore" or "fork"
@@ -63,6 +62,9 @@ type sup struct {
 	mu       sync.Mutex
 	paused   bool
 	stopping bool // a Stop is in progress or done: QEMU's exit is clean
+	// checkpointing is set while a checkpoint saves the VM: its own
+	// state, in which execs, pause and resume are refused.
+	checkpointing bool
 
 	net *sandboxNet // the user-space network (network.go); set before QEMU starts
 }
@@ -347,10 +349,11 @@ func createOverlay(ctx context.Context, base, baseFormat, path string) error {
 }
 
 func (s *sup) startQEMU(spec stateSpec, st savedState) error {
-	console, err := openRotating(s.layout.ConsoleLog(), consoleMax)
+	logFile, err := openRotating(s.layout.ConsoleLog(), consoleMax)
 	if err != nil {
 		return err
 	}
+	console := newConsoleWatch(logFile)
 	// Under TCG, QEMU's code buffer on huge pages costs an idle sandbox
 	// ~3.5 MiB more (docs/BENCHMARKS.md).
 	adjust := func(cfg *qemu.Config) {
@@ -372,7 +375,7 @@ func (s *sup) startQEMU(spec stateSpec, st savedState) error {
 	for _, name := range []string{store.ControlSocketName, store.QMPSocketName} {
 		os.Remove(name)
 	}
-	p, err := startVM(string(s.opts.Home)+"\x00"+s.cfg.Name, s.layout.Dir, spec, s.cfg.Workspace, ram, adjust, console, os.Stderr)
+	p, err := startVM(s.vmKey(), s.layout.Dir, spec, s.cfg.Workspace, ram, adjust, console, os.Stderr)
 	if err != nil {
 		return err
 	}
@@ -468,8 +471,7 @@ func (s *sup) machineID() string {
 }
 
 func (s *sup) serve() (*grpc.Server, error) {
-	os.Remove(s.layout.Socket())
-	l, err := net.Listen("unix", s.layout.Socket())
+	l, err := store.ListenUnix(s.layout.Socket())
 	if err != nil {
 		return nil, err
 	}

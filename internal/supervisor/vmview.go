@@ -48,6 +48,17 @@ func vmIDs(key string) uint32 {
 	return vmUIDBase + h.Sum32()%vmUIDSpan
 }
 
+// vmKey names a sandbox's VM for vmIDs.
+func (s *sup) vmKey() string { return string(s.opts.Home) + "\x00" + s.cfg.Name }
+
+// qemuUID is the host uid the sandbox's QEMU runs as.
+func (s *sup) qemuUID() uint32 {
+	if confined() {
+		return vmIDs(s.vmKey())
+	}
+	return uint32(os.Geteuid())
+}
+
 // confined reports whether QEMU runs as a uid of its own (paddock is root).
 func confined() bool { return os.Geteuid() == 0 }
 
@@ -98,12 +109,30 @@ func newVMView(key string, dirs []vmDir, ws *os.File, accel string) (v *vmView, 
 			v.confine.ExtraGIDs = []uint32{st.Gid}
 		}
 	}
+	namespaces := map[idMap]*os.File{}
+	defer func() {
+		for _, ns := range namespaces {
+			ns.Close()
+		}
+	}()
+	mapping := func(m idMap) (*os.File, error) {
+		if ns := namespaces[m]; ns != nil {
+			return ns, nil
+		}
+		ns, err := userNamespace(m)
+		namespaces[m] = ns
+		return ns, err
+	}
 	self := idMap{uid: uint32(os.Geteuid()), gid: uint32(os.Getegid()), toUID: id, toGID: id}
 	for _, d := range dirs {
 		if v.has(d.path) {
 			continue
 		}
-		f, err := idmappedTree(unix.AT_FDCWD, d.path, self, !d.writable)
+		ns, err := mapping(self)
+		if err != nil {
+			return nil, err
+		}
+		f, err := idmappedTree(unix.AT_FDCWD, d.path, ns, !d.writable)
 		if err != nil {
 			return nil, err
 		}
@@ -114,8 +143,11 @@ func newVMView(key string, dirs []vmDir, ws *os.File, accel string) (v *vmView, 
 		if err := unix.Fstat(int(ws.Fd()), &st); err != nil {
 			return nil, err
 		}
-		owner := idMap{uid: st.Uid, gid: st.Gid, toUID: id, toGID: id}
-		f, err := idmappedTree(int(ws.Fd()), "", owner, false)
+		ns, err := mapping(idMap{uid: st.Uid, gid: st.Gid, toUID: id, toGID: id})
+		if err != nil {
+			return nil, err
+		}
+		f, err := idmappedTree(int(ws.Fd()), "", ns, false)
 		if err != nil {
 			return nil, fmt.Errorf("workspace %s: %w", ws.Name(), err)
 		}
@@ -184,11 +216,12 @@ func within(dir, p string) (string, bool) {
 // idMap maps one owner (uid, gid) on disk to QEMU's host ids.
 type idMap struct{ uid, gid, toUID, toGID uint32 }
 
-// idmappedTree clones the directory at dirfd/path as a detached mount in
-// which m.uid/m.gid appear as m.toUID/m.toGID (and files those create are
-// stored as m.uid/m.gid), without setuid or device files, read-only when
-// ro. Other owners appear as the overflow id and are not writable.
-func idmappedTree(dirfd int, path string, m idMap, ro bool) (*os.File, error) {
+// idmappedTree clones the directory at dirfd/path as a detached mount
+// idmapped by the user namespace ns (userNamespace): the owner it maps
+// appears as QEMU's ids, and files QEMU creates are stored as that owner's;
+// no setuid or device files; read-only when ro. Other owners appear as the
+// overflow id and are not writable.
+func idmappedTree(dirfd int, path string, ns *os.File, ro bool) (*os.File, error) {
 	flags := unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC
 	name := path
 	if path == "" {
@@ -200,12 +233,6 @@ func idmappedTree(dirfd int, path string, m idMap, ro bool) (*os.File, error) {
 		return nil, fmt.Errorf("clone mount of %s: %w", name, err)
 	}
 	tree := os.NewFile(uintptr(fd), path)
-	ns, err := userNamespace(m)
-	if err != nil {
-		tree.Close()
-		return nil, err
-	}
-	defer ns.Close()
 	attr := unix.MountAttr{
 		Attr_set:  unix.MOUNT_ATTR_IDMAP | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV,
 		Userns_fd: uint64(ns.Fd()),

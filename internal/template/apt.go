@@ -129,7 +129,7 @@ func (a *apt) downloadOnce(ctx context.Context, p pkgInfo) (string, error) {
 	if _, err := os.Stat(dst); err == nil {
 		return dst, nil
 	}
-	if err := os.MkdirAll(a.home.debsDir(), 0o755); err != nil {
+	if err := os.MkdirAll(a.home.debsDir(), 0o700); err != nil {
 		return "", err
 	}
 	tmp, err := os.MkdirTemp(a.home.debsDir(), ".download-*")

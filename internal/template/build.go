@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -40,6 +41,10 @@ type builder struct {
 // temporary directory under $PADDOCK_HOME/templates that replaces the old
 // template atomically when complete; a lock serialises builds of one name.
 func Build(ctx context.Context, opts BuildOptions) (*Template, error) {
+	// The root filesystem gets the modes its packages or image say, which
+	// the tools that make it take from the umask; paddock's own files here
+	// are made with explicit private modes.
+	defer syscall.Umask(syscall.Umask(0o022))
 	if opts.Progress == nil {
 		opts.Progress = io.Discard
 	}
@@ -55,7 +60,7 @@ func Build(ctx context.Context, opts BuildOptions) (*Template, error) {
 	}
 	h := homeLayout{home: opts.Home}
 	st := &steps{name: r.Name, out: opts.Progress, log: opts.Logger}
-	if err := os.MkdirAll(h.templatesDir(), 0o755); err != nil {
+	if err := os.MkdirAll(h.templatesDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("build template %q: %w", r.Name, err)
 	}
 	lock, err := store.LockFile(h.lock(r.Name), false)
@@ -86,9 +91,6 @@ func Build(ctx context.Context, opts BuildOptions) (*Template, error) {
 		return nil, fmt.Errorf("build template %q: %w", r.Name, err)
 	}
 	defer removeTree(tmp) // after a successful swap it holds the old template, or nothing
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return nil, err
-	}
 	b := &builder{
 		recipe: r,
 		hash:   hash,
@@ -116,7 +118,7 @@ func (b *builder) build(ctx context.Context) error {
 	}
 
 	staging := b.out.Staging()
-	if err := os.Mkdir(staging, 0o755); err != nil {
+	if err := os.Mkdir(staging, 0o700); err != nil {
 		return err
 	}
 	var owners map[string][2]int
@@ -135,7 +137,11 @@ func (b *builder) build(ctx context.Context) error {
 			return err
 		}
 		if os.Geteuid() != 0 {
-			return fixOwners(ctx, b.run, staging, b.out.Rootfs(), owners)
+			fixes := newInodeFixes()
+			for rel, o := range owners {
+				fixes.owner(rel, o[0], o[1])
+			}
+			return fixInodes(ctx, b.run, staging, b.out.Rootfs(), fixes)
 		}
 		return nil
 	})
@@ -150,7 +156,7 @@ func (b *builder) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(b.out.Recipe(), raw, 0o644); err != nil {
+	if err := os.WriteFile(b.out.Recipe(), raw, 0o600); err != nil {
 		return err
 	}
 	// Everything is on disk before template.json says it is complete.

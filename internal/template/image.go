@@ -1,19 +1,23 @@
 package template
 
 import (
+	"archive/tar"
 	"context"
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // makeImage makes a sparse ext4 image of size bytes holding the tree at
 // staging (mkfs.ext4 -d: no mount, no root). Nothing is reserved for root:
 // the agent's user should get the whole disk.
 func makeImage(ctx context.Context, run runner, staging, image string, size int64) error {
-	f, err := os.OpenFile(image, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(image, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
@@ -29,11 +33,75 @@ func makeImage(ctx context.Context, run runner, staging, image string, size int6
 	return err
 }
 
-// fixOwners sets owners inside the image with debugfs, for builds without
-// root, where mkfs.ext4 -d copies the builder's own uid: every path becomes
-// root's except those in owners (relative path -> uid, gid).
-func fixOwners(ctx context.Context, run runner, staging, image string, owners map[string][2]int) error {
+// setIDBits are the setuid and setgid bits, which an unpack never sets
+// on the host.
+const setIDBits = 0o6000
+
+// inodeFixes is what a build or import leaves for the image itself rather
+// than the host: owners other than root's, setuid and setgid modes, file
+// capabilities, and device nodes and FIFOs. Paths are relative to the
+// staging root.
+type inodeFixes struct {
+	owners map[string][2]int // uid, gid; absent: root's
+	modes  map[string]uint32 // full i_mode of files whose bits include setIDBits
+	caps   map[string][]byte // security.capability
+	nodes  map[string]specialNode
+}
+
+// specialNode is a device node or FIFO to make in the image.
+type specialNode struct {
+	kind         byte // 'c', 'b' or 'p'
+	mode         uint32
+	major, minor int64
+}
+
+func newInodeFixes() inodeFixes {
+	return inodeFixes{owners: map[string][2]int{}, modes: map[string]uint32{}, caps: map[string][]byte{}, nodes: map[string]specialNode{}}
+}
+
+func (f inodeFixes) owner(rel string, uid, gid int) {
+	if uid != 0 || gid != 0 {
+		f.owners[rel] = [2]int{uid, gid}
+	}
+}
+
+// mode records perm for the file of type kind (S_IFREG, S_IFDIR) at rel
+// when it has bits the host copy must not.
+func (f inodeFixes) mode(rel string, kind, perm uint32) {
+	if perm&setIDBits != 0 {
+		f.modes[rel] = kind | perm
+	} else {
+		delete(f.modes, rel)
+	}
+}
+
+func (f inodeFixes) node(rel string, h *tar.Header) {
+	kind := map[byte]byte{tar.TypeChar: 'c', tar.TypeBlock: 'b', tar.TypeFifo: 'p'}[h.Typeflag]
+	f.nodes[rel] = specialNode{kind: kind, mode: uint32(h.Mode) & 0o7777, major: h.Devmajor, minor: h.Devminor}
+	f.owner(rel, h.Uid, h.Gid)
+}
+
+// forget drops what was recorded for rel (a later layer replaces it).
+func (f inodeFixes) forget(rel string) {
+	delete(f.owners, rel)
+	delete(f.modes, rel)
+	delete(f.caps, rel)
+	delete(f.nodes, rel)
+}
+
+// fixInodes applies fixes inside the image with debugfs: every path of
+// staging gets its owner (root's unless recorded; mkfs.ext4 -d copies the
+// builder's own), recorded modes and capabilities, and the recorded
+// device nodes and FIFOs whose directory exists are made.
+func fixInodes(ctx context.Context, run runner, staging, image string, fixes inodeFixes) error {
 	var script strings.Builder
+	dir := filepath.Dir(image)
+	var extra []string // files of capability values, removed at the end
+	defer func() {
+		for _, p := range extra {
+			os.Remove(p)
+		}
+	}()
 	err := filepath.WalkDir(staging, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -42,21 +110,62 @@ func fixOwners(ctx context.Context, run runner, staging, image string, owners ma
 		if err != nil || rel == "." {
 			return err
 		}
-		if strings.ContainsAny(rel, " \t\n\"") {
-			return fmt.Errorf("cannot set the owner of %q with debugfs", rel)
+		rel = filepath.ToSlash(rel)
+		if err := debugfsName(rel); err != nil {
+			return err
 		}
-		o := owners[filepath.ToSlash(rel)]
+		o := fixes.owners[rel]
 		fmt.Fprintf(&script, "sif /%s uid %d\nsif /%s gid %d\n", rel, o[0], rel, o[1])
+		if m, ok := fixes.modes[rel]; ok {
+			fmt.Fprintf(&script, "sif /%s mode 0%o\n", rel, m)
+		}
+		if c, ok := fixes.caps[rel]; ok {
+			capFile := filepath.Join(dir, fmt.Sprintf("cap-%d", len(extra)))
+			if err := os.WriteFile(capFile, c, 0o600); err != nil {
+				return err
+			}
+			extra = append(extra, capFile)
+			fmt.Fprintf(&script, "ea_set -f %s /%s security.capability\n", capFile, rel)
+		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	cmds := filepath.Join(filepath.Dir(image), "debugfs-owners.txt")
-	if err := os.WriteFile(cmds, []byte(script.String()), 0o644); err != nil {
+	for rel, n := range fixes.nodes {
+		parent, base := path.Split(rel)
+		if err := debugfsName(rel); err != nil {
+			return err
+		}
+		if st, err := os.Lstat(filepath.Join(staging, parent)); err != nil || !st.IsDir() {
+			continue // its directory was replaced by a later layer
+		}
+		if _, err := os.Lstat(filepath.Join(staging, rel)); err == nil {
+			continue
+		}
+		kind := map[byte]uint32{'c': unix.S_IFCHR, 'b': unix.S_IFBLK, 'p': unix.S_IFIFO}[n.kind]
+		fmt.Fprintf(&script, "cd /%s\n", parent)
+		if n.kind == 'p' {
+			fmt.Fprintf(&script, "mknod %s p\n", base)
+		} else {
+			fmt.Fprintf(&script, "mknod %s %c %d %d\n", base, n.kind, n.major, n.minor)
+		}
+		o := fixes.owners[rel]
+		fmt.Fprintf(&script, "cd /\nsif /%s mode 0%o\nsif /%s uid %d\nsif /%s gid %d\n", rel, kind|n.mode, rel, o[0], rel, o[1])
+	}
+	cmds := filepath.Join(dir, "debugfs-inodes.txt")
+	if err := os.WriteFile(cmds, []byte(script.String()), 0o600); err != nil {
 		return err
 	}
 	defer os.Remove(cmds)
 	_, err = run.run(ctx, "", "debugfs", "-w", "-f", cmds, image)
 	return err
+}
+
+// debugfsName refuses a path that debugfs's command parser would split.
+func debugfsName(rel string) error {
+	if strings.ContainsAny(rel, " \t\n\"") {
+		return fmt.Errorf("cannot set the owner of %q with debugfs", rel)
+	}
+	return nil
 }

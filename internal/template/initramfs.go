@@ -57,7 +57,7 @@ func Initramfs(ctx context.Context, t *Template, agentPath, cacheDir string) (st
 	defer func() {
 		if memo != "" {
 			if _, err := os.Stat(out); err == nil {
-				os.WriteFile(memo, []byte(out), 0o644)
+				os.WriteFile(memo, []byte(out), 0o600)
 			}
 		}
 	}()
@@ -67,7 +67,7 @@ func Initramfs(ctx context.Context, t *Template, agentPath, cacheDir string) (st
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(out), 0o700); err != nil {
 		return fail(err)
 	}
 	f, err := os.CreateTemp(filepath.Dir(out), ".initramfs-*")
@@ -76,9 +76,6 @@ func Initramfs(ctx context.Context, t *Template, agentPath, cacheDir string) (st
 	}
 	defer os.Remove(f.Name()) // a no-op once renamed
 	err = writeInitramfs(f, agent, t.ModulesDir, t.KernelVersion, modules)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
 	if err == nil {
 		err = f.Sync()
 	}

@@ -57,7 +57,7 @@ func (b *builder) unpackKernel(ctx context.Context, deb string, dst kernelLayout
 		return kernelRelease(dst) // unpacked already
 	}
 	parent := filepath.Dir(dst.Dir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
+	if err := os.MkdirAll(parent, 0o700); err != nil {
 		return "", err
 	}
 	tmp, err := os.MkdirTemp(parent, ".unpack-*")
@@ -81,7 +81,7 @@ func (b *builder) unpackKernel(ctx context.Context, deb string, dst kernelLayout
 	if err != nil {
 		return "", fmt.Errorf("kernel package %s: %w", deb, err)
 	}
-	if err := os.WriteFile(t.vmlinux(), vmlinux, 0o644); err != nil {
+	if err := os.WriteFile(t.vmlinux(), vmlinux, 0o600); err != nil {
 		return "", err
 	}
 	if _, err := os.Stat(filepath.Join(t.modules(kver), modulesDepFile)); errors.Is(err, os.ErrNotExist) {

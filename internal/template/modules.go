@@ -144,7 +144,7 @@ func writeModulesDep(modDir string) error {
 		return err
 	}
 	tmp := filepath.Join(modDir, modulesDepFile+".tmp")
-	if err := os.WriteFile(tmp, []byte(lines), 0o644); err != nil {
+	if err := os.WriteFile(tmp, []byte(lines), 0o600); err != nil {
 		return err
 	}
 	return os.Rename(tmp, filepath.Join(modDir, modulesDepFile))

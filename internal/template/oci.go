@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -84,6 +85,10 @@ func ImageTemplateName(digest string) string {
 // be reached at all gives the newest template imported from the same
 // source, with a note.
 func Import(ctx context.Context, opts ImportOptions) (*Template, error) {
+	// The root filesystem gets the modes its packages or image say, which
+	// the tools that make it take from the umask; paddock's own files here
+	// are made with explicit private modes.
+	defer syscall.Umask(syscall.Umask(0o022))
 	if opts.Progress == nil {
 		opts.Progress = io.Discard
 	}
@@ -135,7 +140,7 @@ func Import(ctx context.Context, opts ImportOptions) (*Template, error) {
 		return nil, fmt.Errorf("import %s: %w", opts.Source, err)
 	}
 
-	if err := os.MkdirAll(h.templatesDir(), 0o755); err != nil {
+	if err := os.MkdirAll(h.templatesDir(), 0o700); err != nil {
 		return nil, err
 	}
 	lock, err := store.LockFile(h.lock(opts.Name), false)
@@ -161,9 +166,6 @@ func Import(ctx context.Context, opts ImportOptions) (*Template, error) {
 		return nil, err
 	}
 	defer removeTree(tmp)
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return nil, err
-	}
 	r := &Recipe{Name: opts.Name, Kernel: KernelSpec{Package: DefaultKernelPackage}, DiskSize: opts.DiskSize}
 	b := &builder{recipe: r, home: h, out: Layout{Dir: tmp}, run: runner{log: opts.Logger}, steps: st}
 	b.apt = &apt{run: b.run, home: h}
@@ -340,7 +342,7 @@ func (b *builder) importImage(ctx context.Context, img v1.Image, info *ImageInfo
 		return err
 	}
 	staging := b.out.Staging()
-	if err := os.Mkdir(staging, 0o755); err != nil {
+	if err := os.Mkdir(staging, 0o700); err != nil {
 		return err
 	}
 	x, err := newExtractor(staging)
@@ -360,17 +362,11 @@ func (b *builder) importImage(ctx context.Context, img v1.Image, info *ImageInfo
 		return err
 	}
 	info.Bytes = x.bytes
-	if x.skipped > 0 {
-		b.steps.note("left out %d device nodes (they need root; the guest has devtmpfs)", x.skipped)
-	}
 	err = b.steps.run(fmt.Sprintf("making %s ext4 image (%s of files)", b.recipe.DiskSize, store.FormatSize(x.bytes)), func() error {
 		if err := makeImage(ctx, b.run, staging, b.out.Rootfs(), size); err != nil {
 			return err
 		}
-		if !x.asRoot {
-			return fixOwners(ctx, b.run, staging, b.out.Rootfs(), x.owners)
-		}
-		return nil
+		return fixInodes(ctx, b.run, staging, b.out.Rootfs(), x.fixes)
 	})
 	if err != nil {
 		return err

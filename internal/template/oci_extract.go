@@ -16,14 +16,16 @@ import (
 // staging directory. Every path is resolved with openat2(RESOLVE_IN_ROOT):
 // a symlink in the image resolves inside the staging tree as it would in
 // the guest, never to the host's files, whatever the tar holds.
+//
+// Nothing it writes on the host is privileged, even when paddock runs as
+// root: files belong to the importer, without setuid or setgid bits, and
+// device nodes and FIFOs are not made. Owners, those mode bits, file
+// capabilities and special files are recorded in fixes and made inside
+// the ext4 image (fixInodes).
 type extractor struct {
-	root   int  // the staging directory, O_PATH
-	asRoot bool // set owners and make device nodes (else record owners)
-	// owners collects uid/gid per path when not running as root, for
-	// fixOwners to set inside the image.
-	owners  map[string][2]int
+	root    int // the staging directory, O_PATH
+	fixes   inodeFixes
 	dirMode map[string]uint32 // applied last, so 0555 dirs can be filled
-	skipped int               // device nodes left out without root
 	bytes   int64
 }
 
@@ -32,7 +34,7 @@ func newExtractor(staging string) (*extractor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", staging, err)
 	}
-	return &extractor{root: fd, asRoot: os.Geteuid() == 0, owners: map[string][2]int{}, dirMode: map[string]uint32{}}, nil
+	return &extractor{root: fd, fixes: newInodeFixes(), dirMode: map[string]uint32{}}, nil
 }
 
 func (x *extractor) close() { unix.Close(x.root) }
@@ -116,7 +118,8 @@ func (x *extractor) chmod(rel string, mode uint32) error {
 		return err
 	}
 	defer unix.Close(fd)
-	return unix.Fchmodat(x.root, "/proc/self/fd/"+fmt.Sprint(fd), mode, 0)
+	x.fixes.mode(rel, unix.S_IFDIR, mode)
+	return unix.Fchmodat(x.root, "/proc/self/fd/"+fmt.Sprint(fd), mode&^setIDBits, 0)
 }
 
 func (x *extractor) entry(h *tar.Header, r io.Reader) error {
@@ -137,6 +140,7 @@ func (x *extractor) entry(h *tar.Header, r io.Reader) error {
 		return err
 	}
 	defer unix.Close(pfd)
+	x.fixes.forget(rel) // a later layer's entry replaces the earlier one
 
 	switch h.Typeflag {
 	case tar.TypeDir:
@@ -187,38 +191,27 @@ func (x *extractor) entry(h *tar.Header, r io.Reader) error {
 		}
 		return unix.Linkat(tfd, tbase, pfd, base, 0) // owner and mode are the target's
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-		if !x.asRoot && h.Typeflag != tar.TypeFifo {
-			x.skipped++
-			return nil
-		}
+		// Made in the image only; a file of the same name is replaced.
 		if err := clearEntry(pfd, base, false); err != nil {
 			return err
 		}
-		kind := map[byte]uint32{tar.TypeChar: unix.S_IFCHR, tar.TypeBlock: unix.S_IFBLK, tar.TypeFifo: unix.S_IFIFO}[h.Typeflag]
-		if err := unix.Mknodat(pfd, base, kind|mode, int(unix.Mkdev(uint32(h.Devmajor), uint32(h.Devminor)))); err != nil {
-			return err
-		}
+		x.fixes.node(rel, h)
+		return nil
 	default:
 		return nil // pax headers and the like are folded into h already
 	}
 
-	if x.asRoot {
-		if err := unix.Fchownat(pfd, base, h.Uid, h.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return err
-		}
-	} else if h.Uid != 0 || h.Gid != 0 {
-		x.owners[rel] = [2]int{h.Uid, h.Gid}
-	}
+	x.fixes.owner(rel, h.Uid, h.Gid)
 	if h.Typeflag == tar.TypeSymlink {
 		return nil
 	}
 	if h.Typeflag != tar.TypeDir {
-		// After chown, which clears set-id bits.
-		if err := unix.Fchmodat(pfd, base, mode, 0); err != nil {
+		x.fixes.mode(rel, unix.S_IFREG, mode)
+		if err := unix.Fchmodat(pfd, base, mode&^setIDBits, 0); err != nil {
 			return err
 		}
-		if capb, ok := h.PAXRecords["SCHILY.xattr.security.capability"]; ok && x.asRoot {
-			_ = unix.Lsetxattr(fmt.Sprintf("/proc/self/fd/%d/%s", pfd, base), "security.capability", []byte(capb), 0)
+		if capb, ok := h.PAXRecords["SCHILY.xattr.security.capability"]; ok {
+			x.fixes.caps[rel] = []byte(capb)
 		}
 	}
 	ts := []unix.Timespec{unix.NsecToTimespec(h.ModTime.UnixNano()), unix.NsecToTimespec(h.ModTime.UnixNano())}

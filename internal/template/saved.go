@@ -44,7 +44,7 @@ func Save(ctx context.Context, o SaveOptions) (*Template, error) {
 		return fail(fmt.Errorf("%q is the name of a built-in recipe: choose another", o.Name))
 	}
 	h := homeLayout{home: o.Home}
-	if err := os.MkdirAll(h.templatesDir(), 0o755); err != nil {
+	if err := os.MkdirAll(h.templatesDir(), 0o700); err != nil {
 		return fail(err)
 	}
 	lock, err := store.LockFile(h.lock(o.Name), false)

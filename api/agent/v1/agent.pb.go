@@ -1305,6 +1305,86 @@ func (*QuiesceResponse) Descriptor() ([]byte, []int) {
 	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
+type DetachRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DetachRequest) Reset() {
+	*x = DetachRequest{}
+	mi := &file_api_agent_v1_agent_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DetachRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DetachRequest) ProtoMessage() {}
+
+func (x *DetachRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agent_v1_agent_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DetachRequest.ProtoReflect.Descriptor instead.
+func (*DetachRequest) Descriptor() ([]byte, []int) {
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *DetachRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+type DetachResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DetachResponse) Reset() {
+	*x = DetachResponse{}
+	mi := &file_api_agent_v1_agent_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DetachResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DetachResponse) ProtoMessage() {}
+
+func (x *DetachResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agent_v1_agent_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DetachResponse.ProtoReflect.Descriptor instead.
+func (*DetachResponse) Descriptor() ([]byte, []int) {
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{23}
+}
+
 type ShutdownRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1313,7 +1393,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[22]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1325,7 +1405,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[22]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1338,7 +1418,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{22}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{24}
 }
 
 type ShutdownResponse struct {
@@ -1349,7 +1429,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[23]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1361,7 +1441,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[23]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1374,7 +1454,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{23}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{25}
 }
 
 var File_api_agent_v1_agent_proto protoreflect.FileDescriptor
@@ -1461,9 +1541,12 @@ const file_api_agent_v1_agent_proto_rawDesc = "" +
 	"\x06signal\x18\x02 \x01(\x05R\x06signal\"\x10\n" +
 	"\x0eSignalResponse\"\x10\n" +
 	"\x0eQuiesceRequest\"\x11\n" +
-	"\x0fQuiesceResponse\"\x11\n" +
+	"\x0fQuiesceResponse\"%\n" +
+	"\rDetachRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\"\x10\n" +
+	"\x0eDetachResponse\"\x11\n" +
 	"\x0fShutdownRequest\"\x12\n" +
-	"\x10ShutdownResponse2\xa8\x06\n" +
+	"\x10ShutdownResponse2\xf5\x06\n" +
 	"\x05Agent\x12E\n" +
 	"\x04Ping\x12\x1d.paddock.agent.v1.PingRequest\x1a\x1e.paddock.agent.v1.PingResponse\x12T\n" +
 	"\tConfigure\x12\".paddock.agent.v1.ConfigureRequest\x1a#.paddock.agent.v1.ConfigureResponse\x12D\n" +
@@ -1474,7 +1557,8 @@ const file_api_agent_v1_agent_proto_rawDesc = "" +
 	"\x06Signal\x12\x1f.paddock.agent.v1.SignalRequest\x1a .paddock.agent.v1.SignalResponse\x12T\n" +
 	"\tAckOutput\x12\".paddock.agent.v1.AckOutputRequest\x1a#.paddock.agent.v1.AckOutputResponse\x12U\n" +
 	"\x0fWriteStdinChunk\x12\x1c.paddock.agent.v1.StdinChunk\x1a$.paddock.agent.v1.WriteStdinResponse\x12N\n" +
-	"\aQuiesce\x12 .paddock.agent.v1.QuiesceRequest\x1a!.paddock.agent.v1.QuiesceResponse\x12Q\n" +
+	"\aQuiesce\x12 .paddock.agent.v1.QuiesceRequest\x1a!.paddock.agent.v1.QuiesceResponse\x12K\n" +
+	"\x06Detach\x12\x1f.paddock.agent.v1.DetachRequest\x1a .paddock.agent.v1.DetachResponse\x12Q\n" +
 	"\bShutdown\x12!.paddock.agent.v1.ShutdownRequest\x1a\".paddock.agent.v1.ShutdownResponseB5Z3github.com/paddock-dev/paddock/api/agent/v1;agentv1b\x06proto3"
 
 var (
@@ -1489,7 +1573,7 @@ func file_api_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_api_agent_v1_agent_proto_rawDescData
 }
 
-var file_api_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_api_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_api_agent_v1_agent_proto_goTypes = []any{
 	(*PingRequest)(nil),        // 0: paddock.agent.v1.PingRequest
 	(*PingResponse)(nil),       // 1: paddock.agent.v1.PingResponse
@@ -1513,8 +1597,10 @@ var file_api_agent_v1_agent_proto_goTypes = []any{
 	(*SignalResponse)(nil),     // 19: paddock.agent.v1.SignalResponse
 	(*QuiesceRequest)(nil),     // 20: paddock.agent.v1.QuiesceRequest
 	(*QuiesceResponse)(nil),    // 21: paddock.agent.v1.QuiesceResponse
-	(*ShutdownRequest)(nil),    // 22: paddock.agent.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),   // 23: paddock.agent.v1.ShutdownResponse
+	(*DetachRequest)(nil),      // 22: paddock.agent.v1.DetachRequest
+	(*DetachResponse)(nil),     // 23: paddock.agent.v1.DetachResponse
+	(*ShutdownRequest)(nil),    // 24: paddock.agent.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),   // 25: paddock.agent.v1.ShutdownResponse
 }
 var file_api_agent_v1_agent_proto_depIdxs = []int32{
 	3,  // 0: paddock.agent.v1.ConfigureRequest.user:type_name -> paddock.agent.v1.User
@@ -1532,19 +1618,21 @@ var file_api_agent_v1_agent_proto_depIdxs = []int32{
 	14, // 12: paddock.agent.v1.Agent.AckOutput:input_type -> paddock.agent.v1.AckOutputRequest
 	12, // 13: paddock.agent.v1.Agent.WriteStdinChunk:input_type -> paddock.agent.v1.StdinChunk
 	20, // 14: paddock.agent.v1.Agent.Quiesce:input_type -> paddock.agent.v1.QuiesceRequest
-	22, // 15: paddock.agent.v1.Agent.Shutdown:input_type -> paddock.agent.v1.ShutdownRequest
-	1,  // 16: paddock.agent.v1.Agent.Ping:output_type -> paddock.agent.v1.PingResponse
-	6,  // 17: paddock.agent.v1.Agent.Configure:output_type -> paddock.agent.v1.ConfigureResponse
-	9,  // 18: paddock.agent.v1.Agent.Exec:output_type -> paddock.agent.v1.ExecEvent
-	13, // 19: paddock.agent.v1.Agent.WriteStdin:output_type -> paddock.agent.v1.WriteStdinResponse
-	17, // 20: paddock.agent.v1.Agent.Resize:output_type -> paddock.agent.v1.ResizeResponse
-	19, // 21: paddock.agent.v1.Agent.Signal:output_type -> paddock.agent.v1.SignalResponse
-	15, // 22: paddock.agent.v1.Agent.AckOutput:output_type -> paddock.agent.v1.AckOutputResponse
-	13, // 23: paddock.agent.v1.Agent.WriteStdinChunk:output_type -> paddock.agent.v1.WriteStdinResponse
-	21, // 24: paddock.agent.v1.Agent.Quiesce:output_type -> paddock.agent.v1.QuiesceResponse
-	23, // 25: paddock.agent.v1.Agent.Shutdown:output_type -> paddock.agent.v1.ShutdownResponse
-	16, // [16:26] is the sub-list for method output_type
-	6,  // [6:16] is the sub-list for method input_type
+	22, // 15: paddock.agent.v1.Agent.Detach:input_type -> paddock.agent.v1.DetachRequest
+	24, // 16: paddock.agent.v1.Agent.Shutdown:input_type -> paddock.agent.v1.ShutdownRequest
+	1,  // 17: paddock.agent.v1.Agent.Ping:output_type -> paddock.agent.v1.PingResponse
+	6,  // 18: paddock.agent.v1.Agent.Configure:output_type -> paddock.agent.v1.ConfigureResponse
+	9,  // 19: paddock.agent.v1.Agent.Exec:output_type -> paddock.agent.v1.ExecEvent
+	13, // 20: paddock.agent.v1.Agent.WriteStdin:output_type -> paddock.agent.v1.WriteStdinResponse
+	17, // 21: paddock.agent.v1.Agent.Resize:output_type -> paddock.agent.v1.ResizeResponse
+	19, // 22: paddock.agent.v1.Agent.Signal:output_type -> paddock.agent.v1.SignalResponse
+	15, // 23: paddock.agent.v1.Agent.AckOutput:output_type -> paddock.agent.v1.AckOutputResponse
+	13, // 24: paddock.agent.v1.Agent.WriteStdinChunk:output_type -> paddock.agent.v1.WriteStdinResponse
+	21, // 25: paddock.agent.v1.Agent.Quiesce:output_type -> paddock.agent.v1.QuiesceResponse
+	23, // 26: paddock.agent.v1.Agent.Detach:output_type -> paddock.agent.v1.DetachResponse
+	25, // 27: paddock.agent.v1.Agent.Shutdown:output_type -> paddock.agent.v1.ShutdownResponse
+	17, // [17:28] is the sub-list for method output_type
+	6,  // [6:17] is the sub-list for method input_type
 	6,  // [6:6] is the sub-list for extension type_name
 	6,  // [6:6] is the sub-list for extension extendee
 	0,  // [0:6] is the sub-list for field type_name
@@ -1567,7 +1655,7 @@ func file_api_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_agent_v1_agent_proto_rawDesc), len(file_api_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

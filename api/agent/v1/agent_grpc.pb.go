@@ -35,6 +35,7 @@ const (
 	Agent_AckOutput_FullMethodName       = "/paddock.agent.v1.Agent/AckOutput"
 	Agent_WriteStdinChunk_FullMethodName = "/paddock.agent.v1.Agent/WriteStdinChunk"
 	Agent_Quiesce_FullMethodName         = "/paddock.agent.v1.Agent/Quiesce"
+	Agent_Detach_FullMethodName          = "/paddock.agent.v1.Agent/Detach"
 	Agent_Shutdown_FullMethodName        = "/paddock.agent.v1.Agent/Shutdown"
 )
 
@@ -69,6 +70,12 @@ type AgentClient interface {
 	// call fails with FAILED_PRECONDITION naming the processes. Configure
 	// mounts the shares again.
 	Quiesce(ctx context.Context, in *QuiesceRequest, opts ...grpc.CallOption) (*QuiesceResponse, error)
+	// Detach is the handshake before a VM save, which must find the agent
+	// between host sessions: once the host session that made this call has
+	// ended and the agent waits for the next host, it writes the line
+	// "paddock-agent: detached TOKEN" to the serial console. The host hangs
+	// up after the reply and saves once it reads that line.
+	Detach(ctx context.Context, in *DetachRequest, opts ...grpc.CallOption) (*DetachResponse, error)
 	// Shutdown syncs, unmounts and powers the VM off. The response is sent
 	// before power-off begins.
 	Shutdown(ctx context.Context, in *ShutdownRequest, opts ...grpc.CallOption) (*ShutdownResponse, error)
@@ -184,6 +191,16 @@ func (c *agentClient) Quiesce(ctx context.Context, in *QuiesceRequest, opts ...g
 	return out, nil
 }
 
+func (c *agentClient) Detach(ctx context.Context, in *DetachRequest, opts ...grpc.CallOption) (*DetachResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DetachResponse)
+	err := c.cc.Invoke(ctx, Agent_Detach_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *agentClient) Shutdown(ctx context.Context, in *ShutdownRequest, opts ...grpc.CallOption) (*ShutdownResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ShutdownResponse)
@@ -225,6 +242,12 @@ type AgentServer interface {
 	// call fails with FAILED_PRECONDITION naming the processes. Configure
 	// mounts the shares again.
 	Quiesce(context.Context, *QuiesceRequest) (*QuiesceResponse, error)
+	// Detach is the handshake before a VM save, which must find the agent
+	// between host sessions: once the host session that made this call has
+	// ended and the agent waits for the next host, it writes the line
+	// "paddock-agent: detached TOKEN" to the serial console. The host hangs
+	// up after the reply and saves once it reads that line.
+	Detach(context.Context, *DetachRequest) (*DetachResponse, error)
 	// Shutdown syncs, unmounts and powers the VM off. The response is sent
 	// before power-off begins.
 	Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error)
@@ -264,6 +287,9 @@ func (UnimplementedAgentServer) WriteStdinChunk(context.Context, *StdinChunk) (*
 }
 func (UnimplementedAgentServer) Quiesce(context.Context, *QuiesceRequest) (*QuiesceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Quiesce not implemented")
+}
+func (UnimplementedAgentServer) Detach(context.Context, *DetachRequest) (*DetachResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Detach not implemented")
 }
 func (UnimplementedAgentServer) Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Shutdown not implemented")
@@ -433,6 +459,24 @@ func _Agent_Quiesce_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_Detach_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DetachRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).Detach(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_Detach_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).Detach(ctx, req.(*DetachRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Agent_Shutdown_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ShutdownRequest)
 	if err := dec(in); err != nil {
@@ -485,6 +529,10 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Quiesce",
 			Handler:    _Agent_Quiesce_Handler,
+		},
+		{
+			MethodName: "Detach",
+			Handler:    _Agent_Detach_Handler,
 		},
 		{
 			MethodName: "Shutdown",

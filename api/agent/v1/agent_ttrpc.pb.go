@@ -17,6 +17,7 @@ type TTRPCAgentService interface {
 	AckOutput(context.Context, *AckOutputRequest) (*AckOutputResponse, error)
 	WriteStdinChunk(context.Context, *StdinChunk) (*WriteStdinResponse, error)
 	Quiesce(context.Context, *QuiesceRequest) (*QuiesceResponse, error)
+	Detach(context.Context, *DetachRequest) (*DetachResponse, error)
 	Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error)
 }
 
@@ -102,6 +103,13 @@ func RegisterTTRPCAgentService(srv *ttrpc.Server, svc TTRPCAgentService) {
 				}
 				return svc.Quiesce(ctx, &req)
 			},
+			"Detach": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req DetachRequest
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.Detach(ctx, &req)
+			},
 			"Shutdown": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
 				var req ShutdownRequest
 				if err := unmarshal(&req); err != nil {
@@ -143,6 +151,7 @@ type TTRPCAgentClient interface {
 	AckOutput(context.Context, *AckOutputRequest) (*AckOutputResponse, error)
 	WriteStdinChunk(context.Context, *StdinChunk) (*WriteStdinResponse, error)
 	Quiesce(context.Context, *QuiesceRequest) (*QuiesceResponse, error)
+	Detach(context.Context, *DetachRequest) (*DetachResponse, error)
 	Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error)
 }
 
@@ -273,6 +282,14 @@ func (c *ttrpcagentClient) WriteStdinChunk(ctx context.Context, req *StdinChunk)
 func (c *ttrpcagentClient) Quiesce(ctx context.Context, req *QuiesceRequest) (*QuiesceResponse, error) {
 	var resp QuiesceResponse
 	if err := c.client.Call(ctx, "paddock.agent.v1.Agent", "Quiesce", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *ttrpcagentClient) Detach(ctx context.Context, req *DetachRequest) (*DetachResponse, error) {
+	var resp DetachResponse
+	if err := c.client.Call(ctx, "paddock.agent.v1.Agent", "Detach", req, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil

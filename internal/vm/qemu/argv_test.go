@@ -33,15 +33,15 @@ func flag(args []string, name string) []string {
 func TestArgsTCG(t *testing.T) {
 	a := testConfig().Args()
 	want := map[string][]string{
-		"-M":       {"microvm,x-option-roms=off,isa-serial=on,rtc=off,acpi=on,ioapic2=off,memory-backend=mem"},
-		"-object":  {"memory-backend-ram,id=mem,size=2048M"},
-		"-accel":   {"tcg,tb-size=128"},
-		"-cpu":     {tcgCPU},
-		"-smp":     {"2"},
-		"-m":       {"2048M"},
-		"-kernel":  {"/t/vmlinux"},
-		"-initrd":  {"/c/initrd.img"},
-		"-drive":   nil,
+		"-M":      {"microvm,x-option-roms=off,isa-serial=on,rtc=off,acpi=on,ioapic2=off,memory-backend=mem"},
+		"-object": {"memory-backend-ram,id=mem,size=2048M"},
+		"-accel":  {"tcg,tb-size=128"},
+		"-cpu":    {tcgCPU},
+		"-smp":    {"2"},
+		"-m":      {"2048M"},
+		"-kernel": {"/t/vmlinux"},
+		"-initrd": {"/c/initrd.img"},
+		"-drive":  nil,
 		// The backing chain is explicit, read-only below the disk.
 		"-blockdev": {
 			"driver=file,node-name=b2-file,filename=/t/root.ext4,discard=unmap,read-only=on",

@@ -10,7 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-		"time"
+	"time"
 
 	"github.com/digitalocean/go-qemu/qmp"
 	"golang.org/x/sys/unix"
