@@ -7,6 +7,8 @@ GO ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# bin/paddock as root, keeping the caller's PADDOCK_HOME (sudo drops it).
+PADDOCK := $(SUDO) $(if $(PADDOCK_HOME),env PADDOCK_HOME=$(PADDOCK_HOME)) bin/paddock
 
 # Debian packages: QEMU and its image tool, debootstrap for the debian
 # template, e2fsprogs for ext4 images, cpio and dpkg-dev-free unpacking.
@@ -36,19 +38,19 @@ build:
 # Templates are cached under PADDOCK_HOME keyed by their recipe: a second
 # build with the same recipe returns at once.
 templates: build
-	$(SUDO) bin/paddock template build tiny
-	$(SUDO) bin/paddock template build debian
+	$(PADDOCK) template build tiny
+	$(PADDOCK) template build debian
 	@# The agent presets of paddock run: debian + the agent's CLI from npm
 	@# (~3 min each on a cold cache; test/e2e/run_test.go).
-	$(SUDO) bin/paddock template build claude
-	$(SUDO) bin/paddock template build codex
-	$(SUDO) bin/paddock template build gemini
+	$(PADDOCK) template build claude
+	$(PADDOCK) template build codex
+	$(PADDOCK) template build gemini
 
 demo: deps build
-	$(SUDO) bin/paddock template build debian
-	@$(SUDO) bin/paddock rm -f demo >/dev/null 2>&1 || true
-	$(SUDO) bin/paddock create --name demo --workspace .
-	$(SUDO) bin/paddock exec demo -- sh -c 'echo "hello from $$(hostname), kernel $$(uname -r), as $$(id -un) in $$(pwd)"; ls | head'
+	$(PADDOCK) template build debian
+	@$(PADDOCK) rm -f demo >/dev/null 2>&1 || true
+	$(PADDOCK) create --name demo --workspace .
+	$(PADDOCK) exec demo -- sh -c 'echo "hello from $$(hostname), kernel $$(uname -r), as $$(id -un) in $$(pwd)"; ls | head'
 	@echo "the sandbox 'demo' is running: try  bin/paddock exec -it demo -- bash   and   bin/paddock rm -f demo"
 
 vet:
@@ -56,10 +58,10 @@ vet:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 # Every test, real VMs included. The VM tests use the templates built by
-# the templates target (in the default PADDOCK_HOME) and their own
-# temporary PADDOCK_HOME for sandboxes.
+# the templates target (in PADDOCK_HOME, or the default home) and their
+# own temporary PADDOCK_HOME for sandboxes.
 test: test-deps build templates vet
-	PADDOCK_BIN=$(CURDIR)/bin/paddock $(GO) test -count=1 -timeout 75m ./...
+	PADDOCK_BIN=$(CURDIR)/bin/paddock $(if $(PADDOCK_HOME),PADDOCK_TEMPLATES_HOME=$(PADDOCK_HOME)) $(GO) test -count=1 -timeout 75m ./...
 
 proto:
 	@dpkg-query -W -f='$${Status}\n' protobuf-compiler 2>/dev/null | grep -q 'install ok installed' || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq protobuf-compiler >/dev/null; }

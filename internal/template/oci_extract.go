@@ -104,6 +104,11 @@ func (x *extractor) extract(r io.Reader) error {
 			return fmt.Errorf("unpack %s: %w", h.Name, err)
 		}
 	}
+	// mutate.Extract ends the tar stream cleanly before it reports a layer
+	// it refused (an unsafe path): read on to the stream's own end.
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return fmt.Errorf("read image layers: %w", err)
+	}
 	for rel, mode := range x.dirMode {
 		if err := x.chmod(rel, mode); err != nil {
 			return fmt.Errorf("chmod %s: %w", rel, err)

@@ -37,14 +37,12 @@ func paddockBin(t testing.TB) string {
 	return bin
 }
 
-// templatesHome is where make test built the templates.
+// templatesHome is where make test built the templates:
+// PADDOCK_TEMPLATES_HOME, else PADDOCK_HOME, else the default home.
 func templatesHome(t testing.TB) string {
 	if h := os.Getenv("PADDOCK_TEMPLATES_HOME"); h != "" {
 		return h
 	}
-	old := os.Getenv("PADDOCK_HOME")
-	os.Unsetenv("PADDOCK_HOME")
-	defer os.Setenv("PADDOCK_HOME", old)
 	h, err := store.DefaultHome()
 	if err != nil {
 		t.Fatal(err)
@@ -111,8 +109,12 @@ func newEnvWith(t testing.TB, privateStates bool, templates ...string) *env {
 			t.Fatal(err)
 		}
 	}
-	ws := filepath.Join(home, "ws")
-	os.Mkdir(ws, 0o755)
+	// The workspace is outside PADDOCK_HOME, which may not hold one.
+	ws, err := os.MkdirTemp("", "pdw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(ws, 0o755)
 	// A project folder belongs to a user, whose uid the guest's agent
 	// takes. Running as root, model that with uid 1000.
 	if os.Geteuid() == 0 {
@@ -124,9 +126,6 @@ func newEnvWith(t testing.TB, privateStates bool, templates ...string) *env {
 		out, _, _ := e.run("ls", "--json")
 		var list []struct{ Name string }
 		json.Unmarshal([]byte(out), &list)
-		for _, s := range list {
-			e.run("rm", "-f", s.Name)
-		}
 		if t.Failed() {
 			for _, s := range list {
 				for _, f := range []string{"console.log", "supervisor.log"} {
@@ -135,7 +134,11 @@ func newEnvWith(t testing.TB, privateStates bool, templates ...string) *env {
 				}
 			}
 		}
+		for _, s := range list {
+			e.run("rm", "-f", s.Name)
+		}
 		os.RemoveAll(home)
+		os.RemoveAll(ws)
 	})
 	return e
 }

@@ -1,0 +1,442 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"golang.org/x/sys/unix"
+)
+
+// hostileScript is what a guest's root tries in the workspace: a setuid
+// and a setgid program, an owner change, device nodes, a FIFO, a socket.
+const hostileScript = `cd "$1" || exit 9
+echo 'echo pwned' > evil; chmod 755 evil
+try() { if "$@" 2>/dev/null; then echo "$*: done"; else echo "$*: refused"; fi; }
+try chmod 4755 evil
+try chmod 2755 evil
+try chown 0:0 evil
+try chown 1234:1234 evil
+try mknod blk b 8 0
+try mknod chr c 1 3
+try mkfifo fifo
+try nc -lkU sock.sock & sleep 0.5; kill $! 2>/dev/null
+mkdir -p sub && try chmod 6755 sub
+ls -ln
+`
+
+// checkWorkspaceClean fails for anything in dir that the host must never
+// get from a guest: set-id bits, a device node, FIFO or socket, or an owner
+// other than owner.
+func checkWorkspaceClean(t *testing.T, dir string, owner uint32) {
+	t.Helper()
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			t.Errorf("walk %s: %v", p, err)
+			return nil
+		}
+		var st syscall.Stat_t
+		if err := syscall.Lstat(p, &st); err != nil {
+			t.Errorf("lstat %s: %v", p, err)
+			return nil
+		}
+		switch {
+		case st.Mode&(syscall.S_ISUID|syscall.S_ISGID) != 0:
+			t.Errorf("%s has set-id bits on the host: mode %o", p, st.Mode)
+		case st.Mode&syscall.S_IFMT == syscall.S_IFBLK, st.Mode&syscall.S_IFMT == syscall.S_IFCHR,
+			st.Mode&syscall.S_IFMT == syscall.S_IFIFO, st.Mode&syscall.S_IFMT == syscall.S_IFSOCK:
+			t.Errorf("%s is a special file on the host: mode %o", p, st.Mode)
+		case st.Uid != owner:
+			t.Errorf("%s is owned by uid %d on the host, want the workspace owner %d", p, st.Uid, owner)
+		}
+		return nil
+	})
+}
+
+// The guest's root cannot leave the host a setuid program, a file of
+// another owner or a special file, whoever owns the workspace: root's own
+// folders (a 0700 mktemp -d, a folder under /root) and a user's. In root's
+// folders the agent user's commands work and its files stay root's.
+func TestWorkspaceBoundary(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test makes root-owned and other users' workspaces: run it as root (make test does)")
+	}
+	e := newEnv(t, "tiny")
+	rootTmp, err := os.MkdirTemp("", "pdws") // 0700, like mktemp -d
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(rootTmp) })
+	underRoot, err := os.MkdirTemp("/root", "pdws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(underRoot) })
+	cases := []struct {
+		name  string
+		dir   string
+		owner uint32
+	}{
+		{"root-mktemp", rootTmp, 0},
+		{"under-root", filepath.Join(underRoot, "project"), 0},
+		{"user", e.ws, 1000},
+	}
+	os.Mkdir(cases[1].dir, 0o700)
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := e.with(t)
+			name := fmt.Sprintf("wsb%d", i)
+			os.WriteFile(filepath.Join(c.dir, "readme"), []byte("from the host\n"), 0o644)
+			os.Chown(filepath.Join(c.dir, "readme"), int(c.owner), int(c.owner))
+			e.ok("create", "--name", name, "--template", "tiny", "--memory", "512M", "--cpus", "1", "--workspace", c.dir)
+			// The agent user reads, writes and runs there.
+			out := e.ok("exec", name, "--", "sh", "-c", "pwd; cat readme; echo made > agent.txt; cat agent.txt; id -u")
+			if want := c.dir + "\nfrom the host\nmade\n1000\n"; out != want {
+				t.Fatalf("agent in the workspace: %q, want %q", out, want)
+			}
+			out = e.ok("exec", "-u", "root", name, "--", "sh", "-c", hostileScript, "sh", c.dir)
+			t.Logf("guest root tried:\n%s", out)
+			for _, attempt := range []string{"chmod 4755 evil", "chmod 2755 evil", "chown 0:0 evil", "chown 1234:1234 evil", "mknod blk b 8 0", "mknod chr c 1 3", "mkfifo fifo", "chmod 6755 sub"} {
+				if !strings.Contains(out, attempt+": refused") {
+					t.Errorf("%q was not refused in the guest", attempt)
+				}
+			}
+			checkWorkspaceClean(t, c.dir, c.owner)
+			if b, err := os.ReadFile(filepath.Join(c.dir, "agent.txt")); err != nil || string(b) != "made\n" {
+				t.Errorf("agent.txt on the host: %q, %v", b, err)
+			}
+		})
+	}
+}
+
+// QEMU runs as an unprivileged uid of its own with no capabilities, when
+// paddock runs as root.
+func TestQEMUUnprivileged(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("run as root (make test does): the test checks what root's paddock does")
+	}
+	e := newEnv(t, "tiny")
+	e.create("qu1")
+	e.create("qu2")
+	uids := map[string]bool{}
+	for _, n := range []string{"qu1", "qu2"} {
+		pid := e.inspect(n).QEMUPid
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fields := map[string]string{}
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok {
+				fields[k] = strings.TrimSpace(v)
+			}
+		}
+		uid := strings.Fields(fields["Uid"])
+		if len(uid) == 0 || uid[0] == "0" || uid[1] == "0" || uid[2] == "0" {
+			t.Errorf("%s: qemu runs with uids %q", n, fields["Uid"])
+		}
+		uids[uid[0]] = true
+		for _, c := range []string{"CapEff", "CapPrm", "CapBnd", "CapAmb"} {
+			if fields[c] != "0000000000000000" {
+				t.Errorf("%s: qemu %s = %s, want none", n, c, fields[c])
+			}
+		}
+		if fields["NoNewPrivs"] != "1" || fields["Seccomp"] != "2" {
+			t.Errorf("%s: qemu NoNewPrivs=%s Seccomp=%s", n, fields["NoNewPrivs"], fields["Seccomp"])
+		}
+		if fields["Groups"] != "" {
+			t.Errorf("%s: qemu keeps groups %q", n, fields["Groups"])
+		}
+	}
+	if len(uids) != 2 {
+		t.Errorf("the two sandboxes' QEMUs share a uid: %v", uids)
+	}
+}
+
+// otherUser is a local user who is not root and owns nothing of paddock's.
+func otherUser(t *testing.T) (uid, gid uint32) {
+	t.Helper()
+	const name = "paddock-e2e-other"
+	if out, err := exec.Command("id", "-u", name).Output(); err != nil {
+		if out, err := exec.Command("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name).CombinedOutput(); err != nil {
+			t.Fatalf("useradd %s: %v: %s", name, err, out)
+		}
+	} else if len(out) == 0 {
+		t.Fatal("id printed nothing")
+	}
+	u, err := exec.Command("id", "-u", name).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := exec.Command("id", "-g", name).Output()
+	un, _ := strconv.Atoi(strings.TrimSpace(string(u)))
+	gn, _ := strconv.Atoi(strings.TrimSpace(string(g)))
+	return uint32(un), uint32(gn)
+}
+
+// probeVar makes the test binary a probe (TestMain): it tries each action
+// and prints one line per action.
+const probeVar = "PADDOCK_E2E_PROBE"
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(probeVar); spec != "" {
+		var actions [][2]string
+		json.Unmarshal([]byte(spec), &actions)
+		for _, a := range actions {
+			fmt.Printf("%s %s: %s\n", a[0], a[1], probe(a[0], a[1]))
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// probe tries one action as the current user: "allowed" or "denied".
+func probe(kind, path string) string {
+	var err error
+	switch kind {
+	case "read":
+		var f *os.File
+		if f, err = os.Open(path); err == nil {
+			_, err = f.Read(make([]byte, 1))
+			f.Close()
+		}
+	case "list":
+		_, err = os.ReadDir(path)
+	case "connect":
+		var c net.Conn
+		if c, err = net.DialTimeout("unix", path, 2*time.Second); err == nil {
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			// A peer-checked socket closes at once; a server that serves
+			// would wait for the request.
+			_, err = c.Read(make([]byte, 1))
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				err = nil
+			}
+			c.Close()
+		}
+	case "lock":
+		var f *os.File
+		if f, err = os.OpenFile(path, os.O_RDONLY, 0); err == nil {
+			err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+			f.Close()
+		}
+	}
+	if err != nil {
+		return "denied"
+	}
+	return "allowed"
+}
+
+// runProbe runs the probe as uid/gid and returns its lines.
+func runProbe(t *testing.T, uid, gid uint32, actions [][2]string) []string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "pdprobe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	self, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "probe")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := json.Marshal(actions)
+	cmd := exec.Command(bin)
+	cmd.Env = []string{probeVar + "=" + string(spec)}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("probe as %d: %v: %s", uid, err, out)
+	}
+	return strings.Split(strings.TrimSpace(string(out)), "\n")
+}
+
+// Another local user reads nothing of paddock's state, connects to no
+// socket and takes no lock: not a sandbox's config (its -e values), logs,
+// disk or sockets, nor a checkpoint's memory. Every file is its owner's
+// alone.
+func TestHostStatePrivate(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test switches to another user: run it as root (make test does)")
+	}
+	e := newEnv(t, "tiny")
+	e.create("priv", "-e", "API_KEY=sekrit")
+	e.ok("exec", "priv", "--", "echo", "hi")
+	e.ok("checkpoint", "priv", "privck")
+	uid, gid := otherUser(t)
+	dir := filepath.Join(e.home, "sandboxes", "priv")
+	ck := filepath.Join(e.home, "checkpoints", "privck")
+	var actions [][2]string
+	for _, f := range []string{"config.json", "console.log", "exec.jsonl", "net.jsonl", "supervisor.log", "policy.yaml", "disk.qcow2"} {
+		actions = append(actions, [2]string{"read", filepath.Join(dir, f)})
+	}
+	actions = append(actions,
+		[2]string{"read", filepath.Join(ck, "memory.state")},
+		[2]string{"list", e.home}, [2]string{"list", dir},
+		[2]string{"connect", filepath.Join(dir, "sv.sock")},
+		[2]string{"connect", filepath.Join(dir, "ctl.sock")},
+		[2]string{"connect", filepath.Join(dir, "qmp.sock")},
+		[2]string{"connect", filepath.Join(dir, "net.sock")},
+		[2]string{"lock", filepath.Join(dir, "lock")},
+		[2]string{"lock", filepath.Join(dir, "run.lock")},
+	)
+	lines := runProbe(t, uid, gid, actions)
+	if len(lines) != len(actions) {
+		t.Fatalf("probe printed %d lines for %d actions: %q", len(lines), len(actions), lines)
+	}
+	for _, l := range lines {
+		if !strings.HasSuffix(l, ": denied") {
+			t.Errorf("another user: %s", l)
+		}
+	}
+	// Even with a way in (the folders opened to all), the sockets check
+	// who connects: another user's connection is closed unanswered.
+	for _, d := range []string{e.home, filepath.Join(e.home, "sandboxes"), dir} {
+		os.Chmod(d, 0o755)
+	}
+	socks := []string{filepath.Join(dir, "sv.sock"), filepath.Join(dir, "net.sock")}
+	for _, s := range socks {
+		os.Chmod(s, 0o777)
+	}
+	lines = runProbe(t, uid, gid, [][2]string{{"connect", socks[0]}, {"connect", socks[1]}})
+	for _, s := range socks {
+		os.Chmod(s, 0o700)
+	}
+	for _, l := range lines {
+		if !strings.HasSuffix(l, ": denied") {
+			t.Errorf("another user, folders open: %s", l)
+		}
+	}
+	for _, d := range []string{e.home, filepath.Join(e.home, "sandboxes"), dir} {
+		os.Chmod(d, 0o700)
+	}
+	// No file or folder of the sandbox or the checkpoint gives others any
+	// permission.
+	for _, root := range []string{dir, ck} {
+		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return nil
+			}
+			if info, err := d.Info(); err == nil && info.Mode()&fs.ModeSymlink == 0 && info.Mode().Perm()&0o077 != 0 {
+				t.Errorf("%s: mode %v", p, info.Mode())
+			}
+			return nil
+		})
+	}
+	if st, err := os.Stat(e.home); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("PADDOCK_HOME mode: %v %v", st.Mode(), err)
+	}
+	if out := e.ok("exec", "priv", "--", "echo", "still"); out != "still\n" {
+		t.Errorf("after the probes: %q", out)
+	}
+}
+
+// A workspace inside another sandbox's is refused (that guest could swap a
+// folder on its path for a symlink); and a workspace whose path became a
+// symlink after create is not followed at the next start.
+func TestWorkspacePinned(t *testing.T) {
+	e := newEnv(t, "tiny")
+	os.MkdirAll(filepath.Join(e.ws, "svc"), 0o755)
+	e.create("outer")
+	_, errs, code := e.run("create", "--name", "inner", "--template", "tiny", "--workspace", filepath.Join(e.ws, "svc"))
+	if code == 0 || !strings.Contains(errs, `inside sandbox "outer"'s workspace`) {
+		t.Fatalf("nested workspace: exit %d, %s", code, errs)
+	}
+	for _, ws := range []string{e.home, filepath.Join(e.home, "sandboxes"), filepath.Dir(e.home)} {
+		_, errs, code = e.run("create", "--name", "holder", "--template", "tiny", "--workspace", ws)
+		if code == 0 || !strings.Contains(errs, "paddock's state") {
+			t.Fatalf("workspace %s, at, in or around PADDOCK_HOME: exit %d, %s", ws, code, errs)
+		}
+	}
+	e.ok("rm", "-f", "outer")
+
+	// The swap, as another sandbox's guest would make it: the folder
+	// becomes a symlink to / between a stop and a start.
+	proj, err := os.MkdirTemp("", "pdproj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(proj) })
+	os.MkdirAll(filepath.Join(proj, "svc"), 0o755)
+	os.WriteFile(filepath.Join(proj, "svc", "mine"), []byte("x"), 0o644)
+	e.ok("create", "--name", "pinned", "--template", "tiny", "--memory", "512M", "--cpus", "1", "--workspace", filepath.Join(proj, "svc"))
+	e.ok("stop", "pinned")
+	os.Rename(filepath.Join(proj, "svc"), filepath.Join(proj, "svc.bak"))
+	if err := os.Symlink("/", filepath.Join(proj, "svc")); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code = e.run("start", "pinned")
+	if code == 0 || !strings.Contains(errs, "no longer a directory") {
+		t.Fatalf("start on a swapped workspace: exit %d, %s", code, errs)
+	}
+	if st := e.inspect("pinned").Status; strings.HasPrefix(st, "running") {
+		t.Fatalf("started on a swapped workspace: %s", st)
+	}
+	os.Remove(filepath.Join(proj, "svc"))
+	os.Rename(filepath.Join(proj, "svc.bak"), filepath.Join(proj, "svc"))
+	e.ok("start", "pinned")
+	if out := e.ok("exec", "pinned", "--", "ls"); out != "mine\n" {
+		t.Fatalf("after the folder is back: %q", out)
+	}
+}
+
+// An image with a setuid program and device nodes, imported as root,
+// leaves none of them on the host, and has both, right, in the guest.
+func TestImportPrivilegedFiles(t *testing.T) {
+	e := importEnv(t)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	mod := time.Unix(1700000000, 0)
+	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "opt/", Mode: 0o755, ModTime: mod})
+	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "opt/suid", Mode: 0o4755, Size: 3, ModTime: mod})
+	tw.Write([]byte("#!\n"))
+	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "opt/sgid", Mode: 0o2755, Uid: 5, Gid: 6, Size: 3, ModTime: mod})
+	tw.Write([]byte("#!\n"))
+	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeBlock, Name: "opt/disk", Mode: 0o666, Devmajor: 8, Devminor: 0, ModTime: mod})
+	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeChar, Name: "opt/null", Mode: 0o666, Devmajor: 1, Devminor: 3, ModTime: mod})
+	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeFifo, Name: "opt/fifo", Mode: 0o600, Uid: 5, ModTime: mod})
+	tw.Close()
+	img, err := mutate.AppendLayers(testImage(t, 0), tarLayer(t, buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(e.home, "priv.tar")
+	writeArchive(t, img, "priv:1", archive)
+	e.ok("template", "import", "privimg", "docker-archive:"+archive)
+	filepath.WalkDir(e.home, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.Type()&fs.ModeSymlink != 0 {
+			return nil
+		}
+		info, _ := d.Info()
+		if info == nil {
+			return nil
+		}
+		if m := info.Mode(); m&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeDevice|fs.ModeCharDevice|fs.ModeNamedPipe) != 0 {
+			t.Errorf("the import left %s (%v) on the host", p, m)
+		}
+		return nil
+	})
+	e.ok("create", "--name", "pimg", "--template", "privimg", "--memory", "512M", "--cpus", "1", "--workspace", e.ws)
+	out := e.ok("exec", "-u", "root", "pimg", "--", "ls", "-ln", "/opt")
+	for _, want := range []string{"-rwsr-xr-x    1 0        0", "-rwxr-sr-x    1 5        6", "brw-rw-rw-    1 0        0          8,   0", "crw-rw-rw-    1 0        0          1,   3", "prw-------    1 5        0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("in the guest, want %q in:\n%s", want, out)
+		}
+	}
+}
