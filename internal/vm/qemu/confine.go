@@ -7,7 +7,6 @@ import (
 	"syscall"
 
 	seccomp "github.com/elastic/go-seccomp-bpf"
-	"golang.org/x/sys/unix"
 )
 
 // Confinement is who QEMU runs as and what it may do to files, on top of
@@ -105,22 +104,6 @@ func fileFilter() seccomp.Filter {
 			}},
 		},
 	}
-}
-
-// confineThread prepares the calling thread (locked to its goroutine) to
-// fork QEMU: a confined QEMU's bounding set is emptied, so nothing it
-// executes can regain a capability, and the file filter is loaded. A
-// child forked from the thread inherits both; the rest of the process
-// keeps its own.
-func (c Confinement) confineThread() error {
-	if c.HostUID != 0 {
-		for capability := 0; capability <= unix.CAP_LAST_CAP; capability++ {
-			if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(capability), 0, 0, 0); err != nil && err != unix.EINVAL {
-				return fmt.Errorf("drop capability %d from qemu's bounding set: %w", capability, err)
-			}
-		}
-	}
-	return loadFileFilter()
 }
 
 // loadFileFilter installs fileFilter on the calling thread (which must be

@@ -60,7 +60,7 @@ func Start(cfg Config, c Confinement, dir string, console, stderr io.Writer) (*P
 	// so it ends with QEMU's wait and nothing else runs under the filter.
 	go func() {
 		runtime.LockOSThread()
-		if err := c.confineThread(); err != nil {
+		if err := loadFileFilter(); err != nil {
 			started <- err
 			return
 		}
