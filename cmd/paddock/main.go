@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"syscall"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/paddock-dev/paddock/internal/sandbox"
 	"github.com/paddock-dev/paddock/internal/store"
-	"github.com/paddock-dev/paddock/internal/supervisor"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -30,12 +28,6 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code)
 func main() {
 	// Everything paddock writes is its owner's alone (store.Mask).
 	syscall.Umask(store.Mask)
-	// A child that holds a user namespace for the supervisor: nothing to
-	// do but wait (internal/supervisor/vmview.go).
-	if len(os.Args) > 1 && os.Args[1] == supervisor.UsernsVerb {
-		io.Copy(io.Discard, os.Stdin)
-		return
-	}
 	// The supervisor is started once per sandbox and lives as long as it:
 	// run its verb alone, without building the whole command tree, whose
 	// allocations would stay in every supervisor's heap.

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -38,7 +41,9 @@ Without NAME it builds the default template, debian.`,
 			if len(args) == 1 {
 				name = args[0]
 			}
-			t, err := template.Build(cmd.Context(), template.BuildOptions{
+			ctx, stop := interruptible(cmd.Context())
+			defer stop()
+			t, err := template.Build(ctx, template.BuildOptions{
 				Home: string(h), Name: name, Force: force, Progress: os.Stderr, Logger: logger(),
 			})
 			if err != nil {
@@ -110,4 +115,11 @@ then resumed. Sandboxes created from NAME start from its own saved VM, made on f
 			return nil
 		},
 	}
+}
+
+// interruptible is ctx, cancelled by Ctrl-C or SIGTERM, for the commands
+// that build in a temporary folder: they stop and remove it rather than
+// die and leave it (and whatever a root filesystem holds) behind.
+func interruptible(ctx context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 }

@@ -34,7 +34,9 @@ See docs/IMAGES.md.`,
 				return err
 			}
 			o.Home, o.Name, o.Source, o.Progress, o.Logger = string(h), args[0], args[1], os.Stderr, logger()
-			t, err := template.Import(cmd.Context(), o)
+			ctx, stop := interruptible(cmd.Context())
+			defer stop()
+			t, err := template.Import(ctx, o)
 			if err != nil {
 				return fmt.Errorf("template import: %w", err)
 			}
@@ -82,6 +84,8 @@ func imageTemplate(ctx context.Context, ref, tpl string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	ctx, stop := interruptible(ctx)
+	defer stop()
 	t, err := template.Import(ctx, template.ImportOptions{Home: string(h), Source: ref, Progress: os.Stderr, Logger: logger()})
 	if err != nil {
 		return "", err

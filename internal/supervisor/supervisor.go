@@ -121,6 +121,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 		}
 		return err
 	}
+	if err := dropCapabilities(); err != nil {
+		s.log.Warn("running on with capabilities", "err", err)
+	}
 	ready(nil)
 	s.log.Info("sandbox ready", "name", s.cfg.Name, "accel", s.accel)
 

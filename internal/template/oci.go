@@ -353,7 +353,7 @@ func (b *builder) importImage(ctx context.Context, img v1.Image, info *ImageInfo
 	err = b.steps.run("unpacking layers", func() error {
 		rc := mutate.Extract(img)
 		defer rc.Close()
-		if err := x.extract(rc); err != nil {
+		if err := x.extract(ctxReader{ctx, rc}); err != nil {
 			return err
 		}
 		return x.addGuestDirs()
@@ -520,4 +520,17 @@ func RemoveImported(home, n string) error {
 		return err
 	}
 	return removeTree(old)
+}
+
+// ctxReader reads r until ctx ends (an interrupted import stops).
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(b []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(b)
 }

@@ -162,6 +162,14 @@ func TestQEMUUnprivileged(t *testing.T) {
 		if fields["Groups"] != "" {
 			t.Errorf("%s: qemu keeps groups %q", n, fields["Groups"])
 		}
+		// The supervisor keeps no capability once its VM runs.
+		sup, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", e.inspect(n).SupervisorPid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(sup), "CapEff:\t0000000000000000") || !strings.Contains(string(sup), "CapPrm:\t0000000000000000") {
+			t.Errorf("%s: the supervisor keeps capabilities:\n%s", n, grepLines(string(sup), "Cap"))
+		}
 	}
 	if len(uids) != 2 {
 		t.Errorf("the two sandboxes' QEMUs share a uid: %v", uids)
@@ -440,5 +448,25 @@ func TestImportPrivilegedFiles(t *testing.T) {
 	want := "/opt/suid -rwsr-xr-x 0 0 0,0\n/opt/sgid -rwxr-sr-x 5 6 0,0\n/opt/disk brw-rw-rw- 0 0 8,0\n/opt/null crw-rw-rw- 0 0 1,3\n/opt/fifo prw------- 5 0 0,0\n"
 	if out != want {
 		t.Errorf("in the guest:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+// A sandbox whose network policy file is gone does not start with a
+// default: the error names the file.
+func TestMissingPolicyFailsClosed(t *testing.T) {
+	e := newEnv(t, "tiny")
+	e.create("nopol", "--policy", "deny-all")
+	e.ok("stop", "nopol")
+	policy := filepath.Join(e.home, "sandboxes", "nopol", "policy.yaml")
+	if err := os.Remove(policy); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code := e.run("start", "nopol")
+	if code == 0 || !strings.Contains(errs, policy) || !strings.Contains(errs, "missing") {
+		t.Fatalf("start without a policy: exit %d, %s", code, errs)
+	}
+	_, errs, code = e.run("policy", "show", "nopol")
+	if code == 0 || !strings.Contains(errs, "no network policy") {
+		t.Fatalf("policy show without a policy: exit %d, %s", code, errs)
 	}
 }
