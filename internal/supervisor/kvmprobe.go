@@ -29,7 +29,12 @@ func probeKVM(ctx context.Context, home store.Home, kernel string) error {
 		}
 		return nil
 	}
-	err := qemu.ProbeKVM(ctx, kernel, 20*time.Second)
+	view, err := newVMView("kvm-probe", []vmDir{{path: filepath.Dir(kernel)}}, nil, "kvm")
+	if err != nil {
+		return err
+	}
+	err = qemu.ProbeKVM(ctx, view.path(kernel), view.confine, 20*time.Second)
+	view.Close()
 	p = kvmProbe{BootID: store.BootID(), Kernel: kernel}
 	if err != nil {
 		p.Error = err.Error()

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"runtime"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -40,9 +40,9 @@ func probeVerdict(line string) (done bool, err error) {
 	return false, nil
 }
 
-// ProbeKVM boots kernel under KVM for at most timeout and reports whether
-// it ran.
-func ProbeKVM(ctx context.Context, kernel string, timeout time.Duration) error {
+// ProbeKVM boots kernel (a path as the confined QEMU reaches it) under KVM
+// for at most timeout, confined by c, and reports whether it ran.
+func ProbeKVM(ctx context.Context, kernel string, c Confinement, timeout time.Duration) error {
 	bin, err := exec.LookPath(Binary)
 	if err != nil {
 		return err
@@ -50,13 +50,28 @@ func ProbeKVM(ctx context.Context, kernel string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, ProbeArgs(kernel)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = c.sysProcAttr()
+	cmd.ExtraFiles = c.Files
+	cmd.Dir = "/"
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return err
 	}
 	cmd.Stderr = cmd.Stdout // QEMU prints KVM errors on stderr
-	if err := cmd.Start(); err != nil {
+	// As in Start: the filter is loaded on a locked thread, which lives
+	// until the probe is over (PDEATHSIG fires when it exits).
+	started, over := make(chan error, 1), make(chan struct{})
+	defer close(over)
+	go func() {
+		runtime.LockOSThread() // never unlocked
+		if err := loadFileFilter(); err != nil {
+			started <- err
+			return
+		}
+		started <- cmd.Start()
+		<-over
+	}()
+	if err := <-started; err != nil {
 		return err
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
