@@ -13,7 +13,9 @@ PADDOCK := $(SUDO) $(if $(PADDOCK_HOME),env PADDOCK_HOME=$(PADDOCK_HOME)) bin/pa
 # Debian packages: QEMU and its image tool, debootstrap for the debian
 # template, e2fsprogs for ext4 images, cpio and dpkg-dev-free unpacking.
 DEB_PACKAGES := qemu-system-x86 qemu-utils debootstrap e2fsprogs busybox-static cpio xz-utils ca-certificates
-DEB_TEST_PACKAGES := iproute2
+DEB_TEST_PACKAGES := iproute2 nodejs npm
+# The E2B SDK tests (test/e2b) need this Node.js or later.
+NODE_MIN := 20.18.1
 
 .PHONY: all deps test-deps build demo test vet templates clean proto
 
@@ -28,8 +30,10 @@ deps:
 	@command -v $(GO) >/dev/null || { echo "Go is needed: install the Go version go.mod names at /usr/local/go"; exit 1; }
 
 test-deps: deps
-	@missing=$$(for p in $(DEB_TEST_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	@missing=$$(for p in $(DEB_TEST_PACKAGES); do command -v $${p%js} >/dev/null 2>&1 && continue; dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
+	@node -e 'const [a,b,c]=process.versions.node.split(".").map(Number),[x,y,z]="$(NODE_MIN)".split(".").map(Number); process.exit(a>x||(a==x&&(b>y||(b==y&&c>=z)))?0:1)' || \
+		{ echo "the E2B SDK tests need Node.js $(NODE_MIN) or later (this is $$(node --version)): install it, for example from NodeSource"; exit 1; }
 
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/paddock ./cmd/paddock

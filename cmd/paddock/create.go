@@ -62,6 +62,7 @@ a copy-on-write overlay on the template's image.`,
 	f.BoolVar(&o.Cold, "cold", false, "boot the kernel instead of restoring the template's saved VM (slower; for debugging)")
 	f.BoolVar(&o.NoShareMemory, "no-share-memory", false, "restore into private memory instead of sharing the template's RAM pages copy-on-write")
 	f.StringVar(&o.Accel, "accel", "auto", "accelerator: auto (KVM when it really works, else TCG), kvm or tcg")
+	f.DurationVar(&o.TTL, "ttl", 0, "remove the sandbox this long after create, such as 30m or 2h (default: never)")
 	pf.register(f)
 	return cmd
 }

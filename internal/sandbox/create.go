@@ -39,7 +39,19 @@ type CreateOptions struct {
 	// From forks the sandbox from a checkpoint: template, cpus and memory
 	// are the checkpoint's.
 	From string
+	// NoWorkspace makes a sandbox without a host folder (Workspace is
+	// ignored): the API's default.
+	NoWorkspace bool
+	// TTL, when not 0, is how long the sandbox lives: its supervisor
+	// removes it at the deadline.
+	TTL time.Duration
+	// Metadata and Owner are the API's labels and key name.
+	Metadata map[string]string
+	Owner    string
 }
+
+// maxTTL bounds --ttl: a sandbox meant to live longer should have none.
+const maxTTL = 30 * 24 * time.Hour
 
 const (
 	defaultTemplate = "debian"
@@ -93,13 +105,23 @@ func (m *Manager) validate(o CreateOptions) (store.SandboxConfig, error) {
 			errs = append(errs, fmt.Errorf("invalid --env %q: use KEY=VALUE", e))
 		}
 	}
-	ws, err := m.validateWorkspace(o.Workspace)
-	if err != nil {
-		errs = append(errs, err)
+	if !o.NoWorkspace {
+		ws, err := m.validateWorkspace(o.Workspace)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		cfg.Workspace = ws
 	}
-	cfg.Workspace = ws
+	switch {
+	case o.TTL < 0 || o.TTL > maxTTL:
+		errs = append(errs, fmt.Errorf("invalid --ttl %s: between 1s and %s, or none", o.TTL, maxTTL))
+	case o.TTL > 0:
+		d := time.Now().Add(o.TTL).UTC()
+		cfg.Deadline = &d
+	}
+	cfg.Metadata, cfg.Owner = o.Metadata, o.Owner
 	errs = append(errs, validatePolicy(o.Policy))
-	cfg.User = workspaceUser(ws)
+	cfg.User = workspaceUser(cfg.Workspace)
 	cfg.MachineID = newMachineID()
 	return cfg, errors.Join(errs...)
 }

@@ -76,6 +76,40 @@ func (m *Manager) Resume(ctx context.Context, name string) error {
 	return err
 }
 
+// SetDeadline moves the time at which sandbox name is removed (nil: never).
+// A running sandbox's supervisor takes it at once; a stopped sandbox's is
+// recorded for its next start.
+func (m *Manager) SetDeadline(ctx context.Context, name string, d *time.Time) error {
+	l, err := m.existing(name)
+	if err != nil {
+		return err
+	}
+	if supervisorAlive(l) {
+		c, err := m.Dial(name)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		var ns int64
+		if d != nil {
+			ns = d.UnixNano()
+		}
+		_, err = c.Supervisor.SetDeadline(ctx, &supervisorv1.SetDeadlineRequest{UnixNano: ns})
+		return err
+	}
+	lock, err := store.LockFile(l.Lock(), false)
+	if err != nil {
+		return fmt.Errorf("sandbox %q is busy (another paddock command holds it): try again", name)
+	}
+	defer lock.Unlock()
+	var cfg store.SandboxConfig
+	if err := store.ReadJSON(l.Config(), &cfg); err != nil {
+		return err
+	}
+	cfg.Deadline = d
+	return store.WriteJSON(l.Config(), cfg)
+}
+
 // Remove deletes a sandbox. A running one is refused unless force, in
 // which case its supervisor and QEMU are killed first.
 func (m *Manager) Remove(ctx context.Context, name string, force bool) error {

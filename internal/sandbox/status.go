@@ -29,7 +29,12 @@ type Info struct {
 	AgentVersion  string    `json:"agent_version,omitempty"`
 	Boot          string    `json:"boot,omitempty"` // how the running VM started: cold, restore or fork
 	From          string    `json:"from,omitempty"` // the checkpoint it was forked from`
-	Dir           string    `json:"dir"`
+	// Deadline is when its supervisor removes it (create --ttl, the API's
+	// timeout); nil for never.
+	Deadline *time.Time        `json:"deadline,omitempty"`
+	Metadata map[string]string `json:"metadata,omitempty"`
+	Owner    string            `json:"owner,omitempty"` // the API key that made it
+	Dir      string            `json:"dir"`
 }
 
 // List returns every sandbox, sorted by name.
@@ -74,6 +79,7 @@ func (m *Manager) status(name string) Info {
 		return info
 	}
 	info.Template, info.Workspace, info.Created = cfg.Template, cfg.Workspace, cfg.Created
+	info.Deadline, info.Metadata, info.Owner = cfg.Deadline, cfg.Metadata, cfg.Owner
 	info.CPUs, info.MemoryBytes, info.Accel, info.From = cfg.CPUs, cfg.MemoryBytes, cfg.Accel, cfg.From
 
 	if supervisorAlive(l) {

@@ -8,7 +8,7 @@ import "time"
 type SandboxConfig struct {
 	Name        string   `json:"name"`
 	Template    string   `json:"template"`
-	Workspace   string   `json:"workspace"` // absolute host path, mounted at the same path in the guest
+	Workspace   string   `json:"workspace"` // absolute host path, mounted at the same path in the guest; "" for none
 	CPUs        int      `json:"cpus"`
 	MemoryBytes int64    `json:"memory_bytes"`
 	Env         []string `json:"env,omitempty"` // K=V for every exec
@@ -31,6 +31,14 @@ type SandboxConfig struct {
 	// MachineID is the guest's /etc/machine-id, unique per sandbox.
 	MachineID string    `json:"machine_id,omitempty"`
 	Created   time.Time `json:"created"`
+	// Deadline, when set, is when the sandbox's supervisor removes it
+	// (create --ttl, the API's timeout). The supervisor rewrites it when
+	// it is moved.
+	Deadline *time.Time `json:"deadline,omitempty"`
+	// Metadata is the API caller's key/value labels.
+	Metadata map[string]string `json:"metadata,omitempty"`
+	// Owner names the API key that created the sandbox ("" for the CLI).
+	Owner string `json:"owner,omitempty"`
 }
 
 // User is the guest's default exec user.

@@ -112,6 +112,11 @@ func (l Layout) ExecLog() string { return l.path("exec.jsonl") }
 // SupervisorLog is the supervisor's own log (stderr of the detached process).
 func (l Layout) SupervisorLog() string { return l.path("supervisor.log") }
 
+// EmptyShare is the empty folder QEMU shares with a sandbox that has no
+// workspace: its device set must be the saved VM's, which has a share;
+// the guest never mounts it.
+func (l Layout) EmptyShare() string { return l.path("share.empty") }
+
 // LastExit records how the last run ended, written by the supervisor.
 func (l Layout) LastExit() string { return l.path("last-exit.json") }
 

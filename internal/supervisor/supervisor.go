@@ -65,6 +65,9 @@ type sup struct {
 	// checkpointing is set while a checkpoint saves the VM: its own
 	// state, in which execs, pause and resume are refused.
 	checkpointing bool
+	// deadlineMoved is closed and replaced when SetDeadline changes
+	// cfg.Deadline (guarded by mu, like cfg from then on).
+	deadlineMoved chan struct{}
 
 	net *sandboxNet // the user-space network (network.go); set before QEMU starts
 }
@@ -126,6 +129,8 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 	ready(nil)
 	s.log.Info("sandbox ready", "name", s.cfg.Name, "accel", s.accel)
+	s.deadlineMoved = make(chan struct{})
+	go s.watchDeadline()
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
@@ -378,7 +383,16 @@ func (s *sup) startQEMU(spec stateSpec, st savedState) error {
 	for _, name := range []string{store.ControlSocketName, store.QMPSocketName} {
 		os.Remove(name)
 	}
-	p, err := startVM(s.vmKey(), s.layout.Dir, spec, s.cfg.Workspace, ram, adjust, console, os.Stderr)
+	ws := s.cfg.Workspace
+	if ws == "" {
+		// No workspace: the device set still has a share (the saved VM's
+		// has), an empty folder the guest never mounts.
+		if err := os.Mkdir(s.layout.EmptyShare(), 0o700); err != nil && !os.IsExist(err) {
+			return err
+		}
+		ws = realPath(s.layout.EmptyShare())
+	}
+	p, err := startVM(s.vmKey(), s.layout.Dir, spec, ws, ram, adjust, console, os.Stderr)
 	if err != nil {
 		return err
 	}
@@ -435,7 +449,7 @@ func (s *sup) configure(ctx context.Context) error {
 		User: &agentv1.User{
 			Name: s.cfg.User.Name, Uid: s.cfg.User.UID, Gid: s.cfg.User.GID, Home: s.cfg.User.Home,
 		},
-		Mounts:  []*agentv1.Mount{{Tag: "workspace", Path: s.cfg.Workspace}},
+		Mounts:  s.mounts(),
 		Network: guestNetwork(),
 	})
 	if err != nil {
@@ -446,6 +460,14 @@ func (s *sup) configure(ctx context.Context) error {
 	s.mu.Unlock()
 	s.log.Info("guest configured", "steps", formatSteps(resp.Steps))
 	return nil
+}
+
+// mounts is what the guest mounts: the workspace, if the sandbox has one.
+func (s *sup) mounts() []*agentv1.Mount {
+	if s.cfg.Workspace == "" {
+		return nil
+	}
+	return []*agentv1.Mount{{Tag: "workspace", Path: s.cfg.Workspace}}
 }
 
 // formatSteps renders Configure's steps as "clock=5ms mount /w=83ms ...",

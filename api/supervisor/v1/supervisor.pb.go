@@ -25,6 +25,86 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type SetDeadlineRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UnixNano      int64                  `protobuf:"varint,1,opt,name=unix_nano,json=unixNano,proto3" json:"unix_nano,omitempty"` // 0 = no deadline
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetDeadlineRequest) Reset() {
+	*x = SetDeadlineRequest{}
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetDeadlineRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetDeadlineRequest) ProtoMessage() {}
+
+func (x *SetDeadlineRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetDeadlineRequest.ProtoReflect.Descriptor instead.
+func (*SetDeadlineRequest) Descriptor() ([]byte, []int) {
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *SetDeadlineRequest) GetUnixNano() int64 {
+	if x != nil {
+		return x.UnixNano
+	}
+	return 0
+}
+
+type SetDeadlineResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetDeadlineResponse) Reset() {
+	*x = SetDeadlineResponse{}
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetDeadlineResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetDeadlineResponse) ProtoMessage() {}
+
+func (x *SetDeadlineResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetDeadlineResponse.ProtoReflect.Descriptor instead.
+func (*SetDeadlineResponse) Descriptor() ([]byte, []int) {
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{1}
+}
+
 type InfoRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -33,7 +113,7 @@ type InfoRequest struct {
 
 func (x *InfoRequest) Reset() {
 	*x = InfoRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[0]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -45,7 +125,7 @@ func (x *InfoRequest) String() string {
 func (*InfoRequest) ProtoMessage() {}
 
 func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[0]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -58,7 +138,7 @@ func (x *InfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
 func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{0}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{2}
 }
 
 type InfoResponse struct {
@@ -76,7 +156,7 @@ type InfoResponse struct {
 
 func (x *InfoResponse) Reset() {
 	*x = InfoResponse{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[1]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -88,7 +168,7 @@ func (x *InfoResponse) String() string {
 func (*InfoResponse) ProtoMessage() {}
 
 func (x *InfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[1]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -101,7 +181,7 @@ func (x *InfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
 func (*InfoResponse) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{1}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *InfoResponse) GetState() string {
@@ -162,7 +242,7 @@ type StopRequest struct {
 
 func (x *StopRequest) Reset() {
 	*x = StopRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[2]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -174,7 +254,7 @@ func (x *StopRequest) String() string {
 func (*StopRequest) ProtoMessage() {}
 
 func (x *StopRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[2]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -187,7 +267,7 @@ func (x *StopRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRequest.ProtoReflect.Descriptor instead.
 func (*StopRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{2}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *StopRequest) GetTimeoutMs() int64 {
@@ -206,7 +286,7 @@ type StopResponse struct {
 
 func (x *StopResponse) Reset() {
 	*x = StopResponse{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[3]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -218,7 +298,7 @@ func (x *StopResponse) String() string {
 func (*StopResponse) ProtoMessage() {}
 
 func (x *StopResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[3]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -231,7 +311,7 @@ func (x *StopResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopResponse.ProtoReflect.Descriptor instead.
 func (*StopResponse) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{3}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *StopResponse) GetForced() bool {
@@ -249,7 +329,7 @@ type PauseRequest struct {
 
 func (x *PauseRequest) Reset() {
 	*x = PauseRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[4]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -261,7 +341,7 @@ func (x *PauseRequest) String() string {
 func (*PauseRequest) ProtoMessage() {}
 
 func (x *PauseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[4]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -274,7 +354,7 @@ func (x *PauseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseRequest.ProtoReflect.Descriptor instead.
 func (*PauseRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{4}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{6}
 }
 
 type PauseResponse struct {
@@ -285,7 +365,7 @@ type PauseResponse struct {
 
 func (x *PauseResponse) Reset() {
 	*x = PauseResponse{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[5]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -297,7 +377,7 @@ func (x *PauseResponse) String() string {
 func (*PauseResponse) ProtoMessage() {}
 
 func (x *PauseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[5]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -310,7 +390,7 @@ func (x *PauseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseResponse.ProtoReflect.Descriptor instead.
 func (*PauseResponse) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{5}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{7}
 }
 
 type ResumeRequest struct {
@@ -321,7 +401,7 @@ type ResumeRequest struct {
 
 func (x *ResumeRequest) Reset() {
 	*x = ResumeRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[6]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -333,7 +413,7 @@ func (x *ResumeRequest) String() string {
 func (*ResumeRequest) ProtoMessage() {}
 
 func (x *ResumeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[6]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -346,7 +426,7 @@ func (x *ResumeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeRequest.ProtoReflect.Descriptor instead.
 func (*ResumeRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{6}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{8}
 }
 
 type ResumeResponse struct {
@@ -357,7 +437,7 @@ type ResumeResponse struct {
 
 func (x *ResumeResponse) Reset() {
 	*x = ResumeResponse{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[7]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -369,7 +449,7 @@ func (x *ResumeResponse) String() string {
 func (*ResumeResponse) ProtoMessage() {}
 
 func (x *ResumeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[7]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -382,7 +462,7 @@ func (x *ResumeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeResponse.ProtoReflect.Descriptor instead.
 func (*ResumeResponse) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{7}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{9}
 }
 
 type CheckpointRequest struct {
@@ -394,7 +474,7 @@ type CheckpointRequest struct {
 
 func (x *CheckpointRequest) Reset() {
 	*x = CheckpointRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[8]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -406,7 +486,7 @@ func (x *CheckpointRequest) String() string {
 func (*CheckpointRequest) ProtoMessage() {}
 
 func (x *CheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[8]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -419,7 +499,7 @@ func (x *CheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckpointRequest.ProtoReflect.Descriptor instead.
 func (*CheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{8}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CheckpointRequest) GetDir() string {
@@ -439,7 +519,7 @@ type CheckpointResponse struct {
 
 func (x *CheckpointResponse) Reset() {
 	*x = CheckpointResponse{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[9]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -451,7 +531,7 @@ func (x *CheckpointResponse) String() string {
 func (*CheckpointResponse) ProtoMessage() {}
 
 func (x *CheckpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[9]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -464,7 +544,7 @@ func (x *CheckpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckpointResponse.ProtoReflect.Descriptor instead.
 func (*CheckpointResponse) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{9}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CheckpointResponse) GetMemoryBytes() int64 {
@@ -489,7 +569,7 @@ type GetPolicyRequest struct {
 
 func (x *GetPolicyRequest) Reset() {
 	*x = GetPolicyRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[10]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -501,7 +581,7 @@ func (x *GetPolicyRequest) String() string {
 func (*GetPolicyRequest) ProtoMessage() {}
 
 func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[10]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -514,7 +594,7 @@ func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyRequest.ProtoReflect.Descriptor instead.
 func (*GetPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{10}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{12}
 }
 
 type GetPolicyResponse struct {
@@ -526,7 +606,7 @@ type GetPolicyResponse struct {
 
 func (x *GetPolicyResponse) Reset() {
 	*x = GetPolicyResponse{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[11]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -538,7 +618,7 @@ func (x *GetPolicyResponse) String() string {
 func (*GetPolicyResponse) ProtoMessage() {}
 
 func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[11]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -551,7 +631,7 @@ func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyResponse.ProtoReflect.Descriptor instead.
 func (*GetPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{11}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetPolicyResponse) GetYaml() string {
@@ -570,7 +650,7 @@ type SetPolicyRequest struct {
 
 func (x *SetPolicyRequest) Reset() {
 	*x = SetPolicyRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[12]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -582,7 +662,7 @@ func (x *SetPolicyRequest) String() string {
 func (*SetPolicyRequest) ProtoMessage() {}
 
 func (x *SetPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[12]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -595,7 +675,7 @@ func (x *SetPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPolicyRequest.ProtoReflect.Descriptor instead.
 func (*SetPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{12}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SetPolicyRequest) GetYaml() string {
@@ -613,7 +693,7 @@ type SetPolicyResponse struct {
 
 func (x *SetPolicyResponse) Reset() {
 	*x = SetPolicyResponse{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[13]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -625,7 +705,7 @@ func (x *SetPolicyResponse) String() string {
 func (*SetPolicyResponse) ProtoMessage() {}
 
 func (x *SetPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[13]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -638,7 +718,7 @@ func (x *SetPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPolicyResponse.ProtoReflect.Descriptor instead.
 func (*SetPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{13}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{15}
 }
 
 type AddPolicyRuleRequest struct {
@@ -651,7 +731,7 @@ type AddPolicyRuleRequest struct {
 
 func (x *AddPolicyRuleRequest) Reset() {
 	*x = AddPolicyRuleRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[14]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -663,7 +743,7 @@ func (x *AddPolicyRuleRequest) String() string {
 func (*AddPolicyRuleRequest) ProtoMessage() {}
 
 func (x *AddPolicyRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[14]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -676,7 +756,7 @@ func (x *AddPolicyRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddPolicyRuleRequest.ProtoReflect.Descriptor instead.
 func (*AddPolicyRuleRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{14}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AddPolicyRuleRequest) GetAllow() bool {
@@ -697,7 +777,10 @@ var File_api_supervisor_v1_supervisor_proto protoreflect.FileDescriptor
 
 const file_api_supervisor_v1_supervisor_proto_rawDesc = "" +
 	"\n" +
-	"\"api/supervisor/v1/supervisor.proto\x12\x15paddock.supervisor.v1\"\r\n" +
+	"\"api/supervisor/v1/supervisor.proto\x12\x15paddock.supervisor.v1\"1\n" +
+	"\x12SetDeadlineRequest\x12\x1b\n" +
+	"\tunix_nano\x18\x01 \x01(\x03R\bunixNano\"\x15\n" +
+	"\x13SetDeadlineResponse\"\r\n" +
 	"\vInfoRequest\"\xe1\x01\n" +
 	"\fInfoResponse\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12%\n" +
@@ -730,7 +813,7 @@ const file_api_supervisor_v1_supervisor_proto_rawDesc = "" +
 	"\x11SetPolicyResponse\"@\n" +
 	"\x14AddPolicyRuleRequest\x12\x14\n" +
 	"\x05allow\x18\x01 \x01(\bR\x05allow\x12\x12\n" +
-	"\x04rule\x18\x02 \x01(\tR\x04rule2\xe4\x05\n" +
+	"\x04rule\x18\x02 \x01(\tR\x04rule2\xca\x06\n" +
 	"\n" +
 	"Supervisor\x12O\n" +
 	"\x04Info\x12\".paddock.supervisor.v1.InfoRequest\x1a#.paddock.supervisor.v1.InfoResponse\x12O\n" +
@@ -741,7 +824,8 @@ const file_api_supervisor_v1_supervisor_proto_rawDesc = "" +
 	"Checkpoint\x12(.paddock.supervisor.v1.CheckpointRequest\x1a).paddock.supervisor.v1.CheckpointResponse\x12^\n" +
 	"\tGetPolicy\x12'.paddock.supervisor.v1.GetPolicyRequest\x1a(.paddock.supervisor.v1.GetPolicyResponse\x12^\n" +
 	"\tSetPolicy\x12'.paddock.supervisor.v1.SetPolicyRequest\x1a(.paddock.supervisor.v1.SetPolicyResponse\x12f\n" +
-	"\rAddPolicyRule\x12+.paddock.supervisor.v1.AddPolicyRuleRequest\x1a(.paddock.supervisor.v1.GetPolicyResponseB?Z=github.com/paddock-dev/paddock/api/supervisor/v1;supervisorv1b\x06proto3"
+	"\rAddPolicyRule\x12+.paddock.supervisor.v1.AddPolicyRuleRequest\x1a(.paddock.supervisor.v1.GetPolicyResponse\x12d\n" +
+	"\vSetDeadline\x12).paddock.supervisor.v1.SetDeadlineRequest\x1a*.paddock.supervisor.v1.SetDeadlineResponseB?Z=github.com/paddock-dev/paddock/api/supervisor/v1;supervisorv1b\x06proto3"
 
 var (
 	file_api_supervisor_v1_supervisor_proto_rawDescOnce sync.Once
@@ -755,43 +839,47 @@ func file_api_supervisor_v1_supervisor_proto_rawDescGZIP() []byte {
 	return file_api_supervisor_v1_supervisor_proto_rawDescData
 }
 
-var file_api_supervisor_v1_supervisor_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_api_supervisor_v1_supervisor_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_api_supervisor_v1_supervisor_proto_goTypes = []any{
-	(*InfoRequest)(nil),          // 0: paddock.supervisor.v1.InfoRequest
-	(*InfoResponse)(nil),         // 1: paddock.supervisor.v1.InfoResponse
-	(*StopRequest)(nil),          // 2: paddock.supervisor.v1.StopRequest
-	(*StopResponse)(nil),         // 3: paddock.supervisor.v1.StopResponse
-	(*PauseRequest)(nil),         // 4: paddock.supervisor.v1.PauseRequest
-	(*PauseResponse)(nil),        // 5: paddock.supervisor.v1.PauseResponse
-	(*ResumeRequest)(nil),        // 6: paddock.supervisor.v1.ResumeRequest
-	(*ResumeResponse)(nil),       // 7: paddock.supervisor.v1.ResumeResponse
-	(*CheckpointRequest)(nil),    // 8: paddock.supervisor.v1.CheckpointRequest
-	(*CheckpointResponse)(nil),   // 9: paddock.supervisor.v1.CheckpointResponse
-	(*GetPolicyRequest)(nil),     // 10: paddock.supervisor.v1.GetPolicyRequest
-	(*GetPolicyResponse)(nil),    // 11: paddock.supervisor.v1.GetPolicyResponse
-	(*SetPolicyRequest)(nil),     // 12: paddock.supervisor.v1.SetPolicyRequest
-	(*SetPolicyResponse)(nil),    // 13: paddock.supervisor.v1.SetPolicyResponse
-	(*AddPolicyRuleRequest)(nil), // 14: paddock.supervisor.v1.AddPolicyRuleRequest
+	(*SetDeadlineRequest)(nil),   // 0: paddock.supervisor.v1.SetDeadlineRequest
+	(*SetDeadlineResponse)(nil),  // 1: paddock.supervisor.v1.SetDeadlineResponse
+	(*InfoRequest)(nil),          // 2: paddock.supervisor.v1.InfoRequest
+	(*InfoResponse)(nil),         // 3: paddock.supervisor.v1.InfoResponse
+	(*StopRequest)(nil),          // 4: paddock.supervisor.v1.StopRequest
+	(*StopResponse)(nil),         // 5: paddock.supervisor.v1.StopResponse
+	(*PauseRequest)(nil),         // 6: paddock.supervisor.v1.PauseRequest
+	(*PauseResponse)(nil),        // 7: paddock.supervisor.v1.PauseResponse
+	(*ResumeRequest)(nil),        // 8: paddock.supervisor.v1.ResumeRequest
+	(*ResumeResponse)(nil),       // 9: paddock.supervisor.v1.ResumeResponse
+	(*CheckpointRequest)(nil),    // 10: paddock.supervisor.v1.CheckpointRequest
+	(*CheckpointResponse)(nil),   // 11: paddock.supervisor.v1.CheckpointResponse
+	(*GetPolicyRequest)(nil),     // 12: paddock.supervisor.v1.GetPolicyRequest
+	(*GetPolicyResponse)(nil),    // 13: paddock.supervisor.v1.GetPolicyResponse
+	(*SetPolicyRequest)(nil),     // 14: paddock.supervisor.v1.SetPolicyRequest
+	(*SetPolicyResponse)(nil),    // 15: paddock.supervisor.v1.SetPolicyResponse
+	(*AddPolicyRuleRequest)(nil), // 16: paddock.supervisor.v1.AddPolicyRuleRequest
 }
 var file_api_supervisor_v1_supervisor_proto_depIdxs = []int32{
-	0,  // 0: paddock.supervisor.v1.Supervisor.Info:input_type -> paddock.supervisor.v1.InfoRequest
-	2,  // 1: paddock.supervisor.v1.Supervisor.Stop:input_type -> paddock.supervisor.v1.StopRequest
-	4,  // 2: paddock.supervisor.v1.Supervisor.Pause:input_type -> paddock.supervisor.v1.PauseRequest
-	6,  // 3: paddock.supervisor.v1.Supervisor.Resume:input_type -> paddock.supervisor.v1.ResumeRequest
-	8,  // 4: paddock.supervisor.v1.Supervisor.Checkpoint:input_type -> paddock.supervisor.v1.CheckpointRequest
-	10, // 5: paddock.supervisor.v1.Supervisor.GetPolicy:input_type -> paddock.supervisor.v1.GetPolicyRequest
-	12, // 6: paddock.supervisor.v1.Supervisor.SetPolicy:input_type -> paddock.supervisor.v1.SetPolicyRequest
-	14, // 7: paddock.supervisor.v1.Supervisor.AddPolicyRule:input_type -> paddock.supervisor.v1.AddPolicyRuleRequest
-	1,  // 8: paddock.supervisor.v1.Supervisor.Info:output_type -> paddock.supervisor.v1.InfoResponse
-	3,  // 9: paddock.supervisor.v1.Supervisor.Stop:output_type -> paddock.supervisor.v1.StopResponse
-	5,  // 10: paddock.supervisor.v1.Supervisor.Pause:output_type -> paddock.supervisor.v1.PauseResponse
-	7,  // 11: paddock.supervisor.v1.Supervisor.Resume:output_type -> paddock.supervisor.v1.ResumeResponse
-	9,  // 12: paddock.supervisor.v1.Supervisor.Checkpoint:output_type -> paddock.supervisor.v1.CheckpointResponse
-	11, // 13: paddock.supervisor.v1.Supervisor.GetPolicy:output_type -> paddock.supervisor.v1.GetPolicyResponse
-	13, // 14: paddock.supervisor.v1.Supervisor.SetPolicy:output_type -> paddock.supervisor.v1.SetPolicyResponse
-	11, // 15: paddock.supervisor.v1.Supervisor.AddPolicyRule:output_type -> paddock.supervisor.v1.GetPolicyResponse
-	8,  // [8:16] is the sub-list for method output_type
-	0,  // [0:8] is the sub-list for method input_type
+	2,  // 0: paddock.supervisor.v1.Supervisor.Info:input_type -> paddock.supervisor.v1.InfoRequest
+	4,  // 1: paddock.supervisor.v1.Supervisor.Stop:input_type -> paddock.supervisor.v1.StopRequest
+	6,  // 2: paddock.supervisor.v1.Supervisor.Pause:input_type -> paddock.supervisor.v1.PauseRequest
+	8,  // 3: paddock.supervisor.v1.Supervisor.Resume:input_type -> paddock.supervisor.v1.ResumeRequest
+	10, // 4: paddock.supervisor.v1.Supervisor.Checkpoint:input_type -> paddock.supervisor.v1.CheckpointRequest
+	12, // 5: paddock.supervisor.v1.Supervisor.GetPolicy:input_type -> paddock.supervisor.v1.GetPolicyRequest
+	14, // 6: paddock.supervisor.v1.Supervisor.SetPolicy:input_type -> paddock.supervisor.v1.SetPolicyRequest
+	16, // 7: paddock.supervisor.v1.Supervisor.AddPolicyRule:input_type -> paddock.supervisor.v1.AddPolicyRuleRequest
+	0,  // 8: paddock.supervisor.v1.Supervisor.SetDeadline:input_type -> paddock.supervisor.v1.SetDeadlineRequest
+	3,  // 9: paddock.supervisor.v1.Supervisor.Info:output_type -> paddock.supervisor.v1.InfoResponse
+	5,  // 10: paddock.supervisor.v1.Supervisor.Stop:output_type -> paddock.supervisor.v1.StopResponse
+	7,  // 11: paddock.supervisor.v1.Supervisor.Pause:output_type -> paddock.supervisor.v1.PauseResponse
+	9,  // 12: paddock.supervisor.v1.Supervisor.Resume:output_type -> paddock.supervisor.v1.ResumeResponse
+	11, // 13: paddock.supervisor.v1.Supervisor.Checkpoint:output_type -> paddock.supervisor.v1.CheckpointResponse
+	13, // 14: paddock.supervisor.v1.Supervisor.GetPolicy:output_type -> paddock.supervisor.v1.GetPolicyResponse
+	15, // 15: paddock.supervisor.v1.Supervisor.SetPolicy:output_type -> paddock.supervisor.v1.SetPolicyResponse
+	13, // 16: paddock.supervisor.v1.Supervisor.AddPolicyRule:output_type -> paddock.supervisor.v1.GetPolicyResponse
+	1,  // 17: paddock.supervisor.v1.Supervisor.SetDeadline:output_type -> paddock.supervisor.v1.SetDeadlineResponse
+	9,  // [9:18] is the sub-list for method output_type
+	0,  // [0:9] is the sub-list for method input_type
 	0,  // [0:0] is the sub-list for extension type_name
 	0,  // [0:0] is the sub-list for extension extendee
 	0,  // [0:0] is the sub-list for field type_name
@@ -808,7 +896,7 @@ func file_api_supervisor_v1_supervisor_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_supervisor_v1_supervisor_proto_rawDesc), len(file_api_supervisor_v1_supervisor_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

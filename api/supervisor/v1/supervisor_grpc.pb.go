@@ -31,6 +31,7 @@ const (
 	Supervisor_GetPolicy_FullMethodName     = "/paddock.supervisor.v1.Supervisor/GetPolicy"
 	Supervisor_SetPolicy_FullMethodName     = "/paddock.supervisor.v1.Supervisor/SetPolicy"
 	Supervisor_AddPolicyRule_FullMethodName = "/paddock.supervisor.v1.Supervisor/AddPolicyRule"
+	Supervisor_SetDeadline_FullMethodName   = "/paddock.supervisor.v1.Supervisor/SetDeadline"
 )
 
 // SupervisorClient is the client API for Supervisor service.
@@ -59,6 +60,9 @@ type SupervisorClient interface {
 	// AddPolicyRule adds one allow or deny rule (a host pattern or a CIDR,
 	// :PORT optional), live, and returns the resulting policy.
 	AddPolicyRule(ctx context.Context, in *AddPolicyRuleRequest, opts ...grpc.CallOption) (*GetPolicyResponse, error)
+	// SetDeadline moves the time at which the supervisor removes the
+	// sandbox (0: never) and records it in the sandbox's config.
+	SetDeadline(ctx context.Context, in *SetDeadlineRequest, opts ...grpc.CallOption) (*SetDeadlineResponse, error)
 }
 
 type supervisorClient struct {
@@ -149,6 +153,16 @@ func (c *supervisorClient) AddPolicyRule(ctx context.Context, in *AddPolicyRuleR
 	return out, nil
 }
 
+func (c *supervisorClient) SetDeadline(ctx context.Context, in *SetDeadlineRequest, opts ...grpc.CallOption) (*SetDeadlineResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetDeadlineResponse)
+	err := c.cc.Invoke(ctx, Supervisor_SetDeadline_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SupervisorServer is the server API for Supervisor service.
 // All implementations must embed UnimplementedSupervisorServer
 // for forward compatibility.
@@ -175,6 +189,9 @@ type SupervisorServer interface {
 	// AddPolicyRule adds one allow or deny rule (a host pattern or a CIDR,
 	// :PORT optional), live, and returns the resulting policy.
 	AddPolicyRule(context.Context, *AddPolicyRuleRequest) (*GetPolicyResponse, error)
+	// SetDeadline moves the time at which the supervisor removes the
+	// sandbox (0: never) and records it in the sandbox's config.
+	SetDeadline(context.Context, *SetDeadlineRequest) (*SetDeadlineResponse, error)
 	mustEmbedUnimplementedSupervisorServer()
 }
 
@@ -208,6 +225,9 @@ func (UnimplementedSupervisorServer) SetPolicy(context.Context, *SetPolicyReques
 }
 func (UnimplementedSupervisorServer) AddPolicyRule(context.Context, *AddPolicyRuleRequest) (*GetPolicyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AddPolicyRule not implemented")
+}
+func (UnimplementedSupervisorServer) SetDeadline(context.Context, *SetDeadlineRequest) (*SetDeadlineResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetDeadline not implemented")
 }
 func (UnimplementedSupervisorServer) mustEmbedUnimplementedSupervisorServer() {}
 func (UnimplementedSupervisorServer) testEmbeddedByValue()                    {}
@@ -374,6 +394,24 @@ func _Supervisor_AddPolicyRule_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Supervisor_SetDeadline_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetDeadlineRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupervisorServer).SetDeadline(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Supervisor_SetDeadline_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupervisorServer).SetDeadline(ctx, req.(*SetDeadlineRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Supervisor_ServiceDesc is the grpc.ServiceDesc for Supervisor service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -412,6 +450,10 @@ var Supervisor_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AddPolicyRule",
 			Handler:    _Supervisor_AddPolicyRule_Handler,
+		},
+		{
+			MethodName: "SetDeadline",
+			Handler:    _Supervisor_SetDeadline_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/paddock-dev/paddock/internal/e2bapi"
+)
+
+func serveCmd() *cobra.Command {
+	var listen, certFile, keyFile, base string
+	var insecure bool
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the HTTP API (E2B's control-plane API) for SDKs and CI",
+		Long: `Serve answers E2B's sandbox API on --listen, so programs that use the E2B SDKs
+drive paddock with E2B_API_URL=http://ADDRESS and a key from paddock apikey create.
+Every request needs a key (X-API-Key); a key sees only the sandboxes it made.
+API sandboxes have no workspace and live until their timeout (E2B's, default 15 s,
+which the SDKs set to 5 min). What is served and what is not: docs/API.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if (certFile == "") != (keyFile == "") {
+				return errors.New("--tls-cert and --tls-key go together")
+			}
+			if err := checkListen(listen, certFile != "", insecure); err != nil {
+				return err
+			}
+			m, err := manager()
+			if err != nil {
+				return err
+			}
+			keys, err := keyStore()
+			if err != nil {
+				return err
+			}
+			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			api := e2bapi.New(m, keys, log)
+			api.DefaultTemplate = base
+			srv := &http.Server{Addr: listen, Handler: api, ReadHeaderTimeout: 10 * time.Second}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			go func() {
+				<-ctx.Done()
+				shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				srv.Shutdown(shut)
+			}()
+			l, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("serve: %w", err)
+			}
+			log.Info("serving the E2B API", "addr", l.Addr().String(), "tls", certFile != "")
+			if certFile != "" {
+				err = srv.ServeTLS(l, certFile, keyFile)
+			} else {
+				err = srv.Serve(l)
+			}
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", "127.0.0.1:3000", "address to listen on")
+	f.StringVar(&certFile, "tls-cert", "", "serve HTTPS with this certificate (PEM)")
+	f.StringVar(&keyFile, "tls-key", "", "the certificate's private key (PEM)")
+	f.BoolVar(&insecure, "insecure-listen", false, "allow plain HTTP on an address beyond loopback")
+	f.StringVar(&base, "base-template", "debian", "the template served under E2B's default name, base")
+	return cmd
+}
+
+// checkListen refuses plain HTTP beyond loopback unless asked for: API keys
+// would cross the network in clear.
+func checkListen(listen string, tls, insecure bool) error {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("--listen %q: %w", listen, err)
+	}
+	ip := net.ParseIP(host)
+	loopback := host == "localhost" || (ip != nil && ip.IsLoopback())
+	if !loopback && !tls && !insecure {
+		return fmt.Errorf("--listen %s is beyond loopback: serve TLS (--tls-cert, --tls-key) or pass --insecure-listen", listen)
+	}
+	return nil
+}

@@ -1,0 +1,114 @@
+// Package e2bapi serves paddock's sandboxes over E2B's HTTP API (the
+// control-plane paths, fields, status codes and error bodies of E2B's
+// public OpenAPI spec), so programs written for the E2B SDKs drive paddock
+// by changing E2B_API_URL. It is a face over sandbox.Manager: it parses,
+// authenticates and renders; the behaviour lives below.
+package e2bapi
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/paddock-dev/paddock/internal/apikey"
+	"github.com/paddock-dev/paddock/internal/sandbox"
+)
+
+// maxBody caps a request's JSON body.
+const maxBody = 1 << 20
+
+// Server is the HTTP handler of paddock serve.
+type Server struct {
+	m    *sandbox.Manager
+	keys *apikey.Store
+	log  *slog.Logger
+	// DefaultTemplate serves E2B's default template name, "base".
+	DefaultTemplate string
+	mux             *http.ServeMux
+}
+
+// New returns the API over m, authenticating with keys.
+func New(m *sandbox.Manager, keys *apikey.Store, log *slog.Logger) *Server {
+	s := &Server{m: m, keys: keys, log: log, DefaultTemplate: "debian", mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+// routes is every route of the API, in one table.
+func (s *Server) routes() {
+	for _, r := range []struct {
+		pattern string
+		h       func(w http.ResponseWriter, r *http.Request, key string)
+	}{
+		{"POST /sandboxes", s.create},
+		{"POST /v2/sandboxes", s.create},
+		{"GET /sandboxes", s.list},
+		{"GET /v2/sandboxes", s.list},
+		{"GET /sandboxes/{sandboxID}", s.get},
+		{"DELETE /sandboxes/{sandboxID}", s.kill},
+		{"POST /sandboxes/{sandboxID}/timeout", s.setTimeout},
+		{"POST /sandboxes/{sandboxID}/refreshes", s.refresh},
+		{"POST /sandboxes/{sandboxID}/pause", s.pause},
+		{"POST /sandboxes/{sandboxID}/resume", s.resume},
+		{"POST /sandboxes/{sandboxID}/connect", s.resume},
+		{"POST /v2/sandboxes/{sandboxID}/connect", s.resume},
+	} {
+		s.mux.Handle(r.pattern, s.authenticated(r.h))
+	}
+	s.mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "paddock does not serve "+r.Method+" "+r.URL.Path+" (see docs/API.md)")
+	})
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// authenticated checks the X-API-Key header and passes the key's name on.
+func (s *Server) authenticated(h func(http.ResponseWriter, *http.Request, string)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := r.Header.Get("X-API-Key")
+		name, ok := s.keys.Verify(key)
+		if key == "" || !ok {
+			writeError(w, http.StatusUnauthorized, "invalid API key: make one with paddock apikey create NAME and send it as X-API-Key")
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		h(w, r, name)
+	})
+}
+
+// apiError is E2B's error body.
+type apiError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, apiError{Code: code, Message: msg})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+// readJSON decodes the body into v; an empty body leaves v as it is. It
+// answers the error itself and returns false.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(r.Body)
+	err := dec.Decode(v)
+	var tooBig *http.MaxBytesError
+	switch {
+	case err == nil || errors.Is(err, io.EOF):
+		return true
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, "request body over 1 MiB")
+	default:
+		writeError(w, http.StatusBadRequest, "invalid JSON body: "+strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return false
+}

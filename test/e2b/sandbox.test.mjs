@@ -1,0 +1,83 @@
+// The e2b SDK, unmodified, against paddock serve. test/e2e/api_test.go
+// starts the server and sets E2B_API_URL, E2B_API_KEY (key "a"),
+// PADDOCK_OTHER_KEY (key "b") and PADDOCK_TEMPLATE.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { Sandbox, AuthenticationError, NotFoundError } from 'e2b'
+
+const template = process.env.PADDOCK_TEMPLATE
+const other = { apiKey: process.env.PADDOCK_OTHER_KEY }
+
+async function listIds(opts) {
+  const ids = []
+  const pages = Sandbox.list(opts)
+  while (pages.hasNext) {
+    for (const s of await pages.nextItems()) ids.push(s.sandboxId)
+  }
+  return ids
+}
+
+test('create with metadata and env vars, get, list by metadata, kill', async () => {
+  const sbx = await Sandbox.create(template, {
+    metadata: { suite: 'e2b', run: String(process.pid) },
+    envs: { GREETING: 'hello' },
+    timeoutMs: 120_000,
+  })
+  try {
+    const info = await Sandbox.getInfo(sbx.sandboxId)
+    assert.equal(info.sandboxId, sbx.sandboxId)
+    assert.equal(info.templateId, template)
+    assert.equal(info.state, 'running')
+    assert.deepEqual(info.metadata, { suite: 'e2b', run: String(process.pid) })
+    const ttl = info.endAt.getTime() - info.startedAt.getTime()
+    assert.ok(ttl > 100_000 && ttl <= 125_000, `time to live ${ttl} ms`)
+
+    assert.ok((await listIds({ query: { metadata: { run: String(process.pid) } } })).includes(sbx.sandboxId))
+    assert.ok(!(await listIds({ query: { metadata: { run: 'someone-else' } } })).includes(sbx.sandboxId))
+  } finally {
+    assert.equal(await Sandbox.kill(sbx.sandboxId), true)
+  }
+  assert.equal(await Sandbox.kill(sbx.sandboxId), false)
+  await assert.rejects(Sandbox.getInfo(sbx.sandboxId), NotFoundError)
+})
+
+test('setTimeout: the sandbox is gone after its new deadline', async () => {
+  const sbx = await Sandbox.create(template, { timeoutMs: 300_000 })
+  await sbx.setTimeout(3_000)
+  const info = await Sandbox.getInfo(sbx.sandboxId)
+  assert.ok(info.endAt.getTime() - Date.now() < 4_000, `endAt ${info.endAt.toISOString()}`)
+  await new Promise((r) => setTimeout(r, 8_000))
+  await assert.rejects(Sandbox.getInfo(sbx.sandboxId), NotFoundError)
+  assert.ok(!(await listIds()).includes(sbx.sandboxId))
+})
+
+test('pause and resume', async () => {
+  const sbx = await Sandbox.create(template, { timeoutMs: 120_000 })
+  try {
+    assert.equal(await Sandbox.pause(sbx.sandboxId), true)
+    assert.equal((await Sandbox.getInfo(sbx.sandboxId)).state, 'paused')
+    assert.ok((await listIds({ query: { state: ['paused'] } })).includes(sbx.sandboxId))
+    await Sandbox.connect(sbx.sandboxId)
+    assert.equal((await Sandbox.getInfo(sbx.sandboxId)).state, 'running')
+  } finally {
+    await Sandbox.kill(sbx.sandboxId)
+  }
+})
+
+test('a wrong key is refused; another key does not see or kill the sandbox', async () => {
+  await assert.rejects(Sandbox.create(template, { apiKey: 'e2b_' + '0'.repeat(40) }), AuthenticationError)
+  await assert.rejects(listIds({ apiKey: 'e2b_' + '1'.repeat(40) }), AuthenticationError)
+  const sbx = await Sandbox.create(template, { timeoutMs: 120_000 })
+  try {
+    await assert.rejects(Sandbox.getInfo(sbx.sandboxId, other), NotFoundError)
+    assert.equal(await Sandbox.kill(sbx.sandboxId, other), false)
+    assert.ok(!(await listIds(other)).includes(sbx.sandboxId))
+    assert.equal((await Sandbox.getInfo(sbx.sandboxId)).state, 'running')
+  } finally {
+    await Sandbox.kill(sbx.sandboxId)
+  }
+})
+
+test('an unknown template is a clear error', async () => {
+  await assert.rejects(Sandbox.create('no-such-template'), /no-such-template/)
+})

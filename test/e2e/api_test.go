@@ -1,0 +1,185 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// serve runs paddock serve for e on a free loopback port until the test
+// ends, and returns its base URL and a func that stops it.
+func (e *env) serve(t *testing.T) (string, func()) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(e.bin, "serve", "--listen", addr, "--base-template", "tiny")
+	cmd.Env = append(os.Environ(), "PADDOCK_HOME="+e.home)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stop := func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	}
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("paddock serve:\n%s", tail(log.String(), 3000))
+		}
+	})
+	base := "http://" + addr
+	waitFor(t, "paddock serve to answer", 10*time.Second, func() bool {
+		r, err := http.Get(base + "/health")
+		if err == nil {
+			r.Body.Close()
+		}
+		return err == nil && r.StatusCode == 200
+	})
+	return base, stop
+}
+
+// call makes one API request and returns the status and decoded body.
+func call(t *testing.T, method, url, key string, body []byte) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, bytes.NewReader(body))
+	if key != "" {
+		req.Header.Set("X-API-Key", key)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	return resp.StatusCode, m
+}
+
+// The e2b npm package, unmodified, drives paddock serve: test/e2b.
+func TestE2BSDK(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatal("node is needed for the E2B SDK tests: run make test-deps (Node.js 20.18 or later, with npm)")
+	}
+	dir, _ := filepath.Abs("../e2b")
+	if out, err := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--prefix", dir).CombinedOutput(); err != nil {
+		t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
+	}
+	e := newEnv(t, "tiny")
+	keyA := strings.TrimSpace(e.ok("apikey", "create", "a"))
+	keyB := strings.TrimSpace(e.ok("apikey", "create", "b"))
+	base, _ := e.serve(t)
+	cmd := exec.Command(node, "--test", "--test-concurrency=1", dir)
+	cmd.Env = append(os.Environ(), "E2B_API_URL="+base, "E2B_API_KEY="+keyA, "PADDOCK_OTHER_KEY="+keyB, "PADDOCK_TEMPLATE=tiny")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the E2B SDK tests failed: %v\n%s", err, out)
+	}
+	if !bytes.Contains(out, []byte("# fail 0")) || bytes.Contains(out, []byte("# pass 0")) {
+		t.Fatalf("the E2B SDK tests ran nothing or failed:\n%s", out)
+	}
+	t.Logf("%s", tail(string(out), 600))
+}
+
+// What the SDK cannot send: error bodies, an oversized body, an unknown
+// route, what paddock does not support, the keys' ownership on the CLI's
+// side, and a restart of serve that loses nothing.
+func TestAPIErrorsAndRestart(t *testing.T) {
+	e := newEnv(t, "tiny")
+	key := strings.TrimSpace(e.ok("apikey", "create", "ci-bot"))
+	if out := e.ok("apikey", "ls"); !strings.Contains(out, "ci-bot") || strings.Contains(out, key[4:]) {
+		t.Fatalf("apikey ls:\n%s", out)
+	}
+	base, stop := e.serve(t)
+
+	code, body := call(t, "GET", base+"/v2/sandboxes", "", nil)
+	if code != 401 || body["code"] != float64(401) || !strings.Contains(fmt.Sprint(body["message"]), "API key") {
+		t.Errorf("no key: %d %v", code, body)
+	}
+	big := []byte(`{"templateID":"tiny","metadata":{"x":"` + strings.Repeat("a", 2<<20) + `"}}`)
+	if code, body = call(t, "POST", base+"/sandboxes", key, big); code != 413 {
+		t.Errorf("2 MiB body: %d %v", code, body)
+	}
+	if code, body = call(t, "GET", base+"/teams", key, nil); code != 404 || !strings.Contains(fmt.Sprint(body["message"]), "does not serve") {
+		t.Errorf("unknown route: %d %v", code, body)
+	}
+	if code, body = call(t, "POST", base+"/sandboxes", key, []byte(`{"templateID":"tiny","autoPause":true}`)); code != 400 || !strings.Contains(fmt.Sprint(body["message"]), "autoPause") {
+		t.Errorf("autoPause: %d %v", code, body)
+	}
+	if code, body = call(t, "POST", base+"/sandboxes", key, []byte(`{"templateID":"tiny"`)); code != 400 {
+		t.Errorf("broken JSON: %d %v", code, body)
+	}
+
+	code, body = call(t, "POST", base+"/sandboxes", key, []byte(`{"templateID":"base","timeout":300,"allow_internet_access":false}`))
+	if code != 201 {
+		t.Fatalf("create: %d %v", code, body)
+	}
+	id := fmt.Sprint(body["sandboxID"])
+	info := e.inspect(id)
+	if info.Status != "running" {
+		t.Fatalf("%s: %+v", id, info)
+	}
+	if pol := e.ok("policy", "show", id); !strings.Contains(pol, "deny-all") {
+		t.Errorf("allow_internet_access false gave:\n%s", pol)
+	}
+	if out := e.ok("exec", id, "--", "sh", "-c", "pwd; mount | grep -c ' 9p ' || true"); out != "/home/agent\n0\n" {
+		t.Errorf("an API sandbox has a workspace: %q", out)
+	}
+
+	// serve restarts; the sandbox lives on, its deadline with it.
+	stop()
+	base, _ = e.serve(t)
+	if code, body = call(t, "GET", base+"/sandboxes/"+id, key, nil); code != 200 || body["state"] != "running" {
+		t.Fatalf("after a restart of serve: %d %v", code, body)
+	}
+	if code, _ = call(t, "DELETE", base+"/sandboxes/"+id, key, nil); code != 204 {
+		t.Fatalf("kill: %d", code)
+	}
+	if _, err := os.Stat(filepath.Join(e.home, "sandboxes", id)); err == nil {
+		t.Error("a killed sandbox is still on disk")
+	}
+
+	// Plain HTTP beyond loopback is refused unless asked for.
+	_, errs, code := e.run("serve", "--listen", "0.0.0.0:0")
+	if code == 0 || !strings.Contains(errs, "--insecure-listen") {
+		t.Errorf("serve on 0.0.0.0 without TLS: %d %s", code, errs)
+	}
+}
+
+// create --ttl: the supervisor removes the sandbox at its deadline.
+func TestTTL(t *testing.T) {
+	e := newEnv(t, "tiny")
+	_, errs, code := e.run("create", "--name", "bad", "--template", "tiny", "--ttl", "-5s")
+	if code == 0 || !strings.Contains(errs, "--ttl") {
+		t.Fatalf("negative --ttl: %d %s", code, errs)
+	}
+	e.create("short", "--ttl", "4s")
+	var info struct {
+		Deadline time.Time `json:"deadline"`
+	}
+	json.Unmarshal([]byte(e.ok("inspect", "short")), &info)
+	if d := time.Until(info.Deadline); d <= 0 || d > 5*time.Second {
+		t.Fatalf("deadline %v (in %v)", info.Deadline, d)
+	}
+	waitFor(t, "the sandbox to be removed at its deadline", 30*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(e.home, "sandboxes", "short"))
+		return os.IsNotExist(err)
+	})
+}
