@@ -72,6 +72,7 @@ proto:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 	$(GO) install github.com/containerd/ttrpc/cmd/protoc-gen-go-ttrpc@v1.2.10
+	$(GO) install connectrpc.com/connect/cmd/protoc-gen-connect-go@v1.21.1
 	PATH=$$($(GO) env GOPATH)/bin:$$PATH ./api/generate.sh
 
 clean:

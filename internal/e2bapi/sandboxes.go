@@ -14,9 +14,9 @@ import (
 	"github.com/paddock-dev/paddock/internal/sandbox"
 )
 
-// envdVersion is what sandboxes report as their envd version. paddock does
-// not serve envd's process and filesystem services yet; the SDKs require
-// at least 0.1.0 to create a sandbox.
+// envdVersion is what sandboxes report as their envd version: the SDKs
+// need at least 0.1.0, and below 0.4.0 they name the default user ("user")
+// in every call, which paddock maps to the sandbox's default user.
 const envdVersion = "0.1.0"
 
 // clientID is E2B's deprecated client identifier, required in responses.
@@ -74,6 +74,8 @@ type listedSandbox struct {
 	Metadata    map[string]string `json:"metadata,omitempty"`
 	State       string            `json:"state"`
 	EnvdVersion string            `json:"envdVersion"`
+	// EnvdAccessToken is in SandboxDetail (get), not in list entries.
+	EnvdAccessToken string `json:"envdAccessToken,omitempty"`
 }
 
 // unsupported lists what a create asks for that paddock cannot do.
@@ -188,6 +190,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, key string) {
 	cfg, err := s.m.Create(r.Context(), sandbox.CreateOptions{
 		Template: tpl, Env: env, Policy: pol, NoWorkspace: true,
 		TTL: time.Duration(timeout) * time.Second, Metadata: req.Metadata, Owner: key,
+		AccessToken: newAccessToken(),
 	})
 	if err != nil {
 		s.log.Warn("api create", "key", key, "err", err)
@@ -196,6 +199,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, key string) {
 	}
 	writeJSON(w, http.StatusCreated, sandboxResponse{
 		TemplateID: req.TemplateID, SandboxID: cfg.Name, ClientID: clientID, EnvdVersion: envdVersion,
+		EnvdAccessToken: cfg.AccessToken,
 	})
 }
 
@@ -290,6 +294,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, key string) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("sandbox %q is %s", info.Name, info.Status))
 		return
 	}
+	ls.EnvdAccessToken = info.AccessToken
 	writeJSON(w, http.StatusOK, ls)
 }
 
@@ -385,5 +390,5 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, key string) {
 			return
 		}
 	}
-	writeJSON(w, code, sandboxResponse{TemplateID: info.Template, SandboxID: info.Name, ClientID: clientID, EnvdVersion: envdVersion})
+	writeJSON(w, code, sandboxResponse{TemplateID: info.Template, SandboxID: info.Name, ClientID: clientID, EnvdVersion: envdVersion, EnvdAccessToken: info.AccessToken})
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/paddock-dev/paddock/api/envd/process/processpbconnect"
 	"github.com/paddock-dev/paddock/internal/apikey"
 	"github.com/paddock-dev/paddock/internal/sandbox"
 )
@@ -58,6 +59,8 @@ func (s *Server) routes() {
 	} {
 		s.mux.Handle(r.pattern, s.authenticated(r.h))
 	}
+	path, h := processpbconnect.NewProcessHandler(&processService{s: s})
+	s.mux.Handle(path, http.MaxBytesHandler(h, maxBody))
 	s.mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "paddock does not serve "+r.Method+" "+r.URL.Path+" (see docs/API.md)")

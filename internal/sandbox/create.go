@@ -45,9 +45,11 @@ type CreateOptions struct {
 	// TTL, when not 0, is how long the sandbox lives: its supervisor
 	// removes it at the deadline.
 	TTL time.Duration
-	// Metadata and Owner are the API's labels and key name.
-	Metadata map[string]string
-	Owner    string
+	// Metadata and Owner are the API's labels and key name; AccessToken
+	// guards the sandbox's services in the API.
+	Metadata    map[string]string
+	Owner       string
+	AccessToken string
 }
 
 // maxTTL bounds --ttl: a sandbox meant to live longer should have none.
@@ -119,7 +121,7 @@ func (m *Manager) validate(o CreateOptions) (store.SandboxConfig, error) {
 		d := time.Now().Add(o.TTL).UTC()
 		cfg.Deadline = &d
 	}
-	cfg.Metadata, cfg.Owner = o.Metadata, o.Owner
+	cfg.Metadata, cfg.Owner, cfg.AccessToken = o.Metadata, o.Owner, o.AccessToken
 	errs = append(errs, validatePolicy(o.Policy))
 	cfg.User = workspaceUser(cfg.Workspace)
 	cfg.MachineID = newMachineID()

@@ -34,7 +34,9 @@ type Info struct {
 	Deadline *time.Time        `json:"deadline,omitempty"`
 	Metadata map[string]string `json:"metadata,omitempty"`
 	Owner    string            `json:"owner,omitempty"` // the API key that made it
-	Dir      string            `json:"dir"`
+	// AccessToken guards the sandbox's services in the API; never shown.
+	AccessToken string `json:"-"`
+	Dir         string `json:"dir"`
 }
 
 // List returns every sandbox, sorted by name.
@@ -79,7 +81,7 @@ func (m *Manager) status(name string) Info {
 		return info
 	}
 	info.Template, info.Workspace, info.Created = cfg.Template, cfg.Workspace, cfg.Created
-	info.Deadline, info.Metadata, info.Owner = cfg.Deadline, cfg.Metadata, cfg.Owner
+	info.Deadline, info.Metadata, info.Owner, info.AccessToken = cfg.Deadline, cfg.Metadata, cfg.Owner, cfg.AccessToken
 	info.CPUs, info.MemoryBytes, info.Accel, info.From = cfg.CPUs, cfg.MemoryBytes, cfg.Accel, cfg.From
 
 	if supervisorAlive(l) {

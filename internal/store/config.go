@@ -39,6 +39,9 @@ type SandboxConfig struct {
 	Metadata map[string]string `json:"metadata,omitempty"`
 	// Owner names the API key that created the sandbox ("" for the CLI).
 	Owner string `json:"owner,omitempty"`
+	// AccessToken is what the API's callers of the sandbox's own services
+	// (E2B's envd: commands) must show (X-Access-Token).
+	AccessToken string `json:"access_token,omitempty"`
 }
 
 // User is the guest's default exec user.

@@ -1,6 +1,8 @@
 // The e2b SDK, unmodified, against paddock serve. test/e2e/api_test.go
-// starts the server and sets E2B_API_URL, E2B_API_KEY (key "a"),
-// PADDOCK_OTHER_KEY (key "b") and PADDOCK_TEMPLATE.
+// starts the server and sets E2B_API_URL and E2B_SANDBOX_URL (both the
+// server), E2B_API_KEY (key "a"), PADDOCK_OTHER_KEY (key "b"),
+// PADDOCK_TEMPLATE (tiny) and PADDOCK_SHELL_TEMPLATE (debian: commands.run
+// runs /bin/bash).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Sandbox, AuthenticationError, NotFoundError } from 'e2b'
@@ -80,4 +82,40 @@ test('a wrong key is refused; another key does not see or kill the sandbox', asy
 
 test('an unknown template is a clear error', async () => {
   await assert.rejects(Sandbox.create('no-such-template'), /no-such-template/)
+})
+
+test('commands.run: output, exit code, env, cwd and user', async () => {
+  const sbx = await Sandbox.create(process.env.PADDOCK_SHELL_TEMPLATE, { envs: { GREETING: 'hello' }, timeoutMs: 300_000 })
+  try {
+    const r = await sbx.commands.run('echo "$GREETING from $(whoami)"; echo oops >&2')
+    assert.equal(r.exitCode, 0)
+    assert.equal(r.stdout, 'hello from agent\n')
+    assert.equal(r.stderr, 'oops\n')
+    await assert.rejects(sbx.commands.run('echo partial; exit 3'), (e) => e.exitCode === 3 && e.stdout === 'partial\n')
+    assert.equal((await sbx.commands.run('id -u', { user: 'root' })).stdout, '0\n')
+    assert.equal((await sbx.commands.run('pwd', { cwd: '/tmp' })).stdout, '/tmp\n')
+    assert.equal((await sbx.commands.run('echo $X', { envs: { X: 'y' } })).stdout, 'y\n')
+    const seen = []
+    await sbx.commands.run('for i in 1 2 3; do echo line$i; done', { onStdout: (d) => seen.push(d) })
+    assert.equal(seen.join(''), 'line1\nline2\nline3\n')
+  } finally {
+    await sbx.kill()
+  }
+})
+
+test('commands need the sandbox access token', async () => {
+  const sbx = await Sandbox.create(process.env.PADDOCK_SHELL_TEMPLATE, { timeoutMs: 300_000 })
+  try {
+    assert.equal((await sbx.commands.run('echo ok')).stdout, 'ok\n')
+    const token = sbx.envdAccessToken
+    sbx.envdAccessToken = 'a'.repeat(32)
+    await assert.rejects(sbx.commands.run('echo ok'), /not found/)
+    sbx.envdAccessToken = undefined
+    await assert.rejects(sbx.commands.run('echo ok'), /not found/)
+    sbx.envdAccessToken = token
+    assert.equal((await sbx.commands.run('echo ok')).stdout, 'ok\n')
+    await assert.rejects(Sandbox.connect(sbx.sandboxId, other), /not found/i)
+  } finally {
+    await sbx.kill()
+  }
 })

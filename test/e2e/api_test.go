@@ -82,12 +82,13 @@ func TestE2BSDK(t *testing.T) {
 	if out, err := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--prefix", dir).CombinedOutput(); err != nil {
 		t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
 	}
-	e := newEnv(t, "tiny")
+	e := newEnv(t, "tiny", "debian")
 	keyA := strings.TrimSpace(e.ok("apikey", "create", "a"))
 	keyB := strings.TrimSpace(e.ok("apikey", "create", "b"))
 	base, _ := e.serve(t)
 	cmd := exec.Command(node, "--test", "--test-concurrency=1", dir)
-	cmd.Env = append(os.Environ(), "E2B_API_URL="+base, "E2B_API_KEY="+keyA, "PADDOCK_OTHER_KEY="+keyB, "PADDOCK_TEMPLATE=tiny")
+	cmd.Env = append(os.Environ(), "E2B_API_URL="+base, "E2B_SANDBOX_URL="+base, "E2B_API_KEY="+keyA,
+		"PADDOCK_OTHER_KEY="+keyB, "PADDOCK_TEMPLATE=tiny", "PADDOCK_SHELL_TEMPLATE=debian")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the E2B SDK tests failed: %v\n%s", err, out)
@@ -170,12 +171,16 @@ func TestTTL(t *testing.T) {
 	if code == 0 || !strings.Contains(errs, "--ttl") {
 		t.Fatalf("negative --ttl: %d %s", code, errs)
 	}
-	e.create("short", "--ttl", "4s")
+	// A first create may make the template's saved VM (seconds): the TTL
+	// counts from the create, so warm up first.
+	e.create("warm")
+	e.ok("rm", "-f", "warm")
+	e.create("short", "--ttl", "6s")
 	var info struct {
 		Deadline time.Time `json:"deadline"`
 	}
 	json.Unmarshal([]byte(e.ok("inspect", "short")), &info)
-	if d := time.Until(info.Deadline); d <= 0 || d > 5*time.Second {
+	if d := time.Until(info.Deadline); d <= 0 || d > 6*time.Second {
 		t.Fatalf("deadline %v (in %v)", info.Deadline, d)
 	}
 	waitFor(t, "the sandbox to be removed at its deadline", 30*time.Second, func() bool {
