@@ -20,6 +20,7 @@ import (
 func serveCmd() *cobra.Command {
 	var listen, certFile, keyFile, base string
 	var insecure bool
+	var limits e2bapi.Limits
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the HTTP API (E2B's control-plane API) for SDKs and CI",
@@ -46,7 +47,7 @@ which the SDKs set to 5 min). What is served and what is not: docs/API.md.`,
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			api := e2bapi.New(m, keys, log)
-			api.DefaultTemplate = base
+			api.DefaultTemplate, api.Limits = base, limits
 			srv := &http.Server{Addr: listen, Handler: api, ReadHeaderTimeout: 10 * time.Second}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -78,6 +79,9 @@ which the SDKs set to 5 min). What is served and what is not: docs/API.md.`,
 	f.StringVar(&keyFile, "tls-key", "", "the certificate's private key (PEM)")
 	f.BoolVar(&insecure, "insecure-listen", false, "allow plain HTTP on an address beyond loopback")
 	f.StringVar(&base, "base-template", "debian", "the template served under E2B's default name, base")
+	f.IntVar(&limits.Sandboxes, "max-sandboxes", 20, "sandboxes one key may have at once (0: no cap)")
+	f.Float64Var(&limits.Rate, "rate", 50, "requests a second one key may make, on average (0: no cap)")
+	f.IntVar(&limits.Burst, "burst", 100, "requests one key may make at once above --rate")
 	return cmd
 }
 

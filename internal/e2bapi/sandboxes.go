@@ -161,6 +161,10 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, key string) {
 		writeError(w, http.StatusBadRequest, "templateID is required")
 		return
 	}
+	if n, at := s.atSandboxCap(key); at {
+		writeError(w, http.StatusTooManyRequests, fmt.Sprintf("key %q has %d sandboxes, its cap: kill one first", key, n))
+		return
+	}
 	if u := req.unsupported(); len(u) > 0 {
 		writeError(w, http.StatusBadRequest, "paddock does not support "+strings.Join(u, ", ")+" (see docs/API.md)")
 		return

@@ -1,8 +1,10 @@
 package e2bapi
 
 import (
+	"encoding/json"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/paddock-dev/paddock/internal/netpolicy"
@@ -57,6 +59,23 @@ func TestMetadataFilter(t *testing.T) {
 		v, _ := url.ParseQuery(q)
 		if got := matches(md, v); got != want {
 			t.Errorf("%q: %v, want %v", q, got, want)
+		}
+	}
+}
+
+// The OpenAPI document is valid JSON and describes every route served.
+func TestOpenAPIDescribesEveryRoute(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal(openapiDoc, &doc); err != nil {
+		t.Fatal(err)
+	}
+	s := New(nil, nil, nil)
+	for _, pattern := range s.patterns {
+		method, path, _ := strings.Cut(pattern, " ")
+		if _, ok := doc.Paths[path][strings.ToLower(method)]; !ok {
+			t.Errorf("%s is served but not in openapi.json", pattern)
 		}
 	}
 }

@@ -6,6 +6,7 @@
 package e2bapi
 
 import (
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"io"
@@ -18,6 +19,11 @@ import (
 	"github.com/paddock-dev/paddock/internal/sandbox"
 )
 
+// openapiDoc describes every route of routes (openapi.json).
+//
+//go:embed openapi.json
+var openapiDoc []byte
+
 // maxBody caps a request's JSON body.
 const maxBody = 1 << 20
 
@@ -28,7 +34,12 @@ type Server struct {
 	log  *slog.Logger
 	// DefaultTemplate serves E2B's default template name, "base".
 	DefaultTemplate string
-	mux             *http.ServeMux
+	// Limits are per key.
+	Limits Limits
+	rates  limiters
+	mux    *http.ServeMux
+	// patterns are the routes that need a key, for the OpenAPI test.
+	patterns []string
 }
 
 // New returns the API over m, authenticating with keys.
@@ -58,9 +69,14 @@ func (s *Server) routes() {
 		{"POST /v2/sandboxes/{sandboxID}/connect", s.resume},
 	} {
 		s.mux.Handle(r.pattern, s.authenticated(r.h))
+		s.patterns = append(s.patterns, r.pattern)
 	}
 	path, h := processpbconnect.NewProcessHandler(&processService{s: s})
 	s.mux.Handle(path, http.MaxBytesHandler(h, maxBody))
+	s.mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(openapiDoc)
+	})
 	s.mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "paddock does not serve "+r.Method+" "+r.URL.Path+" (see docs/API.md)")
@@ -76,6 +92,10 @@ func (s *Server) authenticated(h func(http.ResponseWriter, *http.Request, string
 		name, ok := s.keys.Verify(key)
 		if key == "" || !ok {
 			writeError(w, http.StatusUnauthorized, "invalid API key: make one with paddock apikey create NAME and send it as X-API-Key")
+			return
+		}
+		if !s.rates.allow(name, s.Limits) {
+			tooMany(w, name, s.Limits)
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)

@@ -17,7 +17,7 @@ import (
 
 // serve runs paddock serve for e on a free loopback port until the test
 // ends, and returns its base URL and a func that stops it.
-func (e *env) serve(t *testing.T) (string, func()) {
+func (e *env) serve(t testing.TB, extra ...string) (string, func()) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -25,7 +25,7 @@ func (e *env) serve(t *testing.T) (string, func()) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cmd := exec.Command(e.bin, "serve", "--listen", addr, "--base-template", "tiny")
+	cmd := exec.Command(e.bin, append([]string{"serve", "--listen", addr, "--base-template", "tiny"}, extra...)...)
 	cmd.Env = append(os.Environ(), "PADDOCK_HOME="+e.home)
 	var log bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
@@ -43,13 +43,20 @@ func (e *env) serve(t *testing.T) (string, func()) {
 		}
 	})
 	base := "http://" + addr
-	waitFor(t, "paddock serve to answer", 10*time.Second, func() bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
 		r, err := http.Get(base + "/health")
 		if err == nil {
 			r.Body.Close()
+			if r.StatusCode == 200 {
+				break
+			}
 		}
-		return err == nil && r.StatusCode == 200
-	})
+		if time.Now().After(deadline) {
+			t.Fatalf("paddock serve did not answer within 10 s: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	return base, stop
 }
 
@@ -155,6 +162,25 @@ func TestAPIErrorsAndRestart(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(e.home, "sandboxes", id)); err == nil {
 		t.Error("a killed sandbox is still on disk")
+	}
+
+	// Per-key caps: sandboxes at once, and requests a second; 429 beyond.
+	stop()
+	base, _ = e.serve(t, "--max-sandboxes", "1", "--rate", "2", "--burst", "3")
+	if code, body = call(t, "POST", base+"/sandboxes", key, []byte(`{"templateID":"tiny","timeout":60}`)); code != 201 {
+		t.Fatalf("create under the cap: %d %v", code, body)
+	}
+	if code, body = call(t, "POST", base+"/sandboxes", key, []byte(`{"templateID":"tiny","timeout":60}`)); code != 429 || !strings.Contains(fmt.Sprint(body["message"]), "cap") {
+		t.Errorf("create over the cap: %d %v", code, body)
+	}
+	limited := 0
+	for range 10 {
+		if code, _ := call(t, "GET", base+"/v2/sandboxes", key, nil); code == 429 {
+			limited++
+		}
+	}
+	if limited == 0 {
+		t.Error("10 requests at once over --rate 2 --burst 3: none refused")
 	}
 
 	// Plain HTTP beyond loopback is refused unless asked for.
