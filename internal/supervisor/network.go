@@ -79,7 +79,7 @@ func (s *sup) startNetwork() error {
 		return err
 	}
 	sn.net = n
-	l, err := store.ListenUnix(store.NetSocketName, s.qemuUID())
+	l, err := store.ListenUnix(store.NetSocketName, qemuUID(s.vmKey()))
 	if err != nil {
 		n.Close()
 		lf.Close()

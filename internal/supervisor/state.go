@@ -257,27 +257,13 @@ const templateSharePath = "/run/paddock-template-share"
 func makeState(ctx context.Context, st savedState, sp stateSpec, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, bootTimeout)
 	defer cancel()
-	if err := createOverlay(ctx, sp.Rootfs, "raw", st.Disk()); err != nil {
+	empty, err := prepareState(ctx, st, sp)
+	if err != nil {
 		return err
 	}
-	if err := makeCloneDisk(ctx, st, sp); err != nil {
-		return err
-	}
-	// An empty share: states are saved before any workspace is mounted.
-	// Opened like a workspace, so by its real path (the cache may be
-	// reached through a symlink).
-	empty := filepath.Join(st.Dir, "empty")
-	if err := os.Mkdir(empty, 0o700); err != nil {
-		return err
-	}
-	empty = realPath(empty)
 	// The template VM has the clones' virtio-net device, attached to a
 	// link that goes nowhere; each clone connects to its own network.
-	qemuUID := uint32(os.Geteuid())
-	if confined() {
-		qemuUID = vmIDs(st.Dir)
-	}
-	stopNet, err := holdNetSocket(filepath.Join(st.Dir, store.NetSocketName), qemuUID)
+	stopNet, err := holdNetSocket(filepath.Join(st.Dir, store.NetSocketName), qemuUID(st.Dir))
 	if err != nil {
 		return err
 	}
@@ -334,21 +320,50 @@ func makeState(ctx context.Context, st savedState, sp stateSpec, log *slog.Logge
 		return fmt.Errorf("unmount the template vm's share: %w", err)
 	}
 	waitDocker(ctx, agent, log) // dockerwait.go
-	link.drop()
-	// Let the agent see the hang-up and go back to waiting for a host, so
-	// every clone starts from an agent that expects a new connection.
-	time.Sleep(300 * time.Millisecond)
+	// Every clone must start from an agent between host sessions, waiting
+	// for a new connection: detach waits for the agent to say so.
+	if err := detach(ctx, link, console); err != nil {
+		return err
+	}
+	if err := saveDevState(ctx, mon, st); err != nil {
+		return err
+	}
+	p.Kill()
+	<-p.Done()
+	return store.WriteJSON(st.Meta(), sp)
+}
+
+// saveDevState saves a stopped template VM's device state, without its
+// RAM (x-ignore-shared: the RAM file is the state's), and removes the
+// VM's sockets from the state's folder.
+func saveDevState(ctx context.Context, mon *qemu.Monitor, st savedState) error {
+	defer os.Remove(filepath.Join(st.Dir, store.QMPSocketName))
+	defer os.Remove(filepath.Join(st.Dir, store.ControlSocketName))
 	if err := mon.SetIgnoreShared(true); err != nil {
 		return err
 	}
 	if err := mon.Save(ctx, st.DevState()); err != nil {
 		return fmt.Errorf("save device state: %w", err)
 	}
-	p.Kill()
-	<-p.Done()
-	os.Remove(filepath.Join(st.Dir, store.QMPSocketName))
-	os.Remove(filepath.Join(st.Dir, store.ControlSocketName))
-	return store.WriteJSON(st.Meta(), sp)
+	return nil
+}
+
+// prepareState makes a new state's disk, its clones' disk and the empty
+// folder its template VM shares, and returns that folder's real path
+// (states are saved before any workspace is mounted; the folder is opened
+// like a workspace, and the cache may be reached through a symlink).
+func prepareState(ctx context.Context, st savedState, sp stateSpec) (string, error) {
+	if err := createOverlay(ctx, sp.Rootfs, "raw", st.Disk()); err != nil {
+		return "", err
+	}
+	if err := makeCloneDisk(ctx, st, sp); err != nil {
+		return "", err
+	}
+	empty := filepath.Join(st.Dir, "empty")
+	if err := os.Mkdir(empty, 0o700); err != nil {
+		return "", err
+	}
+	return realPath(empty), nil
 }
 
 // makeCloneDisk writes the state's clone.qcow2. Its backing file is named

@@ -75,7 +75,7 @@ type sup struct {
 // Run supervises the sandbox until its VM stops. It returns an error when
 // the sandbox could not be started or the VM ended unexpectedly.
 func Run(ctx context.Context, opts Options) (err error) {
-	s := &sup{opts: opts, layout: opts.Home.Sandbox(opts.Name), log: opts.Logger}
+	s := &sup{opts: opts, layout: opts.Home.Sandbox(opts.Name), log: opts.Logger, deadlineMoved: make(chan struct{})}
 	ready := func(err error) {
 		if opts.Ready == nil {
 			return
@@ -129,9 +129,13 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 	ready(nil)
 	s.log.Info("sandbox ready", "name", s.cfg.Name, "accel", s.accel)
-	s.deadlineMoved = make(chan struct{})
 	go s.watchDeadline()
+	return s.waitForExit(srv)
+}
 
+// waitForExit serves until QEMU exits, stopping the VM on SIGTERM or
+// SIGINT, and reports an exit nobody asked for as an error.
+func (s *sup) waitForExit(srv *grpc.Server) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)

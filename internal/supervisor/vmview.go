@@ -50,10 +50,10 @@ func vmIDs(key string) uint32 {
 // vmKey names a sandbox's VM for vmIDs.
 func (s *sup) vmKey() string { return string(s.opts.Home) + "\x00" + s.cfg.Name }
 
-// qemuUID is the host uid the sandbox's QEMU runs as.
-func (s *sup) qemuUID() uint32 {
+// qemuUID is the host uid the QEMU of the VM named key runs as.
+func qemuUID(key string) uint32 {
 	if confined() {
-		return vmIDs(s.vmKey())
+		return vmIDs(key)
 	}
 	return uint32(os.Geteuid())
 }
