@@ -189,18 +189,10 @@ func policySetCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if m.Running(args[0]) {
-				c, err := m.Dial(args[0])
-				if err != nil {
-					return err
-				}
-				defer c.Close()
-				if _, err := c.Supervisor.SetPolicy(cmd.Context(), &supervisorv1.SetPolicyRequest{Yaml: string(p.Marshal())}); err != nil {
-					return fmt.Errorf("policy set %s: %w", args[0], grpcError(err))
-				}
-				return nil
+			if err := m.SetPolicy(cmd.Context(), args[0], p); err != nil {
+				return fmt.Errorf("policy set %s: %w", args[0], grpcError(err))
 			}
-			return m.WritePolicy(args[0], p)
+			return nil
 		},
 	}
 }

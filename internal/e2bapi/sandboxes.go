@@ -396,3 +396,38 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, key string) {
 	}
 	writeJSON(w, code, sandboxResponse{TemplateID: info.Template, SandboxID: info.Name, ClientID: clientID, EnvdVersion: envdVersion, EnvdAccessToken: info.AccessToken})
 }
+
+// network replaces a running sandbox's egress rules (PUT network): the
+// same mapping as a create's, live.
+func (s *Server) network(w http.ResponseWriter, r *http.Request, key string) {
+	var req struct {
+		networkConfig
+		AllowInternetAccess *bool `json:"allow_internet_access"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	info, ok := s.owned(w, r, key)
+	if !ok {
+		return
+	}
+	ns := newSandbox{Network: &req.networkConfig, AllowInternetAccess: req.AllowInternetAccess}
+	if u := ns.unsupported(); len(u) > 0 {
+		writeError(w, http.StatusBadRequest, "paddock does not support "+strings.Join(u, ", ")+" (see docs/API.md)")
+		return
+	}
+	p, err := ns.policy()
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if info.Status != "running" {
+		writeError(w, http.StatusConflict, fmt.Sprintf("sandbox %q is %s: resume it first", info.Name, info.Status))
+		return
+	}
+	if err := s.m.SetPolicy(r.Context(), info.Name, *p); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -64,6 +64,7 @@ func (s *Server) routes() {
 		{"POST /sandboxes/{sandboxID}/timeout", s.setTimeout},
 		{"POST /sandboxes/{sandboxID}/refreshes", s.refresh},
 		{"POST /sandboxes/{sandboxID}/pause", s.pause},
+		{"PUT /sandboxes/{sandboxID}/network", s.network},
 		{"POST /sandboxes/{sandboxID}/resume", s.resume},
 		{"POST /sandboxes/{sandboxID}/connect", s.resume},
 		{"POST /v2/sandboxes/{sandboxID}/connect", s.resume},

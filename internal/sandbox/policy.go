@@ -1,10 +1,12 @@
 package sandbox
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 
+	supervisorv1 "github.com/paddock-dev/paddock/api/supervisor/v1"
 	"github.com/paddock-dev/paddock/internal/netpolicy"
 	"github.com/paddock-dev/paddock/internal/store"
 )
@@ -65,6 +67,22 @@ func (m *Manager) WritePolicy(name string, p netpolicy.Policy) error {
 		return fmt.Errorf("sandbox %q started meanwhile: try again", name)
 	}
 	return store.WriteFileAtomic(l.Policy(), p.Marshal(), 0o600)
+}
+
+// SetPolicy replaces sandbox name's network policy: live through its
+// supervisor when it runs (new connections obey at once), else in its
+// policy file for its next start.
+func (m *Manager) SetPolicy(ctx context.Context, name string, p netpolicy.Policy) error {
+	if !m.Running(name) {
+		return m.WritePolicy(name, p)
+	}
+	c, err := m.Dial(name)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.Supervisor.SetPolicy(ctx, &supervisorv1.SetPolicyRequest{Yaml: string(p.Marshal())})
+	return err
 }
 
 // Running reports whether the sandbox's supervisor is alive.

@@ -2,7 +2,8 @@
 // starts the server and sets E2B_API_URL and E2B_SANDBOX_URL (both the
 // server), E2B_API_KEY (key "a"), PADDOCK_OTHER_KEY (key "b"),
 // PADDOCK_TEMPLATE (tiny) and PADDOCK_SHELL_TEMPLATE (debian: commands.run
-// runs /bin/bash).
+// runs /bin/bash), and PADDOCK_BIN and PADDOCK_HOME to look at a sandbox
+// from paddock's side.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Sandbox, AuthenticationError, NotFoundError } from 'e2b'
@@ -115,6 +116,27 @@ test('commands need the sandbox access token', async () => {
     sbx.envdAccessToken = token
     assert.equal((await sbx.commands.run('echo ok')).stdout, 'ok\n')
     await assert.rejects(Sandbox.connect(sbx.sandboxId, other), /not found/i)
+  } finally {
+    await sbx.kill()
+  }
+})
+
+test('network settings: at create and live with updateNetwork', async () => {
+  const { execFileSync } = await import('node:child_process')
+  const policy = (id) => execFileSync(process.env.PADDOCK_BIN, ['policy', 'show', id], { encoding: 'utf8' })
+  const sbx = await Sandbox.create(template, {
+    timeoutMs: 120_000,
+    network: { denyOut: ['0.0.0.0/0'], allowOut: ['registry.npmjs.org'] },
+  })
+  try {
+    let p = policy(sbx.sandboxId)
+    assert.match(p, /deny-all/)
+    assert.match(p, /registry\.npmjs\.org/)
+    await sbx.updateNetwork({ allowOut: ['pypi.org', '203.0.113.7'], denyOut: ['0.0.0.0/0'] })
+    p = policy(sbx.sandboxId)
+    assert.match(p, /pypi\.org/)
+    assert.match(p, /203\.0\.113\.7\/32/)
+    assert.doesNotMatch(p, /registry\.npmjs\.org/)
   } finally {
     await sbx.kill()
   }

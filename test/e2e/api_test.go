@@ -95,7 +95,8 @@ func TestE2BSDK(t *testing.T) {
 	base, _ := e.serve(t)
 	cmd := exec.Command(node, "--test", "--test-concurrency=1", dir)
 	cmd.Env = append(os.Environ(), "E2B_API_URL="+base, "E2B_SANDBOX_URL="+base, "E2B_API_KEY="+keyA,
-		"PADDOCK_OTHER_KEY="+keyB, "PADDOCK_TEMPLATE=tiny", "PADDOCK_SHELL_TEMPLATE=debian")
+		"PADDOCK_OTHER_KEY="+keyB, "PADDOCK_TEMPLATE=tiny", "PADDOCK_SHELL_TEMPLATE=debian",
+		"PADDOCK_BIN="+e.bin, "PADDOCK_HOME="+e.home)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the E2B SDK tests failed: %v\n%s", err, out)
