@@ -72,8 +72,11 @@ func (s *Server) routes() {
 		s.mux.Handle(r.pattern, s.authenticated(r.h))
 		s.patterns = append(s.patterns, r.pattern)
 	}
+	// A sandbox's own services (envd), checked by its access token.
 	path, h := processpbconnect.NewProcessHandler(&processService{s: s})
 	s.mux.Handle(path, http.MaxBytesHandler(h, maxBody))
+	s.mux.HandleFunc("GET /files", s.download)
+	s.mux.HandleFunc("POST /files", s.upload)
 	s.mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openapiDoc)

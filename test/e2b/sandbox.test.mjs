@@ -141,3 +141,28 @@ test('network settings: at create and live with updateNetwork', async () => {
     await sbx.kill()
   }
 })
+
+test('files.write and files.read: text, 10 MiB of bytes, folders made, errors', async () => {
+  const sbx = await Sandbox.create(process.env.PADDOCK_SHELL_TEMPLATE, { timeoutMs: 300_000 })
+  try {
+    const info = await sbx.files.write('notes/hello.txt', 'hi from the SDK\n')
+    assert.equal(info.name, 'hello.txt')
+    assert.equal(info.path, '/home/agent/notes/hello.txt')
+    assert.equal(await sbx.files.read('notes/hello.txt'), 'hi from the SDK\n')
+    assert.equal((await sbx.commands.run('cat /home/agent/notes/hello.txt; stat -c %U notes/hello.txt')).stdout, 'hi from the SDK\nagent\n')
+
+    const big = new Uint8Array(10 << 20)
+    for (let i = 0, x = 7; i < big.length; i++) { x = (Math.imul(x, 1103515245) + 12345) >>> 0; big[i] = x >>> 24 }
+    await sbx.files.write('/tmp/big.bin', big)
+    const back = await sbx.files.read('/tmp/big.bin', { format: 'bytes' })
+    assert.equal(back.length, big.length)
+    assert.ok(Buffer.from(back).equals(Buffer.from(big)), '10 MiB read back differs')
+
+    await sbx.files.write('/root/secret.txt', 'root only', { user: 'root' })
+    await assert.rejects(sbx.files.read('/root/secret.txt'), /permission denied/)
+    assert.equal(await sbx.files.read('/root/secret.txt', { user: 'root' }), 'root only')
+    await assert.rejects(sbx.files.read('/no/such/file'), /no such file/)
+  } finally {
+    await sbx.kill()
+  }
+})
