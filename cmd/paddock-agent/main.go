@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/paddock-dev/paddock/internal/guest"
@@ -24,6 +25,10 @@ import (
 var version = "dev"
 
 func main() {
+	// The file tool, run as a user by the agent's own exec (guest.FilesVerb).
+	if filepath.Base(os.Args[0]) == guest.FilesVerb {
+		os.Exit(guest.RunFiles(os.Args[1:], os.Stdout, os.Stderr))
+	}
 	listen := flag.String("listen", "", "serve on this unix socket instead of booting (development; not as PID 1)")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/paddock-dev/paddock/api/envd/filesystem/filesystempbconnect"
 	"github.com/paddock-dev/paddock/api/envd/process/processpbconnect"
 	"github.com/paddock-dev/paddock/internal/apikey"
 	"github.com/paddock-dev/paddock/internal/sandbox"
@@ -74,6 +75,8 @@ func (s *Server) routes() {
 	}
 	// A sandbox's own services (envd), checked by its access token.
 	path, h := processpbconnect.NewProcessHandler(&processService{s: s})
+	s.mux.Handle(path, http.MaxBytesHandler(h, maxBody))
+	path, h = filesystempbconnect.NewFilesystemHandler(&filesystemService{s: s})
 	s.mux.Handle(path, http.MaxBytesHandler(h, maxBody))
 	s.mux.HandleFunc("GET /files", s.download)
 	s.mux.HandleFunc("POST /files", s.upload)

@@ -103,6 +103,9 @@ func (a *Agent) Exec(ctx context.Context, req *agentv1.ExecRequest, stream agent
 	}
 	argv := req.GetArgv()
 	path, err := lookPath(argv[0], envValue(env, "PATH"), cwd)
+	if argv[0] == FilesVerb {
+		path, err = "/proc/self/exe", nil // the agent's file tool (files.go)
+	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return exited(127, argv[0]+": command not found")

@@ -166,3 +166,31 @@ test('files.write and files.read: text, 10 MiB of bytes, folders made, errors', 
     await sbx.kill()
   }
 })
+
+test('files: list, exists, makeDir, rename, remove, getInfo, as the user', async () => {
+  const sbx = await Sandbox.create(process.env.PADDOCK_SHELL_TEMPLATE, { timeoutMs: 300_000 })
+  try {
+    assert.equal(await sbx.files.makeDir('proj/src'), true)
+    assert.equal(await sbx.files.makeDir('proj/src'), false)
+    await sbx.files.write('proj/src/a.txt', 'a')
+    await sbx.files.write('proj/README', 'readme')
+    const top = await sbx.files.list('proj')
+    assert.deepEqual(top.map((e) => [e.name, e.type]).sort(), [['README', 'file'], ['src', 'dir']])
+    const deep = await sbx.files.list('proj', { depth: 2 })
+    assert.ok(deep.some((e) => e.path === '/home/agent/proj/src/a.txt'))
+    const info = await sbx.files.getInfo('proj/README')
+    assert.equal(info.size, 6)
+    assert.equal(info.owner, 'agent')
+    assert.equal(await sbx.files.exists('proj/README'), true)
+    assert.equal(await sbx.files.exists('proj/nope'), false)
+    const moved = await sbx.files.rename('proj/README', 'proj/README.md')
+    assert.equal(moved.path, '/home/agent/proj/README.md')
+    assert.equal(await sbx.files.read('proj/README.md'), 'readme')
+    await sbx.files.remove('proj/src')
+    assert.equal(await sbx.files.exists('proj/src'), false)
+    await assert.rejects(sbx.files.makeDir('/root/forbidden'), /permission/i)
+    assert.equal(await sbx.files.makeDir('/root/allowed', { user: 'root' }), true)
+  } finally {
+    await sbx.kill()
+  }
+})
