@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os/exec"
+	"path/filepath"
 	"strings"
 )
 
@@ -17,10 +18,11 @@ type runner struct{ log *slog.Logger }
 // output. On failure the error names the command and ends with the last
 // lines it printed.
 func (r runner) run(ctx context.Context, dir string, argv ...string) ([]byte, error) {
-	if _, err := exec.LookPath(argv[0]); err != nil {
+	path, err := toolPath(argv[0])
+	if err != nil {
 		return nil, fmt.Errorf("%s not found: %s", argv[0], installHint(argv[0]))
 	}
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd := exec.CommandContext(ctx, path, argv[1:]...)
 	cmd.Dir = dir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
@@ -34,6 +36,24 @@ func (r runner) run(ctx context.Context, dir string, argv ...string) ([]byte, er
 		return nil, fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, tail)
 	}
 	return stdout.Bytes(), nil
+}
+
+// sbinDirs hold tools a plain user's PATH lacks on Debian (mkfs.ext4 and
+// debugfs are in /usr/sbin), which work without root on files of one's own.
+var sbinDirs = []string{"/usr/sbin", "/sbin"}
+
+// toolPath finds tool on the PATH, else in sbinDirs.
+func toolPath(tool string) (string, error) {
+	p, err := exec.LookPath(tool)
+	if err == nil {
+		return p, nil
+	}
+	for _, d := range sbinDirs {
+		if p, err2 := exec.LookPath(filepath.Join(d, tool)); err2 == nil {
+			return p, nil
+		}
+	}
+	return "", err
 }
 
 // installHint says which Debian package provides a tool.

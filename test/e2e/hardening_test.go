@@ -470,3 +470,54 @@ func TestMissingPolicyFailsClosed(t *testing.T) {
 		t.Fatalf("policy show without a policy: exit %d, %s", code, errs)
 	}
 }
+
+// A plain user's paddock: its own home and template, QEMU running as that
+// user, the agent taking the user's uid, and the same file filter.
+func TestPlainUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test makes a user and runs paddock as it: run it as root (make test does)")
+	}
+	const name = "paddock-e2e-user"
+	if exec.Command("id", "-u", name).Run() != nil {
+		if out, err := exec.Command("useradd", "--create-home", "--shell", "/bin/sh", name).CombinedOutput(); err != nil {
+			t.Fatalf("useradd: %v: %s", err, out)
+		}
+	}
+	dir, err := os.MkdirTemp("", "pdplain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	for _, b := range []string{"paddock", "paddock-agent"} {
+		data, err := os.ReadFile(filepath.Join(filepath.Dir(paddockBin(t)), b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, b), data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script := `set -e
+export PADDOCK_HOME="$HOME/pdhome"
+rm -rf "$PADDOCK_HOME" "$HOME/proj"; mkdir "$HOME/proj"; cd "$HOME/proj"
+P=` + filepath.Join(dir, "paddock") + `
+$P template build tiny >/dev/null 2>&1 || $P template build tiny
+$P create --name mine --template tiny --memory 512M --cpus 1 >/dev/null
+trap '$P rm -f mine >/dev/null' EXIT
+$P exec mine -- sh -c 'echo made > f; id -u'
+$P exec -u root mine -- sh -c 'chmod 4755 f 2>/dev/null && echo chmod-done || echo chmod-refused'
+ps -o user=,comm= -u "$(id -u)" | grep qemu-system | cut -d' ' -f1 | sort -u
+stat -c '%U %a' f "$PADDOCK_HOME"
+`
+	cmd := exec.Command("su", "-", name, "-c", script)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("as %s: %v\n%s", name, err, out)
+	}
+	uid, _ := exec.Command("id", "-u", name).Output()
+	want := strings.TrimSpace(string(uid)) + "\nchmod-refused\n" + name + "\n" + name + " 644\n" + name + " 700\n"
+	if string(out) != want {
+		t.Fatalf("as %s:\n%s\nwant:\n%s", name, out, want)
+	}
+}
