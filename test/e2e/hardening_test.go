@@ -507,7 +507,7 @@ $P create --name mine --template tiny --memory 512M --cpus 1 >/dev/null
 trap '$P rm -f mine >/dev/null' EXIT
 $P exec mine -- sh -c 'echo made > f; id -u'
 $P exec -u root mine -- sh -c 'chmod 4755 f 2>/dev/null && echo chmod-done || echo chmod-refused'
-ps -o user=,comm= -u "$(id -u)" | grep qemu-system | cut -d' ' -f1 | sort -u
+ps -o uid=,comm= -u "$(id -u)" | grep qemu-system | awk '{print $1}' | sort -u
 stat -c '%U %a' f "$PADDOCK_HOME"
 `
 	cmd := exec.Command("su", "-", name, "-c", script)
@@ -516,7 +516,8 @@ stat -c '%U %a' f "$PADDOCK_HOME"
 		t.Fatalf("as %s: %v\n%s", name, err, out)
 	}
 	uid, _ := exec.Command("id", "-u", name).Output()
-	want := strings.TrimSpace(string(uid)) + "\nchmod-refused\n" + name + "\n" + name + " 644\n" + name + " 700\n"
+	id := strings.TrimSpace(string(uid))
+	want := id + "\nchmod-refused\n" + id + "\n" + name + " 644\n" + name + " 700\n"
 	if string(out) != want {
 		t.Fatalf("as %s:\n%s\nwant:\n%s", name, out, want)
 	}
