@@ -95,9 +95,6 @@ func (p *processService) Start(ctx context.Context, req *connect.Request[process
 	if msg.Pty != nil {
 		return connect.NewError(connect.CodeUnimplemented, errors.New("paddock serve does not serve PTYs yet"))
 	}
-	if msg.GetStdin() {
-		return connect.NewError(connect.CodeUnimplemented, errors.New("paddock serve does not serve stdin yet: start the command with stdin off"))
-	}
 	cfg := msg.GetProcess()
 	if cfg.GetCmd() == "" {
 		return connect.NewError(connect.CodeInvalidArgument, errors.New("process.cmd is required"))
@@ -114,20 +111,34 @@ func (p *processService) Start(ctx context.Context, req *connect.Request[process
 	defer c.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the exec: the supervisor kills an abandoned one
+	execID := "api-" + newAccessToken()[:12]
 	events, err := c.Agent.Exec(ctx, &agentv1.ExecRequest{
-		Id:   "api-" + newAccessToken()[:12],
+		Id:   execID,
 		Argv: append([]string{cfg.GetCmd()}, cfg.GetArgs()...),
-		Env:  env, Cwd: cfg.GetCwd(), User: execUser(req.Header()),
+		Env:  env, Cwd: cfg.GetCwd(), User: execUser(req.Header()), Stdin: msg.GetStdin(),
 	})
 	if err != nil {
 		return connect.NewError(connect.CodeInternal, err)
 	}
-	return relay(ctx, events, stream, keepalive(req.Header()))
+	// While its stream is open the command can be listed, written to and
+	// signalled by pid or tag.
+	var pid uint32
+	started := func(n uint32) {
+		pid = n
+		p.s.procs.add(info.Name, &proc{execID: execID, pid: n, tag: msg.GetTag(), config: cfg})
+	}
+	defer func() {
+		if pid != 0 {
+			p.s.procs.remove(info.Name, pid)
+		}
+	}()
+	return relay(ctx, events, stream, keepalive(req.Header()), started)
 }
 
 // relay sends the agent's exec events as envd's process events, with
-// keepalives at the interval asked for, until the process ends.
-func relay(ctx context.Context, events agentv1.Agent_ExecClient, stream *connect.ServerStream[processpb.StartResponse], every time.Duration) error {
+// keepalives at the interval asked for, until the process ends; started
+// is called with the pid when the process has started.
+func relay(ctx context.Context, events agentv1.Agent_ExecClient, stream *connect.ServerStream[processpb.StartResponse], every time.Duration, started func(uint32)) error {
 	type result struct {
 		ev  *agentv1.ExecEvent
 		err error
@@ -170,6 +181,9 @@ func relay(ctx context.Context, events agentv1.Agent_ExecClient, stream *connect
 				return connect.NewError(connect.CodeInternal, r.err)
 			}
 			ev, done := processEvent(r.ev)
+			if st := r.ev.GetStarted(); st != nil {
+				started(uint32(st.GetPid()))
+			}
 			if ev != nil {
 				if err := send(ev); err != nil {
 					return err

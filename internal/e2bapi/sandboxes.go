@@ -15,9 +15,10 @@ import (
 )
 
 // envdVersion is what sandboxes report as their envd version: the SDKs
-// need at least 0.1.0, and below 0.4.0 they name the default user ("user")
-// in every call, which paddock maps to the sandbox's default user.
-const envdVersion = "0.1.0"
+// gate features on it. At 0.5.2 they close stdin with CloseStdin and name
+// no user unless the caller does (the sandbox's default user); below
+// 0.5.7 they upload files as multipart forms, which is what /files takes.
+const envdVersion = "0.5.2"
 
 // clientID is E2B's deprecated client identifier, required in responses.
 const clientID = "paddock"

@@ -38,6 +38,7 @@ type Server struct {
 	// Limits are per key.
 	Limits Limits
 	rates  limiters
+	procs  procTable
 	mux    *http.ServeMux
 	// patterns are the routes that need a key, for the OpenAPI test.
 	patterns []string

@@ -194,3 +194,25 @@ test('files: list, exists, makeDir, rename, remove, getInfo, as the user', async
     await sbx.kill()
   }
 })
+
+test('background commands: list, stdin, kill', async () => {
+  const sbx = await Sandbox.create(process.env.PADDOCK_SHELL_TEMPLATE, { timeoutMs: 300_000 })
+  try {
+    const sleeper = await sbx.commands.run('sleep 120', { background: true })
+    assert.ok(sleeper.pid > 0)
+    assert.ok((await sbx.commands.list()).some((p) => p.pid === sleeper.pid))
+    assert.equal(await sbx.commands.kill(sleeper.pid), true)
+    await assert.rejects(sleeper.wait(), (e) => e.exitCode !== 0)
+    assert.ok(!(await sbx.commands.list()).some((p) => p.pid === sleeper.pid))
+
+    const cat = await sbx.commands.run('tr a-z A-Z', { background: true, stdin: true })
+    await sbx.commands.sendStdin(cat.pid, 'hello ')
+    await sbx.commands.sendStdin(cat.pid, 'stdin\n')
+    await sbx.commands.closeStdin(cat.pid)
+    const r = await cat.wait()
+    assert.equal(r.stdout, 'HELLO STDIN\n')
+    await assert.rejects(sbx.commands.sendStdin(999999, 'x'), /not found/)
+  } finally {
+    await sbx.kill()
+  }
+})
