@@ -246,25 +246,36 @@ func (s *Server) writeFile(ctx context.Context, id, user, target string, data io
 			break
 		}
 	}
-	var stdout, stderr strings.Builder
+	stdout, stderr, exited, err := collect(stream)
+	if err != nil {
+		return "", http.StatusBadGateway, "write " + target + ": " + err.Error()
+	}
+	if exited.GetExitCode() != 0 {
+		code, msg := fileErrorCode(target, stderr, exited)
+		return "", code, msg
+	}
+	return strings.TrimSpace(stdout), 0, ""
+}
+
+// collect reads a file command's events to its end: its whole stdout (a
+// path or JSON lines: small), the first stderrCap bytes of its stderr, and
+// how it exited.
+func collect(stream agentv1.Agent_ExecClient) (stdout, stderr string, exited *agentv1.Exited, err error) {
+	var out, errb strings.Builder
 	for {
 		ev, err := stream.Recv()
 		if err != nil {
-			return "", http.StatusBadGateway, "write " + target + ": " + err.Error()
+			return "", "", nil, err
 		}
 		switch e := ev.Event.(type) {
 		case *agentv1.ExecEvent_Stdout:
-			stdout.Write(e.Stdout)
+			out.Write(e.Stdout)
 		case *agentv1.ExecEvent_Stderr:
-			if stderr.Len() < stderrCap {
-				stderr.Write(e.Stderr)
+			if errb.Len() < stderrCap {
+				errb.Write(e.Stderr)
 			}
 		case *agentv1.ExecEvent_Exited:
-			if e.Exited.GetExitCode() != 0 {
-				code, msg := fileErrorCode(target, stderr.String(), e.Exited)
-				return "", code, msg
-			}
-			return strings.TrimSpace(stdout.String()), 0, ""
+			return out.String(), errb.String(), e.Exited, nil
 		}
 	}
 }

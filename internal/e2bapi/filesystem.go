@@ -12,7 +12,6 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
 	fspb "github.com/paddock-dev/paddock/api/envd/filesystem"
 	"github.com/paddock-dev/paddock/api/envd/filesystem/filesystempbconnect"
 	"github.com/paddock-dev/paddock/internal/guest"
@@ -40,26 +39,14 @@ func (f *filesystemService) run(ctx context.Context, h requestHeader, args ...st
 		return nil, connect.NewError(connect.CodeUnavailable, err)
 	}
 	defer c.Close()
-	var stdout, stderr strings.Builder
-	for {
-		ev, err := stream.Recv()
-		if err != nil {
-			return nil, connect.NewError(connect.CodeUnavailable, err)
-		}
-		switch e := ev.Event.(type) {
-		case *agentv1.ExecEvent_Stdout:
-			stdout.Write(e.Stdout)
-		case *agentv1.ExecEvent_Stderr:
-			if stderr.Len() < stderrCap {
-				stderr.Write(e.Stderr)
-			}
-		case *agentv1.ExecEvent_Exited:
-			if code := e.Exited.GetExitCode(); code != 0 {
-				return nil, fileToolError(code, e.Exited.GetError()+strings.TrimSpace(stderr.String()))
-			}
-			return parseEntries(stdout.String())
-		}
+	stdout, stderr, exited, err := collect(stream)
+	if err != nil {
+		return nil, connect.NewError(connect.CodeUnavailable, err)
 	}
+	if code := exited.GetExitCode(); code != 0 {
+		return nil, fileToolError(code, exited.GetError()+strings.TrimSpace(stderr))
+	}
+	return parseEntries(stdout)
 }
 
 // requestHeader is what the handlers need of a connect request.
