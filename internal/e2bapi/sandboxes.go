@@ -183,9 +183,12 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, key string) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	tpl := req.TemplateID
+	tpl, from := req.TemplateID, ""
 	if tpl == "base" {
 		tpl = s.DefaultTemplate
+	}
+	if _, ok := s.ownedSnapshot(key, tpl); ok {
+		tpl, from = "", req.TemplateID // a fork of the key's snapshot
 	}
 	env := make([]string, 0, len(req.EnvVars))
 	for k, v := range req.EnvVars {
@@ -193,7 +196,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, key string) {
 	}
 	slices.Sort(env)
 	cfg, err := s.m.Create(r.Context(), sandbox.CreateOptions{
-		Template: tpl, Env: env, Policy: pol, NoWorkspace: true,
+		Template: tpl, From: from, Env: env, Policy: pol, NoWorkspace: true,
 		TTL: time.Duration(timeout) * time.Second, Metadata: req.Metadata, Owner: key,
 		AccessToken: newAccessToken(),
 	})
@@ -208,10 +211,14 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, key string) {
 	})
 }
 
-// createStatus is the HTTP status of a failed create: 400 for what the
-// caller asked wrong (an unknown template, a bad setting), else 500.
+// createStatus is the HTTP status of a failed create or snapshot: 409 for
+// a name in use, 400 for what the caller asked wrong (an unknown template,
+// a bad setting), else 500.
 func createStatus(err error) int {
 	msg := err.Error()
+	if strings.Contains(msg, "already exists") {
+		return http.StatusConflict
+	}
 	for _, s := range []string{"invalid", "not built", "no template", "unknown template", "not found"} {
 		if strings.Contains(msg, s) {
 			return http.StatusBadRequest

@@ -216,3 +216,29 @@ test('background commands: list, stdin, kill', async () => {
     await sbx.kill()
   }
 })
+
+test('snapshots: a running sandbox is saved; a create from the snapshot forks it', async () => {
+  const sbx = await Sandbox.create(process.env.PADDOCK_SHELL_TEMPLATE, { timeoutMs: 300_000 })
+  let fork
+  try {
+    await sbx.files.write('state.txt', 'before the snapshot')
+    const snap = await sbx.createSnapshot()
+    assert.match(snap.snapshotId, /^snap-/)
+    await sbx.files.write('state.txt', 'after the snapshot')
+    const listed = []
+    const pages = Sandbox.listSnapshots()
+    while (pages.hasNext) for (const s of await pages.nextItems()) listed.push(s.snapshotId)
+    assert.ok(listed.includes(snap.snapshotId), `snapshots: ${listed}`)
+    await assert.rejects(Sandbox.create(snap.snapshotId, other), /snap-/)
+
+    fork = await Sandbox.create(snap.snapshotId, { timeoutMs: 120_000 })
+    assert.notEqual(fork.sandboxId, sbx.sandboxId)
+    assert.equal(await fork.files.read('state.txt'), 'before the snapshot')
+    assert.equal(await sbx.files.read('state.txt'), 'after the snapshot')
+    assert.equal(await Sandbox.deleteSnapshot(snap.snapshotId), true)
+    assert.equal(await Sandbox.deleteSnapshot(snap.snapshotId), false)
+  } finally {
+    await sbx.kill()
+    if (fork) await fork.kill()
+  }
+})
