@@ -136,7 +136,7 @@ func runExec(ctx context.Context, c *sandbox.Client, argv []string, o execOption
 		}
 	}()
 	if o.interactive {
-		go pumpStdin(ctx, c, req.Id)
+		go c.SendStdin(ctx, req.Id, os.Stdin)
 	}
 	for {
 		ev, err := stream.Recv()
@@ -162,25 +162,6 @@ func exitOf(x *agentv1.Exited) int {
 		fmt.Fprintln(os.Stderr, "paddock:", x.Error)
 	}
 	return int(x.ExitCode)
-}
-
-func pumpStdin(ctx context.Context, c *sandbox.Client, id string) {
-	ws, err := c.Agent.WriteStdin(ctx)
-	if err != nil {
-		return
-	}
-	buf := make([]byte, 32<<10)
-	for {
-		n, rerr := os.Stdin.Read(buf)
-		chunk := &agentv1.StdinChunk{Id: id, Data: append([]byte(nil), buf[:n]...), Close: rerr != nil}
-		if err := ws.Send(chunk); err != nil {
-			return
-		}
-		if rerr != nil {
-			ws.CloseAndRecv()
-			return
-		}
-	}
 }
 
 // grpcError turns a gRPC status into its message alone.

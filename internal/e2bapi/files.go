@@ -227,24 +227,11 @@ func (s *Server) writeFile(ctx context.Context, id, user, target string, data io
 		return "", http.StatusBadGateway, err.Error()
 	}
 	defer c.Close()
-	in, err := c.Agent.WriteStdin(ctx)
-	if err != nil {
+	if err := c.SendStdin(ctx, execID, data); err != nil {
+		if errors.Is(err, sandbox.ErrInput) {
+			return "", http.StatusBadRequest, "upload: " + err.Error()
+		}
 		return "", http.StatusBadGateway, err.Error()
-	}
-	buf := make([]byte, 32<<10)
-	for {
-		n, rerr := data.Read(buf)
-		chunk := &agentv1.StdinChunk{Id: execID, Data: append([]byte(nil), buf[:n]...), Close: rerr != nil}
-		if err := in.Send(chunk); err != nil {
-			break // the command ended early: its exit says why
-		}
-		if rerr != nil {
-			if !errors.Is(rerr, io.EOF) {
-				return "", http.StatusBadRequest, "read the upload: " + rerr.Error()
-			}
-			in.CloseAndRecv()
-			break
-		}
 	}
 	stdout, stderr, exited, err := collect(stream)
 	if err != nil {

@@ -1,6 +1,7 @@
 package e2bapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -31,7 +32,6 @@ type newSandbox struct {
 	TemplateID          string            `json:"templateID"`
 	Timeout             *int              `json:"timeout"`
 	AutoPause           bool              `json:"autoPause"`
-	Secure              bool              `json:"secure"`
 	AllowInternetAccess *bool             `json:"allow_internet_access"`
 	Network             *networkConfig    `json:"network"`
 	Metadata            map[string]string `json:"metadata"`
@@ -332,12 +332,17 @@ func (s *Server) setDeadline(w http.ResponseWriter, r *http.Request, key string,
 		writeError(w, http.StatusBadRequest, "timeout must be at least 1 second")
 		return
 	}
-	d := time.Now().Add(time.Duration(seconds) * time.Second).UTC()
-	if err := s.m.SetDeadline(r.Context(), info.Name, &d); err != nil {
+	if err := s.moveDeadline(r.Context(), info.Name, seconds); err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// moveDeadline sets sandbox name's deadline to seconds from now.
+func (s *Server) moveDeadline(ctx context.Context, name string, seconds int) error {
+	d := time.Now().Add(time.Duration(seconds) * time.Second).UTC()
+	return s.m.SetDeadline(ctx, name, &d)
 }
 
 func (s *Server) setTimeout(w http.ResponseWriter, r *http.Request, key string) {
@@ -396,8 +401,7 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, key string) {
 		code = http.StatusCreated
 	}
 	if req.Timeout != nil && *req.Timeout > 0 {
-		d := time.Now().Add(time.Duration(*req.Timeout) * time.Second).UTC()
-		if err := s.m.SetDeadline(r.Context(), info.Name, &d); err != nil {
+		if err := s.moveDeadline(r.Context(), info.Name, *req.Timeout); err != nil {
 			writeError(w, http.StatusInternalServerError, err.Error())
 			return
 		}

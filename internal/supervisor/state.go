@@ -359,11 +359,18 @@ func prepareState(ctx context.Context, st savedState, sp stateSpec) (string, err
 	if err := makeCloneDisk(ctx, st, sp); err != nil {
 		return "", err
 	}
-	empty := filepath.Join(st.Dir, "empty")
-	if err := os.Mkdir(empty, 0o700); err != nil {
+	return emptyShare(filepath.Join(st.Dir, "empty"))
+}
+
+// emptyShare makes (or keeps) the empty folder path that a VM without a
+// workspace shares, and returns its real path: it is opened like a
+// workspace (openWorkspace), and PADDOCK_HOME may be reached through a
+// symlink.
+func emptyShare(path string) (string, error) {
+	if err := os.Mkdir(path, 0o700); err != nil && !os.IsExist(err) {
 		return "", err
 	}
-	return realPath(empty), nil
+	return realPath(path), nil
 }
 
 // makeCloneDisk writes the state's clone.qcow2. Its backing file is named

@@ -391,10 +391,9 @@ func (s *sup) startQEMU(spec stateSpec, st savedState) error {
 	if ws == "" {
 		// No workspace: the device set still has a share (the saved VM's
 		// has), an empty folder the guest never mounts.
-		if err := os.Mkdir(s.layout.EmptyShare(), 0o700); err != nil && !os.IsExist(err) {
+		if ws, err = emptyShare(s.layout.EmptyShare()); err != nil {
 			return err
 		}
-		ws = realPath(s.layout.EmptyShare())
 	}
 	p, err := startVM(s.vmKey(), s.layout.Dir, spec, ws, ram, adjust, console, os.Stderr)
 	if err != nil {
