@@ -55,6 +55,9 @@ type CreateOptions struct {
 // maxTTL bounds --ttl: a sandbox meant to live longer should have none.
 const maxTTL = 30 * 24 * time.Hour
 
+// bootAllowance is added to a new sandbox's deadline until it is ready.
+const bootAllowance = 10 * time.Minute
+
 const (
 	defaultTemplate = "debian"
 	defaultMemory   = 2 << 30
@@ -281,6 +284,12 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (cfg store.Sandbo
 		return cfg, err
 	}
 	defer lock.Unlock()
+	if cfg.Deadline != nil {
+		// Until it is ready the deadline leaves room for a slow boot; it
+		// only bounds a sandbox whose create was killed half way.
+		d := cfg.Deadline.Add(bootAllowance)
+		cfg.Deadline = &d
+	}
 	if err := store.WriteJSON(l.Config(), cfg); err != nil {
 		return cfg, err
 	}
@@ -292,6 +301,15 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (cfg store.Sandbo
 		return cfg, err
 	}
 	u.add(stop)
+	if o.TTL > 0 {
+		// The time to live counts from when the sandbox is ready, however
+		// long a loaded host took to boot it.
+		d := time.Now().Add(o.TTL).UTC()
+		if err := m.SetDeadline(ctx, cfg.Name, &d); err != nil {
+			return cfg, err
+		}
+		cfg.Deadline = &d
+	}
 	return cfg, nil
 }
 
