@@ -27,16 +27,14 @@ const (
 	drainAfterExit = 250 * time.Millisecond
 )
 
-// execution is a running exec, reachable by its id for WriteStdin, Resize
-// and Signal.
+// execution is a started process's pid and input, reached by id, pid or
+// tag for WriteStdin, Resize and Signal.
 type execution struct {
 	pid int // also the process group id: every exec runs in its own session
 	pty *os.File
 
 	stdinMu sync.Mutex
 	stdin   *os.File // guarded by stdinMu; nil when closed or absent
-
-	credit *outputCredit // output events the host allows (AckOutput)
 }
 
 // writeStdin writes data to the process's input, then closes it if close.
@@ -74,11 +72,10 @@ func (e *execution) closeStdin() {
 	e.stdin = nil
 }
 
-// output is one read from a process's stdout, stderr or terminal.
+// output is a run of bytes from a process's stdout, stderr or terminal.
 type output struct {
 	data   []byte
 	stderr bool
-	eof    bool
 }
 
 // Exec starts a process and streams its events: Started, output, Exited.
@@ -117,30 +114,53 @@ func (a *Agent) Exec(ctx context.Context, req *agentv1.ExecRequest, stream agent
 	if err != nil {
 		return exited(startErrorCode(err), fmt.Sprintf("%s: %v", argv[0], err))
 	}
-	defer p.closeAll()
-	if !a.execs.add(req.GetId(), p.exec) {
+	m := newManaged(req, id.Name, p.exec)
+	att := newAttachment(req.GetId(), req.GetOutputWindow())
+	if !a.procs.add(m) || !a.procs.addStream(att) {
+		a.procs.remove(m)
 		unix.Kill(-p.exec.pid, unix.SIGKILL)
 		<-p.exit
+		p.closeAll()
 		return status.Errorf(codes.AlreadyExists, "exec id %q is in use", req.GetId())
 	}
-	defer a.execs.remove(req.GetId())
+	// Attached before the output is read, so none of it is dropped.
+	m.attach(att)
+	go m.run(p, func() { a.processEnded(m) })
 	// Debug: the host keeps the exec audit log; a console line per exec
 	// costs a millisecond of emulated serial port under TCG.
-	a.Log.Debug("exec", "id", req.GetId(), "pid", p.exec.pid, "argv", argv, "user", id.Name, "tty", req.GetTty())
+	a.Log.Debug("exec", "id", req.GetId(), "pid", p.exec.pid, "argv", argv, "user", id.Name, "tty", req.GetTty(), "keep_running", req.GetKeepRunning())
+	return a.serveStream(m, att, stream, ctx.Done())
+}
 
-	if err := stream.Send(&agentv1.ExecEvent{Event: &agentv1.ExecEvent_Started{Started: &agentv1.Started{Pid: int32(p.exec.pid)}}}); err != nil {
-		unix.Kill(-p.exec.pid, unix.SIGKILL)
+// serveStream sends a process's events to one stream, Started first, and
+// reports how it ended: a stream that delivered the exit status claims the
+// process (it leaves the table); one that broke or was released leaves
+// the process running, or kills it if it was not started keep_running.
+func (a *Agent) serveStream(m *managed, att *attachment, stream eventSender, gone <-chan struct{}) error {
+	defer a.procs.removeStream(att)
+	defer m.detach(att)
+	res := streamBroken
+	if err := stream.Send(&agentv1.ExecEvent{Event: &agentv1.ExecEvent_Started{Started: &agentv1.Started{Pid: int32(m.exec.pid), Tty: m.req.GetTty()}}}); err == nil {
+		res = m.stream(stream, att, gone)
 	}
-	ws := p.pump(stream, ctx.Done())
-	ev := &agentv1.Exited{}
 	switch {
-	case ws.Signaled():
-		ev.Signal = int32(ws.Signal())
-		ev.ExitCode = 128 + ev.Signal
-	default:
-		ev.ExitCode = int32(ws.ExitStatus())
+	case res == streamExited:
+		a.procs.remove(m)
+	case !m.req.GetKeepRunning():
+		unix.Kill(-m.exec.pid, unix.SIGKILL)
 	}
-	return stream.Send(&agentv1.ExecEvent{Event: &agentv1.ExecEvent_Exited{Exited: ev}})
+	return nil
+}
+
+// processEnded is called once a process has ended: one that was not
+// keep_running leaves the table, the others wait there for a stream to
+// collect their exit status, for a bounded time.
+func (a *Agent) processEnded(m *managed) {
+	if !m.req.GetKeepRunning() {
+		a.procs.remove(m)
+		return
+	}
+	a.procs.retain(m)
 }
 
 // execIdentity resolves the user of an exec: the request's, else the one
@@ -202,7 +222,7 @@ func (a *Agent) startProcess(req *agentv1.ExecRequest, id Identity, path string,
 			f.Close()
 		}
 	}()
-	p := &process{exec: &execution{credit: newOutputCredit(req.GetOutputWindow())}}
+	p := &process{exec: &execution{}}
 	fail := func(err error) (*process, error) {
 		for _, f := range p.readers {
 			f.Close()
@@ -269,7 +289,8 @@ func (a *Agent) startProcess(req *agentv1.ExecRequest, id Identity, path string,
 	return p, nil
 }
 
-// eventSender is the part of the Exec stream pump needs.
+// eventSender is the part of an Exec or Attach stream that a stream of
+// output needs.
 type eventSender interface {
 	Send(*agentv1.ExecEvent) error
 }
@@ -316,116 +337,9 @@ func (c *outputCredit) grant(k uint32) {
 	}
 }
 
-// pump streams output until the readers reach EOF after the exit, or until
-// drainAfterExit has passed since the exit, and returns the exit status.
-// Time spent waiting for the host's credit does not count towards
-// drainAfterExit. If the stream breaks or cancelled is closed (the host
-// went away) the process group is killed.
-func (p *process) pump(stream eventSender, cancelled <-chan struct{}) unix.WaitStatus {
-	out := make(chan output, 16)
-	stop := make(chan struct{})
-	defer close(stop)
-	for _, r := range p.readers {
-		go readOutput(r, r == p.stderr, out, stop)
-	}
-	open := len(p.readers)
-	var (
-		ws      unix.WaitStatus
-		exit    = p.exit
-		drain   *time.Timer // runs after the exit while output may be read
-		sendErr error
-	)
-	defer func() {
-		if drain != nil {
-			drain.Stop()
-		}
-	}()
-	credit := p.exec.credit
-	kill := func() { unix.Kill(-p.exec.pid, unix.SIGKILL) }
-	for exit != nil || open > 0 {
-		// Without credit, leave the output where it is: the readers stop,
-		// the pipes fill, and the process waits for the host to catch up.
-		var outCh <-chan output
-		var drainCh <-chan time.Time
-		if credit.available() || sendErr != nil {
-			outCh = out
-			if drain != nil {
-				drainCh = drain.C
-			}
-		}
-		select {
-		case o := <-outCh:
-			if o.eof {
-				open--
-				continue
-			}
-			if sendErr != nil {
-				continue
-			}
-			credit.spend()
-			if sendErr = stream.Send(outputEvent(o)); sendErr != nil {
-				kill()
-			}
-		case <-credit.more:
-			if drain != nil {
-				drain.Reset(drainAfterExit)
-			}
-		case ws = <-exit:
-			exit = nil
-			p.exec.closeStdin()
-			if open > 0 {
-				drain = time.NewTimer(drainAfterExit)
-			}
-		case <-drainCh:
-			// Send what is already queued and allowed, then give up on
-			// the rest.
-			for credit.available() && sendErr == nil {
-				select {
-				case o := <-out:
-					if !o.eof {
-						credit.spend()
-						sendErr = stream.Send(outputEvent(o))
-					}
-					continue
-				default:
-				}
-				break
-			}
-			return ws
-		case <-cancelled:
-			cancelled = nil
-			kill()
-		}
-	}
-	return ws
-}
-
 func outputEvent(o output) *agentv1.ExecEvent {
 	if o.stderr {
 		return &agentv1.ExecEvent{Event: &agentv1.ExecEvent_Stderr{Stderr: o.data}}
 	}
 	return &agentv1.ExecEvent{Event: &agentv1.ExecEvent_Stdout{Stdout: o.data}}
-}
-
-// readOutput forwards what r yields in chunks of up to outputChunk, then an
-// eof marker. A terminal's EIO (all slave ends closed) is its end of file.
-func readOutput(r *os.File, stderr bool, out chan<- output, stop <-chan struct{}) {
-	for {
-		buf := make([]byte, outputChunk)
-		n, err := r.Read(buf)
-		if n > 0 {
-			select {
-			case out <- output{data: buf[:n], stderr: stderr}:
-			case <-stop:
-				return
-			}
-		}
-		if err != nil {
-			select {
-			case out <- output{eof: true}:
-			case <-stop:
-			}
-			return
-		}
-	}
 }

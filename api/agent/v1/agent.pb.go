@@ -540,7 +540,11 @@ type ExecRequest struct {
 	Cols  uint32                 `protobuf:"varint,9,opt,name=cols,proto3" json:"cols,omitempty"`
 	// output_window: output events the agent may send before an AckOutput
 	// grants more; 0 = no limit (the transport's flow control suffices).
-	OutputWindow  uint32 `protobuf:"varint,10,opt,name=output_window,json=outputWindow,proto3" json:"output_window,omitempty"`
+	OutputWindow uint32 `protobuf:"varint,10,opt,name=output_window,json=outputWindow,proto3" json:"output_window,omitempty"`
+	// keep_running: the process outlives this stream's client (see Exec).
+	KeepRunning   bool   `protobuf:"varint,11,opt,name=keep_running,json=keepRunning,proto3" json:"keep_running,omitempty"`
+	Tag           string `protobuf:"bytes,12,opt,name=tag,proto3" json:"tag,omitempty"`               // a name to find the process by; need not be unique
+	Annotation    []byte `protobuf:"bytes,13,opt,name=annotation,proto3" json:"annotation,omitempty"` // opaque to the agent, returned by ListProcesses
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -645,6 +649,127 @@ func (x *ExecRequest) GetOutputWindow() uint32 {
 	return 0
 }
 
+func (x *ExecRequest) GetKeepRunning() bool {
+	if x != nil {
+		return x.KeepRunning
+	}
+	return false
+}
+
+func (x *ExecRequest) GetTag() string {
+	if x != nil {
+		return x.Tag
+	}
+	return ""
+}
+
+func (x *ExecRequest) GetAnnotation() []byte {
+	if x != nil {
+		return x.Annotation
+	}
+	return nil
+}
+
+// ProcessSelector names a process of the agent's table. When several match
+// a pid or tag, the newest running one is chosen.
+type ProcessSelector struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Selector:
+	//
+	//	*ProcessSelector_Id
+	//	*ProcessSelector_Pid
+	//	*ProcessSelector_Tag
+	Selector      isProcessSelector_Selector `protobuf_oneof:"selector"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcessSelector) Reset() {
+	*x = ProcessSelector{}
+	mi := &file_api_agent_v1_agent_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcessSelector) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcessSelector) ProtoMessage() {}
+
+func (x *ProcessSelector) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agent_v1_agent_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcessSelector.ProtoReflect.Descriptor instead.
+func (*ProcessSelector) Descriptor() ([]byte, []int) {
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ProcessSelector) GetSelector() isProcessSelector_Selector {
+	if x != nil {
+		return x.Selector
+	}
+	return nil
+}
+
+func (x *ProcessSelector) GetId() string {
+	if x != nil {
+		if x, ok := x.Selector.(*ProcessSelector_Id); ok {
+			return x.Id
+		}
+	}
+	return ""
+}
+
+func (x *ProcessSelector) GetPid() int32 {
+	if x != nil {
+		if x, ok := x.Selector.(*ProcessSelector_Pid); ok {
+			return x.Pid
+		}
+	}
+	return 0
+}
+
+func (x *ProcessSelector) GetTag() string {
+	if x != nil {
+		if x, ok := x.Selector.(*ProcessSelector_Tag); ok {
+			return x.Tag
+		}
+	}
+	return ""
+}
+
+type isProcessSelector_Selector interface {
+	isProcessSelector_Selector()
+}
+
+type ProcessSelector_Id struct {
+	Id string `protobuf:"bytes,1,opt,name=id,proto3,oneof"` // the ExecRequest's id
+}
+
+type ProcessSelector_Pid struct {
+	Pid int32 `protobuf:"varint,2,opt,name=pid,proto3,oneof"`
+}
+
+type ProcessSelector_Tag struct {
+	Tag string `protobuf:"bytes,3,opt,name=tag,proto3,oneof"`
+}
+
+func (*ProcessSelector_Id) isProcessSelector_Selector() {}
+
+func (*ProcessSelector_Pid) isProcessSelector_Selector() {}
+
+func (*ProcessSelector_Tag) isProcessSelector_Selector() {}
+
 type ExecEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Event:
@@ -653,6 +778,7 @@ type ExecEvent struct {
 	//	*ExecEvent_Stdout
 	//	*ExecEvent_Stderr
 	//	*ExecEvent_Exited
+	//	*ExecEvent_Dropped
 	Event         isExecEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -660,7 +786,7 @@ type ExecEvent struct {
 
 func (x *ExecEvent) Reset() {
 	*x = ExecEvent{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -672,7 +798,7 @@ func (x *ExecEvent) String() string {
 func (*ExecEvent) ProtoMessage() {}
 
 func (x *ExecEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -685,7 +811,7 @@ func (x *ExecEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecEvent.ProtoReflect.Descriptor instead.
 func (*ExecEvent) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ExecEvent) GetEvent() isExecEvent_Event {
@@ -731,6 +857,15 @@ func (x *ExecEvent) GetExited() *Exited {
 	return nil
 }
 
+func (x *ExecEvent) GetDropped() uint64 {
+	if x != nil {
+		if x, ok := x.Event.(*ExecEvent_Dropped); ok {
+			return x.Dropped
+		}
+	}
+	return 0
+}
+
 type isExecEvent_Event interface {
 	isExecEvent_Event()
 }
@@ -751,6 +886,12 @@ type ExecEvent_Exited struct {
 	Exited *Exited `protobuf:"bytes,4,opt,name=exited,proto3,oneof"`
 }
 
+type ExecEvent_Dropped struct {
+	// dropped: bytes of output lost before the next output event, because
+	// nobody listened and the buffer was full.
+	Dropped uint64 `protobuf:"varint,5,opt,name=dropped,proto3,oneof"`
+}
+
 func (*ExecEvent_Started) isExecEvent_Event() {}
 
 func (*ExecEvent_Stdout) isExecEvent_Event() {}
@@ -759,16 +900,19 @@ func (*ExecEvent_Stderr) isExecEvent_Event() {}
 
 func (*ExecEvent_Exited) isExecEvent_Event() {}
 
+func (*ExecEvent_Dropped) isExecEvent_Event() {}
+
 type Started struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Pid           int32                  `protobuf:"varint,1,opt,name=pid,proto3" json:"pid,omitempty"`
+	Tty           bool                   `protobuf:"varint,2,opt,name=tty,proto3" json:"tty,omitempty"` // the process runs on a terminal
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Started) Reset() {
 	*x = Started{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -780,7 +924,7 @@ func (x *Started) String() string {
 func (*Started) ProtoMessage() {}
 
 func (x *Started) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -793,7 +937,7 @@ func (x *Started) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Started.ProtoReflect.Descriptor instead.
 func (*Started) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Started) GetPid() int32 {
@@ -801,6 +945,13 @@ func (x *Started) GetPid() int32 {
 		return x.Pid
 	}
 	return 0
+}
+
+func (x *Started) GetTty() bool {
+	if x != nil {
+		return x.Tty
+	}
+	return false
 }
 
 type Exited struct {
@@ -816,7 +967,7 @@ type Exited struct {
 
 func (x *Exited) Reset() {
 	*x = Exited{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -828,7 +979,7 @@ func (x *Exited) String() string {
 func (*Exited) ProtoMessage() {}
 
 func (x *Exited) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -841,7 +992,7 @@ func (x *Exited) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Exited.ProtoReflect.Descriptor instead.
 func (*Exited) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Exited) GetExitCode() int32 {
@@ -867,16 +1018,17 @@ func (x *Exited) GetError() string {
 
 type StdinChunk struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"` // required on the first chunk of a stream
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"` // the exec's id; or process, on the first chunk of a stream
 	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
-	Close         bool                   `protobuf:"varint,3,opt,name=close,proto3" json:"close,omitempty"` // close the process's stdin after data
+	Close         bool                   `protobuf:"varint,3,opt,name=close,proto3" json:"close,omitempty"`    // close the process's stdin after data
+	Process       *ProcessSelector       `protobuf:"bytes,4,opt,name=process,proto3" json:"process,omitempty"` // used when id is empty
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StdinChunk) Reset() {
 	*x = StdinChunk{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -888,7 +1040,7 @@ func (x *StdinChunk) String() string {
 func (*StdinChunk) ProtoMessage() {}
 
 func (x *StdinChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -901,7 +1053,7 @@ func (x *StdinChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinChunk.ProtoReflect.Descriptor instead.
 func (*StdinChunk) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StdinChunk) GetId() string {
@@ -925,6 +1077,13 @@ func (x *StdinChunk) GetClose() bool {
 	return false
 }
 
+func (x *StdinChunk) GetProcess() *ProcessSelector {
+	if x != nil {
+		return x.Process
+	}
+	return nil
+}
+
 type WriteStdinResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -933,7 +1092,7 @@ type WriteStdinResponse struct {
 
 func (x *WriteStdinResponse) Reset() {
 	*x = WriteStdinResponse{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -945,7 +1104,7 @@ func (x *WriteStdinResponse) String() string {
 func (*WriteStdinResponse) ProtoMessage() {}
 
 func (x *WriteStdinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -958,12 +1117,12 @@ func (x *WriteStdinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteStdinResponse.ProtoReflect.Descriptor instead.
 func (*WriteStdinResponse) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 type AckOutputRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`          // an Exec's or Attach's stream id
 	Events        uint32                 `protobuf:"varint,2,opt,name=events,proto3" json:"events,omitempty"` // output events the host has passed on
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -971,7 +1130,7 @@ type AckOutputRequest struct {
 
 func (x *AckOutputRequest) Reset() {
 	*x = AckOutputRequest{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -983,7 +1142,7 @@ func (x *AckOutputRequest) String() string {
 func (*AckOutputRequest) ProtoMessage() {}
 
 func (x *AckOutputRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -996,7 +1155,7 @@ func (x *AckOutputRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckOutputRequest.ProtoReflect.Descriptor instead.
 func (*AckOutputRequest) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AckOutputRequest) GetId() string {
@@ -1021,7 +1180,7 @@ type AckOutputResponse struct {
 
 func (x *AckOutputResponse) Reset() {
 	*x = AckOutputResponse{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1033,7 +1192,7 @@ func (x *AckOutputResponse) String() string {
 func (*AckOutputResponse) ProtoMessage() {}
 
 func (x *AckOutputResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1046,7 +1205,7 @@ func (x *AckOutputResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckOutputResponse.ProtoReflect.Descriptor instead.
 func (*AckOutputResponse) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 type ResizeRequest struct {
@@ -1054,13 +1213,14 @@ type ResizeRequest struct {
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	Rows          uint32                 `protobuf:"varint,2,opt,name=rows,proto3" json:"rows,omitempty"`
 	Cols          uint32                 `protobuf:"varint,3,opt,name=cols,proto3" json:"cols,omitempty"`
+	Process       *ProcessSelector       `protobuf:"bytes,4,opt,name=process,proto3" json:"process,omitempty"` // used when id is empty
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ResizeRequest) Reset() {
 	*x = ResizeRequest{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1072,7 +1232,7 @@ func (x *ResizeRequest) String() string {
 func (*ResizeRequest) ProtoMessage() {}
 
 func (x *ResizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1085,7 +1245,7 @@ func (x *ResizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeRequest.ProtoReflect.Descriptor instead.
 func (*ResizeRequest) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ResizeRequest) GetId() string {
@@ -1109,6 +1269,13 @@ func (x *ResizeRequest) GetCols() uint32 {
 	return 0
 }
 
+func (x *ResizeRequest) GetProcess() *ProcessSelector {
+	if x != nil {
+		return x.Process
+	}
+	return nil
+}
+
 type ResizeResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1117,7 +1284,7 @@ type ResizeResponse struct {
 
 func (x *ResizeResponse) Reset() {
 	*x = ResizeResponse{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1129,7 +1296,7 @@ func (x *ResizeResponse) String() string {
 func (*ResizeResponse) ProtoMessage() {}
 
 func (x *ResizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1142,20 +1309,21 @@ func (x *ResizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeResponse.ProtoReflect.Descriptor instead.
 func (*ResizeResponse) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 type SignalRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Signal        int32                  `protobuf:"varint,2,opt,name=signal,proto3" json:"signal,omitempty"` // Linux signal number
+	Signal        int32                  `protobuf:"varint,2,opt,name=signal,proto3" json:"signal,omitempty"`  // Linux signal number
+	Process       *ProcessSelector       `protobuf:"bytes,3,opt,name=process,proto3" json:"process,omitempty"` // used when id is empty
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SignalRequest) Reset() {
 	*x = SignalRequest{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1167,7 +1335,7 @@ func (x *SignalRequest) String() string {
 func (*SignalRequest) ProtoMessage() {}
 
 func (x *SignalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1180,7 +1348,7 @@ func (x *SignalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalRequest.ProtoReflect.Descriptor instead.
 func (*SignalRequest) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SignalRequest) GetId() string {
@@ -1197,6 +1365,367 @@ func (x *SignalRequest) GetSignal() int32 {
 	return 0
 }
 
+func (x *SignalRequest) GetProcess() *ProcessSelector {
+	if x != nil {
+		return x.Process
+	}
+	return nil
+}
+
+type AttachRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id names this stream (for AckOutput and Release); chosen by the
+	// caller, unique among the agent's streams.
+	Id            string           `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Process       *ProcessSelector `protobuf:"bytes,2,opt,name=process,proto3" json:"process,omitempty"`
+	OutputWindow  uint32           `protobuf:"varint,3,opt,name=output_window,json=outputWindow,proto3" json:"output_window,omitempty"` // as in ExecRequest
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AttachRequest) Reset() {
+	*x = AttachRequest{}
+	mi := &file_api_agent_v1_agent_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttachRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttachRequest) ProtoMessage() {}
+
+func (x *AttachRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agent_v1_agent_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttachRequest.ProtoReflect.Descriptor instead.
+func (*AttachRequest) Descriptor() ([]byte, []int) {
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *AttachRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AttachRequest) GetProcess() *ProcessSelector {
+	if x != nil {
+		return x.Process
+	}
+	return nil
+}
+
+func (x *AttachRequest) GetOutputWindow() uint32 {
+	if x != nil {
+		return x.OutputWindow
+	}
+	return 0
+}
+
+type ReleaseRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"` // an Exec's or Attach's stream id
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseRequest) Reset() {
+	*x = ReleaseRequest{}
+	mi := &file_api_agent_v1_agent_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseRequest) ProtoMessage() {}
+
+func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agent_v1_agent_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
+func (*ReleaseRequest) Descriptor() ([]byte, []int) {
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ReleaseRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type ReleaseResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseResponse) Reset() {
+	*x = ReleaseResponse{}
+	mi := &file_api_agent_v1_agent_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseResponse) ProtoMessage() {}
+
+func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agent_v1_agent_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseResponse.ProtoReflect.Descriptor instead.
+func (*ReleaseResponse) Descriptor() ([]byte, []int) {
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{22}
+}
+
+type ListProcessesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListProcessesRequest) Reset() {
+	*x = ListProcessesRequest{}
+	mi := &file_api_agent_v1_agent_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListProcessesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListProcessesRequest) ProtoMessage() {}
+
+func (x *ListProcessesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agent_v1_agent_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListProcessesRequest.ProtoReflect.Descriptor instead.
+func (*ListProcessesRequest) Descriptor() ([]byte, []int) {
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{23}
+}
+
+type ListProcessesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Processes     []*ProcessInfo         `protobuf:"bytes,1,rep,name=processes,proto3" json:"processes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListProcessesResponse) Reset() {
+	*x = ListProcessesResponse{}
+	mi := &file_api_agent_v1_agent_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListProcessesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListProcessesResponse) ProtoMessage() {}
+
+func (x *ListProcessesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agent_v1_agent_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListProcessesResponse.ProtoReflect.Descriptor instead.
+func (*ListProcessesResponse) Descriptor() ([]byte, []int) {
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ListProcessesResponse) GetProcesses() []*ProcessInfo {
+	if x != nil {
+		return x.Processes
+	}
+	return nil
+}
+
+type ProcessInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"` // the ExecRequest's id
+	Pid           int32                  `protobuf:"varint,2,opt,name=pid,proto3" json:"pid,omitempty"`
+	Tag           string                 `protobuf:"bytes,3,opt,name=tag,proto3" json:"tag,omitempty"`
+	Argv          []string               `protobuf:"bytes,4,rep,name=argv,proto3" json:"argv,omitempty"`
+	Cwd           string                 `protobuf:"bytes,5,opt,name=cwd,proto3" json:"cwd,omitempty"`
+	User          string                 `protobuf:"bytes,6,opt,name=user,proto3" json:"user,omitempty"`
+	Tty           bool                   `protobuf:"varint,7,opt,name=tty,proto3" json:"tty,omitempty"`
+	KeepRunning   bool                   `protobuf:"varint,8,opt,name=keep_running,json=keepRunning,proto3" json:"keep_running,omitempty"`
+	Annotation    []byte                 `protobuf:"bytes,9,opt,name=annotation,proto3" json:"annotation,omitempty"`
+	Exited        *Exited                `protobuf:"bytes,10,opt,name=exited,proto3" json:"exited,omitempty"`      // set once the process has ended
+	Buffered      uint64                 `protobuf:"varint,11,opt,name=buffered,proto3" json:"buffered,omitempty"` // output bytes kept that no stream has sent
+	Streams       uint32                 `protobuf:"varint,12,opt,name=streams,proto3" json:"streams,omitempty"`   // streams attached now
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcessInfo) Reset() {
+	*x = ProcessInfo{}
+	mi := &file_api_agent_v1_agent_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcessInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcessInfo) ProtoMessage() {}
+
+func (x *ProcessInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agent_v1_agent_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcessInfo.ProtoReflect.Descriptor instead.
+func (*ProcessInfo) Descriptor() ([]byte, []int) {
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ProcessInfo) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ProcessInfo) GetPid() int32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *ProcessInfo) GetTag() string {
+	if x != nil {
+		return x.Tag
+	}
+	return ""
+}
+
+func (x *ProcessInfo) GetArgv() []string {
+	if x != nil {
+		return x.Argv
+	}
+	return nil
+}
+
+func (x *ProcessInfo) GetCwd() string {
+	if x != nil {
+		return x.Cwd
+	}
+	return ""
+}
+
+func (x *ProcessInfo) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *ProcessInfo) GetTty() bool {
+	if x != nil {
+		return x.Tty
+	}
+	return false
+}
+
+func (x *ProcessInfo) GetKeepRunning() bool {
+	if x != nil {
+		return x.KeepRunning
+	}
+	return false
+}
+
+func (x *ProcessInfo) GetAnnotation() []byte {
+	if x != nil {
+		return x.Annotation
+	}
+	return nil
+}
+
+func (x *ProcessInfo) GetExited() *Exited {
+	if x != nil {
+		return x.Exited
+	}
+	return nil
+}
+
+func (x *ProcessInfo) GetBuffered() uint64 {
+	if x != nil {
+		return x.Buffered
+	}
+	return 0
+}
+
+func (x *ProcessInfo) GetStreams() uint32 {
+	if x != nil {
+		return x.Streams
+	}
+	return 0
+}
+
 type SignalResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1205,7 +1734,7 @@ type SignalResponse struct {
 
 func (x *SignalResponse) Reset() {
 	*x = SignalResponse{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1217,7 +1746,7 @@ func (x *SignalResponse) String() string {
 func (*SignalResponse) ProtoMessage() {}
 
 func (x *SignalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1230,7 +1759,7 @@ func (x *SignalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalResponse.ProtoReflect.Descriptor instead.
 func (*SignalResponse) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{26}
 }
 
 type QuiesceRequest struct {
@@ -1241,7 +1770,7 @@ type QuiesceRequest struct {
 
 func (x *QuiesceRequest) Reset() {
 	*x = QuiesceRequest{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1253,7 +1782,7 @@ func (x *QuiesceRequest) String() string {
 func (*QuiesceRequest) ProtoMessage() {}
 
 func (x *QuiesceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1266,7 +1795,7 @@ func (x *QuiesceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuiesceRequest.ProtoReflect.Descriptor instead.
 func (*QuiesceRequest) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{27}
 }
 
 type QuiesceResponse struct {
@@ -1277,7 +1806,7 @@ type QuiesceResponse struct {
 
 func (x *QuiesceResponse) Reset() {
 	*x = QuiesceResponse{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1289,7 +1818,7 @@ func (x *QuiesceResponse) String() string {
 func (*QuiesceResponse) ProtoMessage() {}
 
 func (x *QuiesceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1302,7 +1831,7 @@ func (x *QuiesceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuiesceResponse.ProtoReflect.Descriptor instead.
 func (*QuiesceResponse) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{28}
 }
 
 type DetachRequest struct {
@@ -1314,7 +1843,7 @@ type DetachRequest struct {
 
 func (x *DetachRequest) Reset() {
 	*x = DetachRequest{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[22]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1326,7 +1855,7 @@ func (x *DetachRequest) String() string {
 func (*DetachRequest) ProtoMessage() {}
 
 func (x *DetachRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[22]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1339,7 +1868,7 @@ func (x *DetachRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetachRequest.ProtoReflect.Descriptor instead.
 func (*DetachRequest) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{22}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DetachRequest) GetToken() string {
@@ -1357,7 +1886,7 @@ type DetachResponse struct {
 
 func (x *DetachResponse) Reset() {
 	*x = DetachResponse{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[23]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1369,7 +1898,7 @@ func (x *DetachResponse) String() string {
 func (*DetachResponse) ProtoMessage() {}
 
 func (x *DetachResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[23]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1382,7 +1911,7 @@ func (x *DetachResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetachResponse.ProtoReflect.Descriptor instead.
 func (*DetachResponse) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{23}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{30}
 }
 
 type ShutdownRequest struct {
@@ -1393,7 +1922,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[24]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1405,7 +1934,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[24]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1418,7 +1947,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{24}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{31}
 }
 
 type ShutdownResponse struct {
@@ -1429,7 +1958,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[25]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1441,7 +1970,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[25]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1454,7 +1983,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{25}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{32}
 }
 
 var File_api_agent_v1_agent_proto protoreflect.FileDescriptor
@@ -1496,7 +2025,7 @@ const file_api_agent_v1_agent_proto_rawDesc = "" +
 	"\x05steps\x18\x02 \x03(\v2\x1f.paddock.agent.v1.ConfigureStepR\x05steps\"<\n" +
 	"\rConfigureStep\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x17\n" +
-	"\adone_us\x18\x02 \x01(\rR\x06doneUs\"\xde\x01\n" +
+	"\adone_us\x18\x02 \x01(\rR\x06doneUs\"\xb3\x02\n" +
 	"\vExecRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04argv\x18\x02 \x03(\tR\x04argv\x12\x10\n" +
@@ -1508,37 +2037,79 @@ const file_api_agent_v1_agent_proto_rawDesc = "" +
 	"\x04rows\x18\b \x01(\rR\x04rows\x12\x12\n" +
 	"\x04cols\x18\t \x01(\rR\x04cols\x12#\n" +
 	"\routput_window\x18\n" +
-	" \x01(\rR\foutputWindow\"\xb3\x01\n" +
+	" \x01(\rR\foutputWindow\x12!\n" +
+	"\fkeep_running\x18\v \x01(\bR\vkeepRunning\x12\x10\n" +
+	"\x03tag\x18\f \x01(\tR\x03tag\x12\x1e\n" +
+	"\n" +
+	"annotation\x18\r \x01(\fR\n" +
+	"annotation\"W\n" +
+	"\x0fProcessSelector\x12\x10\n" +
+	"\x02id\x18\x01 \x01(\tH\x00R\x02id\x12\x12\n" +
+	"\x03pid\x18\x02 \x01(\x05H\x00R\x03pid\x12\x12\n" +
+	"\x03tag\x18\x03 \x01(\tH\x00R\x03tagB\n" +
+	"\n" +
+	"\bselector\"\xcf\x01\n" +
 	"\tExecEvent\x125\n" +
 	"\astarted\x18\x01 \x01(\v2\x19.paddock.agent.v1.StartedH\x00R\astarted\x12\x18\n" +
 	"\x06stdout\x18\x02 \x01(\fH\x00R\x06stdout\x12\x18\n" +
 	"\x06stderr\x18\x03 \x01(\fH\x00R\x06stderr\x122\n" +
-	"\x06exited\x18\x04 \x01(\v2\x18.paddock.agent.v1.ExitedH\x00R\x06exitedB\a\n" +
-	"\x05event\"\x1b\n" +
+	"\x06exited\x18\x04 \x01(\v2\x18.paddock.agent.v1.ExitedH\x00R\x06exited\x12\x1a\n" +
+	"\adropped\x18\x05 \x01(\x04H\x00R\adroppedB\a\n" +
+	"\x05event\"-\n" +
 	"\aStarted\x12\x10\n" +
-	"\x03pid\x18\x01 \x01(\x05R\x03pid\"S\n" +
+	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x10\n" +
+	"\x03tty\x18\x02 \x01(\bR\x03tty\"S\n" +
 	"\x06Exited\x12\x1b\n" +
 	"\texit_code\x18\x01 \x01(\x05R\bexitCode\x12\x16\n" +
 	"\x06signal\x18\x02 \x01(\x05R\x06signal\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05error\"F\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"\x83\x01\n" +
 	"\n" +
 	"StdinChunk\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12\x14\n" +
-	"\x05close\x18\x03 \x01(\bR\x05close\"\x14\n" +
+	"\x05close\x18\x03 \x01(\bR\x05close\x12;\n" +
+	"\aprocess\x18\x04 \x01(\v2!.paddock.agent.v1.ProcessSelectorR\aprocess\"\x14\n" +
 	"\x12WriteStdinResponse\":\n" +
 	"\x10AckOutputRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06events\x18\x02 \x01(\rR\x06events\"\x13\n" +
-	"\x11AckOutputResponse\"G\n" +
+	"\x11AckOutputResponse\"\x84\x01\n" +
 	"\rResizeRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04rows\x18\x02 \x01(\rR\x04rows\x12\x12\n" +
-	"\x04cols\x18\x03 \x01(\rR\x04cols\"\x10\n" +
-	"\x0eResizeResponse\"7\n" +
+	"\x04cols\x18\x03 \x01(\rR\x04cols\x12;\n" +
+	"\aprocess\x18\x04 \x01(\v2!.paddock.agent.v1.ProcessSelectorR\aprocess\"\x10\n" +
+	"\x0eResizeResponse\"t\n" +
 	"\rSignalRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
-	"\x06signal\x18\x02 \x01(\x05R\x06signal\"\x10\n" +
+	"\x06signal\x18\x02 \x01(\x05R\x06signal\x12;\n" +
+	"\aprocess\x18\x03 \x01(\v2!.paddock.agent.v1.ProcessSelectorR\aprocess\"\x81\x01\n" +
+	"\rAttachRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12;\n" +
+	"\aprocess\x18\x02 \x01(\v2!.paddock.agent.v1.ProcessSelectorR\aprocess\x12#\n" +
+	"\routput_window\x18\x03 \x01(\rR\foutputWindow\" \n" +
+	"\x0eReleaseRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x11\n" +
+	"\x0fReleaseResponse\"\x16\n" +
+	"\x14ListProcessesRequest\"T\n" +
+	"\x15ListProcessesResponse\x12;\n" +
+	"\tprocesses\x18\x01 \x03(\v2\x1d.paddock.agent.v1.ProcessInfoR\tprocesses\"\xb8\x02\n" +
+	"\vProcessInfo\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
+	"\x03pid\x18\x02 \x01(\x05R\x03pid\x12\x10\n" +
+	"\x03tag\x18\x03 \x01(\tR\x03tag\x12\x12\n" +
+	"\x04argv\x18\x04 \x03(\tR\x04argv\x12\x10\n" +
+	"\x03cwd\x18\x05 \x01(\tR\x03cwd\x12\x12\n" +
+	"\x04user\x18\x06 \x01(\tR\x04user\x12\x10\n" +
+	"\x03tty\x18\a \x01(\bR\x03tty\x12!\n" +
+	"\fkeep_running\x18\b \x01(\bR\vkeepRunning\x12\x1e\n" +
+	"\n" +
+	"annotation\x18\t \x01(\fR\n" +
+	"annotation\x120\n" +
+	"\x06exited\x18\n" +
+	" \x01(\v2\x18.paddock.agent.v1.ExitedR\x06exited\x12\x1a\n" +
+	"\bbuffered\x18\v \x01(\x04R\bbuffered\x12\x18\n" +
+	"\astreams\x18\f \x01(\rR\astreams\"\x10\n" +
 	"\x0eSignalResponse\"\x10\n" +
 	"\x0eQuiesceRequest\"\x11\n" +
 	"\x0fQuiesceResponse\"%\n" +
@@ -1546,11 +2117,14 @@ const file_api_agent_v1_agent_proto_rawDesc = "" +
 	"\x05token\x18\x01 \x01(\tR\x05token\"\x10\n" +
 	"\x0eDetachResponse\"\x11\n" +
 	"\x0fShutdownRequest\"\x12\n" +
-	"\x10ShutdownResponse2\xf5\x06\n" +
+	"\x10ShutdownResponse2\xf1\b\n" +
 	"\x05Agent\x12E\n" +
 	"\x04Ping\x12\x1d.paddock.agent.v1.PingRequest\x1a\x1e.paddock.agent.v1.PingResponse\x12T\n" +
 	"\tConfigure\x12\".paddock.agent.v1.ConfigureRequest\x1a#.paddock.agent.v1.ConfigureResponse\x12D\n" +
-	"\x04Exec\x12\x1d.paddock.agent.v1.ExecRequest\x1a\x1b.paddock.agent.v1.ExecEvent0\x01\x12R\n" +
+	"\x04Exec\x12\x1d.paddock.agent.v1.ExecRequest\x1a\x1b.paddock.agent.v1.ExecEvent0\x01\x12H\n" +
+	"\x06Attach\x12\x1f.paddock.agent.v1.AttachRequest\x1a\x1b.paddock.agent.v1.ExecEvent0\x01\x12N\n" +
+	"\aRelease\x12 .paddock.agent.v1.ReleaseRequest\x1a!.paddock.agent.v1.ReleaseResponse\x12`\n" +
+	"\rListProcesses\x12&.paddock.agent.v1.ListProcessesRequest\x1a'.paddock.agent.v1.ListProcessesResponse\x12R\n" +
 	"\n" +
 	"WriteStdin\x12\x1c.paddock.agent.v1.StdinChunk\x1a$.paddock.agent.v1.WriteStdinResponse(\x01\x12K\n" +
 	"\x06Resize\x12\x1f.paddock.agent.v1.ResizeRequest\x1a .paddock.agent.v1.ResizeResponse\x12K\n" +
@@ -1573,69 +2147,88 @@ func file_api_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_api_agent_v1_agent_proto_rawDescData
 }
 
-var file_api_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_api_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_api_agent_v1_agent_proto_goTypes = []any{
-	(*PingRequest)(nil),        // 0: paddock.agent.v1.PingRequest
-	(*PingResponse)(nil),       // 1: paddock.agent.v1.PingResponse
-	(*ConfigureRequest)(nil),   // 2: paddock.agent.v1.ConfigureRequest
-	(*User)(nil),               // 3: paddock.agent.v1.User
-	(*Mount)(nil),              // 4: paddock.agent.v1.Mount
-	(*Network)(nil),            // 5: paddock.agent.v1.Network
-	(*ConfigureResponse)(nil),  // 6: paddock.agent.v1.ConfigureResponse
-	(*ConfigureStep)(nil),      // 7: paddock.agent.v1.ConfigureStep
-	(*ExecRequest)(nil),        // 8: paddock.agent.v1.ExecRequest
-	(*ExecEvent)(nil),          // 9: paddock.agent.v1.ExecEvent
-	(*Started)(nil),            // 10: paddock.agent.v1.Started
-	(*Exited)(nil),             // 11: paddock.agent.v1.Exited
-	(*StdinChunk)(nil),         // 12: paddock.agent.v1.StdinChunk
-	(*WriteStdinResponse)(nil), // 13: paddock.agent.v1.WriteStdinResponse
-	(*AckOutputRequest)(nil),   // 14: paddock.agent.v1.AckOutputRequest
-	(*AckOutputResponse)(nil),  // 15: paddock.agent.v1.AckOutputResponse
-	(*ResizeRequest)(nil),      // 16: paddock.agent.v1.ResizeRequest
-	(*ResizeResponse)(nil),     // 17: paddock.agent.v1.ResizeResponse
-	(*SignalRequest)(nil),      // 18: paddock.agent.v1.SignalRequest
-	(*SignalResponse)(nil),     // 19: paddock.agent.v1.SignalResponse
-	(*QuiesceRequest)(nil),     // 20: paddock.agent.v1.QuiesceRequest
-	(*QuiesceResponse)(nil),    // 21: paddock.agent.v1.QuiesceResponse
-	(*DetachRequest)(nil),      // 22: paddock.agent.v1.DetachRequest
-	(*DetachResponse)(nil),     // 23: paddock.agent.v1.DetachResponse
-	(*ShutdownRequest)(nil),    // 24: paddock.agent.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),   // 25: paddock.agent.v1.ShutdownResponse
+	(*PingRequest)(nil),           // 0: paddock.agent.v1.PingRequest
+	(*PingResponse)(nil),          // 1: paddock.agent.v1.PingResponse
+	(*ConfigureRequest)(nil),      // 2: paddock.agent.v1.ConfigureRequest
+	(*User)(nil),                  // 3: paddock.agent.v1.User
+	(*Mount)(nil),                 // 4: paddock.agent.v1.Mount
+	(*Network)(nil),               // 5: paddock.agent.v1.Network
+	(*ConfigureResponse)(nil),     // 6: paddock.agent.v1.ConfigureResponse
+	(*ConfigureStep)(nil),         // 7: paddock.agent.v1.ConfigureStep
+	(*ExecRequest)(nil),           // 8: paddock.agent.v1.ExecRequest
+	(*ProcessSelector)(nil),       // 9: paddock.agent.v1.ProcessSelector
+	(*ExecEvent)(nil),             // 10: paddock.agent.v1.ExecEvent
+	(*Started)(nil),               // 11: paddock.agent.v1.Started
+	(*Exited)(nil),                // 12: paddock.agent.v1.Exited
+	(*StdinChunk)(nil),            // 13: paddock.agent.v1.StdinChunk
+	(*WriteStdinResponse)(nil),    // 14: paddock.agent.v1.WriteStdinResponse
+	(*AckOutputRequest)(nil),      // 15: paddock.agent.v1.AckOutputRequest
+	(*AckOutputResponse)(nil),     // 16: paddock.agent.v1.AckOutputResponse
+	(*ResizeRequest)(nil),         // 17: paddock.agent.v1.ResizeRequest
+	(*ResizeResponse)(nil),        // 18: paddock.agent.v1.ResizeResponse
+	(*SignalRequest)(nil),         // 19: paddock.agent.v1.SignalRequest
+	(*AttachRequest)(nil),         // 20: paddock.agent.v1.AttachRequest
+	(*ReleaseRequest)(nil),        // 21: paddock.agent.v1.ReleaseRequest
+	(*ReleaseResponse)(nil),       // 22: paddock.agent.v1.ReleaseResponse
+	(*ListProcessesRequest)(nil),  // 23: paddock.agent.v1.ListProcessesRequest
+	(*ListProcessesResponse)(nil), // 24: paddock.agent.v1.ListProcessesResponse
+	(*ProcessInfo)(nil),           // 25: paddock.agent.v1.ProcessInfo
+	(*SignalResponse)(nil),        // 26: paddock.agent.v1.SignalResponse
+	(*QuiesceRequest)(nil),        // 27: paddock.agent.v1.QuiesceRequest
+	(*QuiesceResponse)(nil),       // 28: paddock.agent.v1.QuiesceResponse
+	(*DetachRequest)(nil),         // 29: paddock.agent.v1.DetachRequest
+	(*DetachResponse)(nil),        // 30: paddock.agent.v1.DetachResponse
+	(*ShutdownRequest)(nil),       // 31: paddock.agent.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),      // 32: paddock.agent.v1.ShutdownResponse
 }
 var file_api_agent_v1_agent_proto_depIdxs = []int32{
 	3,  // 0: paddock.agent.v1.ConfigureRequest.user:type_name -> paddock.agent.v1.User
 	4,  // 1: paddock.agent.v1.ConfigureRequest.mounts:type_name -> paddock.agent.v1.Mount
 	5,  // 2: paddock.agent.v1.ConfigureRequest.network:type_name -> paddock.agent.v1.Network
 	7,  // 3: paddock.agent.v1.ConfigureResponse.steps:type_name -> paddock.agent.v1.ConfigureStep
-	10, // 4: paddock.agent.v1.ExecEvent.started:type_name -> paddock.agent.v1.Started
-	11, // 5: paddock.agent.v1.ExecEvent.exited:type_name -> paddock.agent.v1.Exited
-	0,  // 6: paddock.agent.v1.Agent.Ping:input_type -> paddock.agent.v1.PingRequest
-	2,  // 7: paddock.agent.v1.Agent.Configure:input_type -> paddock.agent.v1.ConfigureRequest
-	8,  // 8: paddock.agent.v1.Agent.Exec:input_type -> paddock.agent.v1.ExecRequest
-	12, // 9: paddock.agent.v1.Agent.WriteStdin:input_type -> paddock.agent.v1.StdinChunk
-	16, // 10: paddock.agent.v1.Agent.Resize:input_type -> paddock.agent.v1.ResizeRequest
-	18, // 11: paddock.agent.v1.Agent.Signal:input_type -> paddock.agent.v1.SignalRequest
-	14, // 12: paddock.agent.v1.Agent.AckOutput:input_type -> paddock.agent.v1.AckOutputRequest
-	12, // 13: paddock.agent.v1.Agent.WriteStdinChunk:input_type -> paddock.agent.v1.StdinChunk
-	20, // 14: paddock.agent.v1.Agent.Quiesce:input_type -> paddock.agent.v1.QuiesceRequest
-	22, // 15: paddock.agent.v1.Agent.Detach:input_type -> paddock.agent.v1.DetachRequest
-	24, // 16: paddock.agent.v1.Agent.Shutdown:input_type -> paddock.agent.v1.ShutdownRequest
-	1,  // 17: paddock.agent.v1.Agent.Ping:output_type -> paddock.agent.v1.PingResponse
-	6,  // 18: paddock.agent.v1.Agent.Configure:output_type -> paddock.agent.v1.ConfigureResponse
-	9,  // 19: paddock.agent.v1.Agent.Exec:output_type -> paddock.agent.v1.ExecEvent
-	13, // 20: paddock.agent.v1.Agent.WriteStdin:output_type -> paddock.agent.v1.WriteStdinResponse
-	17, // 21: paddock.agent.v1.Agent.Resize:output_type -> paddock.agent.v1.ResizeResponse
-	19, // 22: paddock.agent.v1.Agent.Signal:output_type -> paddock.agent.v1.SignalResponse
-	15, // 23: paddock.agent.v1.Agent.AckOutput:output_type -> paddock.agent.v1.AckOutputResponse
-	13, // 24: paddock.agent.v1.Agent.WriteStdinChunk:output_type -> paddock.agent.v1.WriteStdinResponse
-	21, // 25: paddock.agent.v1.Agent.Quiesce:output_type -> paddock.agent.v1.QuiesceResponse
-	23, // 26: paddock.agent.v1.Agent.Detach:output_type -> paddock.agent.v1.DetachResponse
-	25, // 27: paddock.agent.v1.Agent.Shutdown:output_type -> paddock.agent.v1.ShutdownResponse
-	17, // [17:28] is the sub-list for method output_type
-	6,  // [6:17] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	11, // 4: paddock.agent.v1.ExecEvent.started:type_name -> paddock.agent.v1.Started
+	12, // 5: paddock.agent.v1.ExecEvent.exited:type_name -> paddock.agent.v1.Exited
+	9,  // 6: paddock.agent.v1.StdinChunk.process:type_name -> paddock.agent.v1.ProcessSelector
+	9,  // 7: paddock.agent.v1.ResizeRequest.process:type_name -> paddock.agent.v1.ProcessSelector
+	9,  // 8: paddock.agent.v1.SignalRequest.process:type_name -> paddock.agent.v1.ProcessSelector
+	9,  // 9: paddock.agent.v1.AttachRequest.process:type_name -> paddock.agent.v1.ProcessSelector
+	25, // 10: paddock.agent.v1.ListProcessesResponse.processes:type_name -> paddock.agent.v1.ProcessInfo
+	12, // 11: paddock.agent.v1.ProcessInfo.exited:type_name -> paddock.agent.v1.Exited
+	0,  // 12: paddock.agent.v1.Agent.Ping:input_type -> paddock.agent.v1.PingRequest
+	2,  // 13: paddock.agent.v1.Agent.Configure:input_type -> paddock.agent.v1.ConfigureRequest
+	8,  // 14: paddock.agent.v1.Agent.Exec:input_type -> paddock.agent.v1.ExecRequest
+	20, // 15: paddock.agent.v1.Agent.Attach:input_type -> paddock.agent.v1.AttachRequest
+	21, // 16: paddock.agent.v1.Agent.Release:input_type -> paddock.agent.v1.ReleaseRequest
+	23, // 17: paddock.agent.v1.Agent.ListProcesses:input_type -> paddock.agent.v1.ListProcessesRequest
+	13, // 18: paddock.agent.v1.Agent.WriteStdin:input_type -> paddock.agent.v1.StdinChunk
+	17, // 19: paddock.agent.v1.Agent.Resize:input_type -> paddock.agent.v1.ResizeRequest
+	19, // 20: paddock.agent.v1.Agent.Signal:input_type -> paddock.agent.v1.SignalRequest
+	15, // 21: paddock.agent.v1.Agent.AckOutput:input_type -> paddock.agent.v1.AckOutputRequest
+	13, // 22: paddock.agent.v1.Agent.WriteStdinChunk:input_type -> paddock.agent.v1.StdinChunk
+	27, // 23: paddock.agent.v1.Agent.Quiesce:input_type -> paddock.agent.v1.QuiesceRequest
+	29, // 24: paddock.agent.v1.Agent.Detach:input_type -> paddock.agent.v1.DetachRequest
+	31, // 25: paddock.agent.v1.Agent.Shutdown:input_type -> paddock.agent.v1.ShutdownRequest
+	1,  // 26: paddock.agent.v1.Agent.Ping:output_type -> paddock.agent.v1.PingResponse
+	6,  // 27: paddock.agent.v1.Agent.Configure:output_type -> paddock.agent.v1.ConfigureResponse
+	10, // 28: paddock.agent.v1.Agent.Exec:output_type -> paddock.agent.v1.ExecEvent
+	10, // 29: paddock.agent.v1.Agent.Attach:output_type -> paddock.agent.v1.ExecEvent
+	22, // 30: paddock.agent.v1.Agent.Release:output_type -> paddock.agent.v1.ReleaseResponse
+	24, // 31: paddock.agent.v1.Agent.ListProcesses:output_type -> paddock.agent.v1.ListProcessesResponse
+	14, // 32: paddock.agent.v1.Agent.WriteStdin:output_type -> paddock.agent.v1.WriteStdinResponse
+	18, // 33: paddock.agent.v1.Agent.Resize:output_type -> paddock.agent.v1.ResizeResponse
+	26, // 34: paddock.agent.v1.Agent.Signal:output_type -> paddock.agent.v1.SignalResponse
+	16, // 35: paddock.agent.v1.Agent.AckOutput:output_type -> paddock.agent.v1.AckOutputResponse
+	14, // 36: paddock.agent.v1.Agent.WriteStdinChunk:output_type -> paddock.agent.v1.WriteStdinResponse
+	28, // 37: paddock.agent.v1.Agent.Quiesce:output_type -> paddock.agent.v1.QuiesceResponse
+	30, // 38: paddock.agent.v1.Agent.Detach:output_type -> paddock.agent.v1.DetachResponse
+	32, // 39: paddock.agent.v1.Agent.Shutdown:output_type -> paddock.agent.v1.ShutdownResponse
+	26, // [26:40] is the sub-list for method output_type
+	12, // [12:26] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_api_agent_v1_agent_proto_init() }
@@ -1644,10 +2237,16 @@ func file_api_agent_v1_agent_proto_init() {
 		return
 	}
 	file_api_agent_v1_agent_proto_msgTypes[9].OneofWrappers = []any{
+		(*ProcessSelector_Id)(nil),
+		(*ProcessSelector_Pid)(nil),
+		(*ProcessSelector_Tag)(nil),
+	}
+	file_api_agent_v1_agent_proto_msgTypes[10].OneofWrappers = []any{
 		(*ExecEvent_Started)(nil),
 		(*ExecEvent_Stdout)(nil),
 		(*ExecEvent_Stderr)(nil),
 		(*ExecEvent_Exited)(nil),
+		(*ExecEvent_Dropped)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1655,7 +2254,7 @@ func file_api_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_agent_v1_agent_proto_rawDesc), len(file_api_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

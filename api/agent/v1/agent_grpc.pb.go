@@ -29,6 +29,9 @@ const (
 	Agent_Ping_FullMethodName            = "/paddock.agent.v1.Agent/Ping"
 	Agent_Configure_FullMethodName       = "/paddock.agent.v1.Agent/Configure"
 	Agent_Exec_FullMethodName            = "/paddock.agent.v1.Agent/Exec"
+	Agent_Attach_FullMethodName          = "/paddock.agent.v1.Agent/Attach"
+	Agent_Release_FullMethodName         = "/paddock.agent.v1.Agent/Release"
+	Agent_ListProcesses_FullMethodName   = "/paddock.agent.v1.Agent/ListProcesses"
 	Agent_WriteStdin_FullMethodName      = "/paddock.agent.v1.Agent/WriteStdin"
 	Agent_Resize_FullMethodName          = "/paddock.agent.v1.Agent/Resize"
 	Agent_Signal_FullMethodName          = "/paddock.agent.v1.Agent/Signal"
@@ -51,8 +54,28 @@ type AgentClient interface {
 	Configure(ctx context.Context, in *ConfigureRequest, opts ...grpc.CallOption) (*ConfigureResponse, error)
 	// Exec starts a process and streams its output; the last event is Exited.
 	// Input, terminal size and signals go through the calls below, addressed by
-	// the id the caller chose in ExecRequest.
+	// the id the caller chose in ExecRequest, or by pid or tag.
+	//
+	// The agent keeps every process it started in a table until it has ended
+	// and its exit status was streamed. A process started with keep_running
+	// outlives its stream: when the stream's client goes away (Release, a
+	// failed send, the host connection closing) the process runs on, its
+	// output kept in a bounded buffer (the newest 1 MiB; older bytes are
+	// dropped and the next stream is told how many), and Attach streams it
+	// again. Without keep_running the process group is killed then.
 	Exec(ctx context.Context, in *ExecRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExecEvent], error)
+	// Attach streams a process of the table, found by id, pid or tag: Started,
+	// a Dropped count if output was lost while nobody listened, the output
+	// kept since, live output, and Exited. A process that ended while nobody
+	// listened is kept (for a bounded time) until a stream has delivered its
+	// exit status. Several streams may attach to one process.
+	Attach(ctx context.Context, in *AttachRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExecEvent], error)
+	// Release ends the Exec or Attach stream with the given id without an
+	// Exited event. A keep_running process runs on; any other is killed.
+	Release(ctx context.Context, in *ReleaseRequest, opts ...grpc.CallOption) (*ReleaseResponse, error)
+	// ListProcesses returns the processes in the table, running or ended and
+	// not yet attached.
+	ListProcesses(ctx context.Context, in *ListProcessesRequest, opts ...grpc.CallOption) (*ListProcessesResponse, error)
 	WriteStdin(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[StdinChunk, WriteStdinResponse], error)
 	Resize(ctx context.Context, in *ResizeRequest, opts ...grpc.CallOption) (*ResizeResponse, error)
 	Signal(ctx context.Context, in *SignalRequest, opts ...grpc.CallOption) (*SignalResponse, error)
@@ -128,9 +151,48 @@ func (c *agentClient) Exec(ctx context.Context, in *ExecRequest, opts ...grpc.Ca
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Agent_ExecClient = grpc.ServerStreamingClient[ExecEvent]
 
+func (c *agentClient) Attach(ctx context.Context, in *AttachRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExecEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Agent_ServiceDesc.Streams[1], Agent_Attach_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[AttachRequest, ExecEvent]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Agent_AttachClient = grpc.ServerStreamingClient[ExecEvent]
+
+func (c *agentClient) Release(ctx context.Context, in *ReleaseRequest, opts ...grpc.CallOption) (*ReleaseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReleaseResponse)
+	err := c.cc.Invoke(ctx, Agent_Release_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) ListProcesses(ctx context.Context, in *ListProcessesRequest, opts ...grpc.CallOption) (*ListProcessesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListProcessesResponse)
+	err := c.cc.Invoke(ctx, Agent_ListProcesses_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *agentClient) WriteStdin(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[StdinChunk, WriteStdinResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Agent_ServiceDesc.Streams[1], Agent_WriteStdin_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Agent_ServiceDesc.Streams[2], Agent_WriteStdin_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -223,8 +285,28 @@ type AgentServer interface {
 	Configure(context.Context, *ConfigureRequest) (*ConfigureResponse, error)
 	// Exec starts a process and streams its output; the last event is Exited.
 	// Input, terminal size and signals go through the calls below, addressed by
-	// the id the caller chose in ExecRequest.
+	// the id the caller chose in ExecRequest, or by pid or tag.
+	//
+	// The agent keeps every process it started in a table until it has ended
+	// and its exit status was streamed. A process started with keep_running
+	// outlives its stream: when the stream's client goes away (Release, a
+	// failed send, the host connection closing) the process runs on, its
+	// output kept in a bounded buffer (the newest 1 MiB; older bytes are
+	// dropped and the next stream is told how many), and Attach streams it
+	// again. Without keep_running the process group is killed then.
 	Exec(*ExecRequest, grpc.ServerStreamingServer[ExecEvent]) error
+	// Attach streams a process of the table, found by id, pid or tag: Started,
+	// a Dropped count if output was lost while nobody listened, the output
+	// kept since, live output, and Exited. A process that ended while nobody
+	// listened is kept (for a bounded time) until a stream has delivered its
+	// exit status. Several streams may attach to one process.
+	Attach(*AttachRequest, grpc.ServerStreamingServer[ExecEvent]) error
+	// Release ends the Exec or Attach stream with the given id without an
+	// Exited event. A keep_running process runs on; any other is killed.
+	Release(context.Context, *ReleaseRequest) (*ReleaseResponse, error)
+	// ListProcesses returns the processes in the table, running or ended and
+	// not yet attached.
+	ListProcesses(context.Context, *ListProcessesRequest) (*ListProcessesResponse, error)
 	WriteStdin(grpc.ClientStreamingServer[StdinChunk, WriteStdinResponse]) error
 	Resize(context.Context, *ResizeRequest) (*ResizeResponse, error)
 	Signal(context.Context, *SignalRequest) (*SignalResponse, error)
@@ -269,6 +351,15 @@ func (UnimplementedAgentServer) Configure(context.Context, *ConfigureRequest) (*
 }
 func (UnimplementedAgentServer) Exec(*ExecRequest, grpc.ServerStreamingServer[ExecEvent]) error {
 	return status.Error(codes.Unimplemented, "method Exec not implemented")
+}
+func (UnimplementedAgentServer) Attach(*AttachRequest, grpc.ServerStreamingServer[ExecEvent]) error {
+	return status.Error(codes.Unimplemented, "method Attach not implemented")
+}
+func (UnimplementedAgentServer) Release(context.Context, *ReleaseRequest) (*ReleaseResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Release not implemented")
+}
+func (UnimplementedAgentServer) ListProcesses(context.Context, *ListProcessesRequest) (*ListProcessesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListProcesses not implemented")
 }
 func (UnimplementedAgentServer) WriteStdin(grpc.ClientStreamingServer[StdinChunk, WriteStdinResponse]) error {
 	return status.Error(codes.Unimplemented, "method WriteStdin not implemented")
@@ -361,6 +452,53 @@ func _Agent_Exec_Handler(srv interface{}, stream grpc.ServerStream) error {
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Agent_ExecServer = grpc.ServerStreamingServer[ExecEvent]
+
+func _Agent_Attach_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(AttachRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AgentServer).Attach(m, &grpc.GenericServerStream[AttachRequest, ExecEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Agent_AttachServer = grpc.ServerStreamingServer[ExecEvent]
+
+func _Agent_Release_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReleaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).Release(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_Release_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).Release(ctx, req.(*ReleaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_ListProcesses_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListProcessesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).ListProcesses(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_ListProcesses_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).ListProcesses(ctx, req.(*ListProcessesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
 
 func _Agent_WriteStdin_Handler(srv interface{}, stream grpc.ServerStream) error {
 	return srv.(AgentServer).WriteStdin(&grpc.GenericServerStream[StdinChunk, WriteStdinResponse]{ServerStream: stream})
@@ -511,6 +649,14 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Agent_Configure_Handler,
 		},
 		{
+			MethodName: "Release",
+			Handler:    _Agent_Release_Handler,
+		},
+		{
+			MethodName: "ListProcesses",
+			Handler:    _Agent_ListProcesses_Handler,
+		},
+		{
 			MethodName: "Resize",
 			Handler:    _Agent_Resize_Handler,
 		},
@@ -543,6 +689,11 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Exec",
 			Handler:       _Agent_Exec_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Attach",
+			Handler:       _Agent_Attach_Handler,
 			ServerStreams: true,
 		},
 		{

@@ -11,6 +11,9 @@ type TTRPCAgentService interface {
 	Ping(context.Context, *PingRequest) (*PingResponse, error)
 	Configure(context.Context, *ConfigureRequest) (*ConfigureResponse, error)
 	Exec(context.Context, *ExecRequest, TTRPCAgent_ExecServer) error
+	Attach(context.Context, *AttachRequest, TTRPCAgent_AttachServer) error
+	Release(context.Context, *ReleaseRequest) (*ReleaseResponse, error)
+	ListProcesses(context.Context, *ListProcessesRequest) (*ListProcessesResponse, error)
 	WriteStdin(context.Context, TTRPCAgent_WriteStdinServer) (*WriteStdinResponse, error)
 	Resize(context.Context, *ResizeRequest) (*ResizeResponse, error)
 	Signal(context.Context, *SignalRequest) (*SignalResponse, error)
@@ -31,6 +34,19 @@ type ttrpcagentExecServer struct {
 }
 
 func (x *ttrpcagentExecServer) Send(m *ExecEvent) error {
+	return x.StreamServer.SendMsg(m)
+}
+
+type TTRPCAgent_AttachServer interface {
+	Send(*ExecEvent) error
+	ttrpc.StreamServer
+}
+
+type ttrpcagentAttachServer struct {
+	ttrpc.StreamServer
+}
+
+func (x *ttrpcagentAttachServer) Send(m *ExecEvent) error {
 	return x.StreamServer.SendMsg(m)
 }
 
@@ -67,6 +83,20 @@ func RegisterTTRPCAgentService(srv *ttrpc.Server, svc TTRPCAgentService) {
 					return nil, err
 				}
 				return svc.Configure(ctx, &req)
+			},
+			"Release": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req ReleaseRequest
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.Release(ctx, &req)
+			},
+			"ListProcesses": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req ListProcessesRequest
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.ListProcesses(ctx, &req)
 			},
 			"Resize": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
 				var req ResizeRequest
@@ -130,6 +160,17 @@ func RegisterTTRPCAgentService(srv *ttrpc.Server, svc TTRPCAgentService) {
 				StreamingClient: false,
 				StreamingServer: true,
 			},
+			"Attach": {
+				Handler: func(ctx context.Context, stream ttrpc.StreamServer) (interface{}, error) {
+					m := new(AttachRequest)
+					if err := stream.RecvMsg(m); err != nil {
+						return nil, err
+					}
+					return nil, svc.Attach(ctx, m, &ttrpcagentAttachServer{stream})
+				},
+				StreamingClient: false,
+				StreamingServer: true,
+			},
 			"WriteStdin": {
 				Handler: func(ctx context.Context, stream ttrpc.StreamServer) (interface{}, error) {
 					return svc.WriteStdin(ctx, &ttrpcagentWriteStdinServer{stream})
@@ -145,6 +186,9 @@ type TTRPCAgentClient interface {
 	Ping(context.Context, *PingRequest) (*PingResponse, error)
 	Configure(context.Context, *ConfigureRequest) (*ConfigureResponse, error)
 	Exec(context.Context, *ExecRequest) (TTRPCAgent_ExecClient, error)
+	Attach(context.Context, *AttachRequest) (TTRPCAgent_AttachClient, error)
+	Release(context.Context, *ReleaseRequest) (*ReleaseResponse, error)
+	ListProcesses(context.Context, *ListProcessesRequest) (*ListProcessesResponse, error)
 	WriteStdin(context.Context) (TTRPCAgent_WriteStdinClient, error)
 	Resize(context.Context, *ResizeRequest) (*ResizeResponse, error)
 	Signal(context.Context, *SignalRequest) (*SignalResponse, error)
@@ -208,6 +252,51 @@ func (x *ttrpcagentExecClient) Recv() (*ExecEvent, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+func (c *ttrpcagentClient) Attach(ctx context.Context, req *AttachRequest) (TTRPCAgent_AttachClient, error) {
+	stream, err := c.client.NewStream(ctx, &ttrpc.StreamDesc{
+		StreamingClient: false,
+		StreamingServer: true,
+	}, "paddock.agent.v1.Agent", "Attach", req)
+	if err != nil {
+		return nil, err
+	}
+	x := &ttrpcagentAttachClient{stream}
+	return x, nil
+}
+
+type TTRPCAgent_AttachClient interface {
+	Recv() (*ExecEvent, error)
+	ttrpc.ClientStream
+}
+
+type ttrpcagentAttachClient struct {
+	ttrpc.ClientStream
+}
+
+func (x *ttrpcagentAttachClient) Recv() (*ExecEvent, error) {
+	m := new(ExecEvent)
+	if err := x.ClientStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (c *ttrpcagentClient) Release(ctx context.Context, req *ReleaseRequest) (*ReleaseResponse, error) {
+	var resp ReleaseResponse
+	if err := c.client.Call(ctx, "paddock.agent.v1.Agent", "Release", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *ttrpcagentClient) ListProcesses(ctx context.Context, req *ListProcessesRequest) (*ListProcessesResponse, error) {
+	var resp ListProcessesResponse
+	if err := c.client.Call(ctx, "paddock.agent.v1.Agent", "ListProcesses", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
 }
 
 func (c *ttrpcagentClient) WriteStdin(ctx context.Context) (TTRPCAgent_WriteStdinClient, error) {
