@@ -1,21 +1,19 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	supervisorv1 "github.com/paddock-dev/paddock/api/supervisor/v1"
 	"github.com/paddock-dev/paddock/internal/netpolicy"
+	"github.com/paddock-dev/paddock/internal/sandbox"
 )
 
 // policyFlags are create's network policy flags.
@@ -208,12 +206,16 @@ func policyLogCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			files, err := m.NetLogs(args[0])
+			files, err := m.LogFiles(args[0], sandbox.NetLog)
 			if err != nil {
 				return err
 			}
 			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			print := func(line []byte) {
+			if !asJSON {
+				fmt.Fprintln(tw, "TIME\tEVENT\tPROTO\tDEST\tNAME\tVERDICT\tRULE\tDETAIL")
+			}
+			defer tw.Flush()
+			return sandbox.TailLog(cmd.Context(), files, follow, func(line []byte) {
 				if asJSON {
 					os.Stdout.Write(line)
 					return
@@ -226,39 +228,7 @@ func policyLogCmd() *cobra.Command {
 				if follow {
 					tw.Flush()
 				}
-			}
-			if !asJSON {
-				fmt.Fprintln(tw, "TIME\tEVENT\tPROTO\tDEST\tNAME\tVERDICT\tRULE\tDETAIL")
-			}
-			var off int64
-			for i, f := range files {
-				n, err := readLines(f, 0, print)
-				if err != nil && !os.IsNotExist(err) {
-					return err
-				}
-				if i == len(files)-1 {
-					off = n
-				}
-			}
-			tw.Flush()
-			if !follow {
-				return nil
-			}
-			last := files[len(files)-1]
-			for {
-				select {
-				case <-cmd.Context().Done():
-					return nil
-				case <-time.After(200 * time.Millisecond):
-				}
-				if st, err := os.Stat(last); err == nil && st.Size() < off {
-					off = 0 // rotated
-				}
-				n, err := readLines(last, off, print)
-				if err == nil {
-					off = n
-				}
-			}
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the raw JSON lines")
@@ -282,28 +252,6 @@ func formatRecord(r netpolicy.Record) string {
 	return strings.Join([]string{r.Time.Local().Format("15:04:05.000"), r.Event, proto, dest, r.Name, r.Verdict, r.Rule, detail}, "\t")
 }
 
-// readLines calls f for each complete line of path from offset off and
-// returns the offset after the last one.
-func readLines(path string, off int64, f func([]byte)) (int64, error) {
-	file, err := os.Open(path)
-	if err != nil {
-		return off, err
-	}
-	defer file.Close()
-	if _, err := file.Seek(off, io.SeekStart); err != nil {
-		return off, err
-	}
-	r := bufio.NewReaderSize(file, 64<<10)
-	for {
-		line, err := r.ReadBytes('\n')
-		if err != nil {
-			return off, nil // a partial line waits for its end
-		}
-		off += int64(len(line))
-		f(line)
-	}
-}
-
 func policySuggestCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "suggest NAME",
@@ -323,18 +271,9 @@ or paddock policy set.`,
 			if err != nil {
 				return err
 			}
-			files, err := m.NetLogs(args[0])
+			recs, err := m.NetRecords(args[0])
 			if err != nil {
 				return err
-			}
-			var recs []netpolicy.Record
-			for _, f := range files {
-				readLines(f, 0, func(line []byte) {
-					var r netpolicy.Record
-					if json.Unmarshal(line, &r) == nil {
-						recs = append(recs, r)
-					}
-				})
 			}
 			os.Stdout.Write(netpolicy.Suggest(base, recs).Marshal())
 			return nil

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -18,7 +19,7 @@ import (
 )
 
 func serveCmd() *cobra.Command {
-	var listen, certFile, keyFile, base string
+	var listen, certFile, keyFile, base, wsRoot string
 	var insecure bool
 	var limits e2bapi.Limits
 	cmd := &cobra.Command{
@@ -27,7 +28,8 @@ func serveCmd() *cobra.Command {
 		Long: `Serve answers E2B's sandbox API on --listen, so programs that use the E2B SDKs
 drive paddock with E2B_API_URL=http://ADDRESS and a key from paddock apikey create.
 Every request needs a key (X-API-Key); a key sees only the sandboxes it made.
-API sandboxes have no workspace and live until their timeout (E2B's, default 15 s,
+API sandboxes have no workspace (unless --allow-workspace-root DIR lets a create ask
+for a folder under DIR with metadata paddock.workspace=PATH) and live until their timeout (E2B's, default 15 s,
 which the SDKs set to 5 min). What is served and what is not: docs/API.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -48,6 +50,14 @@ which the SDKs set to 5 min). What is served and what is not: docs/API.md.`,
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			api := e2bapi.New(m, keys, log)
 			api.DefaultTemplate, api.Limits = base, limits
+			if wsRoot != "" {
+				if api.WorkspaceRoot, err = filepath.Abs(wsRoot); err != nil {
+					return err
+				}
+				if st, err := os.Stat(api.WorkspaceRoot); err != nil || !st.IsDir() {
+					return fmt.Errorf("--allow-workspace-root %s: not a folder", wsRoot)
+				}
+			}
 			srv := &http.Server{Addr: listen, Handler: api, ReadHeaderTimeout: 10 * time.Second}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -79,6 +89,7 @@ which the SDKs set to 5 min). What is served and what is not: docs/API.md.`,
 	f.StringVar(&keyFile, "tls-key", "", "the certificate's private key (PEM)")
 	f.BoolVar(&insecure, "insecure-listen", false, "allow plain HTTP on an address beyond loopback")
 	f.StringVar(&base, "base-template", "debian", "the template served under E2B's default name, base")
+	f.StringVar(&wsRoot, "allow-workspace-root", "", "let a create share a host folder under DIR as its workspace (metadata paddock.workspace=PATH)")
 	f.IntVar(&limits.Sandboxes, "max-sandboxes", 20, "sandboxes one key may have at once (0: no cap)")
 	f.Float64Var(&limits.Rate, "rate", 50, "requests a second one key may make, on average (0: no cap)")
 	f.IntVar(&limits.Burst, "burst", 100, "requests one key may make at once above --rate")

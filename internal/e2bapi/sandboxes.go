@@ -21,6 +21,10 @@ import (
 // 0.5.7 they upload files as multipart forms, which is what /files takes.
 const envdVersion = "0.5.2"
 
+// e2bUser is the default user of an API sandbox, as in E2B's sandboxes:
+// sudo-capable, home /home/user, where commands start.
+const e2bUser = "user"
+
 // clientID is E2B's deprecated client identifier, required in responses.
 const clientID = "paddock"
 
@@ -195,8 +199,13 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, key string) {
 		env = append(env, k+"="+v)
 	}
 	slices.Sort(env)
+	ws, err := s.workspaceOf(req.Metadata)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	cfg, err := s.m.Create(r.Context(), sandbox.CreateOptions{
-		Template: tpl, From: from, Env: env, Policy: pol, NoWorkspace: true,
+		Template: tpl, From: from, Env: env, Policy: pol, NoWorkspace: ws == "", Workspace: ws, User: e2bUser,
 		TTL: time.Duration(timeout) * time.Second, Metadata: req.Metadata, Owner: key,
 		AccessToken: newAccessToken(),
 	})

@@ -35,6 +35,9 @@ type Server struct {
 	log  *slog.Logger
 	// DefaultTemplate serves E2B's default template name, "base".
 	DefaultTemplate string
+	// WorkspaceRoot, when set, is the host folder under which a create
+	// may ask for a workspace (workspace.go).
+	WorkspaceRoot string
 	// Limits are per key.
 	Limits Limits
 	rates  limiters
@@ -73,6 +76,12 @@ func (s *Server) routes() {
 		{"POST /sandboxes/{sandboxID}/resume", s.resume},
 		{"POST /sandboxes/{sandboxID}/connect", s.resume},
 		{"POST /v2/sandboxes/{sandboxID}/connect", s.resume},
+		{"POST /sandboxes/{sandboxID}/fork", s.fork},
+		{"GET /sandboxes/{sandboxID}/logs", s.logsV1},
+		{"GET /v2/sandboxes/{sandboxID}/logs", s.logsV2},
+		{"GET /sandboxes/{sandboxID}/metrics", s.metrics},
+		{"GET /sandboxes/metrics", s.metricsOf},
+		{"GET /templates", s.templates},
 	} {
 		s.mux.Handle(r.pattern, s.authenticated(r.h))
 		s.patterns = append(s.patterns, r.pattern)

@@ -149,6 +149,9 @@ func (m *Manager) forkOptions(o CreateOptions) (CreateOptions, error) {
 		o.Accel = src.Accel
 	}
 	o.Env = append(append([]string(nil), src.Env...), o.Env...)
+	if o.User == "" {
+		o.User = src.User.Name // the checkpoint's guest has it configured
+	}
 	if o.Policy == nil && meta.Policy != "" {
 		p, err := netpolicy.Parse([]byte(meta.Policy))
 		if err != nil {

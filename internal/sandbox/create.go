@@ -50,6 +50,11 @@ type CreateOptions struct {
 	Metadata    map[string]string
 	Owner       string
 	AccessToken string
+	// User names the guest's default user (default agent), whose home is
+	// /home/USER. A sandbox without a workspace gives any other name uid
+	// 1001, so the template's agent (1000) stays a user of its own; with
+	// a workspace the user is the workspace owner's uid as always.
+	User string
 }
 
 // maxTTL bounds --ttl: a sandbox meant to live longer should have none.
@@ -127,6 +132,15 @@ func (m *Manager) validate(o CreateOptions) (store.SandboxConfig, error) {
 	cfg.Metadata, cfg.Owner, cfg.AccessToken = o.Metadata, o.Owner, o.AccessToken
 	errs = append(errs, validatePolicy(o.Policy))
 	cfg.User = workspaceUser(cfg.Workspace)
+	if o.User != "" && o.User != cfg.User.Name {
+		if err := store.ValidateName(o.User); err != nil {
+			errs = append(errs, fmt.Errorf("user: %w", err))
+		}
+		cfg.User.Name, cfg.User.Home = o.User, "/home/"+o.User
+		if cfg.Workspace == "" {
+			cfg.User.UID, cfg.User.GID = 1001, 1001
+		}
+	}
 	cfg.MachineID = newMachineID()
 	return cfg, errors.Join(errs...)
 }

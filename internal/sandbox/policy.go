@@ -90,12 +90,3 @@ func (m *Manager) Running(name string) bool {
 	l, err := m.existing(name)
 	return err == nil && supervisorAlive(l)
 }
-
-// NetLogs returns the sandbox's network log files, oldest first.
-func (m *Manager) NetLogs(name string) ([]string, error) {
-	l, err := m.existing(name)
-	if err != nil {
-		return nil, err
-	}
-	return []string{l.NetLog() + ".1", l.NetLog()}, nil
-}

@@ -205,3 +205,66 @@ func TestKillProcessesWaitsForTheRunLock(t *testing.T) {
 		t.Fatalf("killProcesses with the lock never freed: %v", err)
 	}
 }
+
+func TestParseGuestUsage(t *testing.T) {
+	out := "MemTotal:        2017364 kB\nMemFree:         1800000 kB\nMemAvailable:    1900000 kB\nBuffers:            1000 kB\nCached:            50000 kB\n" +
+		"Filesystem     1024-blocks    Used Available Capacity Mounted on\n/dev/vda          4062912  812345   3000000      22% /\n"
+	var mt Metrics
+	parseGuestUsage(out, &mt)
+	want := Metrics{MemTotal: 2017364 << 10, MemUsed: (2017364 - 1900000) << 10, MemCache: 50000 << 10, DiskTotal: 4062912 << 10, DiskUsed: 812345 << 10}
+	if mt != want {
+		t.Fatalf("got %+v, want %+v", mt, want)
+	}
+}
+
+func TestCPUTicks(t *testing.T) {
+	deadline := time.Now().Add(50 * time.Millisecond)
+	for time.Now().Before(deadline) {
+	}
+	n, ok := cpuTicks(os.Getpid())
+	if !ok || n <= 0 {
+		t.Fatalf("cpuTicks(self) = %d, %v after 50 ms of spinning", n, ok)
+	}
+	if _, ok := cpuTicks(1 << 30); ok {
+		t.Fatal("cpuTicks of a pid that does not exist succeeded")
+	}
+}
+
+func TestTailLog(t *testing.T) {
+	dir := t.TempDir()
+	cur := filepath.Join(dir, "x.log")
+	os.WriteFile(cur+".1", []byte("a\nb\n"), 0o600)
+	os.WriteFile(cur, []byte("c\nd"), 0o600)
+	var got []string
+	if err := TailLog(context.Background(), []string{cur + ".1", cur}, false, func(l []byte) { got = append(got, string(l)) }); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"a\n", "b\n", "c\n", "d"}; !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	// Following: an unfinished line waits for its end; a rotation starts
+	// the current file over.
+	ctx, cancel := context.WithCancel(context.Background())
+	lines := make(chan string, 10)
+	done := make(chan error)
+	go func() {
+		done <- TailLog(ctx, []string{filepath.Join(dir, "none"), cur}, true, func(l []byte) { lines <- string(l) })
+	}()
+	if l := <-lines; l != "c\n" {
+		t.Fatalf("first followed line %q", l)
+	}
+	f, _ := os.OpenFile(cur, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("e\n")
+	f.Close()
+	if l := <-lines; l != "de\n" {
+		t.Fatalf("a finished line: %q", l)
+	}
+	os.WriteFile(cur, []byte("f\n"), 0o600)
+	if l := <-lines; l != "f\n" {
+		t.Fatalf("after a rotation: %q", l)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -93,10 +93,12 @@ test('commands.run: output, exit code, env, cwd and user', async () => {
   try {
     const r = await sbx.commands.run('echo "$GREETING from $(whoami)"; echo oops >&2')
     assert.equal(r.exitCode, 0)
-    assert.equal(r.stdout, 'hello from agent\n')
+    assert.equal(r.stdout, 'hello from user\n')
     assert.equal(r.stderr, 'oops\n')
     await assert.rejects(sbx.commands.run('echo partial; exit 3'), (e) => e.exitCode === 3 && e.stdout === 'partial\n')
     assert.equal((await sbx.commands.run('id -u', { user: 'root' })).stdout, '0\n')
+    // E2B's conventions: the user is user, home and start in /home/user, with sudo.
+    assert.equal((await sbx.commands.run('pwd; echo $HOME; sudo -n id -u')).stdout, '/home/user\n/home/user\n0\n')
     assert.equal((await sbx.commands.run('pwd', { cwd: '/tmp' })).stdout, '/tmp\n')
     assert.equal((await sbx.commands.run('echo $X', { envs: { X: 'y' } })).stdout, 'y\n')
     const seen = []
@@ -150,9 +152,9 @@ test('files.write and files.read: text, 10 MiB of bytes, folders made, errors', 
   try {
     const info = await sbx.files.write('notes/hello.txt', 'hi from the SDK\n')
     assert.equal(info.name, 'hello.txt')
-    assert.equal(info.path, '/home/agent/notes/hello.txt')
+    assert.equal(info.path, '/home/user/notes/hello.txt')
     assert.equal(await sbx.files.read('notes/hello.txt'), 'hi from the SDK\n')
-    assert.equal((await sbx.commands.run('cat /home/agent/notes/hello.txt; stat -c %U notes/hello.txt')).stdout, 'hi from the SDK\nagent\n')
+    assert.equal((await sbx.commands.run('cat /home/user/notes/hello.txt; stat -c %U notes/hello.txt')).stdout, 'hi from the SDK\nuser\n')
 
     const big = new Uint8Array(10 << 20)
     for (let i = 0, x = 7; i < big.length; i++) { x = (Math.imul(x, 1103515245) + 12345) >>> 0; big[i] = x >>> 24 }
@@ -180,14 +182,14 @@ test('files: list, exists, makeDir, rename, remove, getInfo, as the user', async
     const top = await sbx.files.list('proj')
     assert.deepEqual(top.map((e) => [e.name, e.type]).sort(), [['README', 'file'], ['src', 'dir']])
     const deep = await sbx.files.list('proj', { depth: 2 })
-    assert.ok(deep.some((e) => e.path === '/home/agent/proj/src/a.txt'))
+    assert.ok(deep.some((e) => e.path === '/home/user/proj/src/a.txt'))
     const info = await sbx.files.getInfo('proj/README')
     assert.equal(info.size, 6)
-    assert.equal(info.owner, 'agent')
+    assert.equal(info.owner, 'user')
     assert.equal(await sbx.files.exists('proj/README'), true)
     assert.equal(await sbx.files.exists('proj/nope'), false)
     const moved = await sbx.files.rename('proj/README', 'proj/README.md')
-    assert.equal(moved.path, '/home/agent/proj/README.md')
+    assert.equal(moved.path, '/home/user/proj/README.md')
     assert.equal(await sbx.files.read('proj/README.md'), 'readme')
     await sbx.files.remove('proj/src')
     assert.equal(await sbx.files.exists('proj/src'), false)
@@ -243,5 +245,45 @@ test('snapshots: a running sandbox is saved; a create from the snapshot forks it
   } finally {
     await sbx.kill()
     if (fork) await fork.kill()
+  }
+})
+
+test('fork: each fork continues the running sandbox, which goes on', async () => {
+  const sbx = await Sandbox.create(process.env.PADDOCK_SHELL_TEMPLATE, { timeoutMs: 300_000, metadata: { role: 'parent' } })
+  const forks = []
+  try {
+    await sbx.files.write('state.txt', 'before the fork')
+    const made = await sbx.fork({ count: 2, timeoutMs: 120_000 })
+    assert.equal(made.length, 2)
+    for (const f of made) {
+      assert.ok(!(f instanceof Error), `fork failed: ${f}`)
+      forks.push(f)
+    }
+    assert.notEqual(forks[0].sandboxId, forks[1].sandboxId)
+    await forks[0].files.write('state.txt', 'changed in fork 0')
+    assert.equal(await forks[1].files.read('state.txt'), 'before the fork')
+    assert.equal(await sbx.files.read('state.txt'), 'before the fork')
+    assert.equal((await forks[1].commands.run('whoami')).stdout, 'user\n')
+    assert.deepEqual((await Sandbox.getInfo(forks[0].sandboxId)).metadata, { role: 'parent' })
+    assert.equal((await Sandbox.getInfo(sbx.sandboxId)).state, 'running')
+    await assert.rejects(Sandbox.fork(sbx.sandboxId, other), /not found/i)
+  } finally {
+    await sbx.kill()
+    for (const f of forks) await f.kill()
+  }
+})
+
+test('getMetrics: one sample of CPU, memory and disk', async () => {
+  const sbx = await Sandbox.create(template, { timeoutMs: 120_000 })
+  try {
+    const [m, ...rest] = await sbx.getMetrics()
+    assert.equal(rest.length, 0)
+    assert.ok(m.cpuCount >= 1, `cpuCount ${m.cpuCount}`)
+    assert.ok(m.cpuUsedPct >= 0 && m.cpuUsedPct <= 100, `cpuUsedPct ${m.cpuUsedPct}`)
+    assert.ok(m.memTotal > 100 << 20 && m.memUsed > 0 && m.memUsed < m.memTotal, `memory ${m.memUsed}/${m.memTotal}`)
+    assert.ok(m.diskTotal > 0 && m.diskUsed > 0 && m.diskUsed < m.diskTotal, `disk ${m.diskUsed}/${m.diskTotal}`)
+    assert.ok(Math.abs(m.timestamp.getTime() - Date.now()) < 60_000, `timestamp ${m.timestamp}`)
+  } finally {
+    await sbx.kill()
   }
 })

@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -148,8 +150,68 @@ func TestAPIErrorsAndRestart(t *testing.T) {
 	if pol := e.ok("policy", "show", id); !strings.Contains(pol, "deny-all") {
 		t.Errorf("allow_internet_access false gave:\n%s", pol)
 	}
-	if out := e.ok("exec", id, "--", "sh", "-c", "pwd; mount | grep -c ' 9p ' || true"); out != "/home/agent\n0\n" {
-		t.Errorf("an API sandbox has a workspace: %q", out)
+	if out := e.ok("exec", id, "--", "sh", "-c", "pwd; mount | grep -c ' 9p ' || true"); out != "/home/user\n0\n" {
+		t.Errorf("an API sandbox has a workspace, or its user is not E2B's: %q", out)
+	}
+	e.run("exec", id, "--", "sh", "-c", "exit 3")
+
+	// Logs: the sandbox's commands (and network decisions), filtered.
+	logs := func(query string) []any {
+		t.Helper()
+		code, body := call(t, "GET", base+"/v2/sandboxes/"+id+"/logs"+query, key, nil)
+		if code != 200 {
+			t.Fatalf("logs%s: %d %v", query, code, body)
+		}
+		l, _ := body["logs"].([]any)
+		return l
+	}
+	msg := func(entry any) string { return fmt.Sprint(entry.(map[string]any)["message"]) }
+	if all := logs(""); len(all) < 2 || !strings.Contains(msg(all[0]), "exec sh -c pwd") {
+		t.Errorf("logs: %v", all)
+	}
+	if last := logs("?direction=backward&limit=1"); len(last) != 1 || msg(last[0]) != "exec sh -c exit 3" ||
+		last[0].(map[string]any)["fields"].(map[string]any)["exit_code"] != "3" {
+		t.Errorf("the last log entry: %v", last)
+	}
+	if found := logs("?search=mount"); len(found) != 1 {
+		t.Errorf("logs searched for mount: %v", found)
+	}
+	if found := logs("?level=error"); len(found) != 0 {
+		t.Errorf("logs at level error (no command failed to start): %v", found)
+	}
+	if code, body = call(t, "GET", base+"/v2/sandboxes/"+id+"/logs?direction=up", key, nil); code != 400 {
+		t.Errorf("logs with a bad direction: %d %v", code, body)
+	}
+	if code, body = call(t, "GET", base+"/sandboxes/"+id+"/logs?limit=1", key, nil); code != 200 || len(body["logs"].([]any)) != 1 || len(body["logEntries"].([]any)) != 1 {
+		t.Errorf("v1 logs: %d %v", code, body)
+	}
+	// Metrics of several sandboxes; the templates the key may create from.
+	if code, body = call(t, "GET", base+"/sandboxes/metrics?sandbox_ids="+id+",no-such", key, nil); code != 200 {
+		t.Errorf("metrics: %d %v", code, body)
+	} else if m, _ := body["sandboxes"].(map[string]any)[id].(map[string]any); m == nil || m["memTotal"].(float64) <= 0 || len(body["sandboxes"].(map[string]any)) != 1 {
+		t.Errorf("metrics: %v", body)
+	}
+	req, _ := http.NewRequest("GET", base+"/templates", nil)
+	req.Header.Set("X-API-Key", key)
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Error(err)
+	} else {
+		var tpls []struct {
+			TemplateID  string   `json:"templateID"`
+			Names       []string `json:"names"`
+			BuildStatus string   `json:"buildStatus"`
+		}
+		json.NewDecoder(resp.Body).Decode(&tpls)
+		resp.Body.Close()
+		found := false
+		for _, tp := range tpls {
+			if tp.TemplateID == "tiny" {
+				found = slices.Contains(tp.Names, "base") && tp.BuildStatus == "ready"
+			}
+		}
+		if !found {
+			t.Errorf("GET /templates: tiny, named base too, is not listed ready: %+v", tpls)
+		}
 	}
 
 	// serve restarts; the sandbox lives on, its deadline with it.
@@ -212,4 +274,47 @@ func TestTTL(t *testing.T) {
 		_, err := os.Stat(filepath.Join(e.home, "sandboxes", "short"))
 		return os.IsNotExist(err)
 	})
+}
+
+// serve --allow-workspace-root: a create may share a host folder under the
+// root (metadata paddock.workspace), and nothing else.
+func TestAPIWorkspaceRoot(t *testing.T) {
+	e := newEnv(t, "tiny")
+	key := strings.TrimSpace(e.ok("apikey", "create", "ws"))
+	root := t.TempDir()
+	proj := filepath.Join(root, "proj")
+	os.Mkdir(proj, 0o700)
+	os.WriteFile(filepath.Join(proj, "hello.txt"), []byte("from the host\n"), 0o600)
+	base, _ := e.serve(t, "--allow-workspace-root", root)
+
+	body, _ := json.Marshal(map[string]any{"templateID": "tiny", "timeout": 120, "metadata": map[string]string{"paddock.workspace": proj}})
+	code, resp := call(t, "POST", base+"/sandboxes", key, body)
+	if code != 201 {
+		t.Fatalf("create with a workspace under the root: %d %v", code, resp)
+	}
+	id := fmt.Sprint(resp["sandboxID"])
+	if out := e.ok("exec", id, "--", "sh", "-c", "cat "+proj+"/hello.txt; echo made > "+proj+"/new.txt"); out != "from the host\n" {
+		t.Errorf("the workspace in the guest: %q", out)
+	}
+	if b, err := os.ReadFile(filepath.Join(proj, "new.txt")); err != nil || string(b) != "made\n" {
+		t.Errorf("a file the guest wrote, on the host: %q %v", b, err)
+	} else if owner := fileOwner(t, filepath.Join(proj, "new.txt")); owner != os.Getuid() {
+		t.Errorf("a file the guest wrote belongs to uid %d on the host, not the folder's owner %d", owner, os.Getuid())
+	}
+	for _, bad := range []string{root, t.TempDir(), filepath.Join(root, "none"), "proj"} {
+		body, _ := json.Marshal(map[string]any{"templateID": "tiny", "metadata": map[string]string{"paddock.workspace": bad}})
+		if code, resp := call(t, "POST", base+"/sandboxes", key, body); code != 400 {
+			t.Errorf("workspace %q: %d %v", bad, code, resp)
+		}
+	}
+	call(t, "DELETE", base+"/sandboxes/"+id, key, nil)
+}
+
+func fileOwner(t *testing.T, p string) int {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	return int(st.Uid)
 }
