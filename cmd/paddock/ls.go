@@ -39,10 +39,21 @@ func lsCmd() *cobra.Command {
 			}
 			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tSTATUS\tTEMPLATE\tDISK\tAGE\tWORKSPACE")
+			pooled := false
 			for _, s := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Status, s.Template, humanBytes(s.DiskBytes), age(s.Created), s.Workspace)
+				ws := s.Workspace
+				if s.Pool != "" {
+					ws, pooled = "(warm pool, idle)", true
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Status, s.Template, humanBytes(s.DiskBytes), age(s.Created), ws)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if pooled {
+				fmt.Println("\nwarm pool: idle sandboxes that paddock serve --warm keeps for API creates to claim;\nthe next serve adopts them, paddock rm removes them.")
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")

@@ -16,10 +16,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/paddock-dev/paddock/internal/e2bapi"
+	"github.com/paddock-dev/paddock/internal/template"
+	"github.com/paddock-dev/paddock/internal/warmpool"
 )
 
 func serveCmd() *cobra.Command {
-	var listen, certFile, keyFile, base, wsRoot string
+	var listen, certFile, keyFile, base, warm, wsRoot string
 	var insecure bool
 	var limits e2bapi.Limits
 	cmd := &cobra.Command{
@@ -30,7 +32,12 @@ drive paddock with E2B_API_URL=http://ADDRESS and a key from paddock apikey crea
 Every request needs a key (X-API-Key); a key sees only the sandboxes it made.
 API sandboxes have no workspace (unless --allow-workspace-root DIR lets a create ask
 for a folder under DIR with metadata paddock.workspace=PATH) and live until their timeout (E2B's, default 15 s,
-which the SDKs set to 5 min). What is served and what is not: docs/API.md.`,
+which the SDKs set to 5 min). What is served and what is not: docs/API.md.
+
+--warm tiny=2,debian=1 keeps that many restored, idle sandboxes per template
+(paddock ls marks them "warm pool"); an API create claims one and a
+replacement boots in the background. They stay when serve stops, and the
+next serve adopts or removes them; paddock rm removes them like any other.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (certFile == "") != (keyFile == "") {
@@ -44,6 +51,10 @@ which the SDKs set to 5 min). What is served and what is not: docs/API.md.`,
 				return err
 			}
 			keys, err := keyStore()
+			if err != nil {
+				return err
+			}
+			spec, err := warmSpec(string(m.Home), warm, base)
 			if err != nil {
 				return err
 			}
@@ -71,7 +82,11 @@ which the SDKs set to 5 min). What is served and what is not: docs/API.md.`,
 			if err != nil {
 				return fmt.Errorf("serve: %w", err)
 			}
-			log.Info("serving the E2B API", "addr", l.Addr().String(), "tls", certFile != "")
+			if len(spec) > 0 {
+				wait := api.StartPool(ctx, spec, log)
+				defer func() { stop(); wait() }() // a boot under way is undone
+			}
+			log.Info("serving the E2B API", "addr", l.Addr().String(), "tls", certFile != "", "warm", spec.String())
 			if certFile != "" {
 				err = srv.ServeTLS(l, certFile, keyFile)
 			} else {
@@ -89,11 +104,31 @@ which the SDKs set to 5 min). What is served and what is not: docs/API.md.`,
 	f.StringVar(&keyFile, "tls-key", "", "the certificate's private key (PEM)")
 	f.BoolVar(&insecure, "insecure-listen", false, "allow plain HTTP on an address beyond loopback")
 	f.StringVar(&base, "base-template", "debian", "the template served under E2B's default name, base")
+	f.StringVar(&warm, "warm", "", "keep idle sandboxes to claim, per template: TEMPLATE=N[,TEMPLATE=N] (base: --base-template)")
 	f.StringVar(&wsRoot, "allow-workspace-root", "", "let a create share a host folder under DIR as its workspace (metadata paddock.workspace=PATH)")
 	f.IntVar(&limits.Sandboxes, "max-sandboxes", 20, "sandboxes one key may have at once (0: no cap)")
 	f.Float64Var(&limits.Rate, "rate", 50, "requests a second one key may make, on average (0: no cap)")
 	f.IntVar(&limits.Burst, "burst", 100, "requests one key may make at once above --rate")
 	return cmd
+}
+
+// warmSpec parses --warm, maps E2B's base onto the base template and
+// checks that each template is built.
+func warmSpec(home, warm, base string) (warmpool.Spec, error) {
+	spec, err := warmpool.ParseSpec(warm)
+	if err == nil {
+		err = spec.Alias("base", base)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for t := range spec {
+		if _, err := template.Open(home, t); err != nil {
+			errs = append(errs, fmt.Errorf("--warm %s: %w", t, err))
+		}
+	}
+	return spec, errors.Join(errs...)
 }
 
 // checkListen refuses plain HTTP beyond loopback unless asked for: API keys

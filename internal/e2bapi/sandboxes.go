@@ -204,7 +204,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, key string) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	cfg, err := s.m.Create(r.Context(), sandbox.CreateOptions{
+	cfg, err := s.createOrClaim(r.Context(), sandbox.CreateOptions{
 		Template: tpl, From: from, Env: env, Policy: pol, NoWorkspace: ws == "", Workspace: ws, User: e2bUser,
 		TTL: time.Duration(timeout) * time.Second, Metadata: req.Metadata, Owner: key,
 		AccessToken: newAccessToken(),

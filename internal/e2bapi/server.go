@@ -18,6 +18,7 @@ import (
 	"github.com/paddock-dev/paddock/api/envd/process/processpbconnect"
 	"github.com/paddock-dev/paddock/internal/apikey"
 	"github.com/paddock-dev/paddock/internal/sandbox"
+	"github.com/paddock-dev/paddock/internal/warmpool"
 )
 
 // openapiDoc describes every route of routes (openapi.json).
@@ -40,9 +41,11 @@ type Server struct {
 	WorkspaceRoot string
 	// Limits are per key.
 	Limits Limits
-	rates  limiters
-	procs  procTable
-	mux    *http.ServeMux
+	// Pool, when not nil, serves creates from idle clones (--warm).
+	Pool  *warmpool.Pool
+	rates limiters
+	procs procTable
+	mux   *http.ServeMux
 	// patterns are the routes that need a key, for the OpenAPI test.
 	patterns []string
 }

@@ -55,6 +55,9 @@ type CreateOptions struct {
 	// 1001, so the template's agent (1000) stays a user of its own; with
 	// a workspace the user is the workspace owner's uid as always.
 	User string
+	// Pool marks the sandbox an idle member of that template's warm pool
+	// (store.SandboxConfig.Pool).
+	Pool string
 }
 
 // maxTTL bounds --ttl: a sandbox meant to live longer should have none.
@@ -129,7 +132,7 @@ func (m *Manager) validate(o CreateOptions) (store.SandboxConfig, error) {
 		d := time.Now().Add(o.TTL).UTC()
 		cfg.Deadline = &d
 	}
-	cfg.Metadata, cfg.Owner, cfg.AccessToken = o.Metadata, o.Owner, o.AccessToken
+	cfg.Metadata, cfg.Owner, cfg.AccessToken, cfg.Pool = o.Metadata, o.Owner, o.AccessToken, o.Pool
 	errs = append(errs, validatePolicy(o.Policy))
 	cfg.User = workspaceUser(cfg.Workspace)
 	if o.User != "" && o.User != cfg.User.Name {

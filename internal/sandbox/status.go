@@ -34,6 +34,9 @@ type Info struct {
 	Deadline *time.Time        `json:"deadline,omitempty"`
 	Metadata map[string]string `json:"metadata,omitempty"`
 	Owner    string            `json:"owner,omitempty"` // the API key that made it
+	// Pool names the template whose warm pool (paddock serve --warm)
+	// holds this sandbox idle, unclaimed.
+	Pool string `json:"pool,omitempty"`
 	// AccessToken guards the sandbox's services in the API; never shown.
 	AccessToken string `json:"-"`
 	Dir         string `json:"dir"`
@@ -83,6 +86,7 @@ func (m *Manager) status(name string) Info {
 	info.Template, info.Workspace, info.Created = cfg.Template, cfg.Workspace, cfg.Created
 	info.Deadline, info.Metadata, info.Owner, info.AccessToken = cfg.Deadline, cfg.Metadata, cfg.Owner, cfg.AccessToken
 	info.CPUs, info.MemoryBytes, info.Accel, info.From = cfg.CPUs, cfg.MemoryBytes, cfg.Accel, cfg.From
+	info.Pool = cfg.Pool
 
 	if supervisorAlive(l) {
 		if pf, err := store.ReadPidFile(l.SupervisorPid()); err == nil {

@@ -42,6 +42,10 @@ type SandboxConfig struct {
 	// AccessToken is what the API's callers of the sandbox's own services
 	// (E2B's envd: commands) must show (X-Access-Token).
 	AccessToken string `json:"access_token,omitempty"`
+	// Pool, when set, marks an idle member of paddock serve's warm pool
+	// (--warm) of that template: no owner yet, a closed network. An API
+	// create claims it (the supervisor's Claim), which clears the mark.
+	Pool string `json:"pool,omitempty"`
 }
 
 // User is the guest's default exec user.

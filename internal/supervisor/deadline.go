@@ -77,7 +77,7 @@ func (a *api) SetDeadline(ctx context.Context, req *supervisorv1.SetDeadlineRequ
 	if err := store.WriteJSON(s.layout.Config(), cfg); err != nil {
 		return nil, status.Errorf(codes.Internal, "record the deadline: %v", err)
 	}
-	s.cfg.Deadline = cfg.Deadline // the one field of cfg that changes
+	s.cfg.Deadline = cfg.Deadline
 	close(s.deadlineMoved)
 	s.deadlineMoved = make(chan struct{})
 	return &supervisorv1.SetDeadlineResponse{}, nil

@@ -74,7 +74,7 @@ func (p *agentProxy) Exec(req *agentv1.ExecRequest, stream agentv1.Agent_ExecSer
 			req.User = imageUser(img.User)
 		}
 	}
-	env := p.s.cfg.Env
+	env := p.s.execEnv()
 	if img != nil {
 		env = append(append([]string(nil), img.Env...), env...)
 	}

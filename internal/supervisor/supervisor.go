@@ -65,8 +65,9 @@ type sup struct {
 	// checkpointing is set while a checkpoint saves the VM: its own
 	// state, in which execs, pause and resume are refused.
 	checkpointing bool
-	// deadlineMoved is closed and replaced when SetDeadline changes
-	// cfg.Deadline (guarded by mu, like cfg from then on).
+	// deadlineMoved is closed and replaced when SetDeadline or Claim
+	// changes cfg.Deadline. mu guards the fields of cfg those two change
+	// (Deadline; Env, Owner, Metadata, AccessToken, Pool).
 	deadlineMoved chan struct{}
 
 	net *sandboxNet // the user-space network (network.go); set before QEMU starts

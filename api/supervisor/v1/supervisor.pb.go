@@ -25,6 +25,126 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ClaimRequest struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Owner            string                 `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"` // the API key's name
+	Metadata         map[string]string      `protobuf:"bytes,2,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	AccessToken      string                 `protobuf:"bytes,3,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
+	Env              []string               `protobuf:"bytes,4,rep,name=env,proto3" json:"env,omitempty"`                                                      // KEY=VALUE for every later exec
+	DeadlineUnixNano int64                  `protobuf:"varint,5,opt,name=deadline_unix_nano,json=deadlineUnixNano,proto3" json:"deadline_unix_nano,omitempty"` // 0 = no deadline
+	PolicyYaml       string                 `protobuf:"bytes,6,opt,name=policy_yaml,json=policyYaml,proto3" json:"policy_yaml,omitempty"`                      // the network policy (docs/NETWORK.md)
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ClaimRequest) Reset() {
+	*x = ClaimRequest{}
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClaimRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClaimRequest) ProtoMessage() {}
+
+func (x *ClaimRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClaimRequest.ProtoReflect.Descriptor instead.
+func (*ClaimRequest) Descriptor() ([]byte, []int) {
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ClaimRequest) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *ClaimRequest) GetMetadata() map[string]string {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+func (x *ClaimRequest) GetAccessToken() string {
+	if x != nil {
+		return x.AccessToken
+	}
+	return ""
+}
+
+func (x *ClaimRequest) GetEnv() []string {
+	if x != nil {
+		return x.Env
+	}
+	return nil
+}
+
+func (x *ClaimRequest) GetDeadlineUnixNano() int64 {
+	if x != nil {
+		return x.DeadlineUnixNano
+	}
+	return 0
+}
+
+func (x *ClaimRequest) GetPolicyYaml() string {
+	if x != nil {
+		return x.PolicyYaml
+	}
+	return ""
+}
+
+type ClaimResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClaimResponse) Reset() {
+	*x = ClaimResponse{}
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClaimResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClaimResponse) ProtoMessage() {}
+
+func (x *ClaimResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClaimResponse.ProtoReflect.Descriptor instead.
+func (*ClaimResponse) Descriptor() ([]byte, []int) {
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{1}
+}
+
 type SetDeadlineRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	UnixNano      int64                  `protobuf:"varint,1,opt,name=unix_nano,json=unixNano,proto3" json:"unix_nano,omitempty"` // 0 = no deadline
@@ -34,7 +154,7 @@ type SetDeadlineRequest struct {
 
 func (x *SetDeadlineRequest) Reset() {
 	*x = SetDeadlineRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[0]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -46,7 +166,7 @@ func (x *SetDeadlineRequest) String() string {
 func (*SetDeadlineRequest) ProtoMessage() {}
 
 func (x *SetDeadlineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[0]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -59,7 +179,7 @@ func (x *SetDeadlineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetDeadlineRequest.ProtoReflect.Descriptor instead.
 func (*SetDeadlineRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{0}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *SetDeadlineRequest) GetUnixNano() int64 {
@@ -77,7 +197,7 @@ type SetDeadlineResponse struct {
 
 func (x *SetDeadlineResponse) Reset() {
 	*x = SetDeadlineResponse{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[1]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -89,7 +209,7 @@ func (x *SetDeadlineResponse) String() string {
 func (*SetDeadlineResponse) ProtoMessage() {}
 
 func (x *SetDeadlineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[1]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -102,7 +222,7 @@ func (x *SetDeadlineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetDeadlineResponse.ProtoReflect.Descriptor instead.
 func (*SetDeadlineResponse) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{1}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{3}
 }
 
 type InfoRequest struct {
@@ -113,7 +233,7 @@ type InfoRequest struct {
 
 func (x *InfoRequest) Reset() {
 	*x = InfoRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[2]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -125,7 +245,7 @@ func (x *InfoRequest) String() string {
 func (*InfoRequest) ProtoMessage() {}
 
 func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[2]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -138,7 +258,7 @@ func (x *InfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
 func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{2}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{4}
 }
 
 type InfoResponse struct {
@@ -156,7 +276,7 @@ type InfoResponse struct {
 
 func (x *InfoResponse) Reset() {
 	*x = InfoResponse{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[3]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -168,7 +288,7 @@ func (x *InfoResponse) String() string {
 func (*InfoResponse) ProtoMessage() {}
 
 func (x *InfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[3]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -181,7 +301,7 @@ func (x *InfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
 func (*InfoResponse) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{3}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *InfoResponse) GetState() string {
@@ -242,7 +362,7 @@ type StopRequest struct {
 
 func (x *StopRequest) Reset() {
 	*x = StopRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[4]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -254,7 +374,7 @@ func (x *StopRequest) String() string {
 func (*StopRequest) ProtoMessage() {}
 
 func (x *StopRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[4]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -267,7 +387,7 @@ func (x *StopRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRequest.ProtoReflect.Descriptor instead.
 func (*StopRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{4}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *StopRequest) GetTimeoutMs() int64 {
@@ -286,7 +406,7 @@ type StopResponse struct {
 
 func (x *StopResponse) Reset() {
 	*x = StopResponse{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[5]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -298,7 +418,7 @@ func (x *StopResponse) String() string {
 func (*StopResponse) ProtoMessage() {}
 
 func (x *StopResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[5]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -311,7 +431,7 @@ func (x *StopResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopResponse.ProtoReflect.Descriptor instead.
 func (*StopResponse) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{5}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *StopResponse) GetForced() bool {
@@ -329,7 +449,7 @@ type PauseRequest struct {
 
 func (x *PauseRequest) Reset() {
 	*x = PauseRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[6]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -341,7 +461,7 @@ func (x *PauseRequest) String() string {
 func (*PauseRequest) ProtoMessage() {}
 
 func (x *PauseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[6]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -354,7 +474,7 @@ func (x *PauseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseRequest.ProtoReflect.Descriptor instead.
 func (*PauseRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{6}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{8}
 }
 
 type PauseResponse struct {
@@ -365,7 +485,7 @@ type PauseResponse struct {
 
 func (x *PauseResponse) Reset() {
 	*x = PauseResponse{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[7]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -377,7 +497,7 @@ func (x *PauseResponse) String() string {
 func (*PauseResponse) ProtoMessage() {}
 
 func (x *PauseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[7]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -390,7 +510,7 @@ func (x *PauseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseResponse.ProtoReflect.Descriptor instead.
 func (*PauseResponse) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{7}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{9}
 }
 
 type ResumeRequest struct {
@@ -401,7 +521,7 @@ type ResumeRequest struct {
 
 func (x *ResumeRequest) Reset() {
 	*x = ResumeRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[8]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -413,7 +533,7 @@ func (x *ResumeRequest) String() string {
 func (*ResumeRequest) ProtoMessage() {}
 
 func (x *ResumeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[8]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -426,7 +546,7 @@ func (x *ResumeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeRequest.ProtoReflect.Descriptor instead.
 func (*ResumeRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{8}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{10}
 }
 
 type ResumeResponse struct {
@@ -437,7 +557,7 @@ type ResumeResponse struct {
 
 func (x *ResumeResponse) Reset() {
 	*x = ResumeResponse{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[9]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -449,7 +569,7 @@ func (x *ResumeResponse) String() string {
 func (*ResumeResponse) ProtoMessage() {}
 
 func (x *ResumeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[9]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -462,7 +582,7 @@ func (x *ResumeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeResponse.ProtoReflect.Descriptor instead.
 func (*ResumeResponse) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{9}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{11}
 }
 
 type CheckpointRequest struct {
@@ -474,7 +594,7 @@ type CheckpointRequest struct {
 
 func (x *CheckpointRequest) Reset() {
 	*x = CheckpointRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[10]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -486,7 +606,7 @@ func (x *CheckpointRequest) String() string {
 func (*CheckpointRequest) ProtoMessage() {}
 
 func (x *CheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[10]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -499,7 +619,7 @@ func (x *CheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckpointRequest.ProtoReflect.Descriptor instead.
 func (*CheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{10}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CheckpointRequest) GetDir() string {
@@ -519,7 +639,7 @@ type CheckpointResponse struct {
 
 func (x *CheckpointResponse) Reset() {
 	*x = CheckpointResponse{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[11]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -531,7 +651,7 @@ func (x *CheckpointResponse) String() string {
 func (*CheckpointResponse) ProtoMessage() {}
 
 func (x *CheckpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[11]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -544,7 +664,7 @@ func (x *CheckpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckpointResponse.ProtoReflect.Descriptor instead.
 func (*CheckpointResponse) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{11}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CheckpointResponse) GetMemoryBytes() int64 {
@@ -569,7 +689,7 @@ type GetPolicyRequest struct {
 
 func (x *GetPolicyRequest) Reset() {
 	*x = GetPolicyRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[12]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -581,7 +701,7 @@ func (x *GetPolicyRequest) String() string {
 func (*GetPolicyRequest) ProtoMessage() {}
 
 func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[12]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -594,7 +714,7 @@ func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyRequest.ProtoReflect.Descriptor instead.
 func (*GetPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{12}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{14}
 }
 
 type GetPolicyResponse struct {
@@ -606,7 +726,7 @@ type GetPolicyResponse struct {
 
 func (x *GetPolicyResponse) Reset() {
 	*x = GetPolicyResponse{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[13]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -618,7 +738,7 @@ func (x *GetPolicyResponse) String() string {
 func (*GetPolicyResponse) ProtoMessage() {}
 
 func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[13]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -631,7 +751,7 @@ func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyResponse.ProtoReflect.Descriptor instead.
 func (*GetPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{13}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetPolicyResponse) GetYaml() string {
@@ -650,7 +770,7 @@ type SetPolicyRequest struct {
 
 func (x *SetPolicyRequest) Reset() {
 	*x = SetPolicyRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[14]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -662,7 +782,7 @@ func (x *SetPolicyRequest) String() string {
 func (*SetPolicyRequest) ProtoMessage() {}
 
 func (x *SetPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[14]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -675,7 +795,7 @@ func (x *SetPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPolicyRequest.ProtoReflect.Descriptor instead.
 func (*SetPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{14}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SetPolicyRequest) GetYaml() string {
@@ -693,7 +813,7 @@ type SetPolicyResponse struct {
 
 func (x *SetPolicyResponse) Reset() {
 	*x = SetPolicyResponse{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[15]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -705,7 +825,7 @@ func (x *SetPolicyResponse) String() string {
 func (*SetPolicyResponse) ProtoMessage() {}
 
 func (x *SetPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[15]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -718,7 +838,7 @@ func (x *SetPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPolicyResponse.ProtoReflect.Descriptor instead.
 func (*SetPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{15}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{17}
 }
 
 type AddPolicyRuleRequest struct {
@@ -731,7 +851,7 @@ type AddPolicyRuleRequest struct {
 
 func (x *AddPolicyRuleRequest) Reset() {
 	*x = AddPolicyRuleRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[16]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -743,7 +863,7 @@ func (x *AddPolicyRuleRequest) String() string {
 func (*AddPolicyRuleRequest) ProtoMessage() {}
 
 func (x *AddPolicyRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[16]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -756,7 +876,7 @@ func (x *AddPolicyRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddPolicyRuleRequest.ProtoReflect.Descriptor instead.
 func (*AddPolicyRuleRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{16}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AddPolicyRuleRequest) GetAllow() bool {
@@ -777,7 +897,19 @@ var File_api_supervisor_v1_supervisor_proto protoreflect.FileDescriptor
 
 const file_api_supervisor_v1_supervisor_proto_rawDesc = "" +
 	"\n" +
-	"\"api/supervisor/v1/supervisor.proto\x12\x15paddock.supervisor.v1\"1\n" +
+	"\"api/supervisor/v1/supervisor.proto\x12\x15paddock.supervisor.v1\"\xb4\x02\n" +
+	"\fClaimRequest\x12\x14\n" +
+	"\x05owner\x18\x01 \x01(\tR\x05owner\x12M\n" +
+	"\bmetadata\x18\x02 \x03(\v21.paddock.supervisor.v1.ClaimRequest.MetadataEntryR\bmetadata\x12!\n" +
+	"\faccess_token\x18\x03 \x01(\tR\vaccessToken\x12\x10\n" +
+	"\x03env\x18\x04 \x03(\tR\x03env\x12,\n" +
+	"\x12deadline_unix_nano\x18\x05 \x01(\x03R\x10deadlineUnixNano\x12\x1f\n" +
+	"\vpolicy_yaml\x18\x06 \x01(\tR\n" +
+	"policyYaml\x1a;\n" +
+	"\rMetadataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x0f\n" +
+	"\rClaimResponse\"1\n" +
 	"\x12SetDeadlineRequest\x12\x1b\n" +
 	"\tunix_nano\x18\x01 \x01(\x03R\bunixNano\"\x15\n" +
 	"\x13SetDeadlineResponse\"\r\n" +
@@ -813,7 +945,7 @@ const file_api_supervisor_v1_supervisor_proto_rawDesc = "" +
 	"\x11SetPolicyResponse\"@\n" +
 	"\x14AddPolicyRuleRequest\x12\x14\n" +
 	"\x05allow\x18\x01 \x01(\bR\x05allow\x12\x12\n" +
-	"\x04rule\x18\x02 \x01(\tR\x04rule2\xca\x06\n" +
+	"\x04rule\x18\x02 \x01(\tR\x04rule2\x9e\a\n" +
 	"\n" +
 	"Supervisor\x12O\n" +
 	"\x04Info\x12\".paddock.supervisor.v1.InfoRequest\x1a#.paddock.supervisor.v1.InfoResponse\x12O\n" +
@@ -825,7 +957,8 @@ const file_api_supervisor_v1_supervisor_proto_rawDesc = "" +
 	"\tGetPolicy\x12'.paddock.supervisor.v1.GetPolicyRequest\x1a(.paddock.supervisor.v1.GetPolicyResponse\x12^\n" +
 	"\tSetPolicy\x12'.paddock.supervisor.v1.SetPolicyRequest\x1a(.paddock.supervisor.v1.SetPolicyResponse\x12f\n" +
 	"\rAddPolicyRule\x12+.paddock.supervisor.v1.AddPolicyRuleRequest\x1a(.paddock.supervisor.v1.GetPolicyResponse\x12d\n" +
-	"\vSetDeadline\x12).paddock.supervisor.v1.SetDeadlineRequest\x1a*.paddock.supervisor.v1.SetDeadlineResponseB?Z=github.com/paddock-dev/paddock/api/supervisor/v1;supervisorv1b\x06proto3"
+	"\vSetDeadline\x12).paddock.supervisor.v1.SetDeadlineRequest\x1a*.paddock.supervisor.v1.SetDeadlineResponse\x12R\n" +
+	"\x05Claim\x12#.paddock.supervisor.v1.ClaimRequest\x1a$.paddock.supervisor.v1.ClaimResponseB?Z=github.com/paddock-dev/paddock/api/supervisor/v1;supervisorv1b\x06proto3"
 
 var (
 	file_api_supervisor_v1_supervisor_proto_rawDescOnce sync.Once
@@ -839,50 +972,56 @@ func file_api_supervisor_v1_supervisor_proto_rawDescGZIP() []byte {
 	return file_api_supervisor_v1_supervisor_proto_rawDescData
 }
 
-var file_api_supervisor_v1_supervisor_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_api_supervisor_v1_supervisor_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_api_supervisor_v1_supervisor_proto_goTypes = []any{
-	(*SetDeadlineRequest)(nil),   // 0: paddock.supervisor.v1.SetDeadlineRequest
-	(*SetDeadlineResponse)(nil),  // 1: paddock.supervisor.v1.SetDeadlineResponse
-	(*InfoRequest)(nil),          // 2: paddock.supervisor.v1.InfoRequest
-	(*InfoResponse)(nil),         // 3: paddock.supervisor.v1.InfoResponse
-	(*StopRequest)(nil),          // 4: paddock.supervisor.v1.StopRequest
-	(*StopResponse)(nil),         // 5: paddock.supervisor.v1.StopResponse
-	(*PauseRequest)(nil),         // 6: paddock.supervisor.v1.PauseRequest
-	(*PauseResponse)(nil),        // 7: paddock.supervisor.v1.PauseResponse
-	(*ResumeRequest)(nil),        // 8: paddock.supervisor.v1.ResumeRequest
-	(*ResumeResponse)(nil),       // 9: paddock.supervisor.v1.ResumeResponse
-	(*CheckpointRequest)(nil),    // 10: paddock.supervisor.v1.CheckpointRequest
-	(*CheckpointResponse)(nil),   // 11: paddock.supervisor.v1.CheckpointResponse
-	(*GetPolicyRequest)(nil),     // 12: paddock.supervisor.v1.GetPolicyRequest
-	(*GetPolicyResponse)(nil),    // 13: paddock.supervisor.v1.GetPolicyResponse
-	(*SetPolicyRequest)(nil),     // 14: paddock.supervisor.v1.SetPolicyRequest
-	(*SetPolicyResponse)(nil),    // 15: paddock.supervisor.v1.SetPolicyResponse
-	(*AddPolicyRuleRequest)(nil), // 16: paddock.supervisor.v1.AddPolicyRuleRequest
+	(*ClaimRequest)(nil),         // 0: paddock.supervisor.v1.ClaimRequest
+	(*ClaimResponse)(nil),        // 1: paddock.supervisor.v1.ClaimResponse
+	(*SetDeadlineRequest)(nil),   // 2: paddock.supervisor.v1.SetDeadlineRequest
+	(*SetDeadlineResponse)(nil),  // 3: paddock.supervisor.v1.SetDeadlineResponse
+	(*InfoRequest)(nil),          // 4: paddock.supervisor.v1.InfoRequest
+	(*InfoResponse)(nil),         // 5: paddock.supervisor.v1.InfoResponse
+	(*StopRequest)(nil),          // 6: paddock.supervisor.v1.StopRequest
+	(*StopResponse)(nil),         // 7: paddock.supervisor.v1.StopResponse
+	(*PauseRequest)(nil),         // 8: paddock.supervisor.v1.PauseRequest
+	(*PauseResponse)(nil),        // 9: paddock.supervisor.v1.PauseResponse
+	(*ResumeRequest)(nil),        // 10: paddock.supervisor.v1.ResumeRequest
+	(*ResumeResponse)(nil),       // 11: paddock.supervisor.v1.ResumeResponse
+	(*CheckpointRequest)(nil),    // 12: paddock.supervisor.v1.CheckpointRequest
+	(*CheckpointResponse)(nil),   // 13: paddock.supervisor.v1.CheckpointResponse
+	(*GetPolicyRequest)(nil),     // 14: paddock.supervisor.v1.GetPolicyRequest
+	(*GetPolicyResponse)(nil),    // 15: paddock.supervisor.v1.GetPolicyResponse
+	(*SetPolicyRequest)(nil),     // 16: paddock.supervisor.v1.SetPolicyRequest
+	(*SetPolicyResponse)(nil),    // 17: paddock.supervisor.v1.SetPolicyResponse
+	(*AddPolicyRuleRequest)(nil), // 18: paddock.supervisor.v1.AddPolicyRuleRequest
+	nil,                          // 19: paddock.supervisor.v1.ClaimRequest.MetadataEntry
 }
 var file_api_supervisor_v1_supervisor_proto_depIdxs = []int32{
-	2,  // 0: paddock.supervisor.v1.Supervisor.Info:input_type -> paddock.supervisor.v1.InfoRequest
-	4,  // 1: paddock.supervisor.v1.Supervisor.Stop:input_type -> paddock.supervisor.v1.StopRequest
-	6,  // 2: paddock.supervisor.v1.Supervisor.Pause:input_type -> paddock.supervisor.v1.PauseRequest
-	8,  // 3: paddock.supervisor.v1.Supervisor.Resume:input_type -> paddock.supervisor.v1.ResumeRequest
-	10, // 4: paddock.supervisor.v1.Supervisor.Checkpoint:input_type -> paddock.supervisor.v1.CheckpointRequest
-	12, // 5: paddock.supervisor.v1.Supervisor.GetPolicy:input_type -> paddock.supervisor.v1.GetPolicyRequest
-	14, // 6: paddock.supervisor.v1.Supervisor.SetPolicy:input_type -> paddock.supervisor.v1.SetPolicyRequest
-	16, // 7: paddock.supervisor.v1.Supervisor.AddPolicyRule:input_type -> paddock.supervisor.v1.AddPolicyRuleRequest
-	0,  // 8: paddock.supervisor.v1.Supervisor.SetDeadline:input_type -> paddock.supervisor.v1.SetDeadlineRequest
-	3,  // 9: paddock.supervisor.v1.Supervisor.Info:output_type -> paddock.supervisor.v1.InfoResponse
-	5,  // 10: paddock.supervisor.v1.Supervisor.Stop:output_type -> paddock.supervisor.v1.StopResponse
-	7,  // 11: paddock.supervisor.v1.Supervisor.Pause:output_type -> paddock.supervisor.v1.PauseResponse
-	9,  // 12: paddock.supervisor.v1.Supervisor.Resume:output_type -> paddock.supervisor.v1.ResumeResponse
-	11, // 13: paddock.supervisor.v1.Supervisor.Checkpoint:output_type -> paddock.supervisor.v1.CheckpointResponse
-	13, // 14: paddock.supervisor.v1.Supervisor.GetPolicy:output_type -> paddock.supervisor.v1.GetPolicyResponse
-	15, // 15: paddock.supervisor.v1.Supervisor.SetPolicy:output_type -> paddock.supervisor.v1.SetPolicyResponse
-	13, // 16: paddock.supervisor.v1.Supervisor.AddPolicyRule:output_type -> paddock.supervisor.v1.GetPolicyResponse
-	1,  // 17: paddock.supervisor.v1.Supervisor.SetDeadline:output_type -> paddock.supervisor.v1.SetDeadlineResponse
-	9,  // [9:18] is the sub-list for method output_type
-	0,  // [0:9] is the sub-list for method input_type
-	0,  // [0:0] is the sub-list for extension type_name
-	0,  // [0:0] is the sub-list for extension extendee
-	0,  // [0:0] is the sub-list for field type_name
+	19, // 0: paddock.supervisor.v1.ClaimRequest.metadata:type_name -> paddock.supervisor.v1.ClaimRequest.MetadataEntry
+	4,  // 1: paddock.supervisor.v1.Supervisor.Info:input_type -> paddock.supervisor.v1.InfoRequest
+	6,  // 2: paddock.supervisor.v1.Supervisor.Stop:input_type -> paddock.supervisor.v1.StopRequest
+	8,  // 3: paddock.supervisor.v1.Supervisor.Pause:input_type -> paddock.supervisor.v1.PauseRequest
+	10, // 4: paddock.supervisor.v1.Supervisor.Resume:input_type -> paddock.supervisor.v1.ResumeRequest
+	12, // 5: paddock.supervisor.v1.Supervisor.Checkpoint:input_type -> paddock.supervisor.v1.CheckpointRequest
+	14, // 6: paddock.supervisor.v1.Supervisor.GetPolicy:input_type -> paddock.supervisor.v1.GetPolicyRequest
+	16, // 7: paddock.supervisor.v1.Supervisor.SetPolicy:input_type -> paddock.supervisor.v1.SetPolicyRequest
+	18, // 8: paddock.supervisor.v1.Supervisor.AddPolicyRule:input_type -> paddock.supervisor.v1.AddPolicyRuleRequest
+	2,  // 9: paddock.supervisor.v1.Supervisor.SetDeadline:input_type -> paddock.supervisor.v1.SetDeadlineRequest
+	0,  // 10: paddock.supervisor.v1.Supervisor.Claim:input_type -> paddock.supervisor.v1.ClaimRequest
+	5,  // 11: paddock.supervisor.v1.Supervisor.Info:output_type -> paddock.supervisor.v1.InfoResponse
+	7,  // 12: paddock.supervisor.v1.Supervisor.Stop:output_type -> paddock.supervisor.v1.StopResponse
+	9,  // 13: paddock.supervisor.v1.Supervisor.Pause:output_type -> paddock.supervisor.v1.PauseResponse
+	11, // 14: paddock.supervisor.v1.Supervisor.Resume:output_type -> paddock.supervisor.v1.ResumeResponse
+	13, // 15: paddock.supervisor.v1.Supervisor.Checkpoint:output_type -> paddock.supervisor.v1.CheckpointResponse
+	15, // 16: paddock.supervisor.v1.Supervisor.GetPolicy:output_type -> paddock.supervisor.v1.GetPolicyResponse
+	17, // 17: paddock.supervisor.v1.Supervisor.SetPolicy:output_type -> paddock.supervisor.v1.SetPolicyResponse
+	15, // 18: paddock.supervisor.v1.Supervisor.AddPolicyRule:output_type -> paddock.supervisor.v1.GetPolicyResponse
+	3,  // 19: paddock.supervisor.v1.Supervisor.SetDeadline:output_type -> paddock.supervisor.v1.SetDeadlineResponse
+	1,  // 20: paddock.supervisor.v1.Supervisor.Claim:output_type -> paddock.supervisor.v1.ClaimResponse
+	11, // [11:21] is the sub-list for method output_type
+	1,  // [1:11] is the sub-list for method input_type
+	1,  // [1:1] is the sub-list for extension type_name
+	1,  // [1:1] is the sub-list for extension extendee
+	0,  // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_api_supervisor_v1_supervisor_proto_init() }
@@ -896,7 +1035,7 @@ func file_api_supervisor_v1_supervisor_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_supervisor_v1_supervisor_proto_rawDesc), len(file_api_supervisor_v1_supervisor_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

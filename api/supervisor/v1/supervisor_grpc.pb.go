@@ -32,6 +32,7 @@ const (
 	Supervisor_SetPolicy_FullMethodName     = "/paddock.supervisor.v1.Supervisor/SetPolicy"
 	Supervisor_AddPolicyRule_FullMethodName = "/paddock.supervisor.v1.Supervisor/AddPolicyRule"
 	Supervisor_SetDeadline_FullMethodName   = "/paddock.supervisor.v1.Supervisor/SetDeadline"
+	Supervisor_Claim_FullMethodName         = "/paddock.supervisor.v1.Supervisor/Claim"
 )
 
 // SupervisorClient is the client API for Supervisor service.
@@ -63,6 +64,13 @@ type SupervisorClient interface {
 	// SetDeadline moves the time at which the supervisor removes the
 	// sandbox (0: never) and records it in the sandbox's config.
 	SetDeadline(ctx context.Context, in *SetDeadlineRequest, opts ...grpc.CallOption) (*SetDeadlineResponse, error)
+	// Claim turns an idle warm-pool sandbox (paddock serve --warm) into a
+	// caller's: it replaces the environment of later execs, the owner,
+	// metadata, access token, deadline and network policy, records them in
+	// the sandbox's config and clears its pool mark. Of concurrent claims
+	// exactly one succeeds; the others, and a claim of a sandbox that is not
+	// an idle pool member, fail with FAILED_PRECONDITION.
+	Claim(ctx context.Context, in *ClaimRequest, opts ...grpc.CallOption) (*ClaimResponse, error)
 }
 
 type supervisorClient struct {
@@ -163,6 +171,16 @@ func (c *supervisorClient) SetDeadline(ctx context.Context, in *SetDeadlineReque
 	return out, nil
 }
 
+func (c *supervisorClient) Claim(ctx context.Context, in *ClaimRequest, opts ...grpc.CallOption) (*ClaimResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClaimResponse)
+	err := c.cc.Invoke(ctx, Supervisor_Claim_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SupervisorServer is the server API for Supervisor service.
 // All implementations must embed UnimplementedSupervisorServer
 // for forward compatibility.
@@ -192,6 +210,13 @@ type SupervisorServer interface {
 	// SetDeadline moves the time at which the supervisor removes the
 	// sandbox (0: never) and records it in the sandbox's config.
 	SetDeadline(context.Context, *SetDeadlineRequest) (*SetDeadlineResponse, error)
+	// Claim turns an idle warm-pool sandbox (paddock serve --warm) into a
+	// caller's: it replaces the environment of later execs, the owner,
+	// metadata, access token, deadline and network policy, records them in
+	// the sandbox's config and clears its pool mark. Of concurrent claims
+	// exactly one succeeds; the others, and a claim of a sandbox that is not
+	// an idle pool member, fail with FAILED_PRECONDITION.
+	Claim(context.Context, *ClaimRequest) (*ClaimResponse, error)
 	mustEmbedUnimplementedSupervisorServer()
 }
 
@@ -228,6 +253,9 @@ func (UnimplementedSupervisorServer) AddPolicyRule(context.Context, *AddPolicyRu
 }
 func (UnimplementedSupervisorServer) SetDeadline(context.Context, *SetDeadlineRequest) (*SetDeadlineResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetDeadline not implemented")
+}
+func (UnimplementedSupervisorServer) Claim(context.Context, *ClaimRequest) (*ClaimResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Claim not implemented")
 }
 func (UnimplementedSupervisorServer) mustEmbedUnimplementedSupervisorServer() {}
 func (UnimplementedSupervisorServer) testEmbeddedByValue()                    {}
@@ -412,6 +440,24 @@ func _Supervisor_SetDeadline_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Supervisor_Claim_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ClaimRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupervisorServer).Claim(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Supervisor_Claim_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupervisorServer).Claim(ctx, req.(*ClaimRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Supervisor_ServiceDesc is the grpc.ServiceDesc for Supervisor service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -454,6 +500,10 @@ var Supervisor_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetDeadline",
 			Handler:    _Supervisor_SetDeadline_Handler,
+		},
+		{
+			MethodName: "Claim",
+			Handler:    _Supervisor_Claim_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,33 @@
+package e2bapi
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/paddock-dev/paddock/internal/sandbox"
+	"github.com/paddock-dev/paddock/internal/store"
+	"github.com/paddock-dev/paddock/internal/warmpool"
+)
+
+// StartPool keeps spec's idle clones, made as API creates make sandboxes,
+// and serves creates from them, until ctx ends; the returned func waits
+// for the pool's loops to end (a boot under way is undone).
+func (s *Server) StartPool(ctx context.Context, spec warmpool.Spec, log *slog.Logger) (wait func()) {
+	s.Pool = warmpool.New(s.m, spec, log)
+	s.Pool.Base = sandbox.CreateOptions{User: e2bUser}
+	s.Pool.Start(ctx)
+	return s.Pool.Wait
+}
+
+// createOrClaim serves a create from the warm pool when the template has
+// an idle clone and the create asks for nothing a clone cannot take;
+// otherwise (or when no clone could be claimed) it creates as usual.
+func (s *Server) createOrClaim(ctx context.Context, o sandbox.CreateOptions) (store.SandboxConfig, error) {
+	if s.Pool != nil {
+		if cfg, ok := s.Pool.Claim(ctx, o); ok {
+			s.log.Info("api create from the warm pool", "key", o.Owner, "sandbox", cfg.Name, "template", o.Template)
+			return cfg, nil
+		}
+	}
+	return s.m.Create(ctx, o)
+}
