@@ -82,10 +82,9 @@ next serve adopts or removes them; paddock rm removes them like any other.`,
 			if err != nil {
 				return fmt.Errorf("serve: %w", err)
 			}
-			if len(spec) > 0 {
-				wait := api.StartPool(ctx, spec, log)
-				defer func() { stop(); wait() }() // a boot under way is undone
-			}
+			// Without --warm this removes the idle clones an earlier serve left.
+			wait := api.StartPool(ctx, spec, log)
+			defer func() { stop(); wait() }() // a boot under way is undone
 			log.Info("serving the E2B API", "addr", l.Addr().String(), "tls", certFile != "", "warm", spec.String())
 			if certFile != "" {
 				err = srv.ServeTLS(l, certFile, keyFile)

@@ -11,7 +11,9 @@ import (
 
 // StartPool keeps spec's idle clones, made as API creates make sandboxes,
 // and serves creates from them, until ctx ends; the returned func waits
-// for the pool's loops to end (a boot under way is undone).
+// for the pool's loops to end (a boot under way is undone). Idle clones
+// an earlier serve left are adopted or removed (all of them for an empty
+// spec).
 func (s *Server) StartPool(ctx context.Context, spec warmpool.Spec, log *slog.Logger) (wait func()) {
 	s.Pool = warmpool.New(s.m, spec, log)
 	s.Pool.Base = sandbox.CreateOptions{User: e2bUser}
