@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
 	processpb "github.com/paddock-dev/paddock/api/envd/process"
@@ -25,8 +26,8 @@ import (
 
 // E2B's SDKs reach a sandbox's own services (envd) at E2B_SANDBOX_URL with
 // the headers E2b-Sandbox-Id and X-Access-Token; paddock serve answers
-// them itself, over the sandbox's supervisor. Served: process.Start (what
-// commands.run uses). The rest answers Unimplemented, saying so.
+// them itself, over the sandbox's supervisor: the process service here and
+// in procs.go, the filesystem service and /files in their own files.
 
 // newAccessToken is a sandbox's envd access token.
 func newAccessToken() string {
@@ -86,59 +87,61 @@ func keepalive(h http.Header) time.Duration {
 	return time.Duration(n) * time.Second
 }
 
+// Start runs a command that outlives its stream (the agent's keep_running):
+// when the client goes away the command runs on, and Connect, List and the
+// calls by pid or tag reach it in the guest.
 func (p *processService) Start(ctx context.Context, req *connect.Request[processpb.StartRequest], stream *connect.ServerStream[processpb.StartResponse]) error {
-	info, err := p.s.sandboxFor(req.Header())
-	if err != nil {
-		return err
-	}
 	msg := req.Msg
-	if msg.Pty != nil {
-		return connect.NewError(connect.CodeUnimplemented, errors.New("paddock serve does not serve PTYs yet"))
-	}
 	cfg := msg.GetProcess()
 	if cfg.GetCmd() == "" {
 		return connect.NewError(connect.CodeInvalidArgument, errors.New("process.cmd is required"))
+	}
+	size := msg.GetPty().GetSize()
+	if msg.Pty != nil && (size.GetRows() == 0 || size.GetCols() == 0 || size.GetRows() > 65535 || size.GetCols() > 65535) {
+		return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("pty size %dx%d: columns and rows must be 1 to 65535", size.GetCols(), size.GetRows()))
 	}
 	env := make([]string, 0, len(cfg.GetEnvs()))
 	for k, v := range cfg.GetEnvs() {
 		env = append(env, k+"="+v)
 	}
 	sort.Strings(env)
-	c, err := p.s.m.Dial(info.Name)
-	if err != nil {
-		return connect.NewError(connect.CodeUnavailable, err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // ends the exec: the supervisor kills an abandoned one
-	execID := "api-" + newAccessToken()[:12]
-	events, err := c.Agent.Exec(ctx, &agentv1.ExecRequest{
-		Id:   execID,
-		Argv: append([]string{cfg.GetCmd()}, cfg.GetArgs()...),
-		Env:  env, Cwd: cfg.GetCwd(), User: execUser(req.Header()), Stdin: msg.GetStdin(),
-	})
+	annotation, err := proto.Marshal(cfg)
 	if err != nil {
 		return connect.NewError(connect.CodeInternal, err)
 	}
-	// While its stream is open the command can be listed, written to and
-	// signalled by pid or tag.
-	var pid uint32
-	started := func(n uint32) {
-		pid = n
-		p.s.procs.add(info.Name, &proc{execID: execID, pid: n, tag: msg.GetTag(), config: cfg})
+	c, err := p.dial(req)
+	if err != nil {
+		return err
 	}
-	defer func() {
-		if pid != 0 {
-			p.s.procs.remove(info.Name, pid)
-		}
-	}()
-	return relay(ctx, events, stream, keepalive(req.Header()), started)
+	defer c.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the stream: the supervisor releases it, the command runs on
+	events, err := c.Agent.Exec(ctx, &agentv1.ExecRequest{
+		Id:   "api-" + newAccessToken()[:12],
+		Argv: append([]string{cfg.GetCmd()}, cfg.GetArgs()...),
+		Env:  env, Cwd: cfg.GetCwd(), User: execUser(req.Header()), Stdin: msg.GetStdin(),
+		Tty: msg.Pty != nil, Rows: size.GetRows(), Cols: size.GetCols(),
+		KeepRunning: true, Tag: msg.GetTag(), Annotation: annotation,
+	})
+	if err != nil {
+		return agentError(err, nil)
+	}
+	send := func(ev *processpb.ProcessEvent) error {
+		return stream.Send(&processpb.StartResponse{Event: ev})
+	}
+	return relay(ctx, events, send, keepalive(req.Header()), nil)
 }
 
-// relay sends the agent's exec events as envd's process events, with
-// keepalives at the interval asked for, until the process ends; started
-// is called with the pid when the process has started.
-func relay(ctx context.Context, events agentv1.Agent_ExecClient, stream *connect.ServerStream[processpb.StartResponse], every time.Duration, started func(uint32)) error {
+// agentStream is the part of the agent's Exec and Attach streams relay
+// reads.
+type agentStream interface {
+	Recv() (*agentv1.ExecEvent, error)
+}
+
+// relay sends the agent's events of one process as envd's process events,
+// with keepalives at the interval asked for, until the process ends (or
+// the stream does); sel names the process in errors (nil for Start).
+func relay(ctx context.Context, events agentStream, send func(*processpb.ProcessEvent) error, every time.Duration, sel *processpb.ProcessSelector) error {
 	type result struct {
 		ev  *agentv1.ExecEvent
 		err error
@@ -163,9 +166,7 @@ func relay(ctx context.Context, events agentv1.Agent_ExecClient, stream *connect
 		defer t.Stop()
 		tick = t.C
 	}
-	send := func(ev *processpb.ProcessEvent) error {
-		return stream.Send(&processpb.StartResponse{Event: ev})
-	}
+	tty := false
 	for {
 		select {
 		case <-tick:
@@ -176,14 +177,14 @@ func relay(ctx context.Context, events agentv1.Agent_ExecClient, stream *connect
 		case r := <-next:
 			if r.err != nil {
 				if errors.Is(r.err, io.EOF) {
-					return connect.NewError(connect.CodeInternal, errors.New("the command's stream ended without its exit status"))
+					return connect.NewError(connect.CodeUnavailable, errors.New("the command's stream ended without its exit status"))
 				}
-				return connect.NewError(connect.CodeInternal, r.err)
+				return agentError(r.err, sel)
 			}
-			ev, done := processEvent(r.ev)
 			if st := r.ev.GetStarted(); st != nil {
-				started(uint32(st.GetPid()))
+				tty = st.GetTty()
 			}
+			ev, done := processEvent(r.ev, tty)
 			if ev != nil {
 				if err := send(ev); err != nil {
 					return err
@@ -196,15 +197,29 @@ func relay(ctx context.Context, events agentv1.Agent_ExecClient, stream *connect
 	}
 }
 
-// processEvent turns one exec event into envd's, and reports the last.
-func processEvent(ev *agentv1.ExecEvent) (*processpb.ProcessEvent, bool) {
+// processEvent turns one exec event into envd's, and reports the last. A
+// terminal's output is envd's pty data; output dropped while nobody listened
+// becomes a note on stderr (or the terminal), as envd has no event for it.
+func processEvent(ev *agentv1.ExecEvent, tty bool) (*processpb.ProcessEvent, bool) {
+	data := func(b []byte, stderr bool) *processpb.ProcessEvent {
+		d := &processpb.ProcessEvent_DataEvent{Output: &processpb.ProcessEvent_DataEvent_Stdout{Stdout: b}}
+		switch {
+		case tty:
+			d.Output = &processpb.ProcessEvent_DataEvent_Pty{Pty: b}
+		case stderr:
+			d.Output = &processpb.ProcessEvent_DataEvent_Stderr{Stderr: b}
+		}
+		return &processpb.ProcessEvent{Event: &processpb.ProcessEvent_Data{Data: d}}
+	}
 	switch e := ev.Event.(type) {
+	case *agentv1.ExecEvent_Dropped:
+		return data([]byte(fmt.Sprintf("\r\n[paddock: %d bytes of output were dropped while nobody was connected]\r\n", e.Dropped)), true), false
 	case *agentv1.ExecEvent_Started:
 		return &processpb.ProcessEvent{Event: &processpb.ProcessEvent_Start{Start: &processpb.ProcessEvent_StartEvent{Pid: uint32(e.Started.GetPid())}}}, false
 	case *agentv1.ExecEvent_Stdout:
-		return &processpb.ProcessEvent{Event: &processpb.ProcessEvent_Data{Data: &processpb.ProcessEvent_DataEvent{Output: &processpb.ProcessEvent_DataEvent_Stdout{Stdout: e.Stdout}}}}, false
+		return data(e.Stdout, false), false
 	case *agentv1.ExecEvent_Stderr:
-		return &processpb.ProcessEvent{Event: &processpb.ProcessEvent_Data{Data: &processpb.ProcessEvent_DataEvent{Output: &processpb.ProcessEvent_DataEvent_Stderr{Stderr: e.Stderr}}}}, false
+		return data(e.Stderr, true), false
 	case *agentv1.ExecEvent_Exited:
 		x := e.Exited
 		end := &processpb.ProcessEvent_EndEvent{ExitCode: x.GetExitCode(), Exited: x.GetSignal() == 0, Status: "exit status " + strconv.Itoa(int(x.GetExitCode()))}

@@ -44,7 +44,6 @@ type Server struct {
 	// Pool, when not nil, serves creates from idle clones (--warm).
 	Pool  *warmpool.Pool
 	rates limiters
-	procs procTable
 	mux   *http.ServeMux
 	// patterns are the routes that need a key, for the OpenAPI test.
 	patterns []string

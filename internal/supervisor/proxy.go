@@ -105,6 +105,11 @@ func (p *agentProxy) Exec(req *agentv1.ExecRequest, stream agentv1.Agent_ExecSer
 	kill := func() {
 		actx, cancel := context.WithTimeout(gctx, abandonTimeout)
 		defer cancel()
+		if req.KeepRunning {
+			// The process outlives its client: only the stream ends.
+			agent.Release(actx, &agentv1.ReleaseRequest{Id: req.Id})
+			return
+		}
 		agent.Signal(actx, &agentv1.SignalRequest{Id: req.Id, Signal: int32(syscall.SIGKILL)})
 	}
 	var abandonOnce sync.Once
@@ -187,7 +192,7 @@ func (p *agentProxy) WriteStdin(stream agentv1.Agent_WriteStdinServer) error {
 	if err != nil {
 		return err
 	}
-	id := ""
+	var first *agentv1.StdinChunk // names the process for the chunks after it
 	for {
 		chunk, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -196,10 +201,10 @@ func (p *agentProxy) WriteStdin(stream agentv1.Agent_WriteStdinServer) error {
 		if err != nil {
 			return err
 		}
-		if id == "" {
-			id = chunk.GetId()
+		if first == nil {
+			first = chunk
 		}
-		chunk.Id = id
+		chunk.Id, chunk.Process = first.Id, first.Process
 		if _, err := agent.WriteStdinChunk(ctx, chunk); err != nil {
 			return err
 		}
