@@ -105,6 +105,7 @@ func TestDecide(t *testing.T) {
 		{"allow-all name", Policy{Preset: AllowAll}, Query{"tcp", "example.com", pub, 25}, Allow, "preset allow-all"},
 		{"allow-all still blocks private", Policy{Preset: AllowAll}, Query{"tcp", "", a("10.0.0.1"), 443}, Deny, "private"},
 		{"allow-all name into metadata", Policy{Preset: AllowAll}, Query{"tcp", "m.test", a("169.254.169.254"), 80}, Deny, "link-local"},
+		{"allow-all name into Azure's metadata", Policy{Preset: AllowAll}, Query{"tcp", "m.test", a("168.63.129.16"), 80}, Deny, "metadata (Azure)"},
 		{"learn", Policy{Preset: Learn}, Query{"tcp", "example.com", pub, 443}, Allow, "preset learn"},
 		{"balanced registry", Policy{Preset: Balanced}, Query{"tcp", "registry.npmjs.org", pub, 443}, Allow, "preset balanced"},
 		{"balanced git ssh", Policy{Preset: Balanced}, Query{"tcp", "github.com", pub, 22}, Allow, "github.com:22"},
@@ -200,5 +201,27 @@ func TestSuggest(t *testing.T) {
 	}
 	if m.Decide(Query{"tcp", "refused.test", netip.MustParseAddr("93.184.216.34"), 443}).Allowed() {
 		t.Error("suggested policy allows what was refused")
+	}
+}
+
+func TestHostAddressesBlocked(t *testing.T) {
+	own := netip.MustParseAddr("203.0.113.50")
+	saved := hostAddrs
+	hostAddrs = &addrSet{read: func() []netip.Addr { return []netip.Addr{own} }}
+	t.Cleanup(func() { hostAddrs = saved })
+	for _, tt := range []struct {
+		p    Policy
+		q    Query
+		want string
+		rule string
+	}{
+		{Policy{Preset: AllowAll}, Query{"tcp", "", own, 8080}, Deny, "this host's address 203.0.113.50/32"},
+		{Policy{Preset: AllowAll}, Query{"tcp", "svc.test", netip.MustParseAddr("::ffff:203.0.113.50"), 443}, Deny, "this host's address"},
+		{Policy{Preset: AllowAll}, Query{"tcp", "", netip.MustParseAddr("203.0.113.51"), 8080}, Allow, "preset allow-all"},
+		{Policy{Preset: DenyAll, Allow: []string{"203.0.113.50/32:8080"}}, Query{"tcp", "", own, 8080}, Allow, "allow 203.0.113.50/32:8080"},
+	} {
+		if d := mustCompile(t, tt.p).Decide(tt.q); d.Verdict != tt.want || !strings.Contains(d.Rule, tt.rule) {
+			t.Errorf("%s %+v: %+v, want %s by %q", tt.p.Preset, tt.q, d, tt.want, tt.rule)
+		}
 	}
 }

@@ -3,6 +3,8 @@ package usernet
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/miekg/dns"
@@ -48,7 +50,12 @@ func (n *Network) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	if _, pinned := m.Pin(name); !pinned {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_, err := n.resolver.lookup(ctx, m.Upstream(), name)
+		_, err := n.lookup(ctx, m.Upstream(), name)
+		if errors.Is(err, errBusy) {
+			resp.Rcode = dns.RcodeServerFailure
+			rec.Verdict, rec.Rule = netpolicy.Deny, fmt.Sprintf("default: too many DNS lookups at once (%d)", maxLookups)
+			return
+		}
 		if errors.Is(err, errNoSuchName) {
 			resp.Rcode = dns.RcodeNameError
 			rec.Error = "upstream: no such name"
@@ -74,4 +81,16 @@ func (n *Network) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: nameTTL},
 		A:   a.AsSlice(),
 	})
+}
+
+// errBusy means maxLookups upstream lookups are already waiting.
+var errBusy = errors.New("too many DNS lookups at once")
+
+// lookup asks the resolver within the sandbox's cap on lookups in flight.
+func (n *Network) lookup(ctx context.Context, upstream, name string) ([]netip.Addr, error) {
+	if !n.lookups.take() {
+		return nil, errBusy
+	}
+	defer n.lookups.give()
+	return n.resolver.lookup(ctx, upstream, name)
 }

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/miekg/dns"
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -90,7 +91,13 @@ type Network struct {
 	dns      []*dns.Server
 	ctx      context.Context
 	cancel   context.CancelFunc
-	udpSeen  sync.Map // netip.AddrPort -> time.Time of the last logged drop
+	conns    slots // maxConns
+	sniffing slots // maxSniffing
+	lookups  slots // maxLookups
+	records  *recordLimiter
+
+	udpMu   sync.Mutex
+	udpSeen map[netip.AddrPort]time.Time // guarded by udpMu: the last logged drop per destination
 }
 
 // New builds the stack, the resolver and the forwarders. Attach QEMU with
@@ -109,7 +116,9 @@ func New(cfg Config) (*Network, error) {
 		d := &net.Dialer{}
 		cfg.Dial = d.DialContext
 	}
-	n := &Network{cfg: cfg, log: cfg.Log, names: newNameTable(NamesPrefix), resolver: newResolver(cfg.ResolvConf)}
+	n := &Network{cfg: cfg, log: cfg.Log, names: newNameTable(NamesPrefix), resolver: newResolver(cfg.ResolvConf),
+		conns: make(slots, maxConns), sniffing: make(slots, maxSniffing), lookups: make(slots, maxLookups),
+		records: newRecordLimiter(), udpSeen: map[netip.AddrPort]time.Time{}}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.policy.Store(cfg.Policy)
 
@@ -152,6 +161,7 @@ func New(cfg Config) (*Network, error) {
 		return nil, err
 	}
 	go link.transmit(n.ctx) // the only writer to the VM's connection; ends with Close
+	go n.reportSuppressed()
 	return n, nil
 }
 
@@ -182,9 +192,30 @@ func (n *Network) Policy() *netpolicy.Matcher { return n.policy.Load() }
 
 func (n *Network) matcher() *netpolicy.Matcher { return n.policy.Load() }
 
+// record passes r to Config.Record, within the log's rate (limits.go).
 func (n *Network) record(r netpolicy.Record) {
-	if n.cfg.Record != nil {
-		n.cfg.Record(r)
+	if n.cfg.Record == nil {
+		return
+	}
+	for _, x := range n.records.pass(r) {
+		n.cfg.Record(x)
+	}
+}
+
+// reportSuppressed writes the count of suppressed records when the guest
+// goes quiet, so a flood's end is in the log too.
+func (n *Network) reportSuppressed() {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+			if r, ok := n.records.flush(); ok && n.cfg.Record != nil {
+				n.cfg.Record(r)
+			}
+		}
 	}
 }
 

@@ -60,6 +60,7 @@ func (r *resolver) lookup(ctx context.Context, upstream, name string) ([]netip.A
 	if err == nil || errors.Is(err, errNoSuchName) {
 		ttl = min(max(ttl, minTTL), maxTTL)
 		r.mu.Lock()
+		r.pruneLocked()
 		r.cache[key] = cached{addrs: addrs, err: err, expires: time.Now().Add(ttl)}
 		r.mu.Unlock()
 	}
@@ -128,4 +129,25 @@ func negativeTTL(m *dns.Msg) time.Duration {
 		}
 	}
 	return minTTL
+}
+
+// pruneLocked makes room for one more answer: expired ones go first; if
+// the cache is still full, entries picked at random (map order) make a
+// tenth of it free. r.mu is held.
+func (r *resolver) pruneLocked() {
+	if len(r.cache) < maxCached {
+		return
+	}
+	now := time.Now()
+	for k, c := range r.cache {
+		if now.After(c.expires) {
+			delete(r.cache, k)
+		}
+	}
+	for k := range r.cache {
+		if len(r.cache) < maxCached-maxCached/10 {
+			break
+		}
+		delete(r.cache, k)
+	}
 }

@@ -43,6 +43,11 @@ func (n *Network) forwardTCP(r *tcp.ForwarderRequest) {
 		r.Complete(true)
 	}
 
+	if !n.conns.take() {
+		refuse(netpolicy.Decision{Verdict: netpolicy.Deny, Rule: fmt.Sprintf("default: too many connections at once (%d)", maxConns)})
+		return
+	}
+	defer n.conns.give()
 	if dst == GatewayIP {
 		refuse(netpolicy.Decision{Verdict: netpolicy.Deny, Rule: "default: the gateway serves only DNS"})
 		return
@@ -73,7 +78,7 @@ func (n *Network) forwardTCP(r *tcp.ForwarderRequest) {
 	} else {
 		ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
 		var err error
-		addrs, err = n.resolver.lookup(ctx, m.Upstream(), name)
+		addrs, err = n.lookup(ctx, m.Upstream(), name)
 		cancel()
 		if err != nil || len(addrs) == 0 {
 			if err == nil {
@@ -108,6 +113,9 @@ func (n *Network) forwardTCP(r *tcp.ForwarderRequest) {
 	if port == 80 || port == 443 {
 		check = func(b []byte) netpolicy.Decision {
 			seen, _ := sniffName(b)
+			if seen == "" && !rawAllowed(m, allowed, port) {
+				return netpolicy.Decision{Verdict: netpolicy.Deny, Rule: fmt.Sprintf("default: no TLS SNI or HTTP Host to check against %s (within %s and %d bytes)", name, sniffTimeout, sniffMax)}
+			}
 			if seen != "" && netpolicy.NormalizeName(seen) != name {
 				what := "HTTP Host"
 				if len(b) > 0 && b[0] == 0x16 {
@@ -119,6 +127,17 @@ func (n *Network) forwardTCP(r *tcp.ForwarderRequest) {
 		}
 	}
 	n.connect(r, m, rec, decision, check, allowed)
+}
+
+// rawAllowed reports whether a rule allows one of addrs as a raw address
+// (a CIDR rule, or allow-all): then a connection need not name its host.
+func rawAllowed(m *netpolicy.Matcher, addrs []netip.Addr, port uint16) bool {
+	for _, a := range addrs {
+		if m.Decide(netpolicy.Query{Proto: "tcp", Addr: a, Port: port}).Allowed() {
+			return true
+		}
+	}
+	return false
 }
 
 // connect dials addrs in turn and relays. With check set it first
@@ -166,7 +185,15 @@ func (n *Network) connect(r *tcp.ForwarderRequest, m *netpolicy.Matcher, rec net
 	}
 	in := gonet.NewTCPConn(&wq, ep)
 	if check != nil {
+		if !n.sniffing.take() {
+			rec.Verdict, rec.Rule = netpolicy.Deny, fmt.Sprintf("default: too many connections waiting for their first bytes (%d)", maxSniffing)
+			n.record(rec)
+			ep.Abort()
+			in.Close()
+			return
+		}
 		head, err = readHead(in)
+		n.sniffing.give()
 		if cd := check(head); cd.Verdict != "" {
 			rec.Verdict, rec.Rule = cd.Verdict, cd.Rule
 			n.record(rec)

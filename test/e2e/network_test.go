@@ -565,3 +565,38 @@ func BenchmarkNetwork(b *testing.B) {
 	for b.Loop() {
 	}
 }
+
+// A service the host binds on every address is not reachable through the
+// host's own non-loopback address, even under allow-all. The connection is
+// refused by the policy before any dial: nothing leaves this machine.
+func TestNetworkHostAddressBlocked(t *testing.T) {
+	var own netip.Addr
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() && !p.Addr().IsLoopback() && !p.Addr().IsLinkLocalUnicast() {
+			own = p.Addr()
+			break
+		}
+	}
+	if !own.IsValid() {
+		t.Fatal("this host has no non-loopback IPv4 address to test with (see ip addr)")
+	}
+	l, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits := &hitCounter{}
+	go (&http.Server{Handler: hits.handler("the host's own service")}).Serve(l)
+	t.Cleanup(func() { l.Close() })
+	port := l.Addr().(*net.TCPAddr).Port
+
+	e := newEnv(t, "tiny")
+	e.create("open", "--policy", "allow-all")
+	if out := e.sh("open", httpGet(own.String(), port, own.String())); strings.Contains(out, "200") || hits.n.Load() != 0 {
+		t.Fatalf("the host's address %s reached from allow-all: %q, %d hits", own, out, hits.n.Load())
+	}
+	rec, ok := findRecord(e.netLog("open"), func(r logRecord) bool { return r.Dest == fmt.Sprintf("%s:%d", own, port) })
+	if !ok || rec.Verdict != "deny" || !(strings.Contains(rec.Rule, "this host's address") || strings.Contains(rec.Rule, "private")) {
+		t.Fatalf("the refusal's record: %+v (found %v)", rec, ok)
+	}
+}
