@@ -2,7 +2,13 @@ package e2bapi
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"time"
+
+	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
 
 	"github.com/paddock-dev/paddock/internal/sandbox"
 	"github.com/paddock-dev/paddock/internal/store"
@@ -17,6 +23,7 @@ import (
 func (s *Server) StartPool(ctx context.Context, spec warmpool.Spec, log *slog.Logger) (wait func()) {
 	s.Pool = warmpool.New(s.m, spec, log)
 	s.Pool.Base = sandbox.CreateOptions{User: e2bUser}
+	s.Pool.WarmUp = s.warmUp
 	s.Pool.Start(ctx)
 	return s.Pool.Wait
 }
@@ -32,4 +39,36 @@ func (s *Server) createOrClaim(ctx context.Context, o sandbox.CreateOptions) (st
 		}
 	}
 	return s.m.Create(ctx, o)
+}
+
+// warmUpArgv is what the SDKs run a command as: a login shell. Under TCG
+// the first one in a new VM costs several times the later ones (code not
+// yet translated, files not yet cached).
+var warmUpArgv = []string{"/bin/bash", "-l", "-c", "true"}
+
+// warmUp runs warmUpArgv once in a new clone, as its default user.
+func (s *Server) warmUp(ctx context.Context, name string) error {
+	c, err := s.m.Dial(name)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	events, err := c.Agent.Exec(ctx, &agentv1.ExecRequest{Id: "pool-warm-up", Argv: warmUpArgv})
+	if err != nil {
+		return err
+	}
+	for {
+		ev, err := events.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if x := ev.GetExited(); x != nil && x.GetExitCode() != 0 {
+			return fmt.Errorf("%v exited %d", warmUpArgv, x.GetExitCode())
+		}
+	}
 }

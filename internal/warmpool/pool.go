@@ -48,6 +48,10 @@ type Pool struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Check is how often idle members are checked to be still running.
 	Check time.Duration
+	// WarmUp, when set, runs in each new clone before it is offered (what
+	// a client's first command runs, so its code and files are warm); a
+	// failure is logged and the clone offered anyway. Set before Start.
+	WarmUp func(ctx context.Context, name string) error
 
 	wake map[string]chan struct{} // per template, buffered 1; fixed after New
 	wg   sync.WaitGroup
@@ -230,6 +234,11 @@ func (p *Pool) refill(ctx context.Context, template string) {
 			continue
 		}
 		backoff = p.MinBackoff
+		if p.WarmUp != nil {
+			if err := p.WarmUp(ctx, cfg.Name); err != nil && ctx.Err() == nil {
+				p.log.Info("warm pool: warm-up failed; the sandbox is offered as it is", "sandbox", cfg.Name, "err", err)
+			}
+		}
 		p.mu.Lock()
 		p.idle[template] = append(p.idle[template], cfg.Name)
 		p.mu.Unlock()

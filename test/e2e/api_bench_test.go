@@ -11,7 +11,8 @@ import (
 )
 
 // BenchmarkAPI measures the e2b SDK against paddock serve (Sandbox.create to
-// the first command's output, commands.run('true')) and writes
+// the first command's output, without and with a warm pool,
+// commands.run('true')) and writes
 // docs/bench/api.json:
 //
 //	go test ./test/e2e -run XXX -bench API -benchtime 1x
@@ -24,9 +25,31 @@ func BenchmarkAPI(b *testing.B) {
 	}
 	e := newEnv(b, "debian")
 	key := strings.TrimSpace(e.ok("apikey", "create", "bench"))
-	base, _ := e.serve(b)
+	base, stop := e.serve(b)
+	res := runBench(b, e, dir, base, key, false)
+	stop()
+	// The same again with a warm pool: creates claim an idle clone.
+	base, _ = e.serve(b, "--warm", "debian=1")
+	for k, v := range runBench(b, e, dir, base, key, true) {
+		res[k] = v
+	}
+	res["when"] = time.Now().UTC().Format(time.RFC3339)
+	res["host"] = hostCPU()
+	js, _ := json.MarshalIndent(res, "", "  ")
+	if err := os.WriteFile("../../docs/bench/api.json", append(js, '\n'), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("%s", js)
+}
+
+// runBench runs bench.mjs against serve at base and returns its figures.
+func runBench(b *testing.B, e *env, dir, base, key string, warm bool) map[string]any {
 	cmd := exec.Command("node", filepath.Join(dir, "bench.mjs"))
-	cmd.Env = append(os.Environ(), "E2B_API_URL="+base, "E2B_SANDBOX_URL="+base, "E2B_API_KEY="+key, "PADDOCK_SHELL_TEMPLATE=debian")
+	cmd.Env = append(os.Environ(), "E2B_API_URL="+base, "E2B_SANDBOX_URL="+base, "E2B_API_KEY="+key, "PADDOCK_SHELL_TEMPLATE=debian",
+		"PADDOCK_BIN="+e.bin, "PADDOCK_HOME="+e.home)
+	if warm {
+		cmd.Env = append(cmd.Env, "PADDOCK_BENCH_WARM=1")
+	}
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -36,13 +59,7 @@ func BenchmarkAPI(b *testing.B) {
 	if err := json.Unmarshal(out, &res); err != nil {
 		b.Fatalf("bench.mjs printed %q: %v", out, err)
 	}
-	res["when"] = time.Now().UTC().Format(time.RFC3339)
-	res["host"] = hostCPU()
-	js, _ := json.MarshalIndent(res, "", "  ")
-	if err := os.WriteFile("../../docs/bench/api.json", append(js, '\n'), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	b.Logf("%s", js)
+	return res
 }
 
 // hostCPU is the CPU model, for the record.
