@@ -111,3 +111,13 @@ func (p *agentProxy) ListProcesses(ctx context.Context, req *agentv1.ListProcess
 	}
 	return agent.ListProcesses(ctx, req)
 }
+
+// WriteStdinChunk writes one chunk of input to a process the guest keeps,
+// named by exec id, pid or tag.
+func (p *agentProxy) WriteStdinChunk(ctx context.Context, chunk *agentv1.StdinChunk) (*agentv1.WriteStdinResponse, error) {
+	agent, err := p.s.link.agent(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return agent.WriteStdinChunk(ctx, chunk)
+}
