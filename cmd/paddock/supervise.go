@@ -21,7 +21,7 @@ func superviseCmd() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("sandbox", args[0])
+			log := slog.New(slog.NewTextHandler(supervisor.LogWriter(), &slog.HandlerOptions{Level: slog.LevelInfo})).With("sandbox", args[0])
 			ready := os.NewFile(3, "ready")
 			return supervisor.Run(cmd.Context(), supervisor.Options{
 				Home:      store.Home(homeDir),

@@ -107,6 +107,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 		ready(err)
 	}()
 	os.Remove(s.layout.LastExit())
+	logCtx, stopLog := context.WithCancel(context.Background())
+	defer stopLog()
+	go keepLogSmall(logCtx, s.layout.SupervisorLog())
 	if err := os.Chdir(s.layout.Dir); err != nil {
 		return err
 	}
@@ -396,7 +399,7 @@ func (s *sup) startQEMU(spec stateSpec, st savedState) error {
 			return err
 		}
 	}
-	p, err := startVM(s.vmKey(), s.layout.Dir, spec, ws, ram, adjust, console, os.Stderr)
+	p, err := startVM(s.vmKey(), s.layout.Dir, spec, ws, ram, adjust, console, stderrLog)
 	if err != nil {
 		return err
 	}
