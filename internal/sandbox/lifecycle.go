@@ -130,6 +130,9 @@ func (m *Manager) Remove(ctx context.Context, name string, force bool) error {
 	if err := killProcesses(ctx, l); err != nil {
 		return fmt.Errorf("remove %q: %w", name, err)
 	}
+	if err := removeGroup(l); err != nil {
+		return fmt.Errorf("remove %q: %w", name, err)
+	}
 	if err := os.RemoveAll(l.Dir); err != nil {
 		return fmt.Errorf("remove %q: %w", name, err)
 	}

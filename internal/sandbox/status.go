@@ -37,6 +37,9 @@ type Info struct {
 	// Pool names the template whose warm pool (paddock serve --warm)
 	// holds this sandbox idle, unclaimed.
 	Pool string `json:"pool,omitempty"`
+	// Cgroup is the host cgroup its supervisor and QEMU run in, with its
+	// limits and current use; nil when it has none (stopped).
+	Cgroup *Group `json:"cgroup,omitempty"`
 	// AccessToken guards the sandbox's services in the API; never shown.
 	AccessToken string `json:"-"`
 	Dir         string `json:"dir"`
@@ -87,6 +90,7 @@ func (m *Manager) status(name string) Info {
 	info.Deadline, info.Metadata, info.Owner, info.AccessToken = cfg.Deadline, cfg.Metadata, cfg.Owner, cfg.AccessToken
 	info.CPUs, info.MemoryBytes, info.Accel, info.From = cfg.CPUs, cfg.MemoryBytes, cfg.Accel, cfg.From
 	info.Pool = cfg.Pool
+	info.Cgroup = group(l)
 
 	if supervisorAlive(l) {
 		if pf, err := store.ReadPidFile(l.SupervisorPid()); err == nil {

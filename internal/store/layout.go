@@ -120,6 +120,10 @@ func (l Layout) EmptyShare() string { return l.path("share.empty") }
 // LastExit records how the last run ended, written by the supervisor.
 func (l Layout) LastExit() string { return l.path("last-exit.json") }
 
+// Cgroup records the sandbox's host cgroup (where, which limits), written
+// by the supervisor while it runs and read by rm, inspect and stats.
+func (l Layout) Cgroup() string { return l.path("cgroup.json") }
+
 // Lock serialises lifecycle operations on one sandbox.
 func (l Layout) Lock() string { return l.path("lock") }
 

@@ -21,6 +21,7 @@ import (
 
 	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
 	supervisorv1 "github.com/paddock-dev/paddock/api/supervisor/v1"
+	"github.com/paddock-dev/paddock/internal/cgroup"
 	"github.com/paddock-dev/paddock/internal/store"
 	"github.com/paddock-dev/paddock/internal/template"
 	"github.com/paddock-dev/paddock/internal/vm/qemu"
@@ -71,6 +72,8 @@ type sup struct {
 	deadlineMoved chan struct{}
 
 	net *sandboxNet // the user-space network (network.go); set before QEMU starts
+
+	group cgroup.Record // the host cgroup (cgroup.go); set before anything starts
 }
 
 // Run supervises the sandbox until its VM stops. It returns an error when
@@ -119,6 +122,8 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if err := store.ReadJSON(s.layout.Config(), &s.cfg); err != nil {
 		return fmt.Errorf("read sandbox config: %w", err)
 	}
+	s.joinGroup()
+	defer s.leaveGroup()
 
 	srv, err := s.boot(ctx)
 	if err != nil {
