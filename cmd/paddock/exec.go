@@ -17,6 +17,7 @@ import (
 
 	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
 	"github.com/paddock-dev/paddock/internal/sandbox"
+	"github.com/paddock-dev/paddock/internal/termsafe"
 )
 
 type execOptions struct {
@@ -138,6 +139,12 @@ func runExec(ctx context.Context, c *sandbox.Client, argv []string, o execOption
 	if o.interactive {
 		go c.SendStdin(ctx, req.Id, os.Stdin)
 	}
+	// The guest's bytes reach this terminal as they are only on the
+	// terminal the user asked for.
+	var stdout, stderr io.Writer = os.Stdout, os.Stderr
+	if !o.tty {
+		stdout, stderr = termsafe.Writer(os.Stdout), termsafe.Writer(os.Stderr)
+	}
 	for {
 		ev, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -148,9 +155,9 @@ func runExec(ctx context.Context, c *sandbox.Client, argv []string, o execOption
 		}
 		switch e := ev.Event.(type) {
 		case *agentv1.ExecEvent_Stdout:
-			os.Stdout.Write(e.Stdout)
+			stdout.Write(e.Stdout)
 		case *agentv1.ExecEvent_Stderr:
-			os.Stderr.Write(e.Stderr)
+			stderr.Write(e.Stderr)
 		case *agentv1.ExecEvent_Exited:
 			return exitOf(e.Exited), nil
 		}
@@ -159,7 +166,7 @@ func runExec(ctx context.Context, c *sandbox.Client, argv []string, o execOption
 
 func exitOf(x *agentv1.Exited) int {
 	if x.Error != "" {
-		fmt.Fprintln(os.Stderr, "paddock:", x.Error)
+		fmt.Fprintln(os.Stderr, "paddock:", termsafe.Escape(x.Error))
 	}
 	return int(x.ExitCode)
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/paddock-dev/paddock/internal/sandbox"
+	"github.com/paddock-dev/paddock/internal/termsafe"
 )
 
 func logsCmd() *cobra.Command {
@@ -32,7 +33,8 @@ saved VM or a checkpoint has no boot lines of its own; its console log says so.`
 			if err != nil {
 				return err
 			}
-			return sandbox.TailLog(cmd.Context(), files, follow, func(line []byte) { os.Stdout.Write(line) })
+			out := termsafe.Writer(os.Stdout)
+			return sandbox.TailLog(cmd.Context(), files, follow, func(line []byte) { out.Write(line) })
 		},
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing as the log grows")

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/paddock-dev/paddock/internal/store"
+	"github.com/paddock-dev/paddock/internal/termsafe"
 )
 
 func lsCmd() *cobra.Command {
@@ -37,7 +38,8 @@ func lsCmd() *cobra.Command {
 				}
 				return enc.Encode(list)
 			}
-			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			// A status may carry an error the guest's bytes are in.
+			tw := tabwriter.NewWriter(termsafe.Writer(os.Stdout), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tSTATUS\tTEMPLATE\tDISK\tAGE\tWORKSPACE")
 			pooled := false
 			for _, s := range list {

@@ -14,6 +14,7 @@ import (
 	supervisorv1 "github.com/paddock-dev/paddock/api/supervisor/v1"
 	"github.com/paddock-dev/paddock/internal/netpolicy"
 	"github.com/paddock-dev/paddock/internal/sandbox"
+	"github.com/paddock-dev/paddock/internal/termsafe"
 )
 
 // policyFlags are create's network policy flags.
@@ -210,14 +211,16 @@ func policyLogCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			// Names and errors in the log are the guest's bytes.
+			out := termsafe.Writer(os.Stdout)
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			if !asJSON {
 				fmt.Fprintln(tw, "TIME\tEVENT\tPROTO\tDEST\tNAME\tVERDICT\tRULE\tDETAIL")
 			}
 			defer tw.Flush()
 			return sandbox.TailLog(cmd.Context(), files, follow, func(line []byte) {
 				if asJSON {
-					os.Stdout.Write(line)
+					out.Write(line)
 					return
 				}
 				var r netpolicy.Record

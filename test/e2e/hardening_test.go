@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"golang.org/x/sys/unix"
 )
@@ -520,5 +522,44 @@ stat -c '%U %a' f "$PADDOCK_HOME"
 	want := id + "\nchmod-refused\n" + id + "\n" + name + " 644\n" + name + " 700\n"
 	if string(out) != want {
 		t.Fatalf("as %s:\n%s\nwant:\n%s", name, out, want)
+	}
+}
+
+// A guest's escape sequences reach the host's terminal as text, unless
+// the user asked for a terminal (exec -t); a pipe gets the bytes as they
+// are.
+func TestGuestBytesEscapedOnTerminal(t *testing.T) {
+	e := newEnv(t, "tiny")
+	e.create("esc")
+	script := `printf 'title\033]0;pwned\007 clear\033[2J end\n'; printf 'err\033[31m\n' >&2`
+	onTerminal := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(e.bin, args...)
+		cmd.Env = append(os.Environ(), "PADDOCK_HOME="+e.home)
+		ptmx, err := pty.Start(cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ptmx.Close()
+		out, _ := io.ReadAll(ptmx) // EIO when the command ends
+		cmd.Wait()
+		return string(out)
+	}
+	out := onTerminal("exec", "esc", "--", "sh", "-c", script)
+	if strings.Contains(out, "\x1b") || !strings.Contains(out, `title\x1b]0;pwned\x07 clear\x1b[2J end`) || !strings.Contains(out, `err\x1b[31m`) {
+		t.Errorf("exec on a terminal, no -t: %q", out)
+	}
+	if out := onTerminal("exec", "-t", "esc", "--", "sh", "-c", script); !strings.Contains(out, "\x1b]0;pwned\x07") {
+		t.Errorf("exec -t: the terminal asked for gets the bytes: %q", out)
+	}
+	if out := e.ok("exec", "esc", "--", "sh", "-c", script); !strings.Contains(out, "\x1b]0;pwned\x07") {
+		t.Errorf("exec into a pipe: %q", out)
+	}
+	e.ok("exec", "-u", "root", "esc", "--", "sh", "-c", `printf 'console\033]0;pwned\007 line\n' > /dev/console`)
+	waitFor(t, "the line in the console log", 10*time.Second, func() bool {
+		return strings.Contains(e.ok("logs", "esc"), "console\x1b]0;pwned")
+	})
+	if out := onTerminal("logs", "esc"); strings.Contains(out, "\x1b") || !strings.Contains(out, `console\x1b]0;pwned\x07 line`) {
+		t.Errorf("logs on a terminal: %q", out)
 	}
 }
