@@ -47,6 +47,7 @@ a copy-on-write overlay on the template's image.`,
 				return fmt.Errorf("create %q: %w", cfg.Name, err)
 			}
 			fmt.Fprintln(os.Stdout, cfg.Name)
+			noteUnlimited(m, cfg.Name)
 			return nil
 		},
 	}

@@ -103,3 +103,14 @@ func printStats(list []sandbox.Stat, asJSON, tty bool) error {
 	_, err := os.Stdout.Write(b.Bytes())
 	return err
 }
+
+// noteUnlimited prints one line on stderr when sandbox name runs without a
+// host cgroup (no usable cgroups, e.g. a plain user without delegation, or
+// PADDOCK_CGROUP=off), saying why.
+func noteUnlimited(m *sandbox.Manager, name string) {
+	info, err := m.Inspect(name)
+	if err != nil || info.Cgroup == nil || info.Cgroup.Unlimited == "" {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "paddock: notice: %s runs without host CPU, memory and pids limits (no cgroup: %s)\n", name, info.Cgroup.Unlimited)
+}

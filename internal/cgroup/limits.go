@@ -22,11 +22,11 @@ const PidsMax = 1024
 type Limits struct {
 	// CPUQuotaUs is the CPU time the group may use per CPUPeriodUs, in
 	// microseconds: cpus whole cores.
-	CPUQuotaUs  int64  `json:"cpu_quota_us"`
-	CPUPeriodUs uint64 `json:"cpu_period_us"`
+	CPUQuotaUs  int64  `json:"cpu_quota_us,omitempty"`
+	CPUPeriodUs uint64 `json:"cpu_period_us,omitempty"`
 	// MemoryBytes is the guest's RAM plus MemoryOverhead.
-	MemoryBytes int64 `json:"memory_bytes"`
-	Pids        int64 `json:"pids"`
+	MemoryBytes int64 `json:"memory_bytes,omitempty"`
+	Pids        int64 `json:"pids,omitempty"`
 }
 
 // For is the limits of a sandbox with cpus vCPUs and guestRAM bytes of RAM.
