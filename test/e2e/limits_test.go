@@ -193,4 +193,3 @@ func TestLimitsCrashedGroup(t *testing.T) {
 		t.Errorf("%s still exists after rm (%v)", g.dir("memory"), err)
 	}
 }
-
