@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"os"
+	"time"
 
 	"github.com/paddock-dev/paddock/internal/cgroup"
 	"github.com/paddock-dev/paddock/internal/store"
@@ -14,12 +15,14 @@ import (
 // moved. Without usable cgroups the sandbox runs unlimited, with a
 // warning, and the record says why.
 func (s *sup) joinGroup() {
+	t0 := time.Now()
 	rec, err := cgroup.Join(s.cfg.Name, cgroup.For(s.cfg.CPUs, s.cfg.MemoryBytes), os.Getpid())
+	d := time.Since(t0).Round(10 * time.Microsecond)
 	if err != nil {
 		s.log.Warn("no host cgroup: the sandbox runs without host CPU, memory and pids limits", "reason", err)
 	} else {
 		s.log.Info("host cgroup", "driver", rec.Driver, "paths", rec.Paths, "cpus", rec.Limits.CPUs(),
-			"memory_bytes", rec.Limits.MemoryBytes, "pids", rec.Limits.Pids)
+			"memory_bytes", rec.Limits.MemoryBytes, "pids", rec.Limits.Pids, "duration", d)
 	}
 	s.group = rec
 	if err := store.WriteJSON(s.layout.Cgroup(), rec); err != nil {
