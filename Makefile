@@ -17,7 +17,7 @@ DEB_TEST_PACKAGES := iproute2 nodejs npm
 # The E2B SDK tests (test/e2b) need this Node.js or later.
 NODE_MIN := 20.18.1
 
-.PHONY: all deps test-deps build demo test vet templates clean proto
+.PHONY: fuzz all deps test-deps build demo test vet templates clean proto
 
 all: build
 
@@ -66,6 +66,19 @@ vet:
 # own temporary PADDOCK_HOME for sandboxes.
 test: test-deps build templates vet
 	PADDOCK_BIN=$(CURDIR)/bin/paddock $(if $(PADDOCK_HOME),PADDOCK_TEMPLATES_HOME=$(PADDOCK_HOME)) $(GO) test -count=1 -timeout 75m ./...
+	$(MAKE) fuzz
+
+# Each fuzz target over the parsers of untrusted bytes, for FUZZTIME; a
+# crash it finds is saved under testdata/fuzz and then fails go test as a
+# regression test.
+FUZZTIME ?= 5s
+FUZZ_TARGETS = FuzzSniffName:./internal/usernet FuzzServeDNS:./internal/usernet FuzzLinkFrames:./internal/usernet \
+	FuzzParse:./internal/netpolicy FuzzExtract:./internal/template
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t%%:*} ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime $(FUZZTIME) $${t#*:} >/dev/null || { $(GO) test -run "^$${t%%:*}$$" $${t#*:}; exit 1; }; \
+	done
 
 proto:
 	@dpkg-query -W -f='$${Status}\n' protobuf-compiler 2>/dev/null | grep -q 'install ok installed' || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq protobuf-compiler >/dev/null; }
