@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // PasswdEntry is one line of /etc/passwd.
@@ -101,6 +103,19 @@ func EnsureGroup(b []byte, name string, gid uint32) (out []byte, changed bool) {
 	})
 }
 
+// EnsureShadow gives name an /etc/shadow line if it has none: no
+// password ("!", as useradd leaves it), never expiring. Without one, PAM
+// calls the account locked and sudo refuses even a NOPASSWD rule.
+func EnsureShadow(b []byte, name string, now time.Time) (out []byte, changed bool) {
+	return ensureLine(b, name, func(old []string) string {
+		if old != nil {
+			return strings.Join(old, ":")
+		}
+		days := strconv.FormatInt(now.Unix()/86400, 10)
+		return name + ":!:" + days + ":0:99999:7:::"
+	})
+}
+
 // ensureLine replaces the first line whose first field is name with
 // render(its fields), or appends render(nil).
 func ensureLine(b []byte, name string, render func(old []string) string) ([]byte, bool) {
@@ -156,6 +171,10 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	if err := f.Chmod(perm); err != nil {
 		f.Close()
 		return fmt.Errorf("write %s: %w", path, err)
+	}
+	var st syscall.Stat_t
+	if syscall.Stat(path, &st) == nil {
+		f.Chown(int(st.Uid), int(st.Gid)) // /etc/shadow is root:shadow
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
 )
@@ -369,5 +370,16 @@ func TestPrimeRootFSLeavesNothing(t *testing.T) {
 				t.Errorf("%s/.paddock-prime left behind", d)
 			}
 		}
+	}
+}
+
+func TestEnsureShadow(t *testing.T) {
+	in := "root:*:20791:0:99999:7:::\nagent:$y$hash:20000:0:99999:7:::\n"
+	if out, changed := EnsureShadow([]byte(in), "agent", time.Unix(0, 0)); changed || string(out) != in {
+		t.Errorf("an existing entry was changed:\n%s", out)
+	}
+	out, changed := EnsureShadow([]byte(in), "user", time.Unix(86400*20000, 0))
+	if want := in + "user:!:20000:0:99999:7:::\n"; !changed || string(out) != want {
+		t.Errorf("added:\n%s", out)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 )
 
 // Users reads and edits the account files under Root ("/" in the guest, a
@@ -121,6 +122,11 @@ func (u Users) Ensure(name string, uid, gid uint32, home string) error {
 		return EnsurePasswd(b, PasswdEntry{Name: name, UID: uid, GID: gid, Home: home, Shell: shell})
 	}); err != nil {
 		return fmt.Errorf("user %s: %w", name, err)
+	}
+	if _, err := os.Stat(u.path("/etc/shadow")); err == nil {
+		if err := u.edit("/etc/shadow", func(b []byte) ([]byte, bool) { return EnsureShadow(b, name, time.Now()) }); err != nil {
+			return fmt.Errorf("user %s: %w", name, err)
+		}
 	}
 	h := u.path(home)
 	if _, err := os.Stat(h); errors.Is(err, fs.ErrNotExist) {
