@@ -81,10 +81,17 @@ func (p *agentProxy) Exec(req *agentv1.ExecRequest, stream agentv1.Agent_ExecSer
 	req.Env = append(append([]string(nil), env...), req.Env...)
 	start := time.Now()
 	rec := store.ExecRecord{Time: start, User: req.User, Argv: req.Argv, Cwd: req.Cwd, TTY: req.Tty, ExitCode: -1}
-	defer func() {
-		rec.DurationMS = time.Since(start).Milliseconds()
-		p.audit.record(rec)
-	}()
+	// The record is written once: when the exit is known, before the
+	// client hears of it (a client that saw the exit finds it in the
+	// log), else when the exec ends some other way.
+	var recordOnce sync.Once
+	record := func() {
+		recordOnce.Do(func() {
+			rec.DurationMS = time.Since(start).Milliseconds()
+			p.audit.record(rec)
+		})
+	}
+	defer record()
 	ctx := stream.Context()
 	agent, err := p.s.link.agent(ctx)
 	if err != nil {
@@ -146,6 +153,7 @@ func (p *agentProxy) Exec(req *agentv1.ExecRequest, stream agentv1.Agent_ExecSer
 		}
 		if x := ev.GetExited(); x != nil {
 			rec.ExitCode, rec.Error = x.ExitCode, x.Error
+			record()
 		}
 		if clientErr != nil || ctx.Err() != nil {
 			abandon()
