@@ -17,9 +17,9 @@ import (
 	"github.com/paddock-dev/paddock/internal/guest"
 )
 
-// filesystemService serves filesystem.Filesystem: stat, list, mkdir, move
-// and remove, each the agent's file tool (guest.FilesVerb) run as the
-// caller's user. Watches answer Unimplemented.
+// filesystemService serves filesystem.Filesystem: stat, list, mkdir, move,
+// remove and the watches (watch.go), each the agent's file tool
+// (guest.FilesVerb) run as the caller's user.
 type filesystemService struct {
 	filesystempbconnect.UnimplementedFilesystemHandler
 	s *Server

@@ -42,9 +42,10 @@ type Server struct {
 	// Limits are per key.
 	Limits Limits
 	// Pool, when not nil, serves creates from idle clones (--warm).
-	Pool  *warmpool.Pool
-	rates limiters
-	mux   *http.ServeMux
+	Pool     *warmpool.Pool
+	rates    limiters
+	watchers watchers
+	mux      *http.ServeMux
 	// patterns are the routes that need a key, for the OpenAPI test.
 	patterns []string
 }

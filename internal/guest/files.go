@@ -68,7 +68,7 @@ func RunFiles(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if len(args) < 2 {
-		fmt.Fprintln(stderr, "usage: paddock-files stat|list|mkdir|move|remove PATH...")
+		fmt.Fprintln(stderr, "usage: paddock-files stat|list|mkdir|move|remove|watch PATH...")
 		return FilesUsage
 	}
 	p, err := filepath.Abs(args[1])
@@ -101,6 +101,8 @@ func RunFiles(args []string, stdout, stderr io.Writer) int {
 			return fail(err)
 		}
 		return print(dst)
+	case args[0] == "watch" && len(args) == 3:
+		return watchDir(p, args[2] == "recursive", stdout, fail)
 	case args[0] == "remove" && len(args) == 2:
 		if _, err := os.Lstat(p); err != nil {
 			return fail(err)

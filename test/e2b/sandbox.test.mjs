@@ -287,3 +287,21 @@ test('getMetrics: one sample of CPU, memory and disk', async () => {
     await sbx.kill()
   }
 })
+
+test('files.watchDir: create, write, rename, remove, in sub-folders too', async () => {
+  const sbx = await Sandbox.create(process.env.PADDOCK_SHELL_TEMPLATE, { timeoutMs: 300_000 })
+  try {
+    await sbx.files.makeDir('w')
+    const seen = []
+    const handle = await sbx.files.watchDir('w', (e) => seen.push(`${e.type} ${e.name}`), { recursive: true })
+    await sbx.files.write('w/a.txt', 'x')
+    await sbx.commands.run('mv w/a.txt w/b.txt; mkdir w/sub; sleep 0.5; touch w/sub/deep; rm w/b.txt')
+    const want = ['create a.txt', 'write a.txt', 'rename a.txt', 'create b.txt', 'create sub', 'create sub/deep', 'remove b.txt']
+    for (let i = 0; i < 100 && !want.every((w) => seen.includes(w)); i++) await new Promise((r) => setTimeout(r, 100))
+    await handle.stop()
+    for (const w of want) assert.ok(seen.includes(w), `no "${w}" in ${JSON.stringify(seen)}`)
+    await assert.rejects(sbx.files.watchDir('no-such-folder', () => {}), /not found|no such/i)
+  } finally {
+    await sbx.kill()
+  }
+})
