@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -75,19 +72,14 @@ paddock's, and signals paddock receives (Ctrl-C) are passed to it.`,
 	return cmd
 }
 
-func newExecID() string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// runExec runs argv in the sandbox and returns its exit status.
+// runExec runs argv in the sandbox and returns its exit status. With a
+// terminal it puts this one in raw mode and passes its size on; without,
+// it passes the signals paddock gets (Ctrl-C) on to the command.
 func runExec(ctx context.Context, c *sandbox.Client, argv []string, o execOptions) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	req := &agentv1.ExecRequest{
-		Id: newExecID(), Argv: argv, Env: expandEnv(o.env), Cwd: o.workdir, User: o.user,
-		Stdin: o.interactive, Tty: o.tty,
+		Id: sandbox.NewExecID(), Argv: argv, Env: expandEnv(o.env), Cwd: o.workdir, User: o.user, Tty: o.tty,
 	}
 	stdinFd := int(os.Stdin.Fd())
 	if o.tty {
@@ -105,70 +97,43 @@ func runExec(ctx context.Context, c *sandbox.Client, argv []string, o execOption
 			defer term.Restore(stdinFd, old)
 		}
 	}
-	stream, err := c.Agent.Exec(ctx, req)
-	if err != nil {
-		return 0, err
+	// The guest's bytes reach this terminal as they are only on the
+	// terminal the user asked for.
+	streams := sandbox.Streams{Stdout: os.Stdout, Stderr: os.Stderr}
+	if !o.tty {
+		streams.Stdout, streams.Stderr = termsafe.Writer(os.Stdout), termsafe.Writer(os.Stderr)
 	}
-	// Wait for Started before sending input, resizes or signals.
-	first, err := stream.Recv()
+	if o.interactive {
+		streams.Stdin = os.Stdin
+	}
+	sigs := make(chan os.Signal, 8)
+	defer signal.Stop(sigs)
+	started := func() {
+		if o.tty {
+			signal.Notify(sigs, syscall.SIGWINCH)
+		} else {
+			signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
+		}
+		go func() {
+			for sig := range sigs {
+				if sig == syscall.SIGWINCH {
+					if w, h, err := term.GetSize(int(os.Stdout.Fd())); err == nil {
+						c.Agent.Resize(ctx, &agentv1.ResizeRequest{Id: req.Id, Rows: uint32(h), Cols: uint32(w)})
+					}
+					continue
+				}
+				c.Agent.Signal(ctx, &agentv1.SignalRequest{Id: req.Id, Signal: int32(sig.(syscall.Signal))})
+			}
+		}()
+	}
+	exit, err := c.Run(ctx, req, streams, started)
 	if err != nil {
 		return 0, grpcError(err)
 	}
-	if x := first.GetExited(); x != nil {
-		return exitOf(x), nil
+	if exit.Error != "" {
+		fmt.Fprintln(os.Stderr, "paddock:", termsafe.Escape(exit.Error))
 	}
-
-	sigs := make(chan os.Signal, 8)
-	if o.tty {
-		signal.Notify(sigs, syscall.SIGWINCH)
-	} else {
-		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
-	}
-	defer signal.Stop(sigs)
-	go func() {
-		for sig := range sigs {
-			if sig == syscall.SIGWINCH {
-				if w, h, err := term.GetSize(int(os.Stdout.Fd())); err == nil {
-					c.Agent.Resize(ctx, &agentv1.ResizeRequest{Id: req.Id, Rows: uint32(h), Cols: uint32(w)})
-				}
-				continue
-			}
-			c.Agent.Signal(ctx, &agentv1.SignalRequest{Id: req.Id, Signal: int32(sig.(syscall.Signal))})
-		}
-	}()
-	if o.interactive {
-		go c.SendStdin(ctx, req.Id, os.Stdin)
-	}
-	// The guest's bytes reach this terminal as they are only on the
-	// terminal the user asked for.
-	var stdout, stderr io.Writer = os.Stdout, os.Stderr
-	if !o.tty {
-		stdout, stderr = termsafe.Writer(os.Stdout), termsafe.Writer(os.Stderr)
-	}
-	for {
-		ev, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return 0, errors.New("the sandbox ended the command without an exit status")
-		}
-		if err != nil {
-			return 0, grpcError(err)
-		}
-		switch e := ev.Event.(type) {
-		case *agentv1.ExecEvent_Stdout:
-			stdout.Write(e.Stdout)
-		case *agentv1.ExecEvent_Stderr:
-			stderr.Write(e.Stderr)
-		case *agentv1.ExecEvent_Exited:
-			return exitOf(e.Exited), nil
-		}
-	}
-}
-
-func exitOf(x *agentv1.Exited) int {
-	if x.Error != "" {
-		fmt.Fprintln(os.Stderr, "paddock:", termsafe.Escape(x.Error))
-	}
-	return int(x.ExitCode)
+	return exit.Code, nil
 }
 
 // grpcError turns a gRPC status into its message alone.

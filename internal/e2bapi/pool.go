@@ -2,7 +2,6 @@ package e2bapi
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -55,20 +54,9 @@ func (s *Server) warmUp(ctx context.Context, name string) error {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	events, err := c.Agent.Exec(ctx, &agentv1.ExecRequest{Id: "pool-warm-up", Argv: warmUpArgv})
-	if err != nil {
-		return err
+	exit, err := c.Run(ctx, &agentv1.ExecRequest{Id: "pool-warm-up", Argv: warmUpArgv}, sandbox.Streams{Stdout: io.Discard, Stderr: io.Discard}, nil)
+	if err == nil && exit.Code != 0 {
+		err = fmt.Errorf("%v exited %d %s", warmUpArgv, exit.Code, exit.Error)
 	}
-	for {
-		ev, err := events.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if x := ev.GetExited(); x != nil && x.GetExitCode() != 0 {
-			return fmt.Errorf("%v exited %d", warmUpArgv, x.GetExitCode())
-		}
-	}
+	return err
 }

@@ -3,50 +3,12 @@ package sandbox
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"time"
-
-	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
 )
-
-// Output runs argv in sandbox name as user ("" for the sandbox's default
-// user) and returns what it printed and its exit code.
-func (m *Manager) Output(ctx context.Context, name, user string, argv ...string) (stdout, stderr string, code int32, err error) {
-	c, err := m.Dial(name)
-	if err != nil {
-		return "", "", 0, err
-	}
-	defer c.Close()
-	id := make([]byte, 6)
-	rand.Read(id)
-	stream, err := c.Agent.Exec(ctx, &agentv1.ExecRequest{Id: "output-" + hex.EncodeToString(id), Argv: argv, User: user})
-	if err != nil {
-		return "", "", 0, err
-	}
-	var out, errb strings.Builder
-	for {
-		ev, err := stream.Recv()
-		if err != nil {
-			return "", "", 0, err
-		}
-		switch e := ev.Event.(type) {
-		case *agentv1.ExecEvent_Stdout:
-			out.Write(e.Stdout)
-		case *agentv1.ExecEvent_Stderr:
-			errb.Write(e.Stderr)
-		case *agentv1.ExecEvent_Exited:
-			if e.Exited.GetError() != "" {
-				return out.String(), errb.String(), e.Exited.GetExitCode(), fmt.Errorf("%s: %s", argv[0], e.Exited.GetError())
-			}
-			return out.String(), errb.String(), e.Exited.GetExitCode(), nil
-		}
-	}
-}
 
 // Metrics is one sample of a running sandbox's use of its resources.
 type Metrics struct {
@@ -77,13 +39,13 @@ func (m *Manager) Metrics(ctx context.Context, name string) (Metrics, error) {
 	mt := Metrics{Time: time.Now().UTC(), CPUs: info.CPUs}
 	cpu := make(chan float64, 1)
 	go func() { cpu <- cpuPercent(info.QEMUPid, info.CPUs) }()
-	out, _, code, err := m.Output(ctx, name, "root", "sh", "-c", "cat /proc/meminfo; df -Pk /")
+	out, _, exit, err := m.Output(ctx, name, "root", "sh", "-c", "cat /proc/meminfo; df -Pk /")
 	mt.CPUPercent = <-cpu
 	if err != nil {
 		return mt, err
 	}
-	if code != 0 {
-		return mt, fmt.Errorf("read the guest's memory and disk use: exit %d", code)
+	if exit.Code != 0 {
+		return mt, fmt.Errorf("read the guest's memory and disk use: exit %d %s", exit.Code, exit.Error)
 	}
 	parseGuestUsage(out, &mt)
 	return mt, nil

@@ -48,20 +48,9 @@ func (m *Manager) SaveTemplate(ctx context.Context, name, tpl string, progress i
 
 // syncGuest flushes the guest's file systems to its disk.
 func syncGuest(ctx context.Context, c *Client) error {
-	stream, err := c.Agent.Exec(ctx, &agentv1.ExecRequest{Id: "save-sync-" + store.GenerateName(), Argv: []string{"sync"}, User: "root", Cwd: "/"})
-	if err != nil {
-		return err
+	exit, err := c.Run(ctx, &agentv1.ExecRequest{Argv: []string{"sync"}, User: "root", Cwd: "/"}, Streams{Stdout: io.Discard, Stderr: io.Discard}, nil)
+	if err == nil && exit.Code != 0 {
+		err = fmt.Errorf("sync exited %d %s", exit.Code, exit.Error)
 	}
-	for {
-		ev, err := stream.Recv()
-		if err != nil {
-			return err
-		}
-		if x := ev.GetExited(); x != nil {
-			if x.ExitCode != 0 {
-				return fmt.Errorf("sync exited %d %s", x.ExitCode, x.Error)
-			}
-			return nil
-		}
-	}
+	return err
 }
