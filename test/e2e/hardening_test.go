@@ -513,9 +513,15 @@ ps -o uid=,comm= -u "$(id -u)" | grep qemu-system | awk '{print $1}' | sort -u
 stat -c '%U %a' f "$PADDOCK_HOME"
 `
 	cmd := exec.Command("su", "-", name, "-c", script)
-	out, err := cmd.CombinedOutput()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("as %s: %v\n%s", name, err, out)
+		t.Fatalf("as %s: %v\n%s%s", name, err, out, stderr.String())
+	}
+	// A plain user has no cgroup of its own to delegate: paddock says so.
+	if !strings.Contains(stderr.String(), "runs without host CPU, memory and pids limits") {
+		t.Errorf("as %s, no notice of running without host limits:\n%s", name, stderr.String())
 	}
 	uid, _ := exec.Command("id", "-u", name).Output()
 	id := strings.TrimSpace(string(uid))
