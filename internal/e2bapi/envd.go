@@ -54,7 +54,9 @@ func (s *Server) sandboxFor(h http.Header) (sandbox.Info, error) {
 	if err != nil || info.AccessToken == "" || subtle.ConstantTimeCompare([]byte(token), []byte(info.AccessToken)) != 1 {
 		return sandbox.Info{}, connect.NewError(connect.CodeNotFound, fmt.Errorf("sandbox %q not found", id))
 	}
-	if info.Status != "running" {
+	// A supervisor too busy to answer its status in time (a loaded host)
+	// is given the call: the command's own stream says if it cannot run.
+	if info.Status != "running" && !strings.HasPrefix(info.Status, "unresponsive") {
 		return sandbox.Info{}, connect.NewError(connect.CodeUnavailable, fmt.Errorf("sandbox %q is %s", id, info.Status))
 	}
 	return info, nil

@@ -64,7 +64,7 @@ func (s *Server) fork(w http.ResponseWriter, r *http.Request, key string) {
 			out = append(out, forkResult{Error: &apiError{Code: http.StatusTooManyRequests, Message: fmt.Sprintf("key %q has %d sandboxes, its cap", key, n)}})
 			continue
 		}
-		cfg, err := s.m.Create(r.Context(), sandbox.CreateOptions{
+		cfg, err := s.createOrClaim(r.Context(), sandbox.CreateOptions{
 			From: ckpt, NoWorkspace: true, TTL: time.Duration(timeout) * time.Second,
 			Metadata: info.Metadata, Owner: key, AccessToken: newAccessToken(),
 		})

@@ -37,6 +37,14 @@ func (s *Server) createOrClaim(ctx context.Context, o sandbox.CreateOptions) (st
 			return cfg, nil
 		}
 	}
+	// Boots take turns: on a loaded host, many at once would each take
+	// long enough to miss their own timeouts.
+	select {
+	case s.boots <- struct{}{}:
+		defer func() { <-s.boots }()
+	case <-ctx.Done():
+		return store.SandboxConfig{}, ctx.Err()
+	}
 	return s.m.Create(ctx, o)
 }
 

@@ -33,9 +33,13 @@ const defaultTimeout = 15
 
 // newSandbox is E2B's create request (NewSandbox).
 type newSandbox struct {
-	TemplateID          string            `json:"templateID"`
-	Timeout             *int              `json:"timeout"`
-	AutoPause           bool              `json:"autoPause"`
+	TemplateID      string `json:"templateID"`
+	Timeout         *int   `json:"timeout"`
+	AutoPause       bool   `json:"autoPause"`
+	AutoPauseMemory *bool  `json:"autoPauseMemory"`
+	AutoResume      *struct {
+		Enabled bool `json:"enabled"`
+	} `json:"autoResume"`
 	AllowInternetAccess *bool             `json:"allow_internet_access"`
 	Network             *networkConfig    `json:"network"`
 	Metadata            map[string]string `json:"metadata"`
@@ -86,14 +90,17 @@ type listedSandbox struct {
 // unsupported lists what a create asks for that paddock cannot do.
 func (n newSandbox) unsupported() []string {
 	var out []string
-	if n.AutoPause {
-		out = append(out, "autoPause")
-	}
 	if len(n.VolumeMounts) > 0 {
 		out = append(out, "volumeMounts")
 	}
 	if len(n.MCP) > 0 {
 		out = append(out, "mcp")
+	}
+	if n.AutoResume != nil && n.AutoResume.Enabled {
+		out = append(out, "autoResume (resume with connect)")
+	}
+	if n.AutoPauseMemory != nil && !*n.AutoPauseMemory {
+		out = append(out, "autoPauseMemory false (a paused sandbox keeps its memory)")
 	}
 	if nc := n.Network; nc != nil {
 		if len(nc.Rules) > 0 {
@@ -205,7 +212,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, key string) {
 		return
 	}
 	cfg, err := s.createOrClaim(r.Context(), sandbox.CreateOptions{
-		Template: tpl, From: from, Env: env, Policy: pol, NoWorkspace: ws == "", Workspace: ws, User: e2bUser,
+		Template: tpl, From: from, Env: env, Policy: pol, NoWorkspace: ws == "", Workspace: ws, User: e2bUser, AutoPause: req.AutoPause,
 		TTL: time.Duration(timeout) * time.Second, Metadata: req.Metadata, Owner: key,
 		AccessToken: newAccessToken(),
 	})
@@ -408,6 +415,12 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, key string) {
 			return
 		}
 		code = http.StatusCreated
+	}
+	if req.Timeout == nil && code == http.StatusCreated && info.Deadline == nil {
+		// Paused at its deadline (autoPause): a resume gives it E2B's
+		// default time to live unless it asks for one.
+		t := defaultTimeout
+		req.Timeout = &t
 	}
 	if req.Timeout != nil && *req.Timeout > 0 {
 		if err := s.moveDeadline(r.Context(), info.Name, *req.Timeout); err != nil {

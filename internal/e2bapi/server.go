@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 
 	"github.com/paddock-dev/paddock/api/envd/filesystem/filesystempbconnect"
@@ -45,6 +46,7 @@ type Server struct {
 	Pool     *warmpool.Pool
 	rates    limiters
 	watchers watchers
+	boots    chan struct{} // a slot per create under way (createOrClaim)
 	mux      *http.ServeMux
 	// patterns are the routes that need a key, for the OpenAPI test.
 	patterns []string
@@ -52,7 +54,7 @@ type Server struct {
 
 // New returns the API over m, authenticating with keys.
 func New(m *sandbox.Manager, keys *apikey.Store, log *slog.Logger) *Server {
-	s := &Server{m: m, keys: keys, log: log, DefaultTemplate: "debian", mux: http.NewServeMux()}
+	s := &Server{m: m, keys: keys, log: log, DefaultTemplate: "debian", mux: http.NewServeMux(), boots: make(chan struct{}, max(2, runtime.NumCPU()))}
 	s.routes()
 	return s
 }

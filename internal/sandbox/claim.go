@@ -28,7 +28,7 @@ type ClaimOptions struct {
 // workspace, name or checkpoint and asks for the clone's template, size,
 // accelerator, memory sharing and user; the rest a claim applies.
 func Claimable(o, clone CreateOptions) bool {
-	return o.NoWorkspace && o.From == "" && o.Name == "" && o.Pool == "" && o.Template == clone.Template &&
+	return o.NoWorkspace && o.From == "" && o.Name == "" && o.Pool == "" && !o.AutoPause && o.Template == clone.Template &&
 		o.CPUs == clone.CPUs && o.Memory == clone.Memory && o.Accel == clone.Accel && o.Cold == clone.Cold &&
 		o.NoShareMemory == clone.NoShareMemory && o.User == clone.User
 }

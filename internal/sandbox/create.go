@@ -50,6 +50,8 @@ type CreateOptions struct {
 	Metadata    map[string]string
 	Owner       string
 	AccessToken string
+	// AutoPause pauses the sandbox at its deadline instead of removing it.
+	AutoPause bool
 	// User names the guest's default user (default agent), whose home is
 	// /home/USER. A sandbox without a workspace gives any other name uid
 	// 1001, so the template's agent (1000) stays a user of its own; with
@@ -132,7 +134,7 @@ func (m *Manager) validate(o CreateOptions) (store.SandboxConfig, error) {
 		d := time.Now().Add(o.TTL).UTC()
 		cfg.Deadline = &d
 	}
-	cfg.Metadata, cfg.Owner, cfg.AccessToken, cfg.Pool = o.Metadata, o.Owner, o.AccessToken, o.Pool
+	cfg.Metadata, cfg.Owner, cfg.AccessToken, cfg.Pool, cfg.AutoPause = o.Metadata, o.Owner, o.AccessToken, o.Pool, o.AutoPause
 	errs = append(errs, validatePolicy(o.Policy))
 	cfg.User = workspaceUser(cfg.Workspace)
 	if o.User != "" && o.User != cfg.User.Name {

@@ -39,6 +39,9 @@ type SandboxConfig struct {
 	Metadata map[string]string `json:"metadata,omitempty"`
 	// Owner names the API key that created the sandbox ("" for the CLI).
 	Owner string `json:"owner,omitempty"`
+	// AutoPause makes the deadline pause the sandbox (memory kept)
+	// instead of removing it; a resume may set a new deadline.
+	AutoPause bool `json:"auto_pause,omitempty"`
 	// AccessToken is what the API's callers of the sandbox's own services
 	// (E2B's envd: commands) must show (X-Access-Token).
 	AccessToken string `json:"access_token,omitempty"`

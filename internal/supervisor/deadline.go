@@ -33,6 +33,15 @@ func (s *sup) watchDeadline() {
 		}
 		select {
 		case <-fire:
+			if s.cfg.AutoPause {
+				s.log.Info("deadline passed, pausing the sandbox", "deadline", d.Format(time.RFC3339))
+				if err := s.pauseAtDeadline(); err != nil {
+					s.log.Error("cannot pause the sandbox at its deadline, removing it", "err", err)
+					s.removeSelf()
+					return
+				}
+				continue
+			}
 			s.log.Info("deadline passed, removing the sandbox", "deadline", d.Format(time.RFC3339))
 			s.removeSelf()
 			return
@@ -43,6 +52,33 @@ func (s *sup) watchDeadline() {
 			return
 		}
 	}
+}
+
+// pauseAtDeadline pauses the VM and clears the deadline that did it; a
+// checkpoint under way is waited for.
+func (s *sup) pauseAtDeadline() error {
+	for {
+		s.mu.Lock()
+		if s.busyLocked() == nil {
+			break
+		}
+		s.mu.Unlock()
+		time.Sleep(100 * time.Millisecond)
+	}
+	defer s.mu.Unlock()
+	if !s.paused {
+		if _, err := s.monitor.Execute("stop", nil); err != nil {
+			return err
+		}
+		s.paused = true
+	}
+	cfg := s.cfg
+	cfg.Deadline = nil
+	if err := store.WriteJSON(s.layout.Config(), cfg); err != nil {
+		return err
+	}
+	s.cfg.Deadline = nil
+	return nil
 }
 
 // removeSelf starts "paddock rm -f NAME", detached: it stops this

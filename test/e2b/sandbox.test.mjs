@@ -57,16 +57,40 @@ test('setTimeout: the sandbox is gone after its new deadline', async () => {
   assert.ok(!(await listIds()).includes(sbx.sandboxId))
 })
 
-test('pause and resume', async () => {
-  const sbx = await Sandbox.create(template, { timeoutMs: 120_000 })
+test('pause and resume keep a file and a running process', async () => {
+  const sbx = await Sandbox.create(process.env.PADDOCK_SHELL_TEMPLATE, { timeoutMs: 300_000 })
   try {
+    await sbx.files.write('kept.txt', 'still here')
+    const sleeper = await sbx.commands.run('sleep 600', { background: true })
     assert.equal(await Sandbox.pause(sbx.sandboxId), true)
     assert.equal((await Sandbox.getInfo(sbx.sandboxId)).state, 'paused')
     assert.ok((await listIds({ query: { state: ['paused'] } })).includes(sbx.sandboxId))
-    await Sandbox.connect(sbx.sandboxId)
+    const back = await Sandbox.connect(sbx.sandboxId)
     assert.equal((await Sandbox.getInfo(sbx.sandboxId)).state, 'running')
+    assert.equal(await back.files.read('kept.txt'), 'still here')
+    assert.ok((await back.commands.list()).some((p) => p.pid === sleeper.pid), 'the background process is gone after resume')
   } finally {
-    await Sandbox.kill(sbx.sandboxId)
+    await sbx.kill()
+  }
+})
+
+test('autoPause: the deadline pauses, connect resumes with the memory kept', async () => {
+  const sbx = await Sandbox.create(process.env.PADDOCK_SHELL_TEMPLATE, { timeoutMs: 3_000, lifecycle: { onTimeout: 'pause' } })
+  try {
+    await sbx.files.write('kept.txt', 'kept')
+    let state
+    for (let i = 0; i < 100 && state !== 'paused'; i++) {
+      await new Promise((r) => setTimeout(r, 200))
+      state = (await Sandbox.getInfo(sbx.sandboxId)).state
+    }
+    assert.equal(state, 'paused')
+    const back = await Sandbox.connect(sbx.sandboxId, { timeoutMs: 120_000 })
+    const info = await Sandbox.getInfo(sbx.sandboxId)
+    assert.equal(info.state, 'running')
+    assert.ok(info.endAt.getTime() - Date.now() > 100_000, `endAt ${info.endAt.toISOString()}`)
+    assert.equal(await back.files.read('kept.txt'), 'kept')
+  } finally {
+    await sbx.kill()
   }
 })
 

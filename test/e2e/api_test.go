@@ -131,8 +131,8 @@ func TestAPIErrorsAndRestart(t *testing.T) {
 	if code, body = call(t, "GET", base+"/teams", key, nil); code != 404 || !strings.Contains(fmt.Sprint(body["message"]), "does not serve") {
 		t.Errorf("unknown route: %d %v", code, body)
 	}
-	if code, body = call(t, "POST", base+"/sandboxes", key, []byte(`{"templateID":"tiny","autoPause":true}`)); code != 400 || !strings.Contains(fmt.Sprint(body["message"]), "autoPause") {
-		t.Errorf("autoPause: %d %v", code, body)
+	if code, body = call(t, "POST", base+"/sandboxes", key, []byte(`{"templateID":"tiny","autoResume":{"enabled":true}}`)); code != 400 || !strings.Contains(fmt.Sprint(body["message"]), "autoResume") {
+		t.Errorf("autoResume: %d %v", code, body)
 	}
 	if code, body = call(t, "POST", base+"/sandboxes", key, []byte(`{"templateID":"tiny"`)); code != 400 {
 		t.Errorf("broken JSON: %d %v", code, body)
