@@ -64,10 +64,57 @@ for (let i = 0; i < runs * 3; i++) {
   await sbx.commands.run('true')
   runTrue.push(performance.now() - t0)
 }
+
+// files.write then files.read of 1 MiB, bytes compared.
+const mib = new Uint8Array(1 << 20)
+for (let i = 0; i < mib.length; i++) mib[i] = (i * 2654435761) >>> 24
+const writeRead = []
+for (let i = 0; i < runs; i++) {
+  const t0 = performance.now()
+  await sbx.files.write('/tmp/one.bin', mib)
+  const back = await sbx.files.read('/tmp/one.bin', { format: 'bytes' })
+  writeRead.push(performance.now() - t0)
+  if (!Buffer.from(back).equals(Buffer.from(mib))) throw new Error('1 MiB read back differs')
+}
+
+// Download of 100 MiB (files.read), as MiB/s.
+await sbx.commands.run('head -c 104857600 /dev/urandom > /tmp/big.bin')
+const download = []
+for (let i = 0; i < 3; i++) {
+  const t0 = performance.now()
+  const b = await sbx.files.read('/tmp/big.bin', { format: 'bytes' })
+  const s = (performance.now() - t0) / 1000
+  if (b.length !== 100 << 20) throw new Error(`downloaded ${b.length} bytes`)
+  download.push(100 / s)
+}
 await sbx.kill()
 
+// 50 creates and runs at once from one client.
+const concurrent = Number(process.env.PADDOCK_BENCH_CONCURRENT || 50)
+const each = []
+let errors = 0
+const t0 = performance.now()
+await Promise.all(Array.from({ length: concurrent }, async () => {
+  const t = performance.now()
+  try {
+    const s = await Sandbox.create(template, { timeoutMs: 600_000 })
+    const r = await s.commands.run('echo ok')
+    if (r.stdout !== 'ok\n') throw new Error(`output ${JSON.stringify(r.stdout)}`)
+    each.push(performance.now() - t)
+    await s.kill()
+  } catch (e) {
+    errors++
+    console.error(`concurrent create: ${e}`)
+  }
+}))
+const wall = performance.now() - t0
+
+const sorted = [...download].sort((a, b) => a - b)
 console.log(JSON.stringify({
   template,
   create_to_first_output: stats(createToOutput),
   commands_run_true: stats(runTrue),
+  files_write_read_1mib: stats(writeRead),
+  download_100mib_mib_per_s: { n: sorted.length, min: sorted[0], median: sorted[1], max: sorted[2] },
+  concurrent_create_to_output: { ...stats(each), concurrent, errors, wall_ms: wall },
 }))
