@@ -57,6 +57,22 @@ func (s *Server) sandboxForHTTP(w http.ResponseWriter, r *http.Request) (sandbox
 	return info, true
 }
 
+// envs serves envd's GET /envs: the environment every command gets (the
+// create's envVars), as a JSON object.
+func (s *Server) envs(w http.ResponseWriter, r *http.Request) {
+	info, ok := s.sandboxForHTTP(w, r)
+	if !ok {
+		return
+	}
+	out := map[string]string{}
+	for _, e := range info.Env {
+		if k, v, ok := strings.Cut(e, "="); ok {
+			out[k] = v
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
 // fileError is the HTTP status and message for a failed file command,
 // from what it wrote on stderr.
 func fileError(p string, stderr string) (int, string) {

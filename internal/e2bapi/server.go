@@ -102,6 +102,7 @@ func (s *Server) routes() {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openapiDoc)
 	})
+	s.mux.HandleFunc("GET /envs", s.envs)
 	s.mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "paddock does not serve "+r.Method+" "+r.URL.Path+" (see docs/API.md)")

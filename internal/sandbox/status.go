@@ -42,6 +42,9 @@ type Info struct {
 	Cgroup *Group `json:"cgroup,omitempty"`
 	// AccessToken guards the sandbox's services in the API; never shown.
 	AccessToken string `json:"-"`
+	// Env is every exec's environment (KEY=VALUE); never shown, it may
+	// hold secrets.
+	Env []string `json:"-"`
 	Dir         string `json:"dir"`
 }
 
@@ -89,7 +92,7 @@ func (m *Manager) status(name string) Info {
 	info.Template, info.Workspace, info.Created = cfg.Template, cfg.Workspace, cfg.Created
 	info.Deadline, info.Metadata, info.Owner, info.AccessToken = cfg.Deadline, cfg.Metadata, cfg.Owner, cfg.AccessToken
 	info.CPUs, info.MemoryBytes, info.Accel, info.From = cfg.CPUs, cfg.MemoryBytes, cfg.Accel, cfg.From
-	info.Pool = cfg.Pool
+	info.Pool, info.Env = cfg.Pool, cfg.Env
 	info.Cgroup = group(l)
 
 	if supervisorAlive(l) {

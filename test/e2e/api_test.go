@@ -138,11 +138,31 @@ func TestAPIErrorsAndRestart(t *testing.T) {
 		t.Errorf("broken JSON: %d %v", code, body)
 	}
 
-	code, body = call(t, "POST", base+"/sandboxes", key, []byte(`{"templateID":"base","timeout":300,"allow_internet_access":false}`))
+	code, body = call(t, "POST", base+"/sandboxes", key, []byte(`{"templateID":"base","timeout":300,"allow_internet_access":false,"envVars":{"GREETING":"hi"}}`))
 	if code != 201 {
 		t.Fatalf("create: %d %v", code, body)
 	}
 	id := fmt.Sprint(body["sandboxID"])
+	// envd's GET /envs, with the sandbox's token only.
+	envs := func(token string) (int, map[string]any) {
+		req, _ := http.NewRequest("GET", base+"/envs", nil)
+		req.Header.Set("E2b-Sandbox-Id", id)
+		req.Header.Set("X-Access-Token", token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	if code, m := envs(fmt.Sprint(body["envdAccessToken"])); code != 200 || m["GREETING"] != "hi" {
+		t.Errorf("GET /envs: %d %v", code, m)
+	}
+	if code, _ := envs("wrong"); code != 404 {
+		t.Errorf("GET /envs with a wrong token: %d", code)
+	}
 	info := e.inspect(id)
 	if info.Status != "running" {
 		t.Fatalf("%s: %+v", id, info)
@@ -317,4 +337,41 @@ func fileOwner(t *testing.T, p string) int {
 		t.Fatal(err)
 	}
 	return int(st.Uid)
+}
+
+// The API's network settings are enforced, at create and live: a host of
+// the test's own (a network namespace) is reached only when allowOut
+// names it.
+func TestAPINetworkEnforced(t *testing.T) {
+	e := newEnv(t, "tiny")
+	key := strings.TrimSpace(e.ok("apikey", "create", "net"))
+	th := newTestHost(t)
+	l, _ := th.listen(t, "tcp", th.addr+":8080")
+	hits := &hitCounter{}
+	go (&http.Server{Handler: hits.handler("hello from the test host")}).Serve(l)
+	t.Cleanup(func() { l.Close() })
+	base, _ := e.serve(t)
+	create := func(network string) string {
+		t.Helper()
+		code, body := call(t, "POST", base+"/sandboxes", key, []byte(`{"templateID":"tiny","timeout":120,"network":`+network+`}`))
+		if code != 201 {
+			t.Fatalf("create with network %s: %d %v", network, code, body)
+		}
+		return fmt.Sprint(body["sandboxID"])
+	}
+	open := create(`{"denyOut":["0.0.0.0/0"],"allowOut":["` + th.addr + `"]}`)
+	closed := create(`{"denyOut":["0.0.0.0/0"]}`)
+	get := httpGet(th.addr, 8080, th.addr)
+	if out := e.sh(open, get); !strings.Contains(out, "200 OK") || hits.n.Load() != 1 {
+		t.Fatalf("allowOut %s: %q, %d hits", th.addr, out, hits.n.Load())
+	}
+	if out := e.sh(closed, get); strings.Contains(out, "200") || hits.n.Load() != 1 {
+		t.Fatalf("deny-all reached the test host: %q, %d hits", out, hits.n.Load())
+	}
+	if code, body := call(t, "PUT", base+"/sandboxes/"+closed+"/network", key, []byte(`{"denyOut":["0.0.0.0/0"],"allowOut":["`+th.addr+`"]}`)); code != 204 {
+		t.Fatalf("PUT network: %d %v", code, body)
+	}
+	if out := e.sh(closed, get); !strings.Contains(out, "200 OK") || hits.n.Load() != 2 {
+		t.Fatalf("after allowing it live: %q, %d hits", out, hits.n.Load())
+	}
 }
