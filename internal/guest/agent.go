@@ -20,7 +20,8 @@ type Agent struct {
 	// clock, RNG, mounts, power). The guest uses HostSystem; tests a fake.
 	System System
 
-	procs procTable // processes started by Exec, and their streams
+	procs procTable   // processes started by Exec, and their streams
+	files fileStreams // ReadFile streams, paced by AckOutput
 
 	mu          sync.Mutex
 	defaultUser string   // guarded by mu; set by Configure

@@ -62,6 +62,8 @@ func (a *Agent) WriteStdinChunk(ctx context.Context, chunk *agentv1.StdinChunk) 
 func (a *Agent) AckOutput(_ context.Context, req *agentv1.AckOutputRequest) (*agentv1.AckOutputResponse, error) {
 	if s := a.procs.stream(req.GetId()); s != nil {
 		s.credit.grant(req.GetEvents())
+	} else if f, ok := a.files.get(req.GetId()); ok {
+		f.credit.grant(req.GetEvents())
 	}
 	return &agentv1.AckOutputResponse{}, nil
 }
@@ -179,6 +181,8 @@ func (a *Agent) Attach(ctx context.Context, req *agentv1.AttachRequest, stream a
 func (a *Agent) Release(_ context.Context, req *agentv1.ReleaseRequest) (*agentv1.ReleaseResponse, error) {
 	if s := a.procs.stream(req.GetId()); s != nil {
 		s.release()
+	} else if f, ok := a.files.get(req.GetId()); ok {
+		f.cancel()
 	}
 	return &agentv1.ReleaseResponse{}, nil
 }

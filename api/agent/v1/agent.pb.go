@@ -1122,7 +1122,7 @@ func (*WriteStdinResponse) Descriptor() ([]byte, []int) {
 
 type AckOutputRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`          // an Exec's or Attach's stream id
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`          // an Exec's, Attach's or ReadFile's stream id
 	Events        uint32                 `protobuf:"varint,2,opt,name=events,proto3" json:"events,omitempty"` // output events the host has passed on
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1436,7 +1436,7 @@ func (x *AttachRequest) GetOutputWindow() uint32 {
 
 type ReleaseRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"` // an Exec's or Attach's stream id
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"` // an Exec's, Attach's or ReadFile's stream id
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1762,6 +1762,250 @@ func (*SignalResponse) Descriptor() ([]byte, []int) {
 	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{26}
 }
 
+type ReadFileRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Path  string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"` // absolute, or relative to the user's home
+	User  string                 `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"` // name or numeric uid; "" = the configured user
+	// id and window pace the stream as ExecRequest's output_window does
+	// (AckOutput grants more chunks, Release ends it); window 0 = no limit.
+	Id            string `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
+	Window        uint32 `protobuf:"varint,4,opt,name=window,proto3" json:"window,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadFileRequest) Reset() {
+	*x = ReadFileRequest{}
+	mi := &file_api_agent_v1_agent_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadFileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadFileRequest) ProtoMessage() {}
+
+func (x *ReadFileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agent_v1_agent_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadFileRequest.ProtoReflect.Descriptor instead.
+func (*ReadFileRequest) Descriptor() ([]byte, []int) {
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ReadFileRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ReadFileRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *ReadFileRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ReadFileRequest) GetWindow() uint32 {
+	if x != nil {
+		return x.Window
+	}
+	return 0
+}
+
+type ReadFileChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	Size          int64                  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"` // on the first message: the file's size when opened
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadFileChunk) Reset() {
+	*x = ReadFileChunk{}
+	mi := &file_api_agent_v1_agent_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadFileChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadFileChunk) ProtoMessage() {}
+
+func (x *ReadFileChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agent_v1_agent_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadFileChunk.ProtoReflect.Descriptor instead.
+func (*ReadFileChunk) Descriptor() ([]byte, []int) {
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ReadFileChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *ReadFileChunk) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+type WriteFileChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// On the first message only: the file, its user and the mode of a file
+	// that is created (0 = 0644; the folders made are 0755).
+	Path          string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	User          string `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	Mode          uint32 `protobuf:"varint,3,opt,name=mode,proto3" json:"mode,omitempty"`
+	Data          []byte `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WriteFileChunk) Reset() {
+	*x = WriteFileChunk{}
+	mi := &file_api_agent_v1_agent_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteFileChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteFileChunk) ProtoMessage() {}
+
+func (x *WriteFileChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agent_v1_agent_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteFileChunk.ProtoReflect.Descriptor instead.
+func (*WriteFileChunk) Descriptor() ([]byte, []int) {
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *WriteFileChunk) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *WriteFileChunk) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *WriteFileChunk) GetMode() uint32 {
+	if x != nil {
+		return x.Mode
+	}
+	return 0
+}
+
+func (x *WriteFileChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type WriteFileResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`  // the file's absolute path, symlinks resolved
+	Size          int64                  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"` // bytes written
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WriteFileResponse) Reset() {
+	*x = WriteFileResponse{}
+	mi := &file_api_agent_v1_agent_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteFileResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteFileResponse) ProtoMessage() {}
+
+func (x *WriteFileResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agent_v1_agent_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteFileResponse.ProtoReflect.Descriptor instead.
+func (*WriteFileResponse) Descriptor() ([]byte, []int) {
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *WriteFileResponse) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *WriteFileResponse) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
 type QuiesceRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1770,7 +2014,7 @@ type QuiesceRequest struct {
 
 func (x *QuiesceRequest) Reset() {
 	*x = QuiesceRequest{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[27]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1782,7 +2026,7 @@ func (x *QuiesceRequest) String() string {
 func (*QuiesceRequest) ProtoMessage() {}
 
 func (x *QuiesceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[27]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1795,7 +2039,7 @@ func (x *QuiesceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuiesceRequest.ProtoReflect.Descriptor instead.
 func (*QuiesceRequest) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{27}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{31}
 }
 
 type QuiesceResponse struct {
@@ -1806,7 +2050,7 @@ type QuiesceResponse struct {
 
 func (x *QuiesceResponse) Reset() {
 	*x = QuiesceResponse{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[28]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1818,7 +2062,7 @@ func (x *QuiesceResponse) String() string {
 func (*QuiesceResponse) ProtoMessage() {}
 
 func (x *QuiesceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[28]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1831,7 +2075,7 @@ func (x *QuiesceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuiesceResponse.ProtoReflect.Descriptor instead.
 func (*QuiesceResponse) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{28}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{32}
 }
 
 type DetachRequest struct {
@@ -1843,7 +2087,7 @@ type DetachRequest struct {
 
 func (x *DetachRequest) Reset() {
 	*x = DetachRequest{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[29]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1855,7 +2099,7 @@ func (x *DetachRequest) String() string {
 func (*DetachRequest) ProtoMessage() {}
 
 func (x *DetachRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[29]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1868,7 +2112,7 @@ func (x *DetachRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetachRequest.ProtoReflect.Descriptor instead.
 func (*DetachRequest) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{29}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DetachRequest) GetToken() string {
@@ -1886,7 +2130,7 @@ type DetachResponse struct {
 
 func (x *DetachResponse) Reset() {
 	*x = DetachResponse{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[30]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1898,7 +2142,7 @@ func (x *DetachResponse) String() string {
 func (*DetachResponse) ProtoMessage() {}
 
 func (x *DetachResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[30]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1911,7 +2155,7 @@ func (x *DetachResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetachResponse.ProtoReflect.Descriptor instead.
 func (*DetachResponse) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{30}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{34}
 }
 
 type ShutdownRequest struct {
@@ -1922,7 +2166,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[31]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1934,7 +2178,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[31]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1947,7 +2191,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{31}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{35}
 }
 
 type ShutdownResponse struct {
@@ -1958,7 +2202,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_api_agent_v1_agent_proto_msgTypes[32]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1970,7 +2214,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agent_v1_agent_proto_msgTypes[32]
+	mi := &file_api_agent_v1_agent_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1983,7 +2227,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{32}
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{36}
 }
 
 var File_api_agent_v1_agent_proto protoreflect.FileDescriptor
@@ -2110,14 +2354,31 @@ const file_api_agent_v1_agent_proto_rawDesc = "" +
 	" \x01(\v2\x18.paddock.agent.v1.ExitedR\x06exited\x12\x1a\n" +
 	"\bbuffered\x18\v \x01(\x04R\bbuffered\x12\x18\n" +
 	"\astreams\x18\f \x01(\rR\astreams\"\x10\n" +
-	"\x0eSignalResponse\"\x10\n" +
+	"\x0eSignalResponse\"a\n" +
+	"\x0fReadFileRequest\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x12\n" +
+	"\x04user\x18\x02 \x01(\tR\x04user\x12\x0e\n" +
+	"\x02id\x18\x03 \x01(\tR\x02id\x12\x16\n" +
+	"\x06window\x18\x04 \x01(\rR\x06window\"7\n" +
+	"\rReadFileChunk\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\"`\n" +
+	"\x0eWriteFileChunk\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x12\n" +
+	"\x04user\x18\x02 \x01(\tR\x04user\x12\x12\n" +
+	"\x04mode\x18\x03 \x01(\rR\x04mode\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\";\n" +
+	"\x11WriteFileResponse\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\"\x10\n" +
 	"\x0eQuiesceRequest\"\x11\n" +
 	"\x0fQuiesceResponse\"%\n" +
 	"\rDetachRequest\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\"\x10\n" +
 	"\x0eDetachResponse\"\x11\n" +
 	"\x0fShutdownRequest\"\x12\n" +
-	"\x10ShutdownResponse2\xf1\b\n" +
+	"\x10ShutdownResponse2\x99\n" +
+	"\n" +
 	"\x05Agent\x12E\n" +
 	"\x04Ping\x12\x1d.paddock.agent.v1.PingRequest\x1a\x1e.paddock.agent.v1.PingResponse\x12T\n" +
 	"\tConfigure\x12\".paddock.agent.v1.ConfigureRequest\x1a#.paddock.agent.v1.ConfigureResponse\x12D\n" +
@@ -2130,7 +2391,9 @@ const file_api_agent_v1_agent_proto_rawDesc = "" +
 	"\x06Resize\x12\x1f.paddock.agent.v1.ResizeRequest\x1a .paddock.agent.v1.ResizeResponse\x12K\n" +
 	"\x06Signal\x12\x1f.paddock.agent.v1.SignalRequest\x1a .paddock.agent.v1.SignalResponse\x12T\n" +
 	"\tAckOutput\x12\".paddock.agent.v1.AckOutputRequest\x1a#.paddock.agent.v1.AckOutputResponse\x12U\n" +
-	"\x0fWriteStdinChunk\x12\x1c.paddock.agent.v1.StdinChunk\x1a$.paddock.agent.v1.WriteStdinResponse\x12N\n" +
+	"\x0fWriteStdinChunk\x12\x1c.paddock.agent.v1.StdinChunk\x1a$.paddock.agent.v1.WriteStdinResponse\x12P\n" +
+	"\bReadFile\x12!.paddock.agent.v1.ReadFileRequest\x1a\x1f.paddock.agent.v1.ReadFileChunk0\x01\x12T\n" +
+	"\tWriteFile\x12 .paddock.agent.v1.WriteFileChunk\x1a#.paddock.agent.v1.WriteFileResponse(\x01\x12N\n" +
 	"\aQuiesce\x12 .paddock.agent.v1.QuiesceRequest\x1a!.paddock.agent.v1.QuiesceResponse\x12K\n" +
 	"\x06Detach\x12\x1f.paddock.agent.v1.DetachRequest\x1a .paddock.agent.v1.DetachResponse\x12Q\n" +
 	"\bShutdown\x12!.paddock.agent.v1.ShutdownRequest\x1a\".paddock.agent.v1.ShutdownResponseB5Z3github.com/paddock-dev/paddock/api/agent/v1;agentv1b\x06proto3"
@@ -2147,7 +2410,7 @@ func file_api_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_api_agent_v1_agent_proto_rawDescData
 }
 
-var file_api_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_api_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_api_agent_v1_agent_proto_goTypes = []any{
 	(*PingRequest)(nil),           // 0: paddock.agent.v1.PingRequest
 	(*PingResponse)(nil),          // 1: paddock.agent.v1.PingResponse
@@ -2176,12 +2439,16 @@ var file_api_agent_v1_agent_proto_goTypes = []any{
 	(*ListProcessesResponse)(nil), // 24: paddock.agent.v1.ListProcessesResponse
 	(*ProcessInfo)(nil),           // 25: paddock.agent.v1.ProcessInfo
 	(*SignalResponse)(nil),        // 26: paddock.agent.v1.SignalResponse
-	(*QuiesceRequest)(nil),        // 27: paddock.agent.v1.QuiesceRequest
-	(*QuiesceResponse)(nil),       // 28: paddock.agent.v1.QuiesceResponse
-	(*DetachRequest)(nil),         // 29: paddock.agent.v1.DetachRequest
-	(*DetachResponse)(nil),        // 30: paddock.agent.v1.DetachResponse
-	(*ShutdownRequest)(nil),       // 31: paddock.agent.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),      // 32: paddock.agent.v1.ShutdownResponse
+	(*ReadFileRequest)(nil),       // 27: paddock.agent.v1.ReadFileRequest
+	(*ReadFileChunk)(nil),         // 28: paddock.agent.v1.ReadFileChunk
+	(*WriteFileChunk)(nil),        // 29: paddock.agent.v1.WriteFileChunk
+	(*WriteFileResponse)(nil),     // 30: paddock.agent.v1.WriteFileResponse
+	(*QuiesceRequest)(nil),        // 31: paddock.agent.v1.QuiesceRequest
+	(*QuiesceResponse)(nil),       // 32: paddock.agent.v1.QuiesceResponse
+	(*DetachRequest)(nil),         // 33: paddock.agent.v1.DetachRequest
+	(*DetachResponse)(nil),        // 34: paddock.agent.v1.DetachResponse
+	(*ShutdownRequest)(nil),       // 35: paddock.agent.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),      // 36: paddock.agent.v1.ShutdownResponse
 }
 var file_api_agent_v1_agent_proto_depIdxs = []int32{
 	3,  // 0: paddock.agent.v1.ConfigureRequest.user:type_name -> paddock.agent.v1.User
@@ -2207,25 +2474,29 @@ var file_api_agent_v1_agent_proto_depIdxs = []int32{
 	19, // 20: paddock.agent.v1.Agent.Signal:input_type -> paddock.agent.v1.SignalRequest
 	15, // 21: paddock.agent.v1.Agent.AckOutput:input_type -> paddock.agent.v1.AckOutputRequest
 	13, // 22: paddock.agent.v1.Agent.WriteStdinChunk:input_type -> paddock.agent.v1.StdinChunk
-	27, // 23: paddock.agent.v1.Agent.Quiesce:input_type -> paddock.agent.v1.QuiesceRequest
-	29, // 24: paddock.agent.v1.Agent.Detach:input_type -> paddock.agent.v1.DetachRequest
-	31, // 25: paddock.agent.v1.Agent.Shutdown:input_type -> paddock.agent.v1.ShutdownRequest
-	1,  // 26: paddock.agent.v1.Agent.Ping:output_type -> paddock.agent.v1.PingResponse
-	6,  // 27: paddock.agent.v1.Agent.Configure:output_type -> paddock.agent.v1.ConfigureResponse
-	10, // 28: paddock.agent.v1.Agent.Exec:output_type -> paddock.agent.v1.ExecEvent
-	10, // 29: paddock.agent.v1.Agent.Attach:output_type -> paddock.agent.v1.ExecEvent
-	22, // 30: paddock.agent.v1.Agent.Release:output_type -> paddock.agent.v1.ReleaseResponse
-	24, // 31: paddock.agent.v1.Agent.ListProcesses:output_type -> paddock.agent.v1.ListProcessesResponse
-	14, // 32: paddock.agent.v1.Agent.WriteStdin:output_type -> paddock.agent.v1.WriteStdinResponse
-	18, // 33: paddock.agent.v1.Agent.Resize:output_type -> paddock.agent.v1.ResizeResponse
-	26, // 34: paddock.agent.v1.Agent.Signal:output_type -> paddock.agent.v1.SignalResponse
-	16, // 35: paddock.agent.v1.Agent.AckOutput:output_type -> paddock.agent.v1.AckOutputResponse
-	14, // 36: paddock.agent.v1.Agent.WriteStdinChunk:output_type -> paddock.agent.v1.WriteStdinResponse
-	28, // 37: paddock.agent.v1.Agent.Quiesce:output_type -> paddock.agent.v1.QuiesceResponse
-	30, // 38: paddock.agent.v1.Agent.Detach:output_type -> paddock.agent.v1.DetachResponse
-	32, // 39: paddock.agent.v1.Agent.Shutdown:output_type -> paddock.agent.v1.ShutdownResponse
-	26, // [26:40] is the sub-list for method output_type
-	12, // [12:26] is the sub-list for method input_type
+	27, // 23: paddock.agent.v1.Agent.ReadFile:input_type -> paddock.agent.v1.ReadFileRequest
+	29, // 24: paddock.agent.v1.Agent.WriteFile:input_type -> paddock.agent.v1.WriteFileChunk
+	31, // 25: paddock.agent.v1.Agent.Quiesce:input_type -> paddock.agent.v1.QuiesceRequest
+	33, // 26: paddock.agent.v1.Agent.Detach:input_type -> paddock.agent.v1.DetachRequest
+	35, // 27: paddock.agent.v1.Agent.Shutdown:input_type -> paddock.agent.v1.ShutdownRequest
+	1,  // 28: paddock.agent.v1.Agent.Ping:output_type -> paddock.agent.v1.PingResponse
+	6,  // 29: paddock.agent.v1.Agent.Configure:output_type -> paddock.agent.v1.ConfigureResponse
+	10, // 30: paddock.agent.v1.Agent.Exec:output_type -> paddock.agent.v1.ExecEvent
+	10, // 31: paddock.agent.v1.Agent.Attach:output_type -> paddock.agent.v1.ExecEvent
+	22, // 32: paddock.agent.v1.Agent.Release:output_type -> paddock.agent.v1.ReleaseResponse
+	24, // 33: paddock.agent.v1.Agent.ListProcesses:output_type -> paddock.agent.v1.ListProcessesResponse
+	14, // 34: paddock.agent.v1.Agent.WriteStdin:output_type -> paddock.agent.v1.WriteStdinResponse
+	18, // 35: paddock.agent.v1.Agent.Resize:output_type -> paddock.agent.v1.ResizeResponse
+	26, // 36: paddock.agent.v1.Agent.Signal:output_type -> paddock.agent.v1.SignalResponse
+	16, // 37: paddock.agent.v1.Agent.AckOutput:output_type -> paddock.agent.v1.AckOutputResponse
+	14, // 38: paddock.agent.v1.Agent.WriteStdinChunk:output_type -> paddock.agent.v1.WriteStdinResponse
+	28, // 39: paddock.agent.v1.Agent.ReadFile:output_type -> paddock.agent.v1.ReadFileChunk
+	30, // 40: paddock.agent.v1.Agent.WriteFile:output_type -> paddock.agent.v1.WriteFileResponse
+	32, // 41: paddock.agent.v1.Agent.Quiesce:output_type -> paddock.agent.v1.QuiesceResponse
+	34, // 42: paddock.agent.v1.Agent.Detach:output_type -> paddock.agent.v1.DetachResponse
+	36, // 43: paddock.agent.v1.Agent.Shutdown:output_type -> paddock.agent.v1.ShutdownResponse
+	28, // [28:44] is the sub-list for method output_type
+	12, // [12:28] is the sub-list for method input_type
 	12, // [12:12] is the sub-list for extension type_name
 	12, // [12:12] is the sub-list for extension extendee
 	0,  // [0:12] is the sub-list for field type_name
@@ -2254,7 +2525,7 @@ func file_api_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_agent_v1_agent_proto_rawDesc), len(file_api_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   33,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -37,6 +37,8 @@ const (
 	Agent_Signal_FullMethodName          = "/paddock.agent.v1.Agent/Signal"
 	Agent_AckOutput_FullMethodName       = "/paddock.agent.v1.Agent/AckOutput"
 	Agent_WriteStdinChunk_FullMethodName = "/paddock.agent.v1.Agent/WriteStdinChunk"
+	Agent_ReadFile_FullMethodName        = "/paddock.agent.v1.Agent/ReadFile"
+	Agent_WriteFile_FullMethodName       = "/paddock.agent.v1.Agent/WriteFile"
 	Agent_Quiesce_FullMethodName         = "/paddock.agent.v1.Agent/Quiesce"
 	Agent_Detach_FullMethodName          = "/paddock.agent.v1.Agent/Detach"
 	Agent_Shutdown_FullMethodName        = "/paddock.agent.v1.Agent/Shutdown"
@@ -87,6 +89,21 @@ type AgentClient interface {
 	// so a process that does not read its input holds its writer back.
 	AckOutput(ctx context.Context, in *AckOutputRequest, opts ...grpc.CallOption) (*AckOutputResponse, error)
 	WriteStdinChunk(ctx context.Context, in *StdinChunk, opts ...grpc.CallOption) (*WriteStdinResponse, error)
+	// ReadFile streams a file as the user (the user's own permissions; a
+	// relative path is the user's home's): the first message carries the
+	// file's size when opened and the first bytes, the others the rest, in
+	// chunks of at most 256 KiB; the stream ends at the file's end. Errors:
+	// NOT_FOUND, PERMISSION_DENIED, FAILED_PRECONDITION for a folder.
+	// Over ttrpc the supervisor sets window and id, grants more with
+	// AckOutput and ends an abandoned stream with Release.
+	ReadFile(ctx context.Context, in *ReadFileRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReadFileChunk], error)
+	// WriteFile writes a file as the user: the first message names it (its
+	// folders are made as with mkdir -p, as the user), it and the next ones
+	// carry the bytes; the file is created (owned by the user) or truncated.
+	// The answer is its absolute path, symlinks resolved. Errors:
+	// PERMISSION_DENIED, FAILED_PRECONDITION for a folder, RESOURCE_EXHAUSTED
+	// for a full disk.
+	WriteFile(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[WriteFileChunk, WriteFileResponse], error)
 	// Quiesce prepares the guest for a VM save: it syncs file systems and
 	// unmounts the workspace shares (QEMU refuses to migrate with a mounted 9p
 	// share). If a process holds files in a share, nothing is unmounted and the
@@ -243,6 +260,38 @@ func (c *agentClient) WriteStdinChunk(ctx context.Context, in *StdinChunk, opts 
 	return out, nil
 }
 
+func (c *agentClient) ReadFile(ctx context.Context, in *ReadFileRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReadFileChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Agent_ServiceDesc.Streams[3], Agent_ReadFile_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ReadFileRequest, ReadFileChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Agent_ReadFileClient = grpc.ServerStreamingClient[ReadFileChunk]
+
+func (c *agentClient) WriteFile(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[WriteFileChunk, WriteFileResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Agent_ServiceDesc.Streams[4], Agent_WriteFile_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WriteFileChunk, WriteFileResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Agent_WriteFileClient = grpc.ClientStreamingClient[WriteFileChunk, WriteFileResponse]
+
 func (c *agentClient) Quiesce(ctx context.Context, in *QuiesceRequest, opts ...grpc.CallOption) (*QuiesceResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(QuiesceResponse)
@@ -318,6 +367,21 @@ type AgentServer interface {
 	// so a process that does not read its input holds its writer back.
 	AckOutput(context.Context, *AckOutputRequest) (*AckOutputResponse, error)
 	WriteStdinChunk(context.Context, *StdinChunk) (*WriteStdinResponse, error)
+	// ReadFile streams a file as the user (the user's own permissions; a
+	// relative path is the user's home's): the first message carries the
+	// file's size when opened and the first bytes, the others the rest, in
+	// chunks of at most 256 KiB; the stream ends at the file's end. Errors:
+	// NOT_FOUND, PERMISSION_DENIED, FAILED_PRECONDITION for a folder.
+	// Over ttrpc the supervisor sets window and id, grants more with
+	// AckOutput and ends an abandoned stream with Release.
+	ReadFile(*ReadFileRequest, grpc.ServerStreamingServer[ReadFileChunk]) error
+	// WriteFile writes a file as the user: the first message names it (its
+	// folders are made as with mkdir -p, as the user), it and the next ones
+	// carry the bytes; the file is created (owned by the user) or truncated.
+	// The answer is its absolute path, symlinks resolved. Errors:
+	// PERMISSION_DENIED, FAILED_PRECONDITION for a folder, RESOURCE_EXHAUSTED
+	// for a full disk.
+	WriteFile(grpc.ClientStreamingServer[WriteFileChunk, WriteFileResponse]) error
 	// Quiesce prepares the guest for a VM save: it syncs file systems and
 	// unmounts the workspace shares (QEMU refuses to migrate with a mounted 9p
 	// share). If a process holds files in a share, nothing is unmounted and the
@@ -375,6 +439,12 @@ func (UnimplementedAgentServer) AckOutput(context.Context, *AckOutputRequest) (*
 }
 func (UnimplementedAgentServer) WriteStdinChunk(context.Context, *StdinChunk) (*WriteStdinResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method WriteStdinChunk not implemented")
+}
+func (UnimplementedAgentServer) ReadFile(*ReadFileRequest, grpc.ServerStreamingServer[ReadFileChunk]) error {
+	return status.Error(codes.Unimplemented, "method ReadFile not implemented")
+}
+func (UnimplementedAgentServer) WriteFile(grpc.ClientStreamingServer[WriteFileChunk, WriteFileResponse]) error {
+	return status.Error(codes.Unimplemented, "method WriteFile not implemented")
 }
 func (UnimplementedAgentServer) Quiesce(context.Context, *QuiesceRequest) (*QuiesceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Quiesce not implemented")
@@ -579,6 +649,24 @@ func _Agent_WriteStdinChunk_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_ReadFile_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ReadFileRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AgentServer).ReadFile(m, &grpc.GenericServerStream[ReadFileRequest, ReadFileChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Agent_ReadFileServer = grpc.ServerStreamingServer[ReadFileChunk]
+
+func _Agent_WriteFile_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(AgentServer).WriteFile(&grpc.GenericServerStream[WriteFileChunk, WriteFileResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Agent_WriteFileServer = grpc.ClientStreamingServer[WriteFileChunk, WriteFileResponse]
+
 func _Agent_Quiesce_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(QuiesceRequest)
 	if err := dec(in); err != nil {
@@ -699,6 +787,16 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "WriteStdin",
 			Handler:       _Agent_WriteStdin_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "ReadFile",
+			Handler:       _Agent_ReadFile_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "WriteFile",
+			Handler:       _Agent_WriteFile_Handler,
 			ClientStreams: true,
 		},
 	},

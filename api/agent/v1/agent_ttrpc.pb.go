@@ -19,6 +19,8 @@ type TTRPCAgentService interface {
 	Signal(context.Context, *SignalRequest) (*SignalResponse, error)
 	AckOutput(context.Context, *AckOutputRequest) (*AckOutputResponse, error)
 	WriteStdinChunk(context.Context, *StdinChunk) (*WriteStdinResponse, error)
+	ReadFile(context.Context, *ReadFileRequest, TTRPCAgent_ReadFileServer) error
+	WriteFile(context.Context, TTRPCAgent_WriteFileServer) (*WriteFileResponse, error)
 	Quiesce(context.Context, *QuiesceRequest) (*QuiesceResponse, error)
 	Detach(context.Context, *DetachRequest) (*DetachResponse, error)
 	Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error)
@@ -61,6 +63,36 @@ type ttrpcagentWriteStdinServer struct {
 
 func (x *ttrpcagentWriteStdinServer) Recv() (*StdinChunk, error) {
 	m := new(StdinChunk)
+	if err := x.StreamServer.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+type TTRPCAgent_ReadFileServer interface {
+	Send(*ReadFileChunk) error
+	ttrpc.StreamServer
+}
+
+type ttrpcagentReadFileServer struct {
+	ttrpc.StreamServer
+}
+
+func (x *ttrpcagentReadFileServer) Send(m *ReadFileChunk) error {
+	return x.StreamServer.SendMsg(m)
+}
+
+type TTRPCAgent_WriteFileServer interface {
+	Recv() (*WriteFileChunk, error)
+	ttrpc.StreamServer
+}
+
+type ttrpcagentWriteFileServer struct {
+	ttrpc.StreamServer
+}
+
+func (x *ttrpcagentWriteFileServer) Recv() (*WriteFileChunk, error) {
+	m := new(WriteFileChunk)
 	if err := x.StreamServer.RecvMsg(m); err != nil {
 		return nil, err
 	}
@@ -178,6 +210,24 @@ func RegisterTTRPCAgentService(srv *ttrpc.Server, svc TTRPCAgentService) {
 				StreamingClient: true,
 				StreamingServer: false,
 			},
+			"ReadFile": {
+				Handler: func(ctx context.Context, stream ttrpc.StreamServer) (interface{}, error) {
+					m := new(ReadFileRequest)
+					if err := stream.RecvMsg(m); err != nil {
+						return nil, err
+					}
+					return nil, svc.ReadFile(ctx, m, &ttrpcagentReadFileServer{stream})
+				},
+				StreamingClient: false,
+				StreamingServer: true,
+			},
+			"WriteFile": {
+				Handler: func(ctx context.Context, stream ttrpc.StreamServer) (interface{}, error) {
+					return svc.WriteFile(ctx, &ttrpcagentWriteFileServer{stream})
+				},
+				StreamingClient: true,
+				StreamingServer: false,
+			},
 		},
 	})
 }
@@ -194,6 +244,8 @@ type TTRPCAgentClient interface {
 	Signal(context.Context, *SignalRequest) (*SignalResponse, error)
 	AckOutput(context.Context, *AckOutputRequest) (*AckOutputResponse, error)
 	WriteStdinChunk(context.Context, *StdinChunk) (*WriteStdinResponse, error)
+	ReadFile(context.Context, *ReadFileRequest) (TTRPCAgent_ReadFileClient, error)
+	WriteFile(context.Context) (TTRPCAgent_WriteFileClient, error)
 	Quiesce(context.Context, *QuiesceRequest) (*QuiesceResponse, error)
 	Detach(context.Context, *DetachRequest) (*DetachResponse, error)
 	Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error)
@@ -366,6 +418,72 @@ func (c *ttrpcagentClient) WriteStdinChunk(ctx context.Context, req *StdinChunk)
 		return nil, err
 	}
 	return &resp, nil
+}
+
+func (c *ttrpcagentClient) ReadFile(ctx context.Context, req *ReadFileRequest) (TTRPCAgent_ReadFileClient, error) {
+	stream, err := c.client.NewStream(ctx, &ttrpc.StreamDesc{
+		StreamingClient: false,
+		StreamingServer: true,
+	}, "paddock.agent.v1.Agent", "ReadFile", req)
+	if err != nil {
+		return nil, err
+	}
+	x := &ttrpcagentReadFileClient{stream}
+	return x, nil
+}
+
+type TTRPCAgent_ReadFileClient interface {
+	Recv() (*ReadFileChunk, error)
+	ttrpc.ClientStream
+}
+
+type ttrpcagentReadFileClient struct {
+	ttrpc.ClientStream
+}
+
+func (x *ttrpcagentReadFileClient) Recv() (*ReadFileChunk, error) {
+	m := new(ReadFileChunk)
+	if err := x.ClientStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (c *ttrpcagentClient) WriteFile(ctx context.Context) (TTRPCAgent_WriteFileClient, error) {
+	stream, err := c.client.NewStream(ctx, &ttrpc.StreamDesc{
+		StreamingClient: true,
+		StreamingServer: false,
+	}, "paddock.agent.v1.Agent", "WriteFile", nil)
+	if err != nil {
+		return nil, err
+	}
+	x := &ttrpcagentWriteFileClient{stream}
+	return x, nil
+}
+
+type TTRPCAgent_WriteFileClient interface {
+	Send(*WriteFileChunk) error
+	CloseAndRecv() (*WriteFileResponse, error)
+	ttrpc.ClientStream
+}
+
+type ttrpcagentWriteFileClient struct {
+	ttrpc.ClientStream
+}
+
+func (x *ttrpcagentWriteFileClient) Send(m *WriteFileChunk) error {
+	return x.ClientStream.SendMsg(m)
+}
+
+func (x *ttrpcagentWriteFileClient) CloseAndRecv() (*WriteFileResponse, error) {
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	m := new(WriteFileResponse)
+	if err := x.ClientStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 func (c *ttrpcagentClient) Quiesce(ctx context.Context, req *QuiesceRequest) (*QuiesceResponse, error) {
