@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -172,8 +173,10 @@ func udpCounter(t *testing.T, pc net.PacketConn) *hitCounter {
 // there): "tlsclient ADDR NAME" fetches https://ADDR/ with SNI NAME and
 // prints the status; "tlsclient udp ADDR:PORT" sends three datagrams.
 func tlsClient(t *testing.T, ws string) string {
-	dir := t.TempDir()
-	src := `package main
+	return guestProgram(t, ws, "tlsclient", tlsClientSrc)
+}
+
+const tlsClientSrc = `package main
 
 import (
 	"crypto/tls"
@@ -212,14 +215,20 @@ func main() {
 	fmt.Println("status", resp.StatusCode)
 }
 `
+
+// guestProgram builds src, a Go main package, as a static binary NAME in
+// the workspace ws (the guest sees it there) and returns its path.
+func guestProgram(t *testing.T, ws, name, src string) string {
+	t.Helper()
+	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644)
-	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module tlsclient\n\ngo 1.22\n"), 0o644)
-	bin := filepath.Join(ws, "tlsclient")
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module "+name+"\n\ngo 1.22\n"), 0o644)
+	bin := filepath.Join(ws, name)
 	cmd := exec.Command("go", "build", "-o", bin, ".")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOWORK=off", "GOFLAGS=")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build tls client: %v: %s", err, out)
+		t.Fatalf("build %s: %v: %s", name, err, out)
 	}
 	return bin
 }
@@ -598,5 +607,150 @@ func TestNetworkHostAddressBlocked(t *testing.T) {
 	rec, ok := findRecord(e.netLog("open"), func(r logRecord) bool { return r.Dest == fmt.Sprintf("%s:%d", own, port) })
 	if !ok || rec.Verdict != "deny" || !(strings.Contains(rec.Rule, "this host's address") || strings.Contains(rec.Rule, "private")) {
 		t.Fatalf("the refusal's record: %+v (found %v)", rec, ok)
+	}
+}
+
+// floodSrc: "flood N M NAME:PORT" looks up N random names under
+// flood.test (64 at a time) and then opens M connections to NAME:PORT at
+// once, holding them 3 s; it prints how many connected.
+const floodSrc = `package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	n, _ := strconv.Atoi(os.Args[1])
+	m, _ := strconv.Atoi(os.Args[2])
+	r := &net.Resolver{PreferGo: true}
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				r.LookupIPAddr(ctx, fmt.Sprintf("r%d-%d.flood.test", os.Getpid(), i))
+				cancel()
+			}
+		}()
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	var ok atomic.Int64
+	var conns sync.WaitGroup
+	for range m {
+		conns.Add(1)
+		go func() {
+			defer conns.Done()
+			c, err := net.DialTimeout("tcp", os.Args[3], 20*time.Second)
+			if err == nil {
+				ok.Add(1)
+				time.Sleep(3 * time.Second)
+				c.Close()
+			}
+		}()
+	}
+	conns.Wait()
+	fmt.Println("connected", ok.Load())
+}
+`
+
+// vmRSS is process pid's resident memory, in KiB.
+func vmRSS(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return n
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+// A guest floods its network with lookups and connections: the supervisor
+// stays within its bounds, every decision is logged or counted as
+// suppressed, and the sandbox still answers.
+func TestNetworkGuestFlood(t *testing.T) {
+	e := newEnv(t, "tiny")
+	up := startDNSUpstream(t)
+	l, err := net.Listen("tcp", "127.0.0.2:8099")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	guestProgram(t, e.ws, "flood", floodSrc)
+	e.create("flood", "--policy", "deny-all", "--allow-host", "*.flood.test:*", "--dns-upstream", up.addr,
+		"--add-host", "c.flood.test:127.0.0.2", "--allow-cidr", "127.0.0.2/32:8099")
+	pid := e.inspect("flood").SupervisorPid
+	idle := vmRSS(t, pid)
+	const lookups, conns = 10_000, 2_000
+	out := e.ok("exec", "flood", "--", e.ws+"/flood", strconv.Itoa(lookups), strconv.Itoa(conns), "c.flood.test:8099")
+	after := vmRSS(t, pid)
+	t.Logf("supervisor RSS: idle %d KiB, after %d lookups and %d connections %d KiB; guest: %s", idle, lookups, conns, after, strings.TrimSpace(out))
+	if after > 200<<10 {
+		t.Errorf("supervisor RSS %d MiB after the flood, bound 200 MiB", after>>10)
+	}
+	var connected int
+	fmt.Sscanf(out, "connected %d", &connected)
+	if connected == 0 || connected > 512 {
+		t.Errorf("%d of %d connections made, cap 512", connected, conns)
+	}
+	if got := e.sh("flood", "echo alive"); got != "alive\n" {
+		t.Fatalf("the sandbox after the flood: %q", got)
+	}
+	time.Sleep(3 * time.Second) // the log's suppressed count comes when the flood stops
+	var dnsLogged, suppressed, capped int
+	for _, r := range e.netLog("flood") {
+		switch {
+		case r.Event == "suppressed":
+			var k int
+			fmt.Sscanf(r.Rule, "%d", &k)
+			suppressed += k
+		case r.Event == "dns":
+			dnsLogged++
+		case strings.Contains(r.Rule, "too many connections"):
+			capped++
+		}
+	}
+	t.Logf("log: %d DNS records, %d suppressed, %d refusals at the cap", dnsLogged, suppressed, capped)
+	if dnsLogged+suppressed < lookups {
+		t.Errorf("%d DNS records + %d suppressed, fewer than the %d lookups", dnsLogged, suppressed, lookups)
 	}
 }
