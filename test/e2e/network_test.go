@@ -457,33 +457,14 @@ func TestNetworkLearnSuggest(t *testing.T) {
 //
 //	go test ./test/e2e -run XXX -bench Network -benchtime 1x
 func BenchmarkNetwork(b *testing.B) {
-	bin := os.Getenv("PADDOCK_BIN")
-	if bin == "" {
-		bin, _ = filepath.Abs("../../bin/paddock")
-	}
-	old := os.Getenv("PADDOCK_HOME")
-	os.Unsetenv("PADDOCK_HOME")
-	th, _ := filepath.Abs("/var/lib/paddock")
-	if old != "" && os.Getenv("PADDOCK_TEMPLATES_HOME") != "" {
-		th = os.Getenv("PADDOCK_TEMPLATES_HOME")
-	}
-	os.Setenv("PADDOCK_HOME", old)
-	home, _ := os.MkdirTemp("", "pdb")
-	defer os.RemoveAll(home)
-	for _, d := range []string{"templates", "cache"} {
-		os.Symlink(filepath.Join(th, d), filepath.Join(home, d))
-	}
-	ws := filepath.Join(home, "ws")
-	os.Mkdir(ws, 0o755)
+	e := newEnv(b, "tiny")
 	pd := func(args ...string) (string, time.Duration) {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "PADDOCK_HOME="+home)
 		t0 := time.Now()
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			b.Fatalf("paddock %v: %v: %s", args, err, out)
+		out, errs, code := e.run(args...)
+		if code != 0 {
+			b.Fatalf("paddock %v: exit %d: %s", args, code, errs)
 		}
-		return string(out), time.Since(t0)
+		return out, time.Since(t0)
 	}
 
 	const size = 100 << 20
@@ -518,7 +499,7 @@ func BenchmarkNetwork(b *testing.B) {
 		b.Fatalf("direct download: %d bytes", n)
 	}
 
-	pd("create", "--name", "bench", "--template", "tiny", "--memory", "512M", "--cpus", "1", "--workspace", ws,
+	pd("create", "--name", "bench", "--template", "tiny", "--memory", "512M", "--cpus", "1", "--workspace", e.ws,
 		"--policy", "deny-all", "--allow-host", "allowed.test", "--add-host", "allowed.test:127.0.0.2", "--allow-cidr", "127.0.0.2/32:80")
 	defer pd("rm", "-f", "bench")
 
@@ -551,7 +532,7 @@ func BenchmarkNetwork(b *testing.B) {
 	mibps := func(d time.Duration) float64 { return float64(size) / (1 << 20) / d.Seconds() }
 	res := map[string]any{
 		"date":                      time.Now().UTC().Format(time.RFC3339),
-		"host":                      fmt.Sprintf("%d cores, %s", runtime.NumCPU(), runtime.GOARCH),
+		"host":                      fmt.Sprintf("%s, %d cores", hostCPU(), runtime.NumCPU()),
 		"accel":                     "see supervisor.log; tcg on the build machines",
 		"policy_decision_ns":        perDecision.Nanoseconds(),
 		"connection_setup_ms":       float64(perConn.Microseconds()) / 1000,
