@@ -58,6 +58,7 @@ a copy-on-write overlay on the template's image.`,
 	f.StringVar(&image, "image", "", "boot an OCI image instead: REGISTRY/REPO:TAG, docker-archive:PATH or oci:DIR (imported on first use, cached by digest)")
 	f.IntVar(&o.CPUs, "cpus", 0, "virtual CPUs (default: 2, at most the host's)")
 	f.StringVar(&o.Memory, "memory", "", "memory, such as 512M or 2G (default \"2G\")")
+	f.StringVar(&o.Disk, "disk", "", "root disk size, such as 20G: at least the template's image, at most the free space under PADDOCK_HOME (default: the template's image size)")
 	f.StringVar(&o.From, "from", "", "fork a checkpoint: same root files, same running processes (see paddock checkpoint)")
 	f.StringArrayVarP(&o.Env, "env", "e", nil, "environment variable for every exec, KEY=VALUE (KEY alone takes the host's value)")
 	f.BoolVar(&o.Cold, "cold", false, "boot the kernel instead of restoring the template's saved VM (slower; for debugging)")

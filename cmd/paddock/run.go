@@ -102,6 +102,7 @@ paddock exec NAME ... and paddock rm -f NAME.`,
 	f.StringVar(&o.image, "image", "", "boot an OCI image instead (see paddock create --image)")
 	f.IntVar(&o.create.CPUs, "cpus", 0, "virtual CPUs (default: 2, at most the host's)")
 	f.StringVar(&o.create.Memory, "memory", "", "memory, such as 512M or 2G (default \"2G\")")
+	f.StringVar(&o.create.Disk, "disk", "", "root disk size, such as 20G: at least the template's image, at most the free space under PADDOCK_HOME (default: the template's image size)")
 	f.StringVar(&o.create.Accel, "accel", "auto", "accelerator: auto, kvm or tcg")
 	f.StringArrayVarP(&o.env, "env", "e", nil, "environment variable for the command, KEY=VALUE (KEY alone takes the host's value)")
 	f.StringVarP(&o.user, "user", "u", "", "user in the guest (default: the template's, agent)")

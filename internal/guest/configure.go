@@ -63,6 +63,7 @@ func (a *Agent) Configure(_ context.Context, req *agentv1.ConfigureRequest) (*ag
 		if n := req.GetNetwork(); n != nil {
 			step("network", a.applyNetwork(n))
 		}
+		step("grow-root", a.growRoot()) // growfs.go
 	}()
 	go func() {
 		defer wg.Done()

@@ -32,6 +32,10 @@ type CreateOptions struct {
 	Accel     string
 	// Cold boots the kernel instead of restoring the template's saved VM.
 	Cold bool
+	// Disk is the root disk's size ("20G"): at least the template's image
+	// ("" keeps the image's size) and at most the free space under
+	// PADDOCK_HOME.
+	Disk string
 	// NoShareMemory restores into private memory (see store.SandboxConfig).
 	NoShareMemory bool
 	// Policy is the network policy (nil: the default preset, balanced).
@@ -115,6 +119,7 @@ func (m *Manager) validate(o CreateOptions) (store.SandboxConfig, error) {
 			cfg.MemoryBytes = n &^ (1<<20 - 1)
 		}
 	}
+	errs = append(errs, m.validateDisk(o, &cfg))
 	for _, e := range cfg.Env {
 		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
 			errs = append(errs, fmt.Errorf("invalid --env %q: use KEY=VALUE", e))
@@ -277,6 +282,9 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (cfg store.Sandbo
 	l := m.Home.Sandbox(cfg.Name)
 	if len(l.Socket()) > 107 {
 		return cfg, fmt.Errorf("PADDOCK_HOME %s is too deep for unix sockets with name %q: use a shorter PADDOCK_HOME or name", m.Home, cfg.Name)
+	}
+	if err := checkFreeSpace(m.Home); err != nil {
+		return cfg, err
 	}
 	if err := os.MkdirAll(m.Home.SandboxesDir(), 0o700); err != nil {
 		return cfg, err

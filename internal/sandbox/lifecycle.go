@@ -22,6 +22,9 @@ func (m *Manager) Start(ctx context.Context, name string) error {
 	if supervisorAlive(l) {
 		return fmt.Errorf("sandbox %q is already running", name)
 	}
+	if err := checkFreeSpace(m.Home); err != nil {
+		return fmt.Errorf("start %q: %w", name, err)
+	}
 	_, err = m.spawn(ctx, name)
 	return err
 }

@@ -16,6 +16,9 @@ type SandboxConfig struct {
 	User        User     `json:"user"`
 	// Cold boots the kernel instead of restoring the template's saved VM.
 	Cold bool `json:"cold,omitempty"`
+	// DiskBytes is the size of the root disk the guest sees (create
+	// --disk); 0 is the template image's own size.
+	DiskBytes int64 `json:"disk_bytes,omitempty"`
 	// NoShareMemory restores from a full memory image into private RAM
 	// instead of mapping the template's RAM file copy-on-write: no pages
 	// shared with other sandboxes (no cross-sandbox side channel through

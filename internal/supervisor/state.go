@@ -353,7 +353,7 @@ func saveDevState(ctx context.Context, mon *qemu.Monitor, st savedState) error {
 // (states are saved before any workspace is mounted; the folder is opened
 // like a workspace, and the cache may be reached through a symlink).
 func prepareState(ctx context.Context, st savedState, sp stateSpec) (string, error) {
-	if err := createOverlay(ctx, sp.Rootfs, "raw", st.Disk()); err != nil {
+	if err := createOverlay(ctx, sp.Rootfs, "raw", st.Disk(), 0); err != nil {
 		return "", err
 	}
 	if err := makeCloneDisk(ctx, st, sp); err != nil {

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -258,7 +259,7 @@ func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
 				return nil
 			}
 			if os.IsNotExist(diskErr) {
-				return createOverlay(ctx, tpl.Rootfs, "raw", store.DiskName)
+				return createOverlay(ctx, tpl.Rootfs, "raw", store.DiskName, s.cfg.DiskBytes)
 			}
 			return nil
 		}},
@@ -292,7 +293,7 @@ func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
 			s.mode = "cold"
 			os.Remove(store.DiskName)
 			os.Remove(store.BaseDiskName)
-			if err := createOverlay(ctx, tpl.Rootfs, "raw", store.DiskName); err != nil {
+			if err := createOverlay(ctx, tpl.Rootfs, "raw", store.DiskName, s.cfg.DiskBytes); err != nil {
 				return err
 			}
 			if err := s.startQEMU(spec, state); err != nil {
@@ -303,6 +304,7 @@ func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
 			s.monitor, err = qemu.DialMonitor(mctx, store.QMPSocketName)
 			return err
 		}},
+		{"grow disk", s.growDisk}, // disk.go
 		{"wait for agent", func() error { return s.waitAgent(ctx) }},
 		{"configure guest", func() error { return s.configure(ctx) }},
 		{"serve api", func() (err error) {
@@ -358,11 +360,17 @@ func (s *sup) restore(ctx context.Context, st savedState) error {
 	return err
 }
 
-func createOverlay(ctx context.Context, base, baseFormat, path string) error {
+// createOverlay makes a qcow2 overlay at path on base, size bytes long (0:
+// base's size).
+func createOverlay(ctx context.Context, base, baseFormat, path string, size int64) error {
 	if _, err := exec.LookPath("qemu-img"); err != nil {
 		return errors.New("qemu-img not found: install it with \"apt-get install qemu-utils\" (or run make deps)")
 	}
-	out, err := exec.CommandContext(ctx, "qemu-img", "create", "-q", "-f", "qcow2", "-F", baseFormat, "-b", base, path).CombinedOutput()
+	args := []string{"create", "-q", "-f", "qcow2", "-F", baseFormat, "-b", base, path}
+	if size > 0 {
+		args = append(args, strconv.FormatInt(size, 10))
+	}
+	out, err := exec.CommandContext(ctx, "qemu-img", args...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("create disk overlay: %v: %s", err, strings.TrimSpace(string(out)))
 	}
