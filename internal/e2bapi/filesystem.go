@@ -12,9 +12,11 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
 	fspb "github.com/paddock-dev/paddock/api/envd/filesystem"
 	"github.com/paddock-dev/paddock/api/envd/filesystem/filesystempbconnect"
 	"github.com/paddock-dev/paddock/internal/guest"
+	"github.com/paddock-dev/paddock/internal/sandbox"
 )
 
 // filesystemService serves filesystem.Filesystem: stat, list, mkdir, move,
@@ -34,7 +36,7 @@ func (f *filesystemService) run(ctx context.Context, h requestHeader, args ...st
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	c, stream, _, err := f.s.fileCommand(ctx, info.Name, execUser(h.Header()), false, append([]string{guest.FilesVerb}, args...)...)
+	c, stream, err := f.s.fileCommand(ctx, info.Name, execUser(h.Header()), append([]string{guest.FilesVerb}, args...)...)
 	if err != nil {
 		return nil, connect.NewError(connect.CodeUnavailable, err)
 	}
@@ -142,4 +144,49 @@ func (f *filesystemService) Remove(ctx context.Context, req *connect.Request[fsp
 		return nil, err
 	}
 	return connect.NewResponse(&fspb.RemoveResponse{}), nil
+}
+
+// stderrCap bounds the error text kept from a file command.
+const stderrCap = 4 << 10
+
+// fileCommand starts argv (the file tool) in sandbox id as user and
+// returns its event stream, past the Started event; cancel ends it.
+func (s *Server) fileCommand(ctx context.Context, id, user string, argv ...string) (*sandbox.Client, agentv1.Agent_ExecClient, error) {
+	c, err := s.m.Dial(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	execID := "api-files-" + newAccessToken()[:12]
+	stream, err := c.Agent.Exec(ctx, &agentv1.ExecRequest{Id: execID, Argv: argv, User: user})
+	if err == nil {
+		_, err = stream.Recv() // Started, or an error
+	}
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return c, stream, nil
+}
+
+// collect reads a file command's events to its end: its whole stdout (a
+// path or JSON lines: small), the first stderrCap bytes of its stderr, and
+// how it exited.
+func collect(stream agentv1.Agent_ExecClient) (stdout, stderr string, exited *agentv1.Exited, err error) {
+	var out, errb strings.Builder
+	for {
+		ev, err := stream.Recv()
+		if err != nil {
+			return "", "", nil, err
+		}
+		switch e := ev.Event.(type) {
+		case *agentv1.ExecEvent_Stdout:
+			out.Write(e.Stdout)
+		case *agentv1.ExecEvent_Stderr:
+			if errb.Len() < stderrCap {
+				errb.Write(e.Stderr)
+			}
+		case *agentv1.ExecEvent_Exited:
+			return out.String(), errb.String(), e.Exited, nil
+		}
+	}
 }

@@ -44,7 +44,7 @@ func (s *Server) watch(ctx context.Context, name, user, path string, recursive b
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	c, stream, _, err := s.fileCommand(ctx, name, user, false, guest.FilesVerb, "watch", path, mode)
+	c, stream, err := s.fileCommand(ctx, name, user, guest.FilesVerb, "watch", path, mode)
 	if err != nil {
 		return connect.NewError(connect.CodeUnavailable, err)
 	}

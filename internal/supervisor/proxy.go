@@ -69,10 +69,7 @@ func (p *agentProxy) Exec(req *agentv1.ExecRequest, stream agentv1.Agent_ExecSer
 		}
 	}
 	if req.User == "" {
-		req.User = p.s.cfg.User.Name
-		if img != nil {
-			req.User = imageUser(img.User)
-		}
+		req.User = p.defaultUser()
 	}
 	env := p.s.execEnv()
 	if img != nil {
