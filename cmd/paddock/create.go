@@ -41,10 +41,10 @@ a copy-on-write overlay on the template's image.`,
 			}
 			cfg, err := m.Create(cmd.Context(), o)
 			if err != nil {
-				if cfg.Name != "" && o.Name == "" {
+				if o.Name == "" {
 					return fmt.Errorf("create: %w", err)
 				}
-				return fmt.Errorf("create %q: %w", cfg.Name, err)
+				return fmt.Errorf("create %q: %w", o.Name, err)
 			}
 			fmt.Fprintln(os.Stdout, cfg.Name)
 			noteUnlimited(m, cfg.Name)

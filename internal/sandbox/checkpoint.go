@@ -139,7 +139,7 @@ func (m *Manager) forkOptions(o CreateOptions) (CreateOptions, error) {
 	if o.Disk == "" && src.DiskBytes != 0 {
 		o.Disk = strconv.FormatInt(src.DiskBytes, 10)
 	} else if n, err := store.ParseSize(o.Disk); o.Disk != "" && err == nil && n < src.DiskBytes {
-		errs = append(errs, fmt.Errorf("--disk %s: a fork of %q has at least its %s of disk", o.Disk, o.From, store.FormatSize(src.DiskBytes)))
+		errs = append(errs, fmt.Errorf("--disk %s: a fork of %q has its %s of disk or more (a disk only grows)", o.Disk, o.From, store.FormatSize(src.DiskBytes)))
 	}
 	if o.Cold {
 		errs = append(errs, errors.New("--cold and --from exclude each other: a fork continues the checkpoint's processes"))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 
 	"github.com/paddock-dev/paddock/internal/store"
@@ -33,7 +34,7 @@ func diskSize(flag string, want, image, free int64) (int64, error) {
 	case want < image:
 		return 0, fmt.Errorf("invalid --disk %s: smaller than the %s the root file system already has (a disk can only grow); use at least %s", flag, store.FormatSize(image), store.FormatSize(image))
 	case want > free:
-		return 0, fmt.Errorf("invalid --disk %s: only %s is free under PADDOCK_HOME, and a guest could fill it all; ask for less, or %s", flag, store.FormatSize(free), freeSpaceHelp)
+		return 0, fmt.Errorf("invalid --disk %s: only %s is free under PADDOCK_HOME, and a guest could fill it all; ask for less, or %s", flag, roughSize(free), freeSpaceHelp)
 	case want == image:
 		return 0, nil
 	}
@@ -55,7 +56,7 @@ func lowSpace(home string, free int64) error {
 	if free >= MinFreeSpace {
 		return nil
 	}
-	return fmt.Errorf("only %s is free under %s, below the %s a sandbox needs: %s", store.FormatSize(free), home, store.FormatSize(MinFreeSpace), freeSpaceHelp)
+	return fmt.Errorf("only %s is free under %s, below the %s a sandbox needs: %s", roughSize(free), home, store.FormatSize(MinFreeSpace), freeSpaceHelp)
 }
 
 // freeBytes is what an unprivileged user may still write on the file
@@ -101,4 +102,16 @@ func (m *Manager) validateDisk(o CreateOptions, cfg *store.SandboxConfig) error 
 	}
 	cfg.DiskBytes, err = diskSize(o.Disk, want, fi.Size(), free)
 	return err
+}
+
+// roughSize writes a measured size for people: 54.5G, 300M.
+func roughSize(n int64) string {
+	switch {
+	case n >= 1<<40:
+		return strconv.FormatFloat(float64(n)/(1<<40), 'f', 1, 64) + "T"
+	case n >= 1<<30:
+		return strconv.FormatFloat(float64(n)/(1<<30), 'f', 1, 64) + "G"
+	default:
+		return strconv.FormatInt(n>>20, 10) + "M"
+	}
 }

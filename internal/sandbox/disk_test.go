@@ -22,8 +22,8 @@ func TestDiskSize(t *testing.T) {
 		{"1000000000", 1000000000, 512 * M, 50 * G, 954 * M, ""},
 		{"256M", 256 * M, 512 * M, 50 * G, 0, "smaller than the 512M"},
 		{"1G", G, 16 * G, 50 * G, 0, "use at least 16G"},
-		{"1T", 1 << 40, 512 * M, 50 * G, 0, "only 50G is free"},
-		{"60G", 60 * G, 16 * G, 50 * G, 0, "only 50G is free"},
+		{"1T", 1 << 40, 512 * M, 50 * G, 0, "only 50.0G is free"},
+		{"60G", 60 * G, 16 * G, 50 * G, 0, "only 50.0G is free"},
 	} {
 		size, err := diskSize(tc.flag, tc.want, tc.image, tc.free)
 		if size != tc.size {
@@ -52,5 +52,13 @@ func TestFreeBytesOfAFolderNotMadeYet(t *testing.T) {
 	n, err := freeBytes(t.TempDir() + "/not/yet")
 	if err != nil || n <= 0 {
 		t.Fatalf("free %d, %v", n, err)
+	}
+}
+
+func TestRoughSize(t *testing.T) {
+	for n, want := range map[int64]string{300 << 20: "300M", 57115364 << 10: "54.5G", 3 << 40: "3.0T", 1 << 30: "1.0G"} {
+		if got := roughSize(n); got != want {
+			t.Errorf("roughSize(%d) = %s, want %s", n, got, want)
+		}
 	}
 }
