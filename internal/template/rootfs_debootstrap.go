@@ -58,10 +58,7 @@ func (b *builder) debootstrapRootfs(ctx context.Context, staging string) error {
 		}
 	}
 	if len(b.recipe.Npm) > 0 {
-		err := b.steps.run(fmt.Sprintf("installing %d npm packages", len(b.recipe.Npm)), func() error {
-			return b.npmInstall(ctx, staging, b.recipe.Npm)
-		})
-		if err != nil {
+		if err := b.npmInstall(ctx, staging, b.recipe.Npm); err != nil {
 			return err
 		}
 	}
