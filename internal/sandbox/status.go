@@ -45,7 +45,7 @@ type Info struct {
 	// Env is every exec's environment (KEY=VALUE); never shown, it may
 	// hold secrets.
 	Env []string `json:"-"`
-	Dir         string `json:"dir"`
+	Dir string   `json:"dir"`
 }
 
 // List returns every sandbox, sorted by name.
