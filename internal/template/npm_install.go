@@ -30,10 +30,14 @@ const chrootPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin
 //  1. fetch: the builder downloads the tarball and checks it against the
 //     recipe's integrity (npmFetch); nothing runs.
 //  2. unpack: npm install -g --ignore-scripts of that file into a staging
-//     prefix, in a build jail with the host's network (npm fetches the
-//     package's dependencies); no package script runs.
-//  3. scripts: npm rebuild -g on the staging prefix, in a build jail
-//     without network: the packages' install scripts run here.
+//     prefix, in a build jail with the host's network: npm fetches the
+//     package's dependencies into its cache; no package script runs.
+//  3. scripts: the same install again, --offline from that cache into an
+//     emptied staging prefix, in a build jail without network: the
+//     packages' install scripts run here. (An install rather than npm
+//     rebuild: a failing script of an optional dependency, such as a
+//     native module that cannot compile, drops that dependency as a
+//     normal install does, where rebuild would fail the build.)
 //  4. copy: the builder copies the staging prefix into /usr/local as
 //     root's files (installPrefix: no symlink followed, no set-id bit,
 //     no device node).
@@ -84,8 +88,11 @@ func (b *builder) npmInstall(ctx context.Context, root string, pkgs []NpmPackage
 			if _, err := online.run(ctx, env, install...); err != nil {
 				return fmt.Errorf("npm install %s: %w", p, err)
 			}
-			rebuild := append(append(append(npm, "rebuild"), flags...), "--offline")
-			if _, err := offline.run(ctx, env, rebuild...); err != nil {
+			if err := resetBuildDir(filepath.Join(work, "prefix")); err != nil {
+				return err
+			}
+			scripts := append(append(append(npm, "install"), flags...), "--offline", tgz)
+			if _, err := offline.run(ctx, env, scripts...); err != nil {
 				return fmt.Errorf("npm install scripts of %s: %w", p, err)
 			}
 			if err := installPrefix(root, filepath.Join(npmWork, "prefix"), npmPrefix); err != nil {
