@@ -63,7 +63,9 @@ func (a *Agent) Configure(_ context.Context, req *agentv1.ConfigureRequest) (*ag
 		if n := req.GetNetwork(); n != nil {
 			step("network", a.applyNetwork(n))
 		}
-		step("grow-root", a.growRoot()) // growfs.go
+		if a.ownsRootDisk() {
+			step("grow-root", a.growRoot()) // growfs.go
+		}
 	}()
 	go func() {
 		defer wg.Done()

@@ -25,14 +25,18 @@ var rootGrown struct {
 	size int64
 }
 
+// ownsRootDisk reports whether this is the guest's own agent (PID 1 on
+// the machine's root), the only one that may grow a disk; an agent in a
+// test is not.
+func (a *Agent) ownsRootDisk() bool { return a.Root == "/" && os.Getpid() == 1 }
+
 // growRoot grows the root file system to its block device when the host
 // made the device bigger (create --disk: before the boot, or, after a
 // restore, live with QMP block_resize). Configure calls it after every boot
 // and restore; when the device has the size it had at the last check, it
-// costs one read of a sysfs file. Only the guest's own agent (PID 1 on the
-// machine's root) touches a disk; an agent in a test does nothing.
+// costs one read of a sysfs file.
 func (a *Agent) growRoot() error {
-	if a.Root != "/" || os.Getpid() != 1 {
+	if !a.ownsRootDisk() {
 		return nil
 	}
 	return growFS("/")
