@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -191,5 +192,43 @@ func TestLimitsCrashedGroup(t *testing.T) {
 	e.ok("rm", "-f", "crash")
 	if _, err := os.Stat(g.dir("memory")); !os.IsNotExist(err) {
 		t.Errorf("%s still exists after rm (%v)", g.dir("memory"), err)
+	}
+}
+
+// A guest that writes and reads back more than its host group's memory
+// limit (its page cache, and QEMU's writes through the host's page cache,
+// both balloon) stays within the limit: the kernel reclaims, nothing is
+// killed, and the sandbox answers afterwards.
+func TestLimitsPageCacheBalloon(t *testing.T) {
+	e := newEnv(t, "tiny")
+	e.create("cache", "--memory", "256M", "--disk", "2G")
+	g := e.group("cache")
+	qemu := e.inspect("cache").QEMUPid
+	e.ok("exec", "-u", "root", "cache", "--", "sh", "-c",
+		"dd if=/dev/zero of=/big bs=1M count=1200 2>/dev/null && cat /big /big > /dev/null && rm /big")
+	if e.inspect("cache").QEMUPid != qemu {
+		t.Fatal("QEMU was replaced (killed?) while the guest filled its page cache")
+	}
+	if out := e.sh("cache", "echo alive"); out != "alive\n" {
+		t.Fatalf("the sandbox after the balloon: %q", out)
+	}
+	peakFile, limit := "memory.max_usage_in_bytes", g.Limits.MemoryBytes
+	if g.Driver != cgroup.DriverV1 {
+		peakFile = "memory.peak"
+	}
+	b, err := os.ReadFile(filepath.Join(g.dir("memory"), peakFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	peak, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	t.Logf("group memory peak %d MiB, limit %d MiB", peak>>20, limit>>20)
+	if peak > limit {
+		t.Errorf("group memory peak %d over its limit %d", peak, limit)
+	}
+	if g.Driver == cgroup.DriverV1 {
+		oom, _ := os.ReadFile(filepath.Join(g.dir("memory"), "memory.oom_control"))
+		if regexp.MustCompile(`oom_kill [1-9]`).Match(oom) {
+			t.Errorf("the kernel killed in the group: %s", oom)
+		}
 	}
 }
