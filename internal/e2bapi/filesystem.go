@@ -34,21 +34,22 @@ func (f *filesystemService) run(ctx context.Context, h requestHeader, args ...st
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	c, stream, err := f.s.fileCommand(ctx, info.Name, execUser(h.Header()), append([]string{guest.FilesVerb}, args...)...)
+	c, err := f.s.m.Dial(info.Name)
 	if err != nil {
 		return nil, connect.NewError(connect.CodeUnavailable, err)
 	}
 	defer c.Close()
-	stdout, stderr, exited, err := collect(stream)
+	var stdout strings.Builder
+	stderr := &capped{max: stderrCap}
+	req := &agentv1.ExecRequest{Argv: append([]string{guest.FilesVerb}, args...), User: execUser(h.Header())}
+	exit, err := c.Run(ctx, req, sandbox.Streams{Stdout: &stdout, Stderr: stderr}, nil)
 	if err != nil {
 		return nil, connect.NewError(connect.CodeUnavailable, err)
 	}
-	if code := exited.GetExitCode(); code != 0 {
-		return nil, fileToolError(code, exited.GetError()+strings.TrimSpace(stderr))
+	if exit.Code != 0 {
+		return nil, fileToolError(int32(exit.Code), exit.Error+strings.TrimSpace(stderr.String()))
 	}
-	return parseEntries(stdout)
+	return parseEntries(stdout.String())
 }
 
 // requestHeader is what the handlers need of a connect request.
@@ -168,25 +169,15 @@ func (s *Server) fileCommand(ctx context.Context, id, user string, argv ...strin
 	return c, stream, nil
 }
 
-// collect reads a file command's events to its end: its whole stdout (a
-// path or JSON lines: small), the first stderrCap bytes of its stderr, and
-// how it exited.
-func collect(stream agentv1.Agent_ExecClient) (stdout, stderr string, exited *agentv1.Exited, err error) {
-	var out, errb strings.Builder
-	for {
-		ev, err := stream.Recv()
-		if err != nil {
-			return "", "", nil, err
-		}
-		switch e := ev.Event.(type) {
-		case *agentv1.ExecEvent_Stdout:
-			out.Write(e.Stdout)
-		case *agentv1.ExecEvent_Stderr:
-			if errb.Len() < stderrCap {
-				errb.Write(e.Stderr)
-			}
-		case *agentv1.ExecEvent_Exited:
-			return out.String(), errb.String(), e.Exited, nil
-		}
+// capped keeps the first max bytes written to it (a command's error text).
+type capped struct {
+	strings.Builder
+	max int
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if room := c.max - c.Len(); room > 0 {
+		c.Builder.Write(p[:min(len(p), room)])
 	}
+	return len(p), nil
 }
