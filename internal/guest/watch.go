@@ -40,37 +40,8 @@ func watchDir(dir string, recursive bool, out io.Writer, fail func(error) int) i
 		return fail(fmt.Errorf("watch %s: %w", dir, err))
 	}
 	defer unix.Close(fd)
-	rel := map[int]string{} // watch descriptor -> folder relative to dir
-	add := func(p string) error {
-		wd, err := unix.InotifyAddWatch(fd, p, watchMask)
-		if err != nil {
-			return fmt.Errorf("watch %s: %w", p, err)
-		}
-		r, _ := filepath.Rel(dir, p)
-		if r == "." {
-			r = ""
-		}
-		rel[wd] = r
-		return nil
-	}
-	addTree := func(root string) error {
-		if !recursive {
-			return add(root)
-		}
-		return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				if p == root {
-					return err
-				}
-				return nil // a sub-folder gone or unreadable meanwhile
-			}
-			if d.IsDir() {
-				return add(p)
-			}
-			return nil
-		})
-	}
-	if err := addTree(dir); err != nil {
+	w := &dirWatch{fd: fd, dir: dir, recursive: recursive, rel: map[int]string{}}
+	if err := w.addTree(dir); err != nil {
 		return fail(err)
 	}
 	enc := json.NewEncoder(out)
@@ -91,7 +62,7 @@ func watchDir(dir string, recursive bool, out io.Writer, fail func(error) int) i
 			nameBytes := buf[off+unix.SizeofInotifyEvent : off+unix.SizeofInotifyEvent+int(ev.Len)]
 			off += unix.SizeofInotifyEvent + int(ev.Len)
 			name := string(nameBytes[:clen(nameBytes)])
-			base, known := rel[int(ev.Wd)]
+			base, known := w.rel[int(ev.Wd)]
 			if !known {
 				continue
 			}
@@ -99,7 +70,7 @@ func watchDir(dir string, recursive bool, out io.Writer, fail func(error) int) i
 				return 0 // the watched folder itself went
 			}
 			if ev.Mask&unix.IN_IGNORED != 0 {
-				delete(rel, int(ev.Wd))
+				delete(w.rel, int(ev.Wd))
 				continue
 			}
 			if name == "" {
@@ -107,13 +78,55 @@ func watchDir(dir string, recursive bool, out io.Writer, fail func(error) int) i
 			}
 			p := filepath.Join(base, name)
 			if recursive && ev.Mask&unix.IN_ISDIR != 0 && ev.Mask&(unix.IN_CREATE|unix.IN_MOVED_TO) != 0 {
-				addTree(filepath.Join(dir, p))
+				w.addTree(filepath.Join(dir, p))
 			}
 			if enc.Encode(WatchEvent{Type: watchType(ev.Mask), Name: p}) != nil {
 				return 0
 			}
 		}
 	}
+}
+
+// dirWatch is the inotify watches of a folder and, when recursive, of
+// the folders under it.
+type dirWatch struct {
+	fd        int
+	dir       string
+	recursive bool
+	rel       map[int]string // watch descriptor -> folder relative to dir
+}
+
+func (w *dirWatch) add(p string) error {
+	wd, err := unix.InotifyAddWatch(w.fd, p, watchMask)
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", p, err)
+	}
+	r, _ := filepath.Rel(w.dir, p)
+	if r == "." {
+		r = ""
+	}
+	w.rel[wd] = r
+	return nil
+}
+
+// addTree watches root and, when recursive, every folder under it that
+// can be read.
+func (w *dirWatch) addTree(root string) error {
+	if !w.recursive {
+		return w.add(root)
+	}
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == root {
+				return err
+			}
+			return nil // a sub-folder gone or unreadable meanwhile
+		}
+		if d.IsDir() {
+			return w.add(p)
+		}
+		return nil
+	})
 }
 
 func watchType(mask uint32) string {
