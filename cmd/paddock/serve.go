@@ -61,13 +61,8 @@ next serve adopts or removes them; paddock rm removes them like any other.`,
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			api := e2bapi.New(m, keys, log)
 			api.DefaultTemplate, api.Limits = base, limits
-			if wsRoot != "" {
-				if api.WorkspaceRoot, err = filepath.Abs(wsRoot); err != nil {
-					return err
-				}
-				if st, err := os.Stat(api.WorkspaceRoot); err != nil || !st.IsDir() {
-					return fmt.Errorf("--allow-workspace-root %s: not a folder", wsRoot)
-				}
+			if api.WorkspaceRoot, err = workspaceRoot(wsRoot); err != nil {
+				return err
 			}
 			srv := &http.Server{Addr: listen, Handler: api, ReadHeaderTimeout: 10 * time.Second}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -128,6 +123,22 @@ func warmSpec(home, warm, base string) (warmpool.Spec, error) {
 		}
 	}
 	return spec, errors.Join(errs...)
+}
+
+// workspaceRoot is --allow-workspace-root as an absolute folder ("" for
+// none).
+func workspaceRoot(dir string) (string, error) {
+	if dir == "" {
+		return "", nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	if st, err := os.Stat(abs); err != nil || !st.IsDir() {
+		return "", fmt.Errorf("--allow-workspace-root %s: not a folder", dir)
+	}
+	return abs, nil
 }
 
 // checkListen refuses plain HTTP beyond loopback unless asked for: API keys
