@@ -207,24 +207,6 @@ func TestCheckpointAndFork(t *testing.T) {
 	}
 }
 
-func TestCheckpointRefusedWhileWorkspaceInUse(t *testing.T) {
-	e := newEnv(t, "tiny")
-	e.create("busy")
-	e.ok("exec", "busy", "--", "sh", "-c", "sleep 600 >/dev/null 2>&1 &")
-	_, errs, code := e.run("checkpoint", "busy", "ck")
-	if code == 0 || !strings.Contains(errs, "sleep") {
-		t.Fatalf("checkpoint with a process in the workspace: code %d stderr %q", code, errs)
-	}
-	if _, err := os.Stat(filepath.Join(e.home, "checkpoints", "ck")); !os.IsNotExist(err) {
-		t.Fatal("a refused checkpoint left a directory")
-	}
-	// The sandbox and its workspace are unharmed.
-	os.WriteFile(filepath.Join(e.ws, "still.txt"), []byte("here\n"), 0o644)
-	if out := e.ok("exec", "busy", "--", "cat", "still.txt"); out != "here\n" {
-		t.Fatalf("workspace after refused checkpoint: %q", out)
-	}
-}
-
 func TestTemplateSaveThenCreate(t *testing.T) {
 	e := newEnv(t, "tiny")
 	e.create("src")

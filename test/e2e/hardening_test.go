@@ -22,26 +22,43 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// hostileScript is what a guest's root tries in the workspace: a setuid
-// and a setgid program, an owner change, device nodes, a FIFO, a socket.
+// hostileScript is what a guest's root tries in the workspace ($1, with
+// wstool at $2): a setuid and a setgid program, owner changes, device
+// nodes, a FIFO, a socket, file capabilities and trusted attributes,
+// symlinks out of the workspace. The workspace is a copy on the guest's
+// own disk, so the guest may allow these there; none may reach the host.
 const hostileScript = `cd "$1" || exit 9
+tool=$2
 echo 'echo pwned' > evil; chmod 755 evil
 try() { if "$@" 2>/dev/null; then echo "$*: done"; else echo "$*: refused"; fi; }
 try chmod 4755 evil
 try chmod 2755 evil
 try chown 0:0 evil
 try chown 1234:1234 evil
+echo x > owned; try chown 1234:1234 owned
 try mknod blk b 8 0
 try mknod chr c 1 3
 try mkfifo fifo
-try nc -lkU sock.sock & sleep 0.5; kill $! 2>/dev/null
+try $tool sock sock.sock
+echo 'echo cap' > capped; chmod 755 capped
+try $tool xattr capped security.capability 0100000200200000000000000000000000000000
+try $tool xattr capped trusted.paddock 01
+try $tool xattr capped security.evil 01
 mkdir -p sub && try chmod 6755 sub
+mkdir -p sgid; try chmod 2775 sgid; echo x > sgid/inherits
+ln -s /etc/shadow link
+ln -s ../../../../../.. up
+mkdir -p /tmp/pdescape && ln -s /tmp/pdescape esc && echo pwned > esc/through-link
 ls -ln
 `
 
+// specialNames are the entries hostileScript makes that the host must not
+// get at all.
+var specialNames = []string{"blk", "chr", "fifo", "sock.sock"}
+
 // checkWorkspaceClean fails for anything in dir that the host must never
-// get from a guest: set-id bits, a device node, FIFO or socket, or an owner
-// other than owner.
+// get from a guest: set-id bits, a device node, FIFO or socket, file
+// capabilities or trusted attributes, or an owner other than owner.
 func checkWorkspaceClean(t *testing.T, dir string, owner uint32) {
 	t.Helper()
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -63,19 +80,40 @@ func checkWorkspaceClean(t *testing.T, dir string, owner uint32) {
 		case st.Uid != owner:
 			t.Errorf("%s is owned by uid %d on the host, want the workspace owner %d", p, st.Uid, owner)
 		}
+		for _, x := range listXattrs(p) {
+			if x == "security.capability" || strings.HasPrefix(x, "trusted.") {
+				t.Errorf("%s has the attribute %s on the host", p, x)
+			}
+		}
 		return nil
 	})
 }
 
+// listXattrs names p's extended attributes (p itself, not a symlink's
+// target).
+func listXattrs(p string) []string {
+	buf := make([]byte, 64<<10)
+	n, err := unix.Llistxattr(p, buf)
+	if err != nil || n <= 0 {
+		return nil
+	}
+	return strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00")
+}
+
 // The guest's root cannot leave the host a setuid program, a file of
-// another owner or a special file, whoever owns the workspace: root's own
-// folders (a 0700 mktemp -d, a folder under /root) and a user's. In root's
-// folders the agent user's commands work and its files stay root's.
+// another owner, a special file or a file capability, whoever owns the
+// workspace: root's own folders (a 0700 mktemp -d, a folder under /root)
+// and a user's. The workspace is a copy on the guest's disk, so the guest
+// may do these there; the host's folder stays clean. Symlinks go both
+// ways as symlinks, never as their targets' contents. In a user's folder,
+// a file the user cannot read does not reach the guest. In root's
+// folders the agent user's commands work.
 func TestWorkspaceBoundary(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("this test makes root-owned and other users' workspaces: run it as root (make test does)")
 	}
 	e := newEnv(t, "tiny")
+	tool := buildWsTool(t)
 	rootTmp, err := os.MkdirTemp("", "pdws") // 0700, like mktemp -d
 	if err != nil {
 		t.Fatal(err)
@@ -96,28 +134,85 @@ func TestWorkspaceBoundary(t *testing.T) {
 		{"user", e.ws, 1000},
 	}
 	os.Mkdir(cases[1].dir, 0o700)
+	otherUID, otherGID := otherUser(t)
+	os.RemoveAll("/tmp/pdescape")
+	t.Cleanup(func() { os.RemoveAll("/tmp/pdescape") })
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			e := e.with(t)
 			name := fmt.Sprintf("wsb%d", i)
+			own := func(p string) { os.Lchown(p, int(c.owner), int(c.owner)) }
 			os.WriteFile(filepath.Join(c.dir, "readme"), []byte("from the host\n"), 0o644)
-			os.Chown(filepath.Join(c.dir, "readme"), int(c.owner), int(c.owner))
+			own(filepath.Join(c.dir, "readme"))
+			os.Symlink("/etc/passwd", filepath.Join(c.dir, "hostlink"))
+			own(filepath.Join(c.dir, "hostlink"))
+			os.Symlink("readme", filepath.Join(c.dir, "rellink"))
+			own(filepath.Join(c.dir, "rellink"))
+			// Another user's private files, in the user's folder: the
+			// host side reads as the folder's owner, who cannot read them.
+			private := c.owner != 0
+			if private {
+				os.WriteFile(filepath.Join(c.dir, "secret"), []byte("top secret\n"), 0o600)
+				os.Chown(filepath.Join(c.dir, "secret"), int(otherUID), int(otherGID))
+				os.Mkdir(filepath.Join(c.dir, "private"), 0o700)
+				os.WriteFile(filepath.Join(c.dir, "private", "hidden"), []byte("hidden content\n"), 0o644)
+				os.Chown(filepath.Join(c.dir, "private", "hidden"), int(otherUID), int(otherGID))
+				os.Chown(filepath.Join(c.dir, "private"), int(otherUID), int(otherGID))
+			}
 			e.ok("create", "--name", name, "--template", "tiny", "--memory", "512M", "--cpus", "1", "--workspace", c.dir)
 			// The agent user reads, writes and runs there.
 			out := e.ok("exec", name, "--", "sh", "-c", "pwd; cat readme; echo made > agent.txt; cat agent.txt; id -u")
 			if want := c.dir + "\nfrom the host\nmade\n1000\n"; out != want {
 				t.Fatalf("agent in the workspace: %q, want %q", out, want)
 			}
-			out = e.ok("exec", "-u", "root", name, "--", "sh", "-c", hostileScript, "sh", c.dir)
-			t.Logf("guest root tried:\n%s", out)
-			for _, attempt := range []string{"chmod 4755 evil", "chmod 2755 evil", "chown 0:0 evil", "chown 1234:1234 evil", "mknod blk b 8 0", "mknod chr c 1 3", "mkfifo fifo", "chmod 6755 sub"} {
-				if !strings.Contains(out, attempt+": refused") {
-					t.Errorf("%q was not refused in the guest", attempt)
+			// The host's symlinks are symlinks in the guest.
+			out = e.ok("exec", name, "--", "sh", "-c", "for l in hostlink rellink; do test -L $l && readlink $l; done")
+			if want := "/etc/passwd\nreadme\n"; out != want {
+				t.Errorf("the host's symlinks in the guest: %q, want %q", out, want)
+			}
+			if private {
+				out = e.ok("exec", "-u", "root", name, "--", "sh", "-c", "cat secret private/hidden 2>/dev/null; grep -r -l -e 'top secret' -e 'hidden content' . 2>/dev/null; true")
+				if strings.Contains(out, "top secret") || strings.Contains(out, "hidden content") || strings.TrimSpace(out) != "" {
+					t.Errorf("files the workspace's owner cannot read reached the guest:\n%s", out)
 				}
 			}
+			e.installTool(name, tool)
+			out = e.ok("exec", "-u", "root", name, "--", "sh", "-c", hostileScript, "sh", c.dir, guestToolPath)
+			t.Logf("guest root tried:\n%s", out)
+			if private {
+				for p, want := range map[string]string{"secret": "top secret\n", "private/hidden": "hidden content\n"} {
+					if b, err := os.ReadFile(filepath.Join(c.dir, p)); err != nil || string(b) != want {
+						t.Errorf("the other user's %s on the host: %q, %v", p, b, err)
+					}
+				}
+				os.RemoveAll(filepath.Join(c.dir, "private"))
+				os.Remove(filepath.Join(c.dir, "secret"))
+			}
 			checkWorkspaceClean(t, c.dir, c.owner)
-			if b, err := os.ReadFile(filepath.Join(c.dir, "agent.txt")); err != nil || string(b) != "made\n" {
-				t.Errorf("agent.txt on the host: %q, %v", b, err)
+			for _, n := range specialNames {
+				if _, err := os.Lstat(filepath.Join(c.dir, n)); err == nil {
+					t.Errorf("the guest's special file %s was copied to the host", n)
+				}
+			}
+			for n, want := range map[string]string{"evil": "echo pwned\n", "owned": "x\n", "capped": "echo cap\n", "agent.txt": "made\n", "sgid/inherits": "x\n"} {
+				if b, err := os.ReadFile(filepath.Join(c.dir, n)); err != nil || string(b) != want {
+					t.Errorf("%s on the host: %q, %v", n, b, err)
+				}
+			}
+			// The guest's symlinks are symlinks on the host, never copies
+			// of their targets, and nothing is written through them.
+			for n, want := range map[string]string{"link": "/etc/shadow", "up": "../../../../../..", "esc": "/tmp/pdescape"} {
+				st, err := os.Lstat(filepath.Join(c.dir, n))
+				if err != nil || st.Mode()&fs.ModeSymlink == 0 {
+					t.Errorf("the guest's symlink %s on the host: %v, %v", n, st, err)
+					continue
+				}
+				if got, _ := os.Readlink(filepath.Join(c.dir, n)); got != want {
+					t.Errorf("the guest's symlink %s points to %q on the host, want %q", n, got, want)
+				}
+			}
+			if _, err := os.Lstat("/tmp/pdescape"); err == nil {
+				t.Errorf("the guest's write through its symlink made /tmp/pdescape on the host")
 			}
 		})
 	}
@@ -525,7 +620,13 @@ stat -c '%U %a' f "$PADDOCK_HOME"
 	}
 	uid, _ := exec.Command("id", "-u", name).Output()
 	id := strings.TrimSpace(string(uid))
+	// The workspace is a copy on the guest's disk: chmod 4755 may work
+	// there, but the host's file gets no set-id bit (its x bits, 755, or
+	// none of it, 644, if the guest refused).
 	want := id + "\nchmod-refused\n" + id + "\n" + name + " 644\n" + name + " 700\n"
+	if strings.Contains(string(out), "chmod-done") {
+		want = id + "\nchmod-done\n" + id + "\n" + name + " 755\n" + name + " 700\n"
+	}
 	if string(out) != want {
 		t.Fatalf("as %s:\n%s\nwant:\n%s", name, out, want)
 	}

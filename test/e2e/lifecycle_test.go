@@ -154,10 +154,11 @@ func TestExecAndWorkspace(t *testing.T) {
 		if code == 0 {
 			t.Fatal("guest read a host file outside the workspace")
 		}
+		// The workspace is a copy on the guest's disk: no host folder
+		// is mounted in the guest, the workspace's path included.
 		mounts := e.ok("exec", "box", "--", "cat", "/proc/mounts")
-		n := strings.Count(mounts, " 9p ")
-		if n != 1 || !strings.Contains(mounts, " "+e.ws+" 9p ") {
-			t.Fatalf("want exactly the workspace shared over 9p, mounts:\n%s", mounts)
+		if strings.Contains(mounts, " 9p ") || strings.Contains(mounts, " "+e.ws+" ") {
+			t.Fatalf("want no host share mounted (the workspace is a copy), mounts:\n%s", mounts)
 		}
 	})
 	t.Run("missing command is 127 with a message", func(t *testing.T) {
