@@ -28,6 +28,131 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type SyncKind int32
+
+const (
+	SyncKind_SYNC_UNSPECIFIED  SyncKind = 0
+	SyncKind_SYNC_START        SyncKind = 1  // host: which folder, as whom
+	SyncKind_SYNC_MANIFEST     SyncKind = 2  // guest: a batch of the copy's entries
+	SyncKind_SYNC_MANIFEST_END SyncKind = 3  // guest: the manifest is complete
+	SyncKind_SYNC_PUT          SyncKind = 4  // either: an entry changed (absent: removed)
+	SyncKind_SYNC_DATA         SyncKind = 5  // either: more bytes of the file being put
+	SyncKind_SYNC_PULL         SyncKind = 6  // host: send your entry at path
+	SyncKind_SYNC_CREDIT       SyncKind = 7  // either: more messages may be sent
+	SyncKind_SYNC_FLUSH        SyncKind = 8  // host: send every pending change, then FLUSHED
+	SyncKind_SYNC_FLUSHED      SyncKind = 9  // guest: every change before FLUSH seq is sent
+	SyncKind_SYNC_ERROR        SyncKind = 10 // either: a change could not be applied
+)
+
+// Enum value maps for SyncKind.
+var (
+	SyncKind_name = map[int32]string{
+		0:  "SYNC_UNSPECIFIED",
+		1:  "SYNC_START",
+		2:  "SYNC_MANIFEST",
+		3:  "SYNC_MANIFEST_END",
+		4:  "SYNC_PUT",
+		5:  "SYNC_DATA",
+		6:  "SYNC_PULL",
+		7:  "SYNC_CREDIT",
+		8:  "SYNC_FLUSH",
+		9:  "SYNC_FLUSHED",
+		10: "SYNC_ERROR",
+	}
+	SyncKind_value = map[string]int32{
+		"SYNC_UNSPECIFIED":  0,
+		"SYNC_START":        1,
+		"SYNC_MANIFEST":     2,
+		"SYNC_MANIFEST_END": 3,
+		"SYNC_PUT":          4,
+		"SYNC_DATA":         5,
+		"SYNC_PULL":         6,
+		"SYNC_CREDIT":       7,
+		"SYNC_FLUSH":        8,
+		"SYNC_FLUSHED":      9,
+		"SYNC_ERROR":        10,
+	}
+)
+
+func (x SyncKind) Enum() *SyncKind {
+	p := new(SyncKind)
+	*p = x
+	return p
+}
+
+func (x SyncKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SyncKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_api_agent_v1_agent_proto_enumTypes[0].Descriptor()
+}
+
+func (SyncKind) Type() protoreflect.EnumType {
+	return &file_api_agent_v1_agent_proto_enumTypes[0]
+}
+
+func (x SyncKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SyncKind.Descriptor instead.
+func (SyncKind) EnumDescriptor() ([]byte, []int) {
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{0}
+}
+
+type SyncType int32
+
+const (
+	SyncType_SYNC_ABSENT  SyncType = 0
+	SyncType_SYNC_FILE    SyncType = 1
+	SyncType_SYNC_DIR     SyncType = 2
+	SyncType_SYNC_SYMLINK SyncType = 3
+)
+
+// Enum value maps for SyncType.
+var (
+	SyncType_name = map[int32]string{
+		0: "SYNC_ABSENT",
+		1: "SYNC_FILE",
+		2: "SYNC_DIR",
+		3: "SYNC_SYMLINK",
+	}
+	SyncType_value = map[string]int32{
+		"SYNC_ABSENT":  0,
+		"SYNC_FILE":    1,
+		"SYNC_DIR":     2,
+		"SYNC_SYMLINK": 3,
+	}
+)
+
+func (x SyncType) Enum() *SyncType {
+	p := new(SyncType)
+	*p = x
+	return p
+}
+
+func (x SyncType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SyncType) Descriptor() protoreflect.EnumDescriptor {
+	return file_api_agent_v1_agent_proto_enumTypes[1].Descriptor()
+}
+
+func (SyncType) Type() protoreflect.EnumType {
+	return &file_api_agent_v1_agent_proto_enumTypes[1]
+}
+
+func (x SyncType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SyncType.Descriptor instead.
+func (SyncType) EnumDescriptor() ([]byte, []int) {
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{1}
+}
+
 type PingRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -2230,6 +2355,315 @@ func (*ShutdownResponse) Descriptor() ([]byte, []int) {
 	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{36}
 }
 
+// SyncMessage is one message of a Sync stream, in either direction.
+type SyncMessage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          SyncKind               `protobuf:"varint,1,opt,name=kind,proto3,enum=paddock.agent.v1.SyncKind" json:"kind,omitempty"`
+	Start         *SyncStart             `protobuf:"bytes,2,opt,name=start,proto3" json:"start,omitempty"`                         // SYNC_START
+	Entry         *SyncEntry             `protobuf:"bytes,3,opt,name=entry,proto3" json:"entry,omitempty"`                         // SYNC_PUT: the entry as the sender has it
+	Base          *SyncEntry             `protobuf:"bytes,4,opt,name=base,proto3" json:"base,omitempty"`                           // SYNC_PUT from the guest: the entry it last synced
+	Data          []byte                 `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`                           // SYNC_PUT, SYNC_DATA: file bytes, at most 256 KiB
+	More          bool                   `protobuf:"varint,6,opt,name=more,proto3" json:"more,omitempty"`                          // SYNC_PUT, SYNC_DATA: more SYNC_DATA follows
+	Abort         bool                   `protobuf:"varint,7,opt,name=abort,proto3" json:"abort,omitempty"`                        // SYNC_DATA: the file changed while read; drop it
+	Pulled        bool                   `protobuf:"varint,8,opt,name=pulled,proto3" json:"pulled,omitempty"`                      // SYNC_PUT: an answer to SYNC_PULL
+	Entries       []*SyncEntry           `protobuf:"bytes,9,rep,name=entries,proto3" json:"entries,omitempty"`                     // SYNC_MANIFEST
+	SameCopy      bool                   `protobuf:"varint,10,opt,name=same_copy,json=sameCopy,proto3" json:"same_copy,omitempty"` // SYNC_MANIFEST_END: the copy is the one start named
+	Credit        uint32                 `protobuf:"varint,11,opt,name=credit,proto3" json:"credit,omitempty"`                     // SYNC_CREDIT: messages the receiver has handled
+	Seq           uint64                 `protobuf:"varint,12,opt,name=seq,proto3" json:"seq,omitempty"`                           // SYNC_FLUSH, SYNC_FLUSHED
+	Path          string                 `protobuf:"bytes,13,opt,name=path,proto3" json:"path,omitempty"`                          // SYNC_PULL, SYNC_ERROR
+	Error         string                 `protobuf:"bytes,14,opt,name=error,proto3" json:"error,omitempty"`                        // SYNC_ERROR
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncMessage) Reset() {
+	*x = SyncMessage{}
+	mi := &file_api_agent_v1_agent_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncMessage) ProtoMessage() {}
+
+func (x *SyncMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agent_v1_agent_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncMessage.ProtoReflect.Descriptor instead.
+func (*SyncMessage) Descriptor() ([]byte, []int) {
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *SyncMessage) GetKind() SyncKind {
+	if x != nil {
+		return x.Kind
+	}
+	return SyncKind_SYNC_UNSPECIFIED
+}
+
+func (x *SyncMessage) GetStart() *SyncStart {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *SyncMessage) GetEntry() *SyncEntry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
+func (x *SyncMessage) GetBase() *SyncEntry {
+	if x != nil {
+		return x.Base
+	}
+	return nil
+}
+
+func (x *SyncMessage) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *SyncMessage) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
+func (x *SyncMessage) GetAbort() bool {
+	if x != nil {
+		return x.Abort
+	}
+	return false
+}
+
+func (x *SyncMessage) GetPulled() bool {
+	if x != nil {
+		return x.Pulled
+	}
+	return false
+}
+
+func (x *SyncMessage) GetEntries() []*SyncEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *SyncMessage) GetSameCopy() bool {
+	if x != nil {
+		return x.SameCopy
+	}
+	return false
+}
+
+func (x *SyncMessage) GetCredit() uint32 {
+	if x != nil {
+		return x.Credit
+	}
+	return 0
+}
+
+func (x *SyncMessage) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *SyncMessage) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *SyncMessage) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type SyncStart struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"` // the copy's absolute guest path
+	Uid           uint32                 `protobuf:"varint,2,opt,name=uid,proto3" json:"uid,omitempty"`  // owner of what the guest writes
+	Gid           uint32                 `protobuf:"varint,3,opt,name=gid,proto3" json:"gid,omitempty"`
+	ReadOnly      bool                   `protobuf:"varint,4,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"` // the guest's changes are not sent back
+	CopyId        string                 `protobuf:"bytes,5,opt,name=copy_id,json=copyId,proto3" json:"copy_id,omitempty"`        // names the copy the host's last sync state is of
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncStart) Reset() {
+	*x = SyncStart{}
+	mi := &file_api_agent_v1_agent_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncStart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncStart) ProtoMessage() {}
+
+func (x *SyncStart) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agent_v1_agent_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncStart.ProtoReflect.Descriptor instead.
+func (*SyncStart) Descriptor() ([]byte, []int) {
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *SyncStart) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *SyncStart) GetUid() uint32 {
+	if x != nil {
+		return x.Uid
+	}
+	return 0
+}
+
+func (x *SyncStart) GetGid() uint32 {
+	if x != nil {
+		return x.Gid
+	}
+	return 0
+}
+
+func (x *SyncStart) GetReadOnly() bool {
+	if x != nil {
+		return x.ReadOnly
+	}
+	return false
+}
+
+func (x *SyncStart) GetCopyId() string {
+	if x != nil {
+		return x.CopyId
+	}
+	return ""
+}
+
+type SyncEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"` // relative, "/"-separated; "" is the folder itself
+	Type          SyncType               `protobuf:"varint,2,opt,name=type,proto3,enum=paddock.agent.v1.SyncType" json:"type,omitempty"`
+	Perm          uint32                 `protobuf:"varint,3,opt,name=perm,proto3" json:"perm,omitempty"`                      // the permission bits (0777 at most)
+	Size          int64                  `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`                      // regular files
+	MtimeNs       int64                  `protobuf:"varint,5,opt,name=mtime_ns,json=mtimeNs,proto3" json:"mtime_ns,omitempty"` // regular files
+	Target        string                 `protobuf:"bytes,6,opt,name=target,proto3" json:"target,omitempty"`                   // symlinks
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncEntry) Reset() {
+	*x = SyncEntry{}
+	mi := &file_api_agent_v1_agent_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncEntry) ProtoMessage() {}
+
+func (x *SyncEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agent_v1_agent_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncEntry.ProtoReflect.Descriptor instead.
+func (*SyncEntry) Descriptor() ([]byte, []int) {
+	return file_api_agent_v1_agent_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *SyncEntry) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *SyncEntry) GetType() SyncType {
+	if x != nil {
+		return x.Type
+	}
+	return SyncType_SYNC_ABSENT
+}
+
+func (x *SyncEntry) GetPerm() uint32 {
+	if x != nil {
+		return x.Perm
+	}
+	return 0
+}
+
+func (x *SyncEntry) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *SyncEntry) GetMtimeNs() int64 {
+	if x != nil {
+		return x.MtimeNs
+	}
+	return 0
+}
+
+func (x *SyncEntry) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
 var File_api_agent_v1_agent_proto protoreflect.FileDescriptor
 
 const file_api_agent_v1_agent_proto_rawDesc = "" +
@@ -2377,7 +2811,57 @@ const file_api_agent_v1_agent_proto_rawDesc = "" +
 	"\x05token\x18\x01 \x01(\tR\x05token\"\x10\n" +
 	"\x0eDetachResponse\"\x11\n" +
 	"\x0fShutdownRequest\"\x12\n" +
-	"\x10ShutdownResponse2\x99\n" +
+	"\x10ShutdownResponse\"\xd2\x03\n" +
+	"\vSyncMessage\x12.\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1a.paddock.agent.v1.SyncKindR\x04kind\x121\n" +
+	"\x05start\x18\x02 \x01(\v2\x1b.paddock.agent.v1.SyncStartR\x05start\x121\n" +
+	"\x05entry\x18\x03 \x01(\v2\x1b.paddock.agent.v1.SyncEntryR\x05entry\x12/\n" +
+	"\x04base\x18\x04 \x01(\v2\x1b.paddock.agent.v1.SyncEntryR\x04base\x12\x12\n" +
+	"\x04data\x18\x05 \x01(\fR\x04data\x12\x12\n" +
+	"\x04more\x18\x06 \x01(\bR\x04more\x12\x14\n" +
+	"\x05abort\x18\a \x01(\bR\x05abort\x12\x16\n" +
+	"\x06pulled\x18\b \x01(\bR\x06pulled\x125\n" +
+	"\aentries\x18\t \x03(\v2\x1b.paddock.agent.v1.SyncEntryR\aentries\x12\x1b\n" +
+	"\tsame_copy\x18\n" +
+	" \x01(\bR\bsameCopy\x12\x16\n" +
+	"\x06credit\x18\v \x01(\rR\x06credit\x12\x10\n" +
+	"\x03seq\x18\f \x01(\x04R\x03seq\x12\x12\n" +
+	"\x04path\x18\r \x01(\tR\x04path\x12\x14\n" +
+	"\x05error\x18\x0e \x01(\tR\x05error\"y\n" +
+	"\tSyncStart\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x10\n" +
+	"\x03uid\x18\x02 \x01(\rR\x03uid\x12\x10\n" +
+	"\x03gid\x18\x03 \x01(\rR\x03gid\x12\x1b\n" +
+	"\tread_only\x18\x04 \x01(\bR\breadOnly\x12\x17\n" +
+	"\acopy_id\x18\x05 \x01(\tR\x06copyId\"\xaa\x01\n" +
+	"\tSyncEntry\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12.\n" +
+	"\x04type\x18\x02 \x01(\x0e2\x1a.paddock.agent.v1.SyncTypeR\x04type\x12\x12\n" +
+	"\x04perm\x18\x03 \x01(\rR\x04perm\x12\x12\n" +
+	"\x04size\x18\x04 \x01(\x03R\x04size\x12\x19\n" +
+	"\bmtime_ns\x18\x05 \x01(\x03R\amtimeNs\x12\x16\n" +
+	"\x06target\x18\x06 \x01(\tR\x06target*\xc9\x01\n" +
+	"\bSyncKind\x12\x14\n" +
+	"\x10SYNC_UNSPECIFIED\x10\x00\x12\x0e\n" +
+	"\n" +
+	"SYNC_START\x10\x01\x12\x11\n" +
+	"\rSYNC_MANIFEST\x10\x02\x12\x15\n" +
+	"\x11SYNC_MANIFEST_END\x10\x03\x12\f\n" +
+	"\bSYNC_PUT\x10\x04\x12\r\n" +
+	"\tSYNC_DATA\x10\x05\x12\r\n" +
+	"\tSYNC_PULL\x10\x06\x12\x0f\n" +
+	"\vSYNC_CREDIT\x10\a\x12\x0e\n" +
+	"\n" +
+	"SYNC_FLUSH\x10\b\x12\x10\n" +
+	"\fSYNC_FLUSHED\x10\t\x12\x0e\n" +
+	"\n" +
+	"SYNC_ERROR\x10\n" +
+	"*J\n" +
+	"\bSyncType\x12\x0f\n" +
+	"\vSYNC_ABSENT\x10\x00\x12\r\n" +
+	"\tSYNC_FILE\x10\x01\x12\f\n" +
+	"\bSYNC_DIR\x10\x02\x12\x10\n" +
+	"\fSYNC_SYMLINK\x10\x032\xe3\n" +
 	"\n" +
 	"\x05Agent\x12E\n" +
 	"\x04Ping\x12\x1d.paddock.agent.v1.PingRequest\x1a\x1e.paddock.agent.v1.PingResponse\x12T\n" +
@@ -2393,7 +2877,8 @@ const file_api_agent_v1_agent_proto_rawDesc = "" +
 	"\tAckOutput\x12\".paddock.agent.v1.AckOutputRequest\x1a#.paddock.agent.v1.AckOutputResponse\x12U\n" +
 	"\x0fWriteStdinChunk\x12\x1c.paddock.agent.v1.StdinChunk\x1a$.paddock.agent.v1.WriteStdinResponse\x12P\n" +
 	"\bReadFile\x12!.paddock.agent.v1.ReadFileRequest\x1a\x1f.paddock.agent.v1.ReadFileChunk0\x01\x12T\n" +
-	"\tWriteFile\x12 .paddock.agent.v1.WriteFileChunk\x1a#.paddock.agent.v1.WriteFileResponse(\x01\x12N\n" +
+	"\tWriteFile\x12 .paddock.agent.v1.WriteFileChunk\x1a#.paddock.agent.v1.WriteFileResponse(\x01\x12H\n" +
+	"\x04Sync\x12\x1d.paddock.agent.v1.SyncMessage\x1a\x1d.paddock.agent.v1.SyncMessage(\x010\x01\x12N\n" +
 	"\aQuiesce\x12 .paddock.agent.v1.QuiesceRequest\x1a!.paddock.agent.v1.QuiesceResponse\x12K\n" +
 	"\x06Detach\x12\x1f.paddock.agent.v1.DetachRequest\x1a .paddock.agent.v1.DetachResponse\x12Q\n" +
 	"\bShutdown\x12!.paddock.agent.v1.ShutdownRequest\x1a\".paddock.agent.v1.ShutdownResponseB5Z3github.com/paddock-dev/paddock/api/agent/v1;agentv1b\x06proto3"
@@ -2410,96 +2895,110 @@ func file_api_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_api_agent_v1_agent_proto_rawDescData
 }
 
-var file_api_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_api_agent_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_api_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_api_agent_v1_agent_proto_goTypes = []any{
-	(*PingRequest)(nil),           // 0: paddock.agent.v1.PingRequest
-	(*PingResponse)(nil),          // 1: paddock.agent.v1.PingResponse
-	(*ConfigureRequest)(nil),      // 2: paddock.agent.v1.ConfigureRequest
-	(*User)(nil),                  // 3: paddock.agent.v1.User
-	(*Mount)(nil),                 // 4: paddock.agent.v1.Mount
-	(*Network)(nil),               // 5: paddock.agent.v1.Network
-	(*ConfigureResponse)(nil),     // 6: paddock.agent.v1.ConfigureResponse
-	(*ConfigureStep)(nil),         // 7: paddock.agent.v1.ConfigureStep
-	(*ExecRequest)(nil),           // 8: paddock.agent.v1.ExecRequest
-	(*ProcessSelector)(nil),       // 9: paddock.agent.v1.ProcessSelector
-	(*ExecEvent)(nil),             // 10: paddock.agent.v1.ExecEvent
-	(*Started)(nil),               // 11: paddock.agent.v1.Started
-	(*Exited)(nil),                // 12: paddock.agent.v1.Exited
-	(*StdinChunk)(nil),            // 13: paddock.agent.v1.StdinChunk
-	(*WriteStdinResponse)(nil),    // 14: paddock.agent.v1.WriteStdinResponse
-	(*AckOutputRequest)(nil),      // 15: paddock.agent.v1.AckOutputRequest
-	(*AckOutputResponse)(nil),     // 16: paddock.agent.v1.AckOutputResponse
-	(*ResizeRequest)(nil),         // 17: paddock.agent.v1.ResizeRequest
-	(*ResizeResponse)(nil),        // 18: paddock.agent.v1.ResizeResponse
-	(*SignalRequest)(nil),         // 19: paddock.agent.v1.SignalRequest
-	(*AttachRequest)(nil),         // 20: paddock.agent.v1.AttachRequest
-	(*ReleaseRequest)(nil),        // 21: paddock.agent.v1.ReleaseRequest
-	(*ReleaseResponse)(nil),       // 22: paddock.agent.v1.ReleaseResponse
-	(*ListProcessesRequest)(nil),  // 23: paddock.agent.v1.ListProcessesRequest
-	(*ListProcessesResponse)(nil), // 24: paddock.agent.v1.ListProcessesResponse
-	(*ProcessInfo)(nil),           // 25: paddock.agent.v1.ProcessInfo
-	(*SignalResponse)(nil),        // 26: paddock.agent.v1.SignalResponse
-	(*ReadFileRequest)(nil),       // 27: paddock.agent.v1.ReadFileRequest
-	(*ReadFileChunk)(nil),         // 28: paddock.agent.v1.ReadFileChunk
-	(*WriteFileChunk)(nil),        // 29: paddock.agent.v1.WriteFileChunk
-	(*WriteFileResponse)(nil),     // 30: paddock.agent.v1.WriteFileResponse
-	(*QuiesceRequest)(nil),        // 31: paddock.agent.v1.QuiesceRequest
-	(*QuiesceResponse)(nil),       // 32: paddock.agent.v1.QuiesceResponse
-	(*DetachRequest)(nil),         // 33: paddock.agent.v1.DetachRequest
-	(*DetachResponse)(nil),        // 34: paddock.agent.v1.DetachResponse
-	(*ShutdownRequest)(nil),       // 35: paddock.agent.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),      // 36: paddock.agent.v1.ShutdownResponse
+	(SyncKind)(0),                 // 0: paddock.agent.v1.SyncKind
+	(SyncType)(0),                 // 1: paddock.agent.v1.SyncType
+	(*PingRequest)(nil),           // 2: paddock.agent.v1.PingRequest
+	(*PingResponse)(nil),          // 3: paddock.agent.v1.PingResponse
+	(*ConfigureRequest)(nil),      // 4: paddock.agent.v1.ConfigureRequest
+	(*User)(nil),                  // 5: paddock.agent.v1.User
+	(*Mount)(nil),                 // 6: paddock.agent.v1.Mount
+	(*Network)(nil),               // 7: paddock.agent.v1.Network
+	(*ConfigureResponse)(nil),     // 8: paddock.agent.v1.ConfigureResponse
+	(*ConfigureStep)(nil),         // 9: paddock.agent.v1.ConfigureStep
+	(*ExecRequest)(nil),           // 10: paddock.agent.v1.ExecRequest
+	(*ProcessSelector)(nil),       // 11: paddock.agent.v1.ProcessSelector
+	(*ExecEvent)(nil),             // 12: paddock.agent.v1.ExecEvent
+	(*Started)(nil),               // 13: paddock.agent.v1.Started
+	(*Exited)(nil),                // 14: paddock.agent.v1.Exited
+	(*StdinChunk)(nil),            // 15: paddock.agent.v1.StdinChunk
+	(*WriteStdinResponse)(nil),    // 16: paddock.agent.v1.WriteStdinResponse
+	(*AckOutputRequest)(nil),      // 17: paddock.agent.v1.AckOutputRequest
+	(*AckOutputResponse)(nil),     // 18: paddock.agent.v1.AckOutputResponse
+	(*ResizeRequest)(nil),         // 19: paddock.agent.v1.ResizeRequest
+	(*ResizeResponse)(nil),        // 20: paddock.agent.v1.ResizeResponse
+	(*SignalRequest)(nil),         // 21: paddock.agent.v1.SignalRequest
+	(*AttachRequest)(nil),         // 22: paddock.agent.v1.AttachRequest
+	(*ReleaseRequest)(nil),        // 23: paddock.agent.v1.ReleaseRequest
+	(*ReleaseResponse)(nil),       // 24: paddock.agent.v1.ReleaseResponse
+	(*ListProcessesRequest)(nil),  // 25: paddock.agent.v1.ListProcessesRequest
+	(*ListProcessesResponse)(nil), // 26: paddock.agent.v1.ListProcessesResponse
+	(*ProcessInfo)(nil),           // 27: paddock.agent.v1.ProcessInfo
+	(*SignalResponse)(nil),        // 28: paddock.agent.v1.SignalResponse
+	(*ReadFileRequest)(nil),       // 29: paddock.agent.v1.ReadFileRequest
+	(*ReadFileChunk)(nil),         // 30: paddock.agent.v1.ReadFileChunk
+	(*WriteFileChunk)(nil),        // 31: paddock.agent.v1.WriteFileChunk
+	(*WriteFileResponse)(nil),     // 32: paddock.agent.v1.WriteFileResponse
+	(*QuiesceRequest)(nil),        // 33: paddock.agent.v1.QuiesceRequest
+	(*QuiesceResponse)(nil),       // 34: paddock.agent.v1.QuiesceResponse
+	(*DetachRequest)(nil),         // 35: paddock.agent.v1.DetachRequest
+	(*DetachResponse)(nil),        // 36: paddock.agent.v1.DetachResponse
+	(*ShutdownRequest)(nil),       // 37: paddock.agent.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),      // 38: paddock.agent.v1.ShutdownResponse
+	(*SyncMessage)(nil),           // 39: paddock.agent.v1.SyncMessage
+	(*SyncStart)(nil),             // 40: paddock.agent.v1.SyncStart
+	(*SyncEntry)(nil),             // 41: paddock.agent.v1.SyncEntry
 }
 var file_api_agent_v1_agent_proto_depIdxs = []int32{
-	3,  // 0: paddock.agent.v1.ConfigureRequest.user:type_name -> paddock.agent.v1.User
-	4,  // 1: paddock.agent.v1.ConfigureRequest.mounts:type_name -> paddock.agent.v1.Mount
-	5,  // 2: paddock.agent.v1.ConfigureRequest.network:type_name -> paddock.agent.v1.Network
-	7,  // 3: paddock.agent.v1.ConfigureResponse.steps:type_name -> paddock.agent.v1.ConfigureStep
-	11, // 4: paddock.agent.v1.ExecEvent.started:type_name -> paddock.agent.v1.Started
-	12, // 5: paddock.agent.v1.ExecEvent.exited:type_name -> paddock.agent.v1.Exited
-	9,  // 6: paddock.agent.v1.StdinChunk.process:type_name -> paddock.agent.v1.ProcessSelector
-	9,  // 7: paddock.agent.v1.ResizeRequest.process:type_name -> paddock.agent.v1.ProcessSelector
-	9,  // 8: paddock.agent.v1.SignalRequest.process:type_name -> paddock.agent.v1.ProcessSelector
-	9,  // 9: paddock.agent.v1.AttachRequest.process:type_name -> paddock.agent.v1.ProcessSelector
-	25, // 10: paddock.agent.v1.ListProcessesResponse.processes:type_name -> paddock.agent.v1.ProcessInfo
-	12, // 11: paddock.agent.v1.ProcessInfo.exited:type_name -> paddock.agent.v1.Exited
-	0,  // 12: paddock.agent.v1.Agent.Ping:input_type -> paddock.agent.v1.PingRequest
-	2,  // 13: paddock.agent.v1.Agent.Configure:input_type -> paddock.agent.v1.ConfigureRequest
-	8,  // 14: paddock.agent.v1.Agent.Exec:input_type -> paddock.agent.v1.ExecRequest
-	20, // 15: paddock.agent.v1.Agent.Attach:input_type -> paddock.agent.v1.AttachRequest
-	21, // 16: paddock.agent.v1.Agent.Release:input_type -> paddock.agent.v1.ReleaseRequest
-	23, // 17: paddock.agent.v1.Agent.ListProcesses:input_type -> paddock.agent.v1.ListProcessesRequest
-	13, // 18: paddock.agent.v1.Agent.WriteStdin:input_type -> paddock.agent.v1.StdinChunk
-	17, // 19: paddock.agent.v1.Agent.Resize:input_type -> paddock.agent.v1.ResizeRequest
-	19, // 20: paddock.agent.v1.Agent.Signal:input_type -> paddock.agent.v1.SignalRequest
-	15, // 21: paddock.agent.v1.Agent.AckOutput:input_type -> paddock.agent.v1.AckOutputRequest
-	13, // 22: paddock.agent.v1.Agent.WriteStdinChunk:input_type -> paddock.agent.v1.StdinChunk
-	27, // 23: paddock.agent.v1.Agent.ReadFile:input_type -> paddock.agent.v1.ReadFileRequest
-	29, // 24: paddock.agent.v1.Agent.WriteFile:input_type -> paddock.agent.v1.WriteFileChunk
-	31, // 25: paddock.agent.v1.Agent.Quiesce:input_type -> paddock.agent.v1.QuiesceRequest
-	33, // 26: paddock.agent.v1.Agent.Detach:input_type -> paddock.agent.v1.DetachRequest
-	35, // 27: paddock.agent.v1.Agent.Shutdown:input_type -> paddock.agent.v1.ShutdownRequest
-	1,  // 28: paddock.agent.v1.Agent.Ping:output_type -> paddock.agent.v1.PingResponse
-	6,  // 29: paddock.agent.v1.Agent.Configure:output_type -> paddock.agent.v1.ConfigureResponse
-	10, // 30: paddock.agent.v1.Agent.Exec:output_type -> paddock.agent.v1.ExecEvent
-	10, // 31: paddock.agent.v1.Agent.Attach:output_type -> paddock.agent.v1.ExecEvent
-	22, // 32: paddock.agent.v1.Agent.Release:output_type -> paddock.agent.v1.ReleaseResponse
-	24, // 33: paddock.agent.v1.Agent.ListProcesses:output_type -> paddock.agent.v1.ListProcessesResponse
-	14, // 34: paddock.agent.v1.Agent.WriteStdin:output_type -> paddock.agent.v1.WriteStdinResponse
-	18, // 35: paddock.agent.v1.Agent.Resize:output_type -> paddock.agent.v1.ResizeResponse
-	26, // 36: paddock.agent.v1.Agent.Signal:output_type -> paddock.agent.v1.SignalResponse
-	16, // 37: paddock.agent.v1.Agent.AckOutput:output_type -> paddock.agent.v1.AckOutputResponse
-	14, // 38: paddock.agent.v1.Agent.WriteStdinChunk:output_type -> paddock.agent.v1.WriteStdinResponse
-	28, // 39: paddock.agent.v1.Agent.ReadFile:output_type -> paddock.agent.v1.ReadFileChunk
-	30, // 40: paddock.agent.v1.Agent.WriteFile:output_type -> paddock.agent.v1.WriteFileResponse
-	32, // 41: paddock.agent.v1.Agent.Quiesce:output_type -> paddock.agent.v1.QuiesceResponse
-	34, // 42: paddock.agent.v1.Agent.Detach:output_type -> paddock.agent.v1.DetachResponse
-	36, // 43: paddock.agent.v1.Agent.Shutdown:output_type -> paddock.agent.v1.ShutdownResponse
-	28, // [28:44] is the sub-list for method output_type
-	12, // [12:28] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	5,  // 0: paddock.agent.v1.ConfigureRequest.user:type_name -> paddock.agent.v1.User
+	6,  // 1: paddock.agent.v1.ConfigureRequest.mounts:type_name -> paddock.agent.v1.Mount
+	7,  // 2: paddock.agent.v1.ConfigureRequest.network:type_name -> paddock.agent.v1.Network
+	9,  // 3: paddock.agent.v1.ConfigureResponse.steps:type_name -> paddock.agent.v1.ConfigureStep
+	13, // 4: paddock.agent.v1.ExecEvent.started:type_name -> paddock.agent.v1.Started
+	14, // 5: paddock.agent.v1.ExecEvent.exited:type_name -> paddock.agent.v1.Exited
+	11, // 6: paddock.agent.v1.StdinChunk.process:type_name -> paddock.agent.v1.ProcessSelector
+	11, // 7: paddock.agent.v1.ResizeRequest.process:type_name -> paddock.agent.v1.ProcessSelector
+	11, // 8: paddock.agent.v1.SignalRequest.process:type_name -> paddock.agent.v1.ProcessSelector
+	11, // 9: paddock.agent.v1.AttachRequest.process:type_name -> paddock.agent.v1.ProcessSelector
+	27, // 10: paddock.agent.v1.ListProcessesResponse.processes:type_name -> paddock.agent.v1.ProcessInfo
+	14, // 11: paddock.agent.v1.ProcessInfo.exited:type_name -> paddock.agent.v1.Exited
+	0,  // 12: paddock.agent.v1.SyncMessage.kind:type_name -> paddock.agent.v1.SyncKind
+	40, // 13: paddock.agent.v1.SyncMessage.start:type_name -> paddock.agent.v1.SyncStart
+	41, // 14: paddock.agent.v1.SyncMessage.entry:type_name -> paddock.agent.v1.SyncEntry
+	41, // 15: paddock.agent.v1.SyncMessage.base:type_name -> paddock.agent.v1.SyncEntry
+	41, // 16: paddock.agent.v1.SyncMessage.entries:type_name -> paddock.agent.v1.SyncEntry
+	1,  // 17: paddock.agent.v1.SyncEntry.type:type_name -> paddock.agent.v1.SyncType
+	2,  // 18: paddock.agent.v1.Agent.Ping:input_type -> paddock.agent.v1.PingRequest
+	4,  // 19: paddock.agent.v1.Agent.Configure:input_type -> paddock.agent.v1.ConfigureRequest
+	10, // 20: paddock.agent.v1.Agent.Exec:input_type -> paddock.agent.v1.ExecRequest
+	22, // 21: paddock.agent.v1.Agent.Attach:input_type -> paddock.agent.v1.AttachRequest
+	23, // 22: paddock.agent.v1.Agent.Release:input_type -> paddock.agent.v1.ReleaseRequest
+	25, // 23: paddock.agent.v1.Agent.ListProcesses:input_type -> paddock.agent.v1.ListProcessesRequest
+	15, // 24: paddock.agent.v1.Agent.WriteStdin:input_type -> paddock.agent.v1.StdinChunk
+	19, // 25: paddock.agent.v1.Agent.Resize:input_type -> paddock.agent.v1.ResizeRequest
+	21, // 26: paddock.agent.v1.Agent.Signal:input_type -> paddock.agent.v1.SignalRequest
+	17, // 27: paddock.agent.v1.Agent.AckOutput:input_type -> paddock.agent.v1.AckOutputRequest
+	15, // 28: paddock.agent.v1.Agent.WriteStdinChunk:input_type -> paddock.agent.v1.StdinChunk
+	29, // 29: paddock.agent.v1.Agent.ReadFile:input_type -> paddock.agent.v1.ReadFileRequest
+	31, // 30: paddock.agent.v1.Agent.WriteFile:input_type -> paddock.agent.v1.WriteFileChunk
+	39, // 31: paddock.agent.v1.Agent.Sync:input_type -> paddock.agent.v1.SyncMessage
+	33, // 32: paddock.agent.v1.Agent.Quiesce:input_type -> paddock.agent.v1.QuiesceRequest
+	35, // 33: paddock.agent.v1.Agent.Detach:input_type -> paddock.agent.v1.DetachRequest
+	37, // 34: paddock.agent.v1.Agent.Shutdown:input_type -> paddock.agent.v1.ShutdownRequest
+	3,  // 35: paddock.agent.v1.Agent.Ping:output_type -> paddock.agent.v1.PingResponse
+	8,  // 36: paddock.agent.v1.Agent.Configure:output_type -> paddock.agent.v1.ConfigureResponse
+	12, // 37: paddock.agent.v1.Agent.Exec:output_type -> paddock.agent.v1.ExecEvent
+	12, // 38: paddock.agent.v1.Agent.Attach:output_type -> paddock.agent.v1.ExecEvent
+	24, // 39: paddock.agent.v1.Agent.Release:output_type -> paddock.agent.v1.ReleaseResponse
+	26, // 40: paddock.agent.v1.Agent.ListProcesses:output_type -> paddock.agent.v1.ListProcessesResponse
+	16, // 41: paddock.agent.v1.Agent.WriteStdin:output_type -> paddock.agent.v1.WriteStdinResponse
+	20, // 42: paddock.agent.v1.Agent.Resize:output_type -> paddock.agent.v1.ResizeResponse
+	28, // 43: paddock.agent.v1.Agent.Signal:output_type -> paddock.agent.v1.SignalResponse
+	18, // 44: paddock.agent.v1.Agent.AckOutput:output_type -> paddock.agent.v1.AckOutputResponse
+	16, // 45: paddock.agent.v1.Agent.WriteStdinChunk:output_type -> paddock.agent.v1.WriteStdinResponse
+	30, // 46: paddock.agent.v1.Agent.ReadFile:output_type -> paddock.agent.v1.ReadFileChunk
+	32, // 47: paddock.agent.v1.Agent.WriteFile:output_type -> paddock.agent.v1.WriteFileResponse
+	39, // 48: paddock.agent.v1.Agent.Sync:output_type -> paddock.agent.v1.SyncMessage
+	34, // 49: paddock.agent.v1.Agent.Quiesce:output_type -> paddock.agent.v1.QuiesceResponse
+	36, // 50: paddock.agent.v1.Agent.Detach:output_type -> paddock.agent.v1.DetachResponse
+	38, // 51: paddock.agent.v1.Agent.Shutdown:output_type -> paddock.agent.v1.ShutdownResponse
+	35, // [35:52] is the sub-list for method output_type
+	18, // [18:35] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_api_agent_v1_agent_proto_init() }
@@ -2524,13 +3023,14 @@ func file_api_agent_v1_agent_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_agent_v1_agent_proto_rawDesc), len(file_api_agent_v1_agent_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   37,
+			NumEnums:      2,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_api_agent_v1_agent_proto_goTypes,
 		DependencyIndexes: file_api_agent_v1_agent_proto_depIdxs,
+		EnumInfos:         file_api_agent_v1_agent_proto_enumTypes,
 		MessageInfos:      file_api_agent_v1_agent_proto_msgTypes,
 	}.Build()
 	File_api_agent_v1_agent_proto = out.File

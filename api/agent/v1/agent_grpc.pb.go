@@ -39,6 +39,7 @@ const (
 	Agent_WriteStdinChunk_FullMethodName = "/paddock.agent.v1.Agent/WriteStdinChunk"
 	Agent_ReadFile_FullMethodName        = "/paddock.agent.v1.Agent/ReadFile"
 	Agent_WriteFile_FullMethodName       = "/paddock.agent.v1.Agent/WriteFile"
+	Agent_Sync_FullMethodName            = "/paddock.agent.v1.Agent/Sync"
 	Agent_Quiesce_FullMethodName         = "/paddock.agent.v1.Agent/Quiesce"
 	Agent_Detach_FullMethodName          = "/paddock.agent.v1.Agent/Detach"
 	Agent_Shutdown_FullMethodName        = "/paddock.agent.v1.Agent/Shutdown"
@@ -104,6 +105,12 @@ type AgentClient interface {
 	// PERMISSION_DENIED, FAILED_PRECONDITION for a folder, RESOURCE_EXHAUSTED
 	// for a full disk.
 	WriteFile(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[WriteFileChunk, WriteFileResponse], error)
+	// Sync keeps a copy of a host folder on the guest's disk in step with the
+	// host folder, both ways (internal/wsync has the protocol). The host
+	// opens one stream per synced folder and sends SYNC_START first; the
+	// stream lasts until the host ends it or the connection goes. Each side
+	// sends at most a window of messages the other has not credited.
+	Sync(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SyncMessage, SyncMessage], error)
 	// Quiesce prepares the guest for a VM save: it syncs file systems and
 	// unmounts the workspace shares (QEMU refuses to migrate with a mounted 9p
 	// share). If a process holds files in a share, nothing is unmounted and the
@@ -292,6 +299,19 @@ func (c *agentClient) WriteFile(ctx context.Context, opts ...grpc.CallOption) (g
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Agent_WriteFileClient = grpc.ClientStreamingClient[WriteFileChunk, WriteFileResponse]
 
+func (c *agentClient) Sync(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SyncMessage, SyncMessage], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Agent_ServiceDesc.Streams[5], Agent_Sync_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SyncMessage, SyncMessage]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Agent_SyncClient = grpc.BidiStreamingClient[SyncMessage, SyncMessage]
+
 func (c *agentClient) Quiesce(ctx context.Context, in *QuiesceRequest, opts ...grpc.CallOption) (*QuiesceResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(QuiesceResponse)
@@ -382,6 +402,12 @@ type AgentServer interface {
 	// PERMISSION_DENIED, FAILED_PRECONDITION for a folder, RESOURCE_EXHAUSTED
 	// for a full disk.
 	WriteFile(grpc.ClientStreamingServer[WriteFileChunk, WriteFileResponse]) error
+	// Sync keeps a copy of a host folder on the guest's disk in step with the
+	// host folder, both ways (internal/wsync has the protocol). The host
+	// opens one stream per synced folder and sends SYNC_START first; the
+	// stream lasts until the host ends it or the connection goes. Each side
+	// sends at most a window of messages the other has not credited.
+	Sync(grpc.BidiStreamingServer[SyncMessage, SyncMessage]) error
 	// Quiesce prepares the guest for a VM save: it syncs file systems and
 	// unmounts the workspace shares (QEMU refuses to migrate with a mounted 9p
 	// share). If a process holds files in a share, nothing is unmounted and the
@@ -445,6 +471,9 @@ func (UnimplementedAgentServer) ReadFile(*ReadFileRequest, grpc.ServerStreamingS
 }
 func (UnimplementedAgentServer) WriteFile(grpc.ClientStreamingServer[WriteFileChunk, WriteFileResponse]) error {
 	return status.Error(codes.Unimplemented, "method WriteFile not implemented")
+}
+func (UnimplementedAgentServer) Sync(grpc.BidiStreamingServer[SyncMessage, SyncMessage]) error {
+	return status.Error(codes.Unimplemented, "method Sync not implemented")
 }
 func (UnimplementedAgentServer) Quiesce(context.Context, *QuiesceRequest) (*QuiesceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Quiesce not implemented")
@@ -667,6 +696,13 @@ func _Agent_WriteFile_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Agent_WriteFileServer = grpc.ClientStreamingServer[WriteFileChunk, WriteFileResponse]
 
+func _Agent_Sync_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(AgentServer).Sync(&grpc.GenericServerStream[SyncMessage, SyncMessage]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Agent_SyncServer = grpc.BidiStreamingServer[SyncMessage, SyncMessage]
+
 func _Agent_Quiesce_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(QuiesceRequest)
 	if err := dec(in); err != nil {
@@ -797,6 +833,12 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "WriteFile",
 			Handler:       _Agent_WriteFile_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "Sync",
+			Handler:       _Agent_Sync_Handler,
+			ServerStreams: true,
 			ClientStreams: true,
 		},
 	},

@@ -21,6 +21,7 @@ type TTRPCAgentService interface {
 	WriteStdinChunk(context.Context, *StdinChunk) (*WriteStdinResponse, error)
 	ReadFile(context.Context, *ReadFileRequest, TTRPCAgent_ReadFileServer) error
 	WriteFile(context.Context, TTRPCAgent_WriteFileServer) (*WriteFileResponse, error)
+	Sync(context.Context, TTRPCAgent_SyncServer) error
 	Quiesce(context.Context, *QuiesceRequest) (*QuiesceResponse, error)
 	Detach(context.Context, *DetachRequest) (*DetachResponse, error)
 	Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error)
@@ -93,6 +94,28 @@ type ttrpcagentWriteFileServer struct {
 
 func (x *ttrpcagentWriteFileServer) Recv() (*WriteFileChunk, error) {
 	m := new(WriteFileChunk)
+	if err := x.StreamServer.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+type TTRPCAgent_SyncServer interface {
+	Send(*SyncMessage) error
+	Recv() (*SyncMessage, error)
+	ttrpc.StreamServer
+}
+
+type ttrpcagentSyncServer struct {
+	ttrpc.StreamServer
+}
+
+func (x *ttrpcagentSyncServer) Send(m *SyncMessage) error {
+	return x.StreamServer.SendMsg(m)
+}
+
+func (x *ttrpcagentSyncServer) Recv() (*SyncMessage, error) {
+	m := new(SyncMessage)
 	if err := x.StreamServer.RecvMsg(m); err != nil {
 		return nil, err
 	}
@@ -228,6 +251,13 @@ func RegisterTTRPCAgentService(srv *ttrpc.Server, svc TTRPCAgentService) {
 				StreamingClient: true,
 				StreamingServer: false,
 			},
+			"Sync": {
+				Handler: func(ctx context.Context, stream ttrpc.StreamServer) (interface{}, error) {
+					return nil, svc.Sync(ctx, &ttrpcagentSyncServer{stream})
+				},
+				StreamingClient: true,
+				StreamingServer: true,
+			},
 		},
 	})
 }
@@ -246,6 +276,7 @@ type TTRPCAgentClient interface {
 	WriteStdinChunk(context.Context, *StdinChunk) (*WriteStdinResponse, error)
 	ReadFile(context.Context, *ReadFileRequest) (TTRPCAgent_ReadFileClient, error)
 	WriteFile(context.Context) (TTRPCAgent_WriteFileClient, error)
+	Sync(context.Context) (TTRPCAgent_SyncClient, error)
 	Quiesce(context.Context, *QuiesceRequest) (*QuiesceResponse, error)
 	Detach(context.Context, *DetachRequest) (*DetachResponse, error)
 	Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error)
@@ -480,6 +511,40 @@ func (x *ttrpcagentWriteFileClient) CloseAndRecv() (*WriteFileResponse, error) {
 		return nil, err
 	}
 	m := new(WriteFileResponse)
+	if err := x.ClientStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (c *ttrpcagentClient) Sync(ctx context.Context) (TTRPCAgent_SyncClient, error) {
+	stream, err := c.client.NewStream(ctx, &ttrpc.StreamDesc{
+		StreamingClient: true,
+		StreamingServer: true,
+	}, "paddock.agent.v1.Agent", "Sync", nil)
+	if err != nil {
+		return nil, err
+	}
+	x := &ttrpcagentSyncClient{stream}
+	return x, nil
+}
+
+type TTRPCAgent_SyncClient interface {
+	Send(*SyncMessage) error
+	Recv() (*SyncMessage, error)
+	ttrpc.ClientStream
+}
+
+type ttrpcagentSyncClient struct {
+	ttrpc.ClientStream
+}
+
+func (x *ttrpcagentSyncClient) Send(m *SyncMessage) error {
+	return x.ClientStream.SendMsg(m)
+}
+
+func (x *ttrpcagentSyncClient) Recv() (*SyncMessage, error) {
+	m := new(SyncMessage)
 	if err := x.ClientStream.RecvMsg(m); err != nil {
 		return nil, err
 	}
