@@ -117,6 +117,10 @@ func (l Layout) SupervisorLog() string { return l.path("supervisor.log") }
 // the guest never mounts it.
 func (l Layout) EmptyShare() string { return l.path("share.empty") }
 
+// SyncState is the workspace sync's record of what the host and the
+// guest's copy last agreed on (internal/wsync).
+func (l Layout) SyncState() string { return l.path("sync.state") }
+
 // LastExit records how the last run ended, written by the supervisor.
 func (l Layout) LastExit() string { return l.path("last-exit.json") }
 
@@ -159,3 +163,7 @@ func (c CheckpointLayout) BaseDisk() string { return filepath.Join(c.Dir, BaseDi
 // Machine records the virtual machine the state was saved from (QEMU
 // version and CPU model); a fork needs the same.
 func (c CheckpointLayout) Machine() string { return filepath.Join(c.Dir, "machine.json") }
+
+// SyncState is the sandbox's workspace sync record as of the checkpoint: a
+// fork on the same workspace starts its sync from it.
+func (c CheckpointLayout) SyncState() string { return filepath.Join(c.Dir, "sync.state") }

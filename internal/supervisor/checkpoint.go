@@ -16,16 +16,17 @@ import (
 )
 
 // Checkpoint saves memory, device state and disk of the running VM. The
-// steps: the agent unmounts the workspace (QEMU cannot migrate with a 9p
-// share mounted, and the workspace is not part of a checkpoint); QEMU
-// stops and streams its whole state, RAM included; the disk overlay is
-// copied while the VM is stopped; the VM continues and the workspace is
-// mounted again. Exec calls are refused while this runs.
+// steps: the workspace sync is flushed and ended (no host session may be
+// open when the VM is saved), and its record kept with the checkpoint;
+// the guest syncs its file systems; QEMU stops and streams its whole
+// state, RAM included; the disk overlay (with the workspace's copy) is
+// copied while the VM is stopped; the VM continues and the sync starts
+// again. Exec calls are refused while this runs.
 func (a *api) Checkpoint(ctx context.Context, req *supervisorv1.CheckpointRequest) (*supervisorv1.CheckpointResponse, error) {
 	s := a.s
 	t0 := time.Now()
 	// Finish even if the caller goes away: a half-done save must still
-	// end with the VM running and its workspace mounted again.
+	// end with the VM running and its workspace synced again.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 	defer cancel()
 	s.mu.Lock()
@@ -49,6 +50,15 @@ func (a *api) Checkpoint(ctx context.Context, req *supervisorv1.CheckpointReques
 	if err != nil {
 		return nil, err
 	}
+	s.stopSync(ctx)
+	defer func() {
+		if err := s.startSync(ctx); err != nil {
+			s.log.Warn("workspace sync after checkpoint", "err", err)
+		}
+	}()
+	if err := copySyncState(s.layout.SyncState(), ck.SyncState()); err != nil {
+		return nil, status.Errorf(codes.Internal, "checkpoint: %v", err)
+	}
 	if _, err := agent.Quiesce(ctx, &agentv1.QuiesceRequest{}); err != nil {
 		return nil, err
 	}
@@ -67,12 +77,12 @@ func (a *api) Checkpoint(ctx context.Context, req *supervisorv1.CheckpointReques
 		}
 		return copyDiskPair(".", ck.Dir)
 	}()
-	// Whatever happened, the sandbox runs on with its workspace.
+	// Whatever happened, the sandbox runs on.
 	if _, err := s.monitor.Execute("cont", nil); err != nil {
 		return nil, status.Errorf(codes.Internal, "continue after checkpoint: %v", err)
 	}
 	if err := s.configure(ctx); err != nil {
-		return nil, status.Errorf(codes.Internal, "remount workspace after checkpoint: %v", err)
+		return nil, status.Errorf(codes.Internal, "configure the guest after checkpoint: %v", err)
 	}
 	if saveErr != nil {
 		return nil, status.Errorf(codes.Internal, "checkpoint: %v", saveErr)

@@ -101,6 +101,9 @@ func (p *agentProxy) Exec(req *agentv1.ExecRequest, stream agentv1.Agent_ExecSer
 	gctx, gcancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer gcancel()
 	req.OutputWindow = outputWindow
+	// What the host changed in the workspace is in the guest first, and
+	// what the command changed is on the host before its exit is told.
+	p.s.flushWorkspace(ctx)
 	gs, err := agent.Exec(gctx, req)
 	if err != nil {
 		rec.Error = err.Error()
@@ -149,6 +152,7 @@ func (p *agentProxy) Exec(req *agentv1.ExecRequest, stream agentv1.Agent_ExecSer
 			return err
 		}
 		if x := ev.GetExited(); x != nil {
+			p.s.flushWorkspace(gctx)
 			rec.ExitCode, rec.Error = x.ExitCode, x.Error
 			record()
 		}

@@ -75,6 +75,8 @@ type sup struct {
 	net *sandboxNet // the user-space network (network.go); set before QEMU starts
 
 	group cgroup.Record // the host cgroup (cgroup.go); set before anything starts
+
+	ws *workspace // the workspace sync (workspace.go); nil without a workspace
 }
 
 // Run supervises the sandbox until its VM stops. It returns an error when
@@ -245,6 +247,10 @@ func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
 				if err := copyDiskPair(ckpt.Dir, "."); err != nil {
 					return fmt.Errorf("copy checkpoint %q disk: %w", s.cfg.From, err)
 				}
+				var meta store.CheckpointMeta
+				if s.cfg.Workspace != "" && store.ReadJSON(ckpt.Meta(), &meta) == nil && meta.Config.Workspace == s.cfg.Workspace {
+					return copySyncState(ckpt.SyncState(), s.layout.SyncState())
+				}
 				return nil
 			}
 			if s.mode == "restore" {
@@ -263,6 +269,7 @@ func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
 			}
 			return nil
 		}},
+		{"open workspace", s.openWorkspaceSync}, // workspace.go
 		{"start network", s.startNetwork},
 		{"start qemu", func() error { return s.startQEMU(spec, state) }},
 		{"connect monitor", func() (err error) {
@@ -307,6 +314,7 @@ func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
 		{"grow disk", s.growDisk}, // disk.go
 		{"wait for agent", func() error { return s.waitAgent(ctx) }},
 		{"configure guest", func() error { return s.configure(ctx) }},
+		{"sync workspace", func() error { return s.startSync(ctx) }},
 		{"serve api", func() (err error) {
 			srv, err = s.serve()
 			return err
@@ -404,13 +412,12 @@ func (s *sup) startQEMU(spec stateSpec, st savedState) error {
 	for _, name := range []string{store.ControlSocketName, store.QMPSocketName} {
 		os.Remove(name)
 	}
-	ws := s.cfg.Workspace
-	if ws == "" {
-		// No workspace: the device set still has a share (the saved VM's
-		// has), an empty folder the guest never mounts.
-		if ws, err = emptyShare(s.layout.EmptyShare()); err != nil {
-			return err
-		}
+	// The device set still has a 9p share (the saved VM's has): an
+	// empty folder the guest never mounts. The workspace is synced
+	// (workspace.go), never shared.
+	ws, err := emptyShare(s.layout.EmptyShare())
+	if err != nil {
+		return err
 	}
 	p, err := startVM(s.vmKey(), s.layout.Dir, spec, ws, ram, adjust, console, stderrLog)
 	if err != nil {
@@ -482,13 +489,9 @@ func (s *sup) configure(ctx context.Context) error {
 	return nil
 }
 
-// mounts is what the guest mounts: the workspace, if the sandbox has one.
-func (s *sup) mounts() []*agentv1.Mount {
-	if s.cfg.Workspace == "" {
-		return nil
-	}
-	return []*agentv1.Mount{{Tag: "workspace", Path: s.cfg.Workspace}}
-}
+// mounts is what the guest mounts: nothing; the workspace is a synced
+// copy on the guest's disk (workspace.go).
+func (s *sup) mounts() []*agentv1.Mount { return nil }
 
 // formatSteps renders Configure's steps as "clock=5ms mount /w=83ms ...",
 // each with the time from the start of the call to its end.
@@ -543,6 +546,10 @@ func (s *sup) stop(timeout time.Duration) (forced bool) {
 		s.monitor.Execute("cont", nil)
 	}
 	deadline := time.After(timeout)
+	// The guest's last workspace changes reach the host before it goes.
+	sctx, scancel := context.WithTimeout(context.Background(), timeout)
+	s.stopSync(sctx)
+	scancel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	agent, err := s.link.agent(ctx)
 	if err == nil {

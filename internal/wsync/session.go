@@ -59,15 +59,15 @@ type Session struct {
 	inSkip  bool      // the rest of the file being received is dropped
 	inAfter func(error)
 
-	ready     chan struct{} // host: closed when the first sync is done
-	readyOnce sync.Once
-	readyErr  error
-	done      chan struct{}
-	err       error
-	cancel    context.CancelFunc
-	statePath string // host: where known is kept
+	ready        chan struct{} // host: closed when the first sync is done
+	readyOnce    sync.Once
+	readyErr     error
+	done         chan struct{}
+	err          error
+	cancel       context.CancelFunc
+	statePath    string            // host: where known is kept
 	guestEntries map[string]*Entry // host: the manifest so far
-	copyID    string // host: names the guest copy known describes
+	copyID       string            // host: names the guest copy known describes
 }
 
 type reqKind int
@@ -160,8 +160,14 @@ func (s *Session) Err() error {
 	return s.err
 }
 
-// Close ends the session and waits for it.
+// Close ends the session and waits for it. A stream that can say it
+// sends no more (ttrpc's) tells the other side, whose session ends too.
 func (s *Session) Close() {
+	if c, ok := s.conn.(interface{ CloseSend() error }); ok {
+		s.sendMu.Lock()
+		c.CloseSend()
+		s.sendMu.Unlock()
+	}
 	s.cancel()
 	<-s.done
 }

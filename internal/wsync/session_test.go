@@ -107,7 +107,10 @@ func (p *pair) stop() {
 
 type testWriter struct{ t *testing.T }
 
-func (w testWriter) Write(b []byte) (int, error) { w.t.Log(strings.TrimSpace(string(b))); return len(b), nil }
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
 
 // snapshot lists a folder: path → type and content (a symlink's target).
 func snapshot(t *testing.T, dir string) map[string]string {

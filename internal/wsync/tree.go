@@ -23,8 +23,8 @@ type Tree struct {
 
 	// chown, when set, owns what the tree makes by uid and gid (the guest:
 	// the agent runs as root, the workspace's user owns the copy).
-	chown     bool
-	uid, gid  int
+	chown    bool
+	uid, gid int
 	// do runs each call that touches the folder; the host's runs it on a
 	// thread whose fsuid is the folder's owner (see Owner).
 	do func(func() error) error
