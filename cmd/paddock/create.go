@@ -53,7 +53,8 @@ a copy-on-write overlay on the template's image.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Name, "name", "", "sandbox name (default: a generated readable name)")
-	f.StringVarP(&o.Workspace, "workspace", "w", "", "folder shared into the VM at the same path (default: current directory)")
+	f.StringVarP(&o.Workspace, "workspace", "w", "", "folder synced into the VM at the same path, both ways (default: current directory)")
+	f.StringArrayVar(&o.Mounts, "mount", nil, "another host folder synced into the VM: HOSTDIR[:GUESTDIR][:ro|:rw], read-only unless :rw (repeatable; see paddock mount)")
 	f.StringVar(&o.Template, "template", "", "template to boot (see paddock template ls) (default \"debian\")")
 	f.StringVar(&image, "image", "", "boot an OCI image instead: REGISTRY/REPO:TAG, docker-archive:PATH or oci:DIR (imported on first use, cached by digest)")
 	f.IntVar(&o.CPUs, "cpus", 0, "virtual CPUs (default: 2, at most the host's)")

@@ -25,11 +25,14 @@ import (
 type CreateOptions struct {
 	Name      string
 	Workspace string
-	Template  string
-	CPUs      int
-	Memory    string // "2G"
-	Env       []string
-	Accel     string
+	// Mounts are more host folders to sync, HOSTDIR[:GUESTDIR][:ro|:rw]
+	// (see ParseMount).
+	Mounts   []string
+	Template string
+	CPUs     int
+	Memory   string // "2G"
+	Env      []string
+	Accel    string
 	// Cold boots the kernel instead of restoring the template's saved VM.
 	Cold bool
 	// Disk is the root disk's size ("20G"): at least the template's image
@@ -126,11 +129,25 @@ func (m *Manager) validate(o CreateOptions) (store.SandboxConfig, error) {
 		}
 	}
 	if !o.NoWorkspace {
-		ws, err := m.validateWorkspace(o.Workspace)
+		ws, err := m.validateFolder("workspace", o.Workspace)
 		if err != nil {
 			errs = append(errs, err)
 		}
 		cfg.Workspace = ws
+	}
+	for _, spec := range o.Mounts {
+		mt, err := ParseMount(spec)
+		if err == nil {
+			mt, err = m.resolveMount(mt)
+		}
+		if err == nil {
+			err = overlapping(&cfg, mt.Guest)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--mount %s: %w", spec, err))
+			continue
+		}
+		cfg.Mounts = append(cfg.Mounts, mt)
 	}
 	switch {
 	case o.TTL < 0 || o.TTL > maxTTL:
@@ -155,40 +172,42 @@ func (m *Manager) validate(o CreateOptions) (store.SandboxConfig, error) {
 	return cfg, errors.Join(errs...)
 }
 
-func (m *Manager) validateWorkspace(dir string) (string, error) {
+// validateFolder checks a host folder to sync into a sandbox (kind names
+// it in errors: workspace, folder) and answers its resolved path.
+func (m *Manager) validateFolder(kind, dir string) (string, error) {
 	if dir == "" {
 		dir = "."
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return "", fmt.Errorf("workspace %s: %w", dir, err)
+		return "", fmt.Errorf("%s %s: %w", kind, dir, err)
 	}
 	st, err := os.Stat(abs)
 	if err != nil {
-		return "", fmt.Errorf("workspace %s does not exist", abs)
+		return "", fmt.Errorf("%s %s does not exist", kind, abs)
 	}
 	if !st.IsDir() {
-		return "", fmt.Errorf("workspace %s is not a directory", abs)
+		return "", fmt.Errorf("%s %s is not a directory", kind, abs)
 	}
 	real, err := filepath.EvalSymlinks(abs)
 	if err != nil {
-		return "", fmt.Errorf("workspace %s: %w", abs, err)
+		return "", fmt.Errorf("%s %s: %w", kind, abs, err)
 	}
 	if real == "/" {
-		return "", fmt.Errorf("workspace %s is the host's root directory: share a project folder instead", abs)
+		return "", fmt.Errorf("%s %s is the host's root directory: share a project folder instead", kind, abs)
 	}
 	home, _ := filepath.EvalSymlinks(string(m.Home))
 	if home == "" {
 		home = string(m.Home)
 	}
 	if contains(real, home) {
-		return "", fmt.Errorf("workspace %s contains paddock's state (%s): share a folder that does not", abs, m.Home)
+		return "", fmt.Errorf("%s %s contains paddock's state (%s): share a folder that does not", kind, abs, m.Home)
 	}
 	if contains(home, real) {
-		return "", fmt.Errorf("workspace %s is inside paddock's state (%s): share a project folder", abs, m.Home)
+		return "", fmt.Errorf("%s %s is inside paddock's state (%s): share a project folder", kind, abs, m.Home)
 	}
 	if err := m.notNested(real); err != nil {
-		return "", fmt.Errorf("workspace %s: %w", abs, err)
+		return "", fmt.Errorf("%s %s: %w", kind, abs, err)
 	}
 	// The resolved path is what every start opens, one component at a
 	// time without following symlinks (supervisor.openWorkspace).

@@ -6,9 +6,11 @@ import "time"
 // (config.json). Nothing here describes whether it runs: that is derived
 // from live processes (see package sandbox).
 type SandboxConfig struct {
-	Name        string   `json:"name"`
-	Template    string   `json:"template"`
-	Workspace   string   `json:"workspace"` // absolute host path, mounted at the same path in the guest; "" for none
+	Name      string `json:"name"`
+	Template  string `json:"template"`
+	Workspace string `json:"workspace"` // absolute host path, synced with a copy at the same path in the guest; "" for none
+	// Mounts are the other host folders synced into the guest (mount add).
+	Mounts      []Mount  `json:"mounts,omitempty"`
 	CPUs        int      `json:"cpus"`
 	MemoryBytes int64    `json:"memory_bytes"`
 	Env         []string `json:"env,omitempty"` // K=V for every exec
@@ -52,6 +54,13 @@ type SandboxConfig struct {
 	// (--warm) of that template: no owner yet, a closed network. An API
 	// create claims it (the supervisor's Claim), which clears the mark.
 	Pool string `json:"pool,omitempty"`
+}
+
+// Mount is a host folder synced with a copy in the guest.
+type Mount struct {
+	Host     string `json:"host"`  // absolute, resolved
+	Guest    string `json:"guest"` // absolute guest path
+	ReadOnly bool   `json:"read_only,omitempty"`
 }
 
 // User is the guest's default exec user.

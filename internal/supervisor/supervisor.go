@@ -76,7 +76,11 @@ type sup struct {
 
 	group cgroup.Record // the host cgroup (cgroup.go); set before anything starts
 
-	ws *workspace // the workspace sync (workspace.go); nil without a workspace
+	// The synced folders (workspace.go): the workspace and those mount
+	// add gave. foldersMu guards the slice.
+	foldersMu sync.Mutex
+	folders   []*folder
+	owners    owners
 }
 
 // Run supervises the sandbox until its VM stops. It returns an error when
@@ -269,7 +273,7 @@ func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
 			}
 			return nil
 		}},
-		{"open workspace", s.openWorkspaceSync}, // workspace.go
+		{"open workspace", s.openFolders}, // workspace.go
 		{"start network", s.startNetwork},
 		{"start qemu", func() error { return s.startQEMU(spec, state) }},
 		{"connect monitor", func() (err error) {

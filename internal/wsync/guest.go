@@ -2,6 +2,8 @@ package wsync
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
@@ -32,7 +34,22 @@ func Guest(ctx context.Context, conn Conn, log *slog.Logger) error {
 	if !filepath.IsAbs(dir) || filepath.Clean(dir) != dir || dir == "/" {
 		return fmt.Errorf("sync: %q is not a clean absolute folder", dir)
 	}
-	if err := makeCopyDir(dir, int(st.Uid), int(st.Gid)); err != nil {
+	if st.Remove {
+		return removeCopy(dir)
+	}
+	if st.ReadOnly {
+		// The copy is kept in a folder of its own and shown at dir
+		// through a read-only bind mount: the guest's programs cannot
+		// change it, the sync can.
+		private := privateDir(dir)
+		if err := makeCopyDir(private, int(st.Uid), int(st.Gid)); err != nil {
+			return err
+		}
+		if err := bindReadOnly(private, dir, int(st.Uid), int(st.Gid)); err != nil {
+			return err
+		}
+		dir = private
+	} else if err := makeCopyDir(dir, int(st.Uid), int(st.Gid)); err != nil {
 		return err
 	}
 	tree, err := OpenTree(dir)
@@ -113,4 +130,48 @@ func (s *Session) sendManifest(ctx context.Context, sameCopy bool) error {
 		entries = entries[n:]
 	}
 	return s.send(ctx, &agentv1.SyncMessage{Kind: agentv1.SyncKind_SYNC_MANIFEST_END, SameCopy: sameCopy})
+}
+
+// privateDir is where the copy shown read-only at dir is kept.
+func privateDir(dir string) string {
+	sum := sha256.Sum256([]byte(dir))
+	return "/var/lib/paddock/sync/" + hex.EncodeToString(sum[:8])
+}
+
+// bindReadOnly shows private at dir, read-only, unless it is shown there.
+func bindReadOnly(private, dir string, uid, gid int) error {
+	if err := makeCopyDir(dir, uid, gid); err != nil {
+		return err
+	}
+	var a, b unix.Stat_t
+	if unix.Stat(private, &a) == nil && unix.Stat(dir, &b) == nil && a.Dev == b.Dev && a.Ino == b.Ino {
+		return nil
+	}
+	if err := unix.Mount(private, dir, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("sync: bind %s: %w", dir, err)
+	}
+	if err := unix.Mount("", dir, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+		unix.Unmount(dir, unix.MNT_DETACH)
+		return fmt.Errorf("sync: make %s read-only: %w", dir, err)
+	}
+	return nil
+}
+
+// removeCopy removes the copy at dir, if the sync made it: its read-only
+// mount and private folder, or the folder itself.
+func removeCopy(dir string) error {
+	private := privateDir(dir)
+	var a, b unix.Stat_t
+	if unix.Stat(private, &a) == nil && unix.Stat(dir, &b) == nil && a.Dev == b.Dev && a.Ino == b.Ino {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("sync: unmount %s: %w", dir, err)
+		}
+		os.Remove(dir) // made for the mount; left if something else is in it
+		return os.RemoveAll(private)
+	}
+	buf := make([]byte, 128)
+	if _, err := unix.Lgetxattr(dir, copyXattr, buf); err != nil {
+		return nil // not a copy the sync made (or gone): left alone
+	}
+	return os.RemoveAll(dir)
 }

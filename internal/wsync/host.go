@@ -131,7 +131,8 @@ func (s *Session) manifest(m *agentv1.SyncMessage) error {
 
 // reconcile decides each path from the host's, the guest's and the last
 // synced versions, and asks for a flush whose answer makes the session
-// ready.
+// ready. A guest copy the record is not of (a new sandbox, one reset, a
+// folder that was there before) is made the host's.
 func (s *Session) reconcile(guest map[string]*Entry, sameCopy bool) error {
 	entries, skipped, err := s.tree.Walk()
 	if err != nil {
@@ -165,7 +166,7 @@ func (s *Session) reconcile(guest map[string]*Entry, sameCopy bool) error {
 		switch {
 		case same(h, g):
 			s.setKnown(p, orAbsent(h, p))
-		case s.readOnly, same(g, b), h != nil && g != nil && h.Type == agentv1.SyncType_SYNC_DIR && g.Type == agentv1.SyncType_SYNC_DIR:
+		case s.readOnly, !sameCopy, same(g, b), h != nil && g != nil && h.Type == agentv1.SyncType_SYNC_DIR && g.Type == agentv1.SyncType_SYNC_DIR:
 			pushes = append(pushes, p)
 		case same(h, b), isAbsent(h):
 			s.setKnown(p, orAbsent(h, p))

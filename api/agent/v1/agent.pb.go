@@ -2505,12 +2505,15 @@ func (x *SyncMessage) GetError() string {
 }
 
 type SyncStart struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"` // the copy's absolute guest path
-	Uid           uint32                 `protobuf:"varint,2,opt,name=uid,proto3" json:"uid,omitempty"`  // owner of what the guest writes
-	Gid           uint32                 `protobuf:"varint,3,opt,name=gid,proto3" json:"gid,omitempty"`
-	ReadOnly      bool                   `protobuf:"varint,4,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"` // the guest's changes are not sent back
-	CopyId        string                 `protobuf:"bytes,5,opt,name=copy_id,json=copyId,proto3" json:"copy_id,omitempty"`        // names the copy the host's last sync state is of
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Path     string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"` // the copy's absolute guest path
+	Uid      uint32                 `protobuf:"varint,2,opt,name=uid,proto3" json:"uid,omitempty"`  // owner of what the guest writes
+	Gid      uint32                 `protobuf:"varint,3,opt,name=gid,proto3" json:"gid,omitempty"`
+	ReadOnly bool                   `protobuf:"varint,4,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"` // the guest's changes are not sent back
+	CopyId   string                 `protobuf:"bytes,5,opt,name=copy_id,json=copyId,proto3" json:"copy_id,omitempty"`        // names the copy the host's last sync state is of
+	// remove: no sync; the guest removes the copy (and unmounts a read-only
+	// one) if it is one the sync made, and ends the stream.
+	Remove        bool `protobuf:"varint,6,opt,name=remove,proto3" json:"remove,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2578,6 +2581,13 @@ func (x *SyncStart) GetCopyId() string {
 		return x.CopyId
 	}
 	return ""
+}
+
+func (x *SyncStart) GetRemove() bool {
+	if x != nil {
+		return x.Remove
+	}
+	return false
 }
 
 type SyncEntry struct {
@@ -2827,13 +2837,14 @@ const file_api_agent_v1_agent_proto_rawDesc = "" +
 	"\x06credit\x18\v \x01(\rR\x06credit\x12\x10\n" +
 	"\x03seq\x18\f \x01(\x04R\x03seq\x12\x12\n" +
 	"\x04path\x18\r \x01(\tR\x04path\x12\x14\n" +
-	"\x05error\x18\x0e \x01(\tR\x05error\"y\n" +
+	"\x05error\x18\x0e \x01(\tR\x05error\"\x91\x01\n" +
 	"\tSyncStart\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x10\n" +
 	"\x03uid\x18\x02 \x01(\rR\x03uid\x12\x10\n" +
 	"\x03gid\x18\x03 \x01(\rR\x03gid\x12\x1b\n" +
 	"\tread_only\x18\x04 \x01(\bR\breadOnly\x12\x17\n" +
-	"\acopy_id\x18\x05 \x01(\tR\x06copyId\"\xaa\x01\n" +
+	"\acopy_id\x18\x05 \x01(\tR\x06copyId\x12\x16\n" +
+	"\x06remove\x18\x06 \x01(\bR\x06remove\"\xaa\x01\n" +
 	"\tSyncEntry\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12.\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x1a.paddock.agent.v1.SyncTypeR\x04type\x12\x12\n" +

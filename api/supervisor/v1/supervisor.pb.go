@@ -893,6 +893,182 @@ func (x *AddPolicyRuleRequest) GetRule() string {
 	return ""
 }
 
+type AddMountRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`   // absolute, resolved host folder
+	Guest         string                 `protobuf:"bytes,2,opt,name=guest,proto3" json:"guest,omitempty"` // absolute guest path
+	ReadOnly      bool                   `protobuf:"varint,3,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddMountRequest) Reset() {
+	*x = AddMountRequest{}
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddMountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddMountRequest) ProtoMessage() {}
+
+func (x *AddMountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddMountRequest.ProtoReflect.Descriptor instead.
+func (*AddMountRequest) Descriptor() ([]byte, []int) {
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *AddMountRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *AddMountRequest) GetGuest() string {
+	if x != nil {
+		return x.Guest
+	}
+	return ""
+}
+
+func (x *AddMountRequest) GetReadOnly() bool {
+	if x != nil {
+		return x.ReadOnly
+	}
+	return false
+}
+
+type AddMountResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddMountResponse) Reset() {
+	*x = AddMountResponse{}
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddMountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddMountResponse) ProtoMessage() {}
+
+func (x *AddMountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddMountResponse.ProtoReflect.Descriptor instead.
+func (*AddMountResponse) Descriptor() ([]byte, []int) {
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{20}
+}
+
+type RemoveMountRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Guest         string                 `protobuf:"bytes,1,opt,name=guest,proto3" json:"guest,omitempty"` // the guest path it was added at
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveMountRequest) Reset() {
+	*x = RemoveMountRequest{}
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveMountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveMountRequest) ProtoMessage() {}
+
+func (x *RemoveMountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveMountRequest.ProtoReflect.Descriptor instead.
+func (*RemoveMountRequest) Descriptor() ([]byte, []int) {
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RemoveMountRequest) GetGuest() string {
+	if x != nil {
+		return x.Guest
+	}
+	return ""
+}
+
+type RemoveMountResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveMountResponse) Reset() {
+	*x = RemoveMountResponse{}
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveMountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveMountResponse) ProtoMessage() {}
+
+func (x *RemoveMountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveMountResponse.ProtoReflect.Descriptor instead.
+func (*RemoveMountResponse) Descriptor() ([]byte, []int) {
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{22}
+}
+
 var File_api_supervisor_v1_supervisor_proto protoreflect.FileDescriptor
 
 const file_api_supervisor_v1_supervisor_proto_rawDesc = "" +
@@ -945,7 +1121,15 @@ const file_api_supervisor_v1_supervisor_proto_rawDesc = "" +
 	"\x11SetPolicyResponse\"@\n" +
 	"\x14AddPolicyRuleRequest\x12\x14\n" +
 	"\x05allow\x18\x01 \x01(\bR\x05allow\x12\x12\n" +
-	"\x04rule\x18\x02 \x01(\tR\x04rule2\x9e\a\n" +
+	"\x04rule\x18\x02 \x01(\tR\x04rule\"X\n" +
+	"\x0fAddMountRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x14\n" +
+	"\x05guest\x18\x02 \x01(\tR\x05guest\x12\x1b\n" +
+	"\tread_only\x18\x03 \x01(\bR\breadOnly\"\x12\n" +
+	"\x10AddMountResponse\"*\n" +
+	"\x12RemoveMountRequest\x12\x14\n" +
+	"\x05guest\x18\x01 \x01(\tR\x05guest\"\x15\n" +
+	"\x13RemoveMountResponse2\xe1\b\n" +
 	"\n" +
 	"Supervisor\x12O\n" +
 	"\x04Info\x12\".paddock.supervisor.v1.InfoRequest\x1a#.paddock.supervisor.v1.InfoResponse\x12O\n" +
@@ -957,7 +1141,9 @@ const file_api_supervisor_v1_supervisor_proto_rawDesc = "" +
 	"\tGetPolicy\x12'.paddock.supervisor.v1.GetPolicyRequest\x1a(.paddock.supervisor.v1.GetPolicyResponse\x12^\n" +
 	"\tSetPolicy\x12'.paddock.supervisor.v1.SetPolicyRequest\x1a(.paddock.supervisor.v1.SetPolicyResponse\x12f\n" +
 	"\rAddPolicyRule\x12+.paddock.supervisor.v1.AddPolicyRuleRequest\x1a(.paddock.supervisor.v1.GetPolicyResponse\x12d\n" +
-	"\vSetDeadline\x12).paddock.supervisor.v1.SetDeadlineRequest\x1a*.paddock.supervisor.v1.SetDeadlineResponse\x12R\n" +
+	"\vSetDeadline\x12).paddock.supervisor.v1.SetDeadlineRequest\x1a*.paddock.supervisor.v1.SetDeadlineResponse\x12[\n" +
+	"\bAddMount\x12&.paddock.supervisor.v1.AddMountRequest\x1a'.paddock.supervisor.v1.AddMountResponse\x12d\n" +
+	"\vRemoveMount\x12).paddock.supervisor.v1.RemoveMountRequest\x1a*.paddock.supervisor.v1.RemoveMountResponse\x12R\n" +
 	"\x05Claim\x12#.paddock.supervisor.v1.ClaimRequest\x1a$.paddock.supervisor.v1.ClaimResponseB?Z=github.com/paddock-dev/paddock/api/supervisor/v1;supervisorv1b\x06proto3"
 
 var (
@@ -972,7 +1158,7 @@ func file_api_supervisor_v1_supervisor_proto_rawDescGZIP() []byte {
 	return file_api_supervisor_v1_supervisor_proto_rawDescData
 }
 
-var file_api_supervisor_v1_supervisor_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_api_supervisor_v1_supervisor_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_api_supervisor_v1_supervisor_proto_goTypes = []any{
 	(*ClaimRequest)(nil),         // 0: paddock.supervisor.v1.ClaimRequest
 	(*ClaimResponse)(nil),        // 1: paddock.supervisor.v1.ClaimResponse
@@ -993,10 +1179,14 @@ var file_api_supervisor_v1_supervisor_proto_goTypes = []any{
 	(*SetPolicyRequest)(nil),     // 16: paddock.supervisor.v1.SetPolicyRequest
 	(*SetPolicyResponse)(nil),    // 17: paddock.supervisor.v1.SetPolicyResponse
 	(*AddPolicyRuleRequest)(nil), // 18: paddock.supervisor.v1.AddPolicyRuleRequest
-	nil,                          // 19: paddock.supervisor.v1.ClaimRequest.MetadataEntry
+	(*AddMountRequest)(nil),      // 19: paddock.supervisor.v1.AddMountRequest
+	(*AddMountResponse)(nil),     // 20: paddock.supervisor.v1.AddMountResponse
+	(*RemoveMountRequest)(nil),   // 21: paddock.supervisor.v1.RemoveMountRequest
+	(*RemoveMountResponse)(nil),  // 22: paddock.supervisor.v1.RemoveMountResponse
+	nil,                          // 23: paddock.supervisor.v1.ClaimRequest.MetadataEntry
 }
 var file_api_supervisor_v1_supervisor_proto_depIdxs = []int32{
-	19, // 0: paddock.supervisor.v1.ClaimRequest.metadata:type_name -> paddock.supervisor.v1.ClaimRequest.MetadataEntry
+	23, // 0: paddock.supervisor.v1.ClaimRequest.metadata:type_name -> paddock.supervisor.v1.ClaimRequest.MetadataEntry
 	4,  // 1: paddock.supervisor.v1.Supervisor.Info:input_type -> paddock.supervisor.v1.InfoRequest
 	6,  // 2: paddock.supervisor.v1.Supervisor.Stop:input_type -> paddock.supervisor.v1.StopRequest
 	8,  // 3: paddock.supervisor.v1.Supervisor.Pause:input_type -> paddock.supervisor.v1.PauseRequest
@@ -1006,19 +1196,23 @@ var file_api_supervisor_v1_supervisor_proto_depIdxs = []int32{
 	16, // 7: paddock.supervisor.v1.Supervisor.SetPolicy:input_type -> paddock.supervisor.v1.SetPolicyRequest
 	18, // 8: paddock.supervisor.v1.Supervisor.AddPolicyRule:input_type -> paddock.supervisor.v1.AddPolicyRuleRequest
 	2,  // 9: paddock.supervisor.v1.Supervisor.SetDeadline:input_type -> paddock.supervisor.v1.SetDeadlineRequest
-	0,  // 10: paddock.supervisor.v1.Supervisor.Claim:input_type -> paddock.supervisor.v1.ClaimRequest
-	5,  // 11: paddock.supervisor.v1.Supervisor.Info:output_type -> paddock.supervisor.v1.InfoResponse
-	7,  // 12: paddock.supervisor.v1.Supervisor.Stop:output_type -> paddock.supervisor.v1.StopResponse
-	9,  // 13: paddock.supervisor.v1.Supervisor.Pause:output_type -> paddock.supervisor.v1.PauseResponse
-	11, // 14: paddock.supervisor.v1.Supervisor.Resume:output_type -> paddock.supervisor.v1.ResumeResponse
-	13, // 15: paddock.supervisor.v1.Supervisor.Checkpoint:output_type -> paddock.supervisor.v1.CheckpointResponse
-	15, // 16: paddock.supervisor.v1.Supervisor.GetPolicy:output_type -> paddock.supervisor.v1.GetPolicyResponse
-	17, // 17: paddock.supervisor.v1.Supervisor.SetPolicy:output_type -> paddock.supervisor.v1.SetPolicyResponse
-	15, // 18: paddock.supervisor.v1.Supervisor.AddPolicyRule:output_type -> paddock.supervisor.v1.GetPolicyResponse
-	3,  // 19: paddock.supervisor.v1.Supervisor.SetDeadline:output_type -> paddock.supervisor.v1.SetDeadlineResponse
-	1,  // 20: paddock.supervisor.v1.Supervisor.Claim:output_type -> paddock.supervisor.v1.ClaimResponse
-	11, // [11:21] is the sub-list for method output_type
-	1,  // [1:11] is the sub-list for method input_type
+	19, // 10: paddock.supervisor.v1.Supervisor.AddMount:input_type -> paddock.supervisor.v1.AddMountRequest
+	21, // 11: paddock.supervisor.v1.Supervisor.RemoveMount:input_type -> paddock.supervisor.v1.RemoveMountRequest
+	0,  // 12: paddock.supervisor.v1.Supervisor.Claim:input_type -> paddock.supervisor.v1.ClaimRequest
+	5,  // 13: paddock.supervisor.v1.Supervisor.Info:output_type -> paddock.supervisor.v1.InfoResponse
+	7,  // 14: paddock.supervisor.v1.Supervisor.Stop:output_type -> paddock.supervisor.v1.StopResponse
+	9,  // 15: paddock.supervisor.v1.Supervisor.Pause:output_type -> paddock.supervisor.v1.PauseResponse
+	11, // 16: paddock.supervisor.v1.Supervisor.Resume:output_type -> paddock.supervisor.v1.ResumeResponse
+	13, // 17: paddock.supervisor.v1.Supervisor.Checkpoint:output_type -> paddock.supervisor.v1.CheckpointResponse
+	15, // 18: paddock.supervisor.v1.Supervisor.GetPolicy:output_type -> paddock.supervisor.v1.GetPolicyResponse
+	17, // 19: paddock.supervisor.v1.Supervisor.SetPolicy:output_type -> paddock.supervisor.v1.SetPolicyResponse
+	15, // 20: paddock.supervisor.v1.Supervisor.AddPolicyRule:output_type -> paddock.supervisor.v1.GetPolicyResponse
+	3,  // 21: paddock.supervisor.v1.Supervisor.SetDeadline:output_type -> paddock.supervisor.v1.SetDeadlineResponse
+	20, // 22: paddock.supervisor.v1.Supervisor.AddMount:output_type -> paddock.supervisor.v1.AddMountResponse
+	22, // 23: paddock.supervisor.v1.Supervisor.RemoveMount:output_type -> paddock.supervisor.v1.RemoveMountResponse
+	1,  // 24: paddock.supervisor.v1.Supervisor.Claim:output_type -> paddock.supervisor.v1.ClaimResponse
+	13, // [13:25] is the sub-list for method output_type
+	1,  // [1:13] is the sub-list for method input_type
 	1,  // [1:1] is the sub-list for extension type_name
 	1,  // [1:1] is the sub-list for extension extendee
 	0,  // [0:1] is the sub-list for field type_name
@@ -1035,7 +1229,7 @@ func file_api_supervisor_v1_supervisor_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_supervisor_v1_supervisor_proto_rawDesc), len(file_api_supervisor_v1_supervisor_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -32,6 +32,8 @@ const (
 	Supervisor_SetPolicy_FullMethodName     = "/paddock.supervisor.v1.Supervisor/SetPolicy"
 	Supervisor_AddPolicyRule_FullMethodName = "/paddock.supervisor.v1.Supervisor/AddPolicyRule"
 	Supervisor_SetDeadline_FullMethodName   = "/paddock.supervisor.v1.Supervisor/SetDeadline"
+	Supervisor_AddMount_FullMethodName      = "/paddock.supervisor.v1.Supervisor/AddMount"
+	Supervisor_RemoveMount_FullMethodName   = "/paddock.supervisor.v1.Supervisor/RemoveMount"
 	Supervisor_Claim_FullMethodName         = "/paddock.supervisor.v1.Supervisor/Claim"
 )
 
@@ -70,6 +72,13 @@ type SupervisorClient interface {
 	// the sandbox's config and clears its pool mark. Of concurrent claims
 	// exactly one succeeds; the others, and a claim of a sandbox that is not
 	// an idle pool member, fail with FAILED_PRECONDITION.
+	// AddMount syncs another host folder into the running guest (paddock
+	// mount add) and records it for later starts; it returns after the
+	// folder's first sync.
+	AddMount(ctx context.Context, in *AddMountRequest, opts ...grpc.CallOption) (*AddMountResponse, error)
+	// RemoveMount ends a folder's sync, removes its copy from the guest and
+	// forgets it (paddock mount rm).
+	RemoveMount(ctx context.Context, in *RemoveMountRequest, opts ...grpc.CallOption) (*RemoveMountResponse, error)
 	Claim(ctx context.Context, in *ClaimRequest, opts ...grpc.CallOption) (*ClaimResponse, error)
 }
 
@@ -171,6 +180,26 @@ func (c *supervisorClient) SetDeadline(ctx context.Context, in *SetDeadlineReque
 	return out, nil
 }
 
+func (c *supervisorClient) AddMount(ctx context.Context, in *AddMountRequest, opts ...grpc.CallOption) (*AddMountResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddMountResponse)
+	err := c.cc.Invoke(ctx, Supervisor_AddMount_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *supervisorClient) RemoveMount(ctx context.Context, in *RemoveMountRequest, opts ...grpc.CallOption) (*RemoveMountResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveMountResponse)
+	err := c.cc.Invoke(ctx, Supervisor_RemoveMount_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *supervisorClient) Claim(ctx context.Context, in *ClaimRequest, opts ...grpc.CallOption) (*ClaimResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ClaimResponse)
@@ -216,6 +245,13 @@ type SupervisorServer interface {
 	// the sandbox's config and clears its pool mark. Of concurrent claims
 	// exactly one succeeds; the others, and a claim of a sandbox that is not
 	// an idle pool member, fail with FAILED_PRECONDITION.
+	// AddMount syncs another host folder into the running guest (paddock
+	// mount add) and records it for later starts; it returns after the
+	// folder's first sync.
+	AddMount(context.Context, *AddMountRequest) (*AddMountResponse, error)
+	// RemoveMount ends a folder's sync, removes its copy from the guest and
+	// forgets it (paddock mount rm).
+	RemoveMount(context.Context, *RemoveMountRequest) (*RemoveMountResponse, error)
 	Claim(context.Context, *ClaimRequest) (*ClaimResponse, error)
 	mustEmbedUnimplementedSupervisorServer()
 }
@@ -253,6 +289,12 @@ func (UnimplementedSupervisorServer) AddPolicyRule(context.Context, *AddPolicyRu
 }
 func (UnimplementedSupervisorServer) SetDeadline(context.Context, *SetDeadlineRequest) (*SetDeadlineResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetDeadline not implemented")
+}
+func (UnimplementedSupervisorServer) AddMount(context.Context, *AddMountRequest) (*AddMountResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddMount not implemented")
+}
+func (UnimplementedSupervisorServer) RemoveMount(context.Context, *RemoveMountRequest) (*RemoveMountResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveMount not implemented")
 }
 func (UnimplementedSupervisorServer) Claim(context.Context, *ClaimRequest) (*ClaimResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Claim not implemented")
@@ -440,6 +482,42 @@ func _Supervisor_SetDeadline_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Supervisor_AddMount_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddMountRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupervisorServer).AddMount(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Supervisor_AddMount_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupervisorServer).AddMount(ctx, req.(*AddMountRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Supervisor_RemoveMount_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveMountRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupervisorServer).RemoveMount(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Supervisor_RemoveMount_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupervisorServer).RemoveMount(ctx, req.(*RemoveMountRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Supervisor_Claim_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ClaimRequest)
 	if err := dec(in); err != nil {
@@ -500,6 +578,14 @@ var Supervisor_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetDeadline",
 			Handler:    _Supervisor_SetDeadline_Handler,
+		},
+		{
+			MethodName: "AddMount",
+			Handler:    _Supervisor_AddMount_Handler,
+		},
+		{
+			MethodName: "RemoveMount",
+			Handler:    _Supervisor_RemoveMount_Handler,
 		},
 		{
 			MethodName: "Claim",
