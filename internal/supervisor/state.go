@@ -249,9 +249,6 @@ func pruneStates(dir, keep string, sp stateSpec, log *slog.Logger) {
 // its own.
 const templateMachineID = "00000000000000000000000000000001"
 
-// templateSharePath is where the template VM mounts its empty share once.
-const templateSharePath = "/run/paddock-template-share"
-
 // makeState boots a template VM in dir, waits for its agent, disconnects,
 // and saves it.
 func makeState(ctx context.Context, st savedState, sp stateSpec, log *slog.Logger) error {
@@ -304,20 +301,17 @@ func makeState(ctx context.Context, st savedState, sp stateSpec, log *slog.Logge
 	// Configure what is the same for most sandboxes (the default user),
 	// so a clone's Configure finds it done, and bind the identity files a
 	// clone rewrites (see the agent's writeIdentity): then they cost a
-	// clone nothing on its root filesystem. The empty share is mounted and
-	// unmounted again: a kernel's first 9p mount sets up what later ones
-	// reuse, and a clone's first mount is on the path of every create.
+	// clone nothing on its root filesystem.
 	if _, err := agent.Configure(ctx, &agentv1.ConfigureRequest{
 		Hostname:  "paddock",
 		MachineId: templateMachineID,
 		User:      &agentv1.User{Name: "agent", Uid: 1000, Gid: 1000, Home: "/home/agent"},
 		Network:   guestNetwork(),
-		Mounts:    []*agentv1.Mount{{Tag: "workspace", Path: templateSharePath}},
 	}); err != nil {
 		return fmt.Errorf("configure template vm: %w", err)
 	}
 	if _, err := agent.Quiesce(ctx, &agentv1.QuiesceRequest{}); err != nil {
-		return fmt.Errorf("unmount the template vm's share: %w", err)
+		return fmt.Errorf("quiesce the template vm: %w", err)
 	}
 	waitDocker(ctx, agent, log) // dockerwait.go
 	// Every clone must start from an agent between host sessions, waiting
