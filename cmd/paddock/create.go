@@ -17,11 +17,13 @@ func createCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create [flags]",
 		Short: "Create and boot a sandbox on a workspace folder",
-		Long: `Create boots a new sandbox and returns once its guest agent answers, printing its name.
+		Long: `Create boots a new sandbox and returns once its guest agent answers and its workspace
+is copied in, printing its name.
 
-The workspace folder (default: the current directory) is shared into the VM at the
-same absolute path; nothing else of the host is visible. The VM's root filesystem is
-a copy-on-write overlay on the template's image.`,
+The workspace folder (default: the current directory) appears in the VM at the same
+absolute path, as a copy on the VM's disk kept in step with the host folder both ways;
+nothing else of the host is visible unless --mount adds it. The VM's root filesystem
+is a copy-on-write overlay on the template's image.`,
 		Example: "  paddock create --name web --workspace .\n  paddock create --template tiny --cpus 1 --memory 512M",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

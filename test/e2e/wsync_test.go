@@ -374,9 +374,11 @@ func TestWorkspaceSyncConflict(t *testing.T) {
 	e.create("cf")
 	e.installTool("cf", tool)
 	// A file that keeps changing is held back until quiet (or 5 s): the
-	// guest's appends stay unsynced while the host writes its own.
-	e.guestSh("cf", fmt.Sprintf("rm -f /tmp/append.done; %s append F 15 3000 /tmp/append.done >/dev/null 2>&1 &", guestToolPath))
-	time.Sleep(time.Second)
+	// guest's appends (from 1 s after this exec to 4 s) stay unsynced
+	// while the host writes its own, half way through them. They start
+	// after the exec has returned, so its end does not wait for them.
+	e.guestSh("cf", fmt.Sprintf("rm -f /tmp/append.done; (sleep 1; exec %s append F 15 3000 /tmp/append.done) >/dev/null 2>&1 &", guestToolPath))
+	time.Sleep(2500 * time.Millisecond) // the middle of the appends: a moment, not a condition
 	e.hostWrite("F", "HOST\n", 0o644)
 	var count int
 	waitFor(t, "the guest's appender to end", 30*time.Second, func() bool {
