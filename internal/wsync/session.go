@@ -431,12 +431,18 @@ func (s *Session) put(ctx context.Context, e, base *Entry, d *dirtyPath) error {
 	}
 	f, opened, err := s.tree.Open(e.Path)
 	if err != nil || !same(opened, e) {
-		// Changed or gone since the stat: it is dirty again, and sent as
-		// it is then, against the same base.
 		s.mu.Lock()
 		s.restoreKnown(e.Path, base)
 		s.mu.Unlock()
-		s.mark(e.Path).force = true
+		if err != nil && !notThere(err) {
+			// Not readable (another user's file, on the host): not
+			// synced, until it changes.
+			s.log.Warn("sync: cannot read, not synced", "path", e.Path, "err", err)
+			return nil
+		}
+		// Changed or gone since the stat: it is dirty again, and sent as
+		// it is then, against the same base.
+		s.mark(e.Path)
 		return nil
 	}
 	defer f.Close()
@@ -482,7 +488,7 @@ func (s *Session) put(ctx context.Context, e, base *Entry, d *dirtyPath) error {
 		s.mu.Lock()
 		s.restoreKnown(e.Path, base)
 		s.mu.Unlock()
-		s.mark(e.Path).force = true
+		s.mark(e.Path) // sent again once it is quiet
 	}
 	return nil
 }
