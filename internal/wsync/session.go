@@ -608,7 +608,7 @@ func (s *Session) hostPut(m *agentv1.SyncMessage) error {
 		return s.skip(m, nil)
 	}
 	if same(h, b) && ((m.Pulled && pulled) || same(m.Base, b)) {
-		return s.apply(m, e.Path, true)
+		return s.apply(m, e.Path, true, h)
 	}
 	s.request(request{kind: reqPush, path: e.Path})
 	if e.Type != agentv1.SyncType_SYNC_FILE && e.Type != agentv1.SyncType_SYNC_SYMLINK {
@@ -619,7 +619,7 @@ func (s *Session) hostPut(m *agentv1.SyncMessage) error {
 		return s.skip(m, err)
 	}
 	s.log.Warn("sync: changed on both sides; the host's version is kept, the guest's is beside it", "path", e.Path, "guest_version", name)
-	return s.apply(m, name, false)
+	return s.apply(m, name, false, nil)
 }
 
 // conflictName answers a free name for the guest's version of p.
@@ -656,22 +656,41 @@ func (s *Session) guestPut(m *agentv1.SyncMessage) error {
 		s.request(request{kind: reqPush, path: e.Path})
 		return s.skip(m, nil)
 	}
-	return s.apply(m, e.Path, true)
+	return s.apply(m, e.Path, true, g)
 }
 
+// errChangedMeanwhile stops a write whose target changed after the
+// decision to write it.
+var errChangedMeanwhile = errors.New("changed while the other side's version was received")
+
 // apply writes entry m.Entry at p, recording it as synced when record.
-func (s *Session) apply(m *agentv1.SyncMessage, p string, record bool) error {
+// expect, when set, is what p was when the write was decided: if p is
+// something else just before the rename, the write is dropped and the
+// local version sent instead (on the guest, it then becomes the host's
+// conflict copy).
+func (s *Session) apply(m *agentv1.SyncMessage, p string, record bool, expect *Entry) error {
 	e := cloneEntry(m.Entry)
 	e.Path = p
 	var locked bool
-	before := func() {
+	before := func(cur *Entry) error {
+		if expect != nil && !same(cur, expect) && !same(cur, e) {
+			return errChangedMeanwhile
+		}
 		if record {
 			s.mu.Lock()
 			locked = true
 			s.setKnown(p, e)
 		}
+		return nil
 	}
 	after := func(err error) {
+		if errors.Is(err, errChangedMeanwhile) {
+			if s.host {
+				s.log.Warn("sync: changed on the host while the guest's version was received; the host's is kept", "path", p)
+			}
+			s.request(request{kind: reqPush, path: p})
+			return
+		}
 		if locked {
 			if err != nil {
 				delete(s.known, p) // unknown: decided afresh

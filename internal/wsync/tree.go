@@ -301,9 +301,10 @@ func (in *Incoming) Write(p []byte) (int, error) {
 }
 
 // Commit gives the file its permission bits, owner and time and renames
-// it into place, calling before just before the rename (under the
-// caller's lock, the rename and the caller's record of it are one step).
-func (in *Incoming) Commit(before func()) error {
+// it into place, calling before with what is there just before the rename
+// (under the caller's lock, the rename and the caller's record of it are
+// one step; an error from before leaves things as they are).
+func (in *Incoming) Commit(before func(cur *Entry) error) error {
 	defer unix.Close(in.dfd)
 	return in.t.do(func() error {
 		err := func() error {
@@ -326,7 +327,7 @@ func (in *Incoming) Commit(before func()) error {
 			return in.f.Close()
 		}()
 		if err == nil {
-			err = in.t.replace(in.dfd, in.temp, path.Base(in.e.Path), before)
+			err = in.t.replace(in.dfd, in.temp, in.e.Path, before)
 		}
 		if err != nil {
 			in.f.Close()
@@ -346,24 +347,30 @@ func (in *Incoming) Abort() {
 	unix.Close(in.dfd)
 }
 
-// replace renames temp over name in dfd; a folder at name, which a
-// rename cannot replace, is removed first if it is empty.
-func (t *Tree) replace(dfd int, temp, name string, before func()) error {
-	var st unix.Stat_t
-	if unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+// replace renames temp over p's last element in dfd; a folder there, which
+// a rename cannot replace, is removed first if it is empty.
+func (t *Tree) replace(dfd int, temp, p string, before func(cur *Entry) error) error {
+	name := path.Base(p)
+	cur, err := t.statAt(dfd, name, p)
+	if err != nil {
+		return err
+	}
+	if before != nil {
+		if err := before(cur); err != nil {
+			return err
+		}
+	}
+	if cur.Type == agentv1.SyncType_SYNC_DIR {
 		if err := unix.Unlinkat(dfd, name, unix.AT_REMOVEDIR); err != nil {
 			return fmt.Errorf("replace folder %s: %w", name, err)
 		}
-	}
-	if before != nil {
-		before()
 	}
 	return unix.Renameat(dfd, temp, dfd, name)
 }
 
 // Mkdir makes folder e (or sets the permission bits of the one there);
-// a file or symlink in its place is removed.
-func (t *Tree) Mkdir(e *Entry, before func()) error {
+// a file or symlink in its place is removed. before is as Commit's.
+func (t *Tree) Mkdir(e *Entry, before func(cur *Entry) error) error {
 	return t.do(func() error {
 		dfd, err := t.mkdirs(e.Path)
 		if err != nil {
@@ -371,14 +378,19 @@ func (t *Tree) Mkdir(e *Entry, before func()) error {
 		}
 		defer unix.Close(dfd)
 		name := path.Base(e.Path)
-		var st unix.Stat_t
-		if unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR {
-			if err := unix.Unlinkat(dfd, name, 0); err != nil {
+		cur, err := t.statAt(dfd, name, e.Path)
+		if err != nil {
+			return err
+		}
+		if before != nil {
+			if err := before(cur); err != nil {
 				return err
 			}
 		}
-		if before != nil {
-			before()
+		if !isAbsent(cur) && cur.Type != agentv1.SyncType_SYNC_DIR {
+			if err := unix.Unlinkat(dfd, name, 0); err != nil {
+				return err
+			}
 		}
 		if err := unix.Mkdirat(dfd, name, e.Perm&0o777); err != nil && !errors.Is(err, unix.EEXIST) {
 			return err
@@ -395,8 +407,9 @@ func (t *Tree) Mkdir(e *Entry, before func()) error {
 	})
 }
 
-// Symlink makes symlink e, replacing what is there.
-func (t *Tree) Symlink(e *Entry, before func()) error {
+// Symlink makes symlink e, replacing what is there. before is as
+// Commit's.
+func (t *Tree) Symlink(e *Entry, before func(cur *Entry) error) error {
 	return t.do(func() error {
 		dfd, err := t.mkdirs(e.Path)
 		if err != nil {
@@ -410,7 +423,7 @@ func (t *Tree) Symlink(e *Entry, before func()) error {
 		if t.chown {
 			unix.Fchownat(dfd, temp, t.uid, t.gid, unix.AT_SYMLINK_NOFOLLOW)
 		}
-		if err := t.replace(dfd, temp, path.Base(e.Path), before); err != nil {
+		if err := t.replace(dfd, temp, e.Path, before); err != nil {
 			unix.Unlinkat(dfd, temp, 0)
 			return err
 		}
