@@ -436,7 +436,7 @@ func TestWorkspaceSyncCheckpointBusy(t *testing.T) {
 	e.create("busy")
 	e.guestSh("busy", "sh -c 'exec 3<held; exec sleep 600' >/dev/null 2>&1 &")
 	pid := strings.TrimSpace(e.guestSh("busy", "pidof sleep"))
-	if out := e.ok("exec", "-u", "root", "busy", "--", "readlink", "/proc/"+pid+"/cwd", "/proc/"+pid+"/fd/3"); out != e.ws+"\n"+e.ws+"/held\n" {
+	if out := e.ok("exec", "-u", "root", "busy", "--", "sh", "-c", "readlink /proc/"+pid+"/cwd; readlink /proc/"+pid+"/fd/3"); out != e.ws+"\n"+e.ws+"/held\n" {
 		t.Fatalf("the background process's folder and open file: %q", out)
 	}
 	e.ok("checkpoint", "busy", "ck")
