@@ -222,11 +222,12 @@ func TestExecAndWorkspace(t *testing.T) {
 		}
 		// A restored guest writes nothing to its slow serial console on
 		// the way back: the console log says where the VM came from, and
-		// the supervisor's log has the guest's Configure steps.
+		// the supervisor's log has the guest's Configure steps and the
+		// workspace's first sync.
 		if console := e.ok("logs", "box"); !strings.Contains(console, "restored from template tiny's saved VM") {
 			t.Errorf("console log does not say the VM was restored:\n%s", tail(console, 500))
 		}
-		if sv := e.ok("logs", "--kind", "supervisor", "box"); !strings.Contains(sv, "guest configured") || !strings.Contains(sv, "mount "+e.ws+"=") {
+		if sv := e.ok("logs", "--kind", "supervisor", "box"); !strings.Contains(sv, "guest configured") || !strings.Contains(sv, `step="sync workspace"`) {
 			t.Errorf("supervisor log lacks the guest's configure steps:\n%s", tail(sv, 800))
 		}
 	})

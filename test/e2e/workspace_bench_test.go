@@ -162,6 +162,26 @@ func BenchmarkWorkspace(b *testing.B) {
 		add(k[0], k[1], k[2], "ms", samples[k])
 	}
 
+	// A write-heavy step, as npm ci is: unpack the 10,000-file repository
+	// (40 MB) into the workspace and into the guest's disk, timed around
+	// the exec, which returns once the workspace's new files are on the
+	// host; then remove it again (also synced).
+	e.ok("exec", "-u", "root", "-w", "/", "wsbench", "--", "tar", "-cf", "/var/tmp/big.tar", "-C", e.ws, "big")
+	for _, where := range []struct{ name, dir string }{{"guest-workspace", e.ws}, {"guest-disk", "/var/tmp"}} {
+		var unpack, remove []float64
+		for i := range 3 {
+			dir := fmt.Sprintf("%s/unpack%d", where.dir, i)
+			t0 := time.Now()
+			e.ok("exec", "wsbench", "--", "sh", "-c", "mkdir "+dir+" && tar -xf /var/tmp/big.tar -C "+dir)
+			unpack = append(unpack, float64(time.Since(t0).Milliseconds()))
+			t0 = time.Now()
+			e.ok("exec", "wsbench", "--", "rm", "-rf", dir)
+			remove = append(remove, float64(time.Since(t0).Milliseconds()))
+		}
+		add("unpack 10,000 files (tar -x), until the exec returns", "big", where.name, "ms", unpack)
+		add("remove them (rm -rf), until the exec returns", "big", where.name, "ms", remove)
+	}
+
 	// The sync latency, both ways, outside any exec.
 	g2h, h2g := e.syncLatency("wsbench", 11)
 	add("sync latency, a guest edit until the host sees it", "", "guest->host", "ms", g2h)
