@@ -41,6 +41,20 @@ func (h Home) TemplatesDir() string { return filepath.Join(string(h), "templates
 // CacheDir holds downloads and generated artifacts keyed by their inputs.
 func (h Home) CacheDir() string { return filepath.Join(string(h), "cache") }
 
+// SecretsDir holds the host-side secret store (internal/secret).
+func (h Home) SecretsDir() string { return filepath.Join(string(h), "secrets") }
+
+// Secrets is the secret definitions, each with its value sealed
+// (AES-256-GCM) under SecretsKey, JSON.
+func (h Home) Secrets() string { return filepath.Join(h.SecretsDir(), "secrets.json") }
+
+// SecretsKey is the 32-byte key that seals the values in Secrets: a
+// separate file, so a copy of Secrets alone reveals no value.
+func (h Home) SecretsKey() string { return filepath.Join(h.SecretsDir(), "secrets.key") }
+
+// SecretsLock serialises changes to Secrets and the making of SecretsKey.
+func (h Home) SecretsLock() string { return filepath.Join(h.SecretsDir(), "lock") }
+
 // Sandbox returns the layout of sandbox name (not checking it exists).
 func (h Home) Sandbox(name string) Layout {
 	return Layout{Dir: filepath.Join(h.SandboxesDir(), name)}
