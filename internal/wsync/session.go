@@ -671,17 +671,30 @@ var errChangedMeanwhile = errors.New("changed while the other side's version was
 func (s *Session) apply(m *agentv1.SyncMessage, p string, record bool, expect *Entry) error {
 	e := cloneEntry(m.Entry)
 	e.Path = p
-	var locked bool
+	var recorded bool
+	// before runs on the tree's thread (the owner's, on the host) with
+	// s.mu held by the caller of locked: it must not take s.mu itself,
+	// or it would wait for a sender that waits for the tree's thread.
 	before := func(cur *Entry) error {
 		if expect != nil && !same(cur, expect) && !same(cur, e) {
 			return errChangedMeanwhile
 		}
 		if record {
-			s.mu.Lock()
-			locked = true
 			s.setKnown(p, e)
+			recorded = true
 		}
 		return nil
+	}
+	// locked makes the write and its record one step for the sender,
+	// which compares the tree with the record under s.mu.
+	locked := func(write func() error) error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		err := write()
+		if err != nil && recorded {
+			delete(s.known, p) // unknown: decided afresh
+		}
+		return err
 	}
 	after := func(err error) {
 		if errors.Is(err, errChangedMeanwhile) {
@@ -690,13 +703,6 @@ func (s *Session) apply(m *agentv1.SyncMessage, p string, record bool, expect *E
 			}
 			s.request(request{kind: reqPush, path: p})
 			return
-		}
-		if locked {
-			if err != nil {
-				delete(s.known, p) // unknown: decided afresh
-			}
-			s.mu.Unlock()
-			locked = false
 		}
 		if err != nil {
 			s.log.Warn("sync: cannot write", "path", p, "err", err)
@@ -713,7 +719,7 @@ func (s *Session) apply(m *agentv1.SyncMessage, p string, record bool, expect *E
 		s.in = in
 		s.inAfter = func(err error) {
 			if err == nil {
-				err = in.Commit(before)
+				err = locked(func() error { return in.Commit(before) })
 			} else {
 				in.Abort()
 			}
@@ -721,9 +727,9 @@ func (s *Session) apply(m *agentv1.SyncMessage, p string, record bool, expect *E
 		}
 		return s.receiveData(m.Data, m.More, false)
 	case agentv1.SyncType_SYNC_DIR:
-		after(s.tree.Mkdir(e, before))
+		after(locked(func() error { return s.tree.Mkdir(e, before) }))
 	case agentv1.SyncType_SYNC_SYMLINK:
-		after(s.tree.Symlink(e, before))
+		after(locked(func() error { return s.tree.Symlink(e, before) }))
 	case agentv1.SyncType_SYNC_ABSENT:
 		// Under the lock throughout: what is kept is decided from the
 		// versions synced before this removal.

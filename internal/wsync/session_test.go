@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -80,6 +81,13 @@ func start(t *testing.T, h, g, state string) *pair {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As in the supervisor: every host call on one owner's thread.
+	owner, err := NewOwner(uint32(os.Getuid()), uint32(os.Getgid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(owner.Close)
+	tree.RunAs(owner.Do)
 	p.hs, err = Host(ctx, hc, tree, HostOptions{GuestPath: g, UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), StatePath: state, Log: log.With("side", "host")})
 	if err != nil {
 		t.Fatal(err)
@@ -297,4 +305,28 @@ func TestHostStaysClean(t *testing.T) {
 			t.Errorf("path %q accepted", bad)
 		}
 	}
+}
+
+// Many files made in the guest at once reach the host while the host's
+// own watcher reports them: the host's sender and receiver share the
+// owner's thread and must not wait for each other.
+func TestManyGuestFiles(t *testing.T) {
+	h, g := t.TempDir(), filepath.Join(t.TempDir(), "copy")
+	p := start(t, h, g, filepath.Join(t.TempDir(), "state"))
+	want := map[string]string{}
+	for d := range 20 {
+		dir := fmt.Sprintf("d%d", d)
+		want[dir] = "dir:-rwxr-xr-x"
+		for f := range 100 {
+			name := fmt.Sprintf("%s/f%d", dir, f)
+			write(t, filepath.Join(g, name), name)
+			want[name] = "file:-rw-r--r--:" + name
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.hs.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.eventually(t, want)
 }
