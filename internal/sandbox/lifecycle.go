@@ -100,17 +100,10 @@ func (m *Manager) SetDeadline(ctx context.Context, name string, d *time.Time) er
 		_, err = c.Supervisor.SetDeadline(ctx, &supervisorv1.SetDeadlineRequest{UnixNano: ns})
 		return err
 	}
-	lock, err := store.LockFile(l.Lock(), false)
-	if err != nil {
-		return fmt.Errorf("sandbox %q is busy (another paddock command holds it): try again", name)
-	}
-	defer lock.Unlock()
-	var cfg store.SandboxConfig
-	if err := store.ReadJSON(l.Config(), &cfg); err != nil {
-		return err
-	}
-	cfg.Deadline = d
-	return store.WriteJSON(l.Config(), cfg)
+	return m.editConfig(name, l, func(cfg *store.SandboxConfig) error {
+		cfg.Deadline = d
+		return nil
+	})
 }
 
 // Remove deletes a sandbox. A running one is refused unless force, in
