@@ -131,12 +131,11 @@ func (s *sup) busyForMounts() error {
 // overlaps refuses a guest path inside, or holding, a synced folder's.
 func (s *sup) overlaps(g string) error {
 	for _, f := range s.syncedFolders() {
-		if holds(f.guest, g) || holds(g, f.guest) {
+		_, inside := within(f.guest, g)
+		_, holds := within(g, f.guest)
+		if inside || holds {
 			return fmt.Errorf("%s overlaps %s, synced from %s", g, f.guest, f.host)
 		}
 	}
 	return nil
 }
-
-// holds reports whether folder dir is p or holds it.
-func holds(dir, p string) bool { return p == dir || strings.HasPrefix(p, dir+"/") }
