@@ -15,6 +15,13 @@ type SandboxConfig struct {
 	MemoryBytes int64    `json:"memory_bytes"`
 	Env         []string `json:"env,omitempty"` // K=V for every exec
 	Accel       string   `json:"accel"`         // requested: auto, kvm or tcg
+	// Secrets names the host-side secrets bound to the sandbox (create
+	// --secret): the guest holds their placeholders, and the forwarder
+	// puts their values into requests for their hosts (internal/inject).
+	Secrets []string `json:"secrets,omitempty"`
+	// CACerts are extra certificate authorities the guest trusts (create
+	// --ca, --trust-host-ca), PEM, beside the install's own authority.
+	CACerts []string `json:"ca_certs,omitempty"`
 	User        User     `json:"user"`
 	// Cold boots the kernel instead of restoring the template's saved VM.
 	Cold bool `json:"cold,omitempty"`

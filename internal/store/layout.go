@@ -55,6 +55,14 @@ func (h Home) SecretsKey() string { return filepath.Join(h.SecretsDir(), "secret
 // SecretsLock serialises changes to Secrets and the making of SecretsKey.
 func (h Home) SecretsLock() string { return filepath.Join(h.SecretsDir(), "lock") }
 
+// CAKey is the private key of this install's certificate authority, the
+// one the network forwarder signs intercepted hosts' certificates with
+// (internal/inject); PEM, 0600, never given to a VM.
+func (h Home) CAKey() string { return filepath.Join(h.SecretsDir(), "ca.key") }
+
+// CACert is that authority's certificate (PEM): what every guest trusts.
+func (h Home) CACert() string { return filepath.Join(h.SecretsDir(), "ca.crt") }
+
 // Sandbox returns the layout of sandbox name (not checking it exists).
 func (h Home) Sandbox(name string) Layout {
 	return Layout{Dir: filepath.Join(h.SandboxesDir(), name)}
