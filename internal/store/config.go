@@ -22,7 +22,7 @@ type SandboxConfig struct {
 	// CACerts are extra certificate authorities the guest trusts (create
 	// --ca, --trust-host-ca), PEM, beside the install's own authority.
 	CACerts []string `json:"ca_certs,omitempty"`
-	User        User     `json:"user"`
+	User    User     `json:"user"`
 	// Cold boots the kernel instead of restoring the template's saved VM.
 	Cold bool `json:"cold,omitempty"`
 	// DiskBytes is the size of the root disk the guest sees (create
