@@ -68,6 +68,7 @@ is a copy-on-write overlay on the template's image.`,
 	f.BoolVar(&o.NoShareMemory, "no-share-memory", false, "restore into private memory instead of sharing the template's RAM pages copy-on-write")
 	f.StringVar(&o.Accel, "accel", "auto", "accelerator: auto (KVM when it really works, else TCG), kvm or tcg")
 	f.DurationVar(&o.TTL, "ttl", 0, "remove the sandbox this long after create, such as 30m or 2h (default: never)")
+	f.StringArrayVar(&o.Secrets, "secret", nil, "bind a host-side secret (see paddock secret): the guest holds its placeholder, requests to its hosts carry its value (repeatable)")
 	pf.register(f)
 	return cmd
 }

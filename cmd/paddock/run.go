@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/paddock-dev/paddock/internal/sandbox"
+	"github.com/paddock-dev/paddock/internal/secret"
 )
 
 // agentPreset is what "paddock run AGENT" starts: the agent's command in
@@ -21,19 +23,22 @@ import (
 type agentPreset struct {
 	template string
 	argv     []string
+	// secret is the service whose secret the agent needs (see paddock
+	// secret): bound by itself when it is set.
+	secret string
 }
 
 // presets are the agents run knows. Each template is templates/NAME.yaml,
 // built on debian with the agent's CLI from npm.
 var presets = map[string]agentPreset{
 	// Claude Code: skip every permission prompt.
-	"claude": {"claude", []string{"claude", "--dangerously-skip-permissions"}},
+	"claude": {"claude", []string{"claude", "--dangerously-skip-permissions"}, "anthropic"},
 	// Codex: no approvals and no Codex-side sandbox (the VM is the sandbox).
-	"codex": {"codex", []string{"codex", "--dangerously-bypass-approvals-and-sandbox"}},
+	"codex": {"codex", []string{"codex", "--dangerously-bypass-approvals-and-sandbox"}, "openai"},
 	// Gemini CLI: approve every action.
-	"gemini": {"gemini", []string{"gemini", "--yolo"}},
+	"gemini": {"gemini", []string{"gemini", "--yolo"}, "google"},
 	// A login shell in the debian template.
-	"shell": {"debian", []string{"bash", "-l"}},
+	"shell": {"debian", []string{"bash", "-l"}, ""},
 }
 
 func presetNames() string {
@@ -64,13 +69,16 @@ the agent.
 Without AGENT, the arguments after -- are the command: "paddock run --rm -- make
 test" is a CI job. Its exit status is paddock's.
 
-API keys reach the VM only when passed explicitly: -e ANTHROPIC_API_KEY passes
-the host's value to the agent's process (not stored on disk).
+An agent's API key stays on the host: when the secret of its service is set
+(paddock secret set anthropic|openai|google ...), run binds it, so the VM holds a
+placeholder in ANTHROPIC_API_KEY (OPENAI_API_KEY, GEMINI_API_KEY) and the host puts
+the real key into the agent's requests to its API. -e ANTHROPIC_API_KEY instead
+passes the host's value into the VM itself (not stored on disk).
 
 --rm removes the sandbox when the command ends, also when it fails or paddock
 is interrupted (SIGINT, SIGTERM, SIGHUP). Without --rm the sandbox keeps running:
 paddock exec NAME ... and paddock rm -f NAME.`,
-		Example: `  paddock run claude -e ANTHROPIC_API_KEY
+		Example: `  paddock secret set anthropic --from-env ANTHROPIC_API_KEY && paddock run claude
   paddock run codex --rm
   paddock run gemini -w ../other-repo
   paddock run shell
@@ -83,6 +91,9 @@ paddock exec NAME ... and paddock rm -f NAME.`,
 			}
 			if o.create.Template == "" && o.image == "" {
 				o.create.Template = tpl
+			}
+			if err := bindPresetSecret(&o, args, cmd.ArgsLenAtDash()); err != nil {
+				return err
 			}
 			code, err := runInSandbox(cmd.Context(), argv, o)
 			if err != nil {
@@ -108,6 +119,7 @@ paddock exec NAME ... and paddock rm -f NAME.`,
 	f.StringVarP(&o.user, "user", "u", "", "user in the guest (default: the template's, agent)")
 	f.BoolVarP(&o.interactive, "interactive", "i", false, "pass stdin even when it is not a terminal")
 	f.DurationVar(&o.grace, "stop-timeout", 10*time.Second, "after an interrupt, how long the command may take to exit before the sandbox goes")
+	f.StringArrayVar(&o.create.Secrets, "secret", nil, "bind a host-side secret (see paddock secret); an agent's own is bound when it is set (repeatable)")
 	return cmd
 }
 
@@ -132,6 +144,35 @@ func runArgv(args []string, dash int) ([]string, string, error) {
 		return nil, "", fmt.Errorf("arguments for %s go after --: paddock run %s -- %s", before[0], before[0], strings.Join(before[1:], " "))
 	}
 	return append(append([]string(nil), p.argv...), after...), p.template, nil
+}
+
+// bindPresetSecret binds the secret of the agent named in args, when the
+// store has it and neither --secret nor -e already gives the agent its
+// key; without one it says how to keep the key on the host.
+func bindPresetSecret(o *runOptions, args []string, dash int) error {
+	if dash == 0 || len(args) == 0 {
+		return nil
+	}
+	p, ok := presets[args[0]]
+	if !ok || p.secret == "" || slices.Contains(o.create.Secrets, p.secret) {
+		return nil
+	}
+	svc, _ := secret.LookupService(p.secret)
+	for _, e := range o.env {
+		if k, _, _ := strings.Cut(e, "="); k == svc.Env {
+			return nil
+		}
+	}
+	h, err := home()
+	if err != nil {
+		return err
+	}
+	if _, err := secret.Open(h).Get(p.secret); err != nil {
+		fmt.Fprintf(os.Stderr, "paddock: no %s secret is set, so %s has no %s; keep the key on the host with: paddock secret set %s --from-env %s\n", p.secret, args[0], svc.Env, p.secret, svc.Env)
+		return nil
+	}
+	o.create.Secrets = append(o.create.Secrets, p.secret)
+	return nil
 }
 
 // runInSandbox creates a sandbox, runs argv in its workspace and, with

@@ -67,6 +67,10 @@ type CreateOptions struct {
 	// Pool marks the sandbox an idle member of that template's warm pool
 	// (store.SandboxConfig.Pool).
 	Pool string
+	// Secrets names host-side secrets to bind (create --secret): the guest
+	// gets their placeholders, the host puts their values into requests
+	// for their hosts.
+	Secrets []string
 }
 
 // maxTTL bounds --ttl: a sandbox meant to live longer should have none.
@@ -123,6 +127,7 @@ func (m *Manager) validate(o CreateOptions) (store.SandboxConfig, error) {
 		}
 	}
 	errs = append(errs, m.validateDisk(o, &cfg))
+	errs = append(errs, m.validateSecrets(o.Secrets, &cfg))
 	for _, e := range cfg.Env {
 		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
 			errs = append(errs, fmt.Errorf("invalid --env %q: use KEY=VALUE", e))
