@@ -25,10 +25,10 @@ type ClaimOptions struct {
 
 // Claimable reports whether a create with options o can be served by
 // claiming an idle warm-pool sandbox made with options clone: o has no
-// workspace, name or checkpoint and asks for the clone's template, size,
+// workspace, name, checkpoint or secrets and asks for the clone's template, size,
 // accelerator, memory sharing and user; the rest a claim applies.
 func Claimable(o, clone CreateOptions) bool {
-	return o.NoWorkspace && o.From == "" && o.Name == "" && o.Pool == "" && !o.AutoPause && o.Template == clone.Template &&
+	return o.NoWorkspace && o.From == "" && o.Name == "" && o.Pool == "" && !o.AutoPause && len(o.Secrets) == 0 && o.Template == clone.Template &&
 		o.CPUs == clone.CPUs && o.Memory == clone.Memory && o.Accel == clone.Accel && o.Cold == clone.Cold &&
 		o.NoShareMemory == clone.NoShareMemory && o.User == clone.User
 }

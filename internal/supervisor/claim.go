@@ -76,9 +76,11 @@ func (s *sup) claimConfig(req *supervisorv1.ClaimRequest) error {
 	return nil
 }
 
-// execEnv is the sandbox's environment for an exec (a claim replaces it).
+// execEnv is the sandbox's environment for an exec (a claim replaces it):
+// the bound secrets' placeholders, then the sandbox's own variables.
 func (s *sup) execEnv() []string {
+	env := s.secrets.env()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.cfg.Env
+	return append(env, s.cfg.Env...)
 }

@@ -72,7 +72,8 @@ type sup struct {
 	// (Deadline; Env, Owner, Metadata, AccessToken, Pool).
 	deadlineMoved chan struct{}
 
-	net *sandboxNet // the user-space network (network.go); set before QEMU starts
+	net     *sandboxNet   // the user-space network (network.go); set before QEMU starts
+	secrets *boundSecrets // the bound secrets (secrets.go)
 
 	group cgroup.Record // the host cgroup (cgroup.go); set before anything starts
 
@@ -87,6 +88,7 @@ type sup struct {
 // the sandbox could not be started or the VM ended unexpectedly.
 func Run(ctx context.Context, opts Options) (err error) {
 	s := &sup{opts: opts, layout: opts.Home.Sandbox(opts.Name), log: opts.Logger, deadlineMoved: make(chan struct{})}
+	s.secrets = newBoundSecrets(s)
 	ready := func(err error) {
 		if opts.Ready == nil {
 			return
