@@ -119,6 +119,7 @@ func policyShowCmd() *cobra.Command {
 					return fmt.Errorf("policy show %s: %w", args[0], grpcError(err))
 				}
 				fmt.Print(resp.Yaml)
+				printBoundSecrets(m, args[0])
 				return nil
 			}
 			p, err := m.ReadPolicy(args[0])
@@ -126,8 +127,26 @@ func policyShowCmd() *cobra.Command {
 				return err
 			}
 			os.Stdout.Write(p.Marshal())
+			printBoundSecrets(m, args[0])
 			return nil
 		},
+	}
+}
+
+// printBoundSecrets lists the sandbox's bound secrets after its policy, as
+// YAML comments (the output stays a policy that policy set takes).
+func printBoundSecrets(m *sandbox.Manager, name string) {
+	info, err := m.Inspect(name)
+	if err != nil || len(info.Secrets) == 0 {
+		return
+	}
+	fmt.Println("# bound secrets, injected by the host into requests for their hosts (paddock secret ls):")
+	for _, b := range info.Secrets {
+		if b.Missing {
+			fmt.Printf("#   %s: removed from the store, nothing injected\n", b.Name)
+			continue
+		}
+		fmt.Printf("#   %s: %s (guest variable %s)\n", b.Name, strings.Join(b.Hosts, ", "), b.Env)
 	}
 }
 

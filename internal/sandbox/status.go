@@ -46,6 +46,8 @@ type Info struct {
 	// hold secrets.
 	Env []string `json:"-"`
 	Dir string   `json:"dir"`
+	// Secrets are the host-side secrets bound to it (Inspect only).
+	Secrets []BoundSecret `json:"secrets,omitempty"`
 }
 
 // List returns every sandbox, sorted by name.
@@ -76,7 +78,12 @@ func (m *Manager) Inspect(name string) (Info, error) {
 	if _, err := os.Stat(m.Home.Sandbox(name).Dir); err != nil {
 		return Info{}, fmt.Errorf("no such sandbox %q (see paddock ls)", name)
 	}
-	return m.status(name), nil
+	info := m.status(name)
+	var cfg store.SandboxConfig
+	if store.ReadJSON(m.Home.Sandbox(name).Config(), &cfg) == nil {
+		info.Secrets = m.BoundSecrets(cfg)
+	}
+	return info, nil
 }
 
 // status derives a sandbox's status from facts: its config, whether a
