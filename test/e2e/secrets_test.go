@@ -1,0 +1,331 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"io/fs"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// testCA is a certificate authority made for one test: the upstream
+// servers' certificates are signed by it and the supervisor trusts it
+// through PADDOCK_UPSTREAM_CA.
+type testCA struct {
+	cert    *x509.Certificate
+	key     *ecdsa.PrivateKey
+	certPEM []byte
+}
+
+func newTestCA(t testing.TB) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "paddock test upstream CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &testCA{cert: cert, key: key, certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+}
+
+// leaf signs a server certificate for names.
+func (ca *testCA) leaf(t testing.TB, names ...string) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// writeFile writes the CA's certificate to a file and returns its path.
+func (ca *testCA) writeFile(t testing.TB) string {
+	p := filepath.Join(t.TempDir(), "upstream-ca.pem")
+	if err := os.WriteFile(p, ca.certPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// seenRequest is what the upstream test server saw of one request.
+type seenRequest struct {
+	Host, Method, Path, Proto, Key, Auth string
+}
+
+// upstream is an HTTPS server that records every request's credentials.
+type upstream struct {
+	mu   sync.Mutex
+	seen []seenRequest
+}
+
+func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	u.mu.Lock()
+	u.seen = append(u.seen, seenRequest{Host: r.Host, Method: r.Method, Path: r.URL.Path, Proto: r.Proto, Key: r.Header.Get("X-Api-Key"), Auth: r.Header.Get("Authorization")})
+	u.mu.Unlock()
+	if r.URL.Path == "/redirect" {
+		http.Redirect(w, r, "/echo", http.StatusFound)
+		return
+	}
+	w.Write([]byte("upstream ok\n"))
+}
+
+// take returns the requests seen since the last take.
+func (u *upstream) take() []seenRequest {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	s := u.seen
+	u.seen = nil
+	return s
+}
+
+// startUpstream serves u over TLS (HTTP/2 and HTTP/1.1) in the test's
+// network namespace on port 443, with a certificate from ca for names.
+func startUpstream(t *testing.T, th *testHost, ca *testCA, u *upstream, names ...string) {
+	l, _ := th.listen(t, "tcp", th.addr+":443")
+	srv := httptest.NewUnstartedServer(u)
+	srv.Listener.Close()
+	srv.Listener = l
+	srv.EnableHTTP2 = true
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.leaf(t, names...)}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+}
+
+// TestSecretInjection: a bound secret's value reaches its host in place of
+// the placeholder, over HTTP/2 and HTTP/1.1, for HEAD and across a
+// redirect; the placeholder bound for another host is refused before it
+// leaves; a changed secret counts at the next request; a failing command
+// answers 502; and no file of the sandbox or its checkpoint holds a value.
+func TestSecretInjection(t *testing.T) {
+	ca := newTestCA(t)
+	t.Setenv("PADDOCK_UPSTREAM_CA", ca.writeFile(t))
+	e := newEnv(t, "debian")
+	th := newTestHost(t)
+	up := &upstream{}
+	startUpstream(t, th, ca, up, "api.test", "other.test", "fail.test")
+
+	const v1, v2, other = "s3cr3t-value-one", "s3cr3t-value-two", "other-secret-value"
+	e.runOK(v1+"\n", "secret", "set", "t", "--host", "api.test", "--header", "X-Api-Key", "--stdin")
+	e.runOK(other+"\n", "secret", "set", "o", "--host", "other.test", "--header", "X-Api-Key", "--stdin")
+	e.ok("secret", "set", "f", "--host", "fail.test", "--header", "X-Api-Key", "--command", "echo no token here >&2; exit 3")
+
+	if _, errs, code := e.run("create", "--name", "bad", "--secret", "nosuch"); code == 0 || !strings.Contains(errs, `no secret named "nosuch"`) {
+		t.Fatalf("create --secret nosuch: exit %d, %q", code, errs)
+	}
+	if _, err := os.Stat(filepath.Join(e.home, "sandboxes", "bad")); !os.IsNotExist(err) {
+		t.Fatalf("a refused create left %v", err)
+	}
+
+	e.ok("create", "--name", "sec", "--template", "debian", "--memory", "1G", "--cpus", "1", "--workspace", e.ws,
+		"--secret", "t", "--secret", "o", "--secret", "f",
+		"--policy", "deny-all", "--allow-host", "api.test", "--allow-host", "other.test", "--allow-host", "fail.test",
+		"--add-host", "api.test:"+th.addr, "--add-host", "other.test:"+th.addr, "--add-host", "fail.test:"+th.addr,
+		"--allow-cidr", th.addr+"/32")
+
+	placeholder := strings.TrimSpace(e.sh("sec", `printf %s "$T"`))
+	if !regexp.MustCompile(`^paddock-secret-t-[0-9a-f]{24}$`).MatchString(placeholder) {
+		t.Fatalf("$T in the guest is %q, want the placeholder", placeholder)
+	}
+	curl := func(args string) string {
+		return strings.TrimSpace(e.sh("sec", `curl -sS -o /dev/null -w '%{http_code} %{http_version}\n' `+args+` 2>&1; true`))
+	}
+	expect := func(t *testing.T, what string, got []seenRequest, want ...seenRequest) {
+		t.Helper()
+		if len(got) != len(want) {
+			t.Fatalf("%s: upstream saw %+v, want %+v", what, got, want)
+		}
+		for i := range want {
+			g, w := got[i], want[i]
+			if g.Host != w.Host || g.Method != w.Method || g.Path != w.Path || g.Key != w.Key || (w.Proto != "" && g.Proto != w.Proto) {
+				t.Fatalf("%s: request %d: upstream saw %+v, want %+v", what, i, g, w)
+			}
+		}
+	}
+
+	t.Run("HTTP/2 carries the value in place of the placeholder", func(t *testing.T) {
+		if out := curl(`-H "X-Api-Key: $T" https://api.test/echo`); out != "200 2" {
+			t.Fatalf("curl: %q, want 200 over HTTP/2", out)
+		}
+		expect(t, "h2", up.take(), seenRequest{Host: "api.test", Method: "GET", Path: "/echo", Proto: "HTTP/2.0", Key: v1})
+	})
+	t.Run("HTTP/1.1, HEAD and a redirect keep it", func(t *testing.T) {
+		if out := curl(`--http1.1 -H "X-Api-Key: $T" https://api.test/echo`); out != "200 1.1" {
+			t.Fatalf("curl --http1.1: %q", out)
+		}
+		if out := curl(`-I -H "X-Api-Key: $T" https://api.test/echo`); out != "200 2" {
+			t.Fatalf("curl -I: %q", out)
+		}
+		if out := curl(`-L -H "X-Api-Key: $T" https://api.test/redirect`); out != "200 2" {
+			t.Fatalf("curl -L: %q", out)
+		}
+		expect(t, "h1, HEAD, redirect", up.take(),
+			seenRequest{Host: "api.test", Method: "GET", Path: "/echo", Proto: "HTTP/1.1", Key: v1},
+			seenRequest{Host: "api.test", Method: "HEAD", Path: "/echo", Key: v1},
+			seenRequest{Host: "api.test", Method: "GET", Path: "/redirect", Key: v1},
+			seenRequest{Host: "api.test", Method: "GET", Path: "/echo", Key: v1})
+	})
+	t.Run("a request without the header gets it set", func(t *testing.T) {
+		if out := curl(`https://api.test/echo`); out != "200 2" {
+			t.Fatalf("curl: %q", out)
+		}
+		expect(t, "no header", up.take(), seenRequest{Host: "api.test", Method: "GET", Path: "/echo", Key: v1})
+	})
+	t.Run("the placeholder sent to another host is refused before it leaves", func(t *testing.T) {
+		out := strings.TrimSpace(e.sh("sec", `curl -sS -H "X-Api-Key: $T" https://other.test/echo; true`))
+		if !strings.Contains(out, "not for other.test") {
+			t.Fatalf("curl to other.test with t's placeholder: %q", out)
+		}
+		if got := up.take(); len(got) != 0 {
+			t.Fatalf("upstream saw %+v", got)
+		}
+	})
+	t.Run("a changed secret counts at the next request", func(t *testing.T) {
+		e.runOK(v2+"\n", "secret", "set", "t", "--host", "api.test", "--header", "X-Api-Key", "--stdin")
+		if out := curl(`-H "X-Api-Key: $T" https://api.test/echo`); out != "200 2" {
+			t.Fatalf("curl: %q", out)
+		}
+		expect(t, "after set", up.take(), seenRequest{Host: "api.test", Method: "GET", Path: "/echo", Key: v2})
+		if p := strings.TrimSpace(e.sh("sec", `printf %s "$T"`)); p != placeholder {
+			t.Fatalf("the placeholder changed with the value: %q, was %q", p, placeholder)
+		}
+	})
+	t.Run("a failing command answers 502 and sends nothing", func(t *testing.T) {
+		out := strings.TrimSpace(e.sh("sec", `curl -sS -w '\n%{http_code}' https://fail.test/echo; true`))
+		if !strings.HasSuffix(out, "502") || !strings.Contains(out, "secret f") {
+			t.Fatalf("curl to fail.test: %q", out)
+		}
+		if got := up.take(); len(got) != 0 {
+			t.Fatalf("upstream saw %+v", got)
+		}
+	})
+	t.Run("policy show, inspect and policy log name the secrets, never a value", func(t *testing.T) {
+		if out := e.ok("policy", "show", "sec"); !strings.Contains(out, "#   t: api.test (guest variable T)") {
+			t.Fatalf("policy show:\n%s", out)
+		}
+		var info struct {
+			Secrets []struct{ Name string } `json:"secrets"`
+		}
+		json.Unmarshal([]byte(e.ok("inspect", "sec")), &info)
+		if len(info.Secrets) != 3 || info.Secrets[0].Name != "t" {
+			t.Fatalf("inspect secrets: %+v", info.Secrets)
+		}
+		log := e.ok("policy", "log", "--json", "sec")
+		injected, refused := false, false
+		for _, line := range strings.Split(log, "\n") {
+			var r struct {
+				Event, Name, Verdict string
+				Secrets              []string
+			}
+			if json.Unmarshal([]byte(line), &r) != nil || r.Event != "request" {
+				continue
+			}
+			if r.Verdict == "allow" && len(r.Secrets) == 1 && r.Secrets[0] == "t" {
+				injected = true
+			}
+			if r.Verdict == "deny" && r.Name == "other.test" {
+				refused = true
+			}
+		}
+		if !injected || !refused {
+			t.Fatalf("policy log: injected %v, refused %v:\n%s", injected, refused, log)
+		}
+	})
+	t.Run("no value in any file of the sandbox or its checkpoint", func(t *testing.T) {
+		e.ok("checkpoint", "sec", "sec-ck")
+		for _, dir := range []string{filepath.Join(e.home, "sandboxes"), filepath.Join(e.home, "checkpoints")} {
+			assertNoValue(t, dir, v1, v2, other)
+		}
+	})
+}
+
+// assertNoValue fails if a file under dir holds any of values.
+func assertNoValue(t *testing.T, dir string, values ...string) {
+	t.Helper()
+	files := 0
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		files++
+		return scanFor(f, p, values, t)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files < 5 {
+		t.Fatalf("only %d files under %s: the scan missed them", files, dir)
+	}
+}
+
+// scanFor reads f in blocks (memory files are large) with an overlap as
+// long as the longest value, so a value across two blocks is found.
+func scanFor(f *os.File, name string, values []string, t *testing.T) error {
+	longest := 0
+	for _, v := range values {
+		longest = max(longest, len(v))
+	}
+	buf := make([]byte, 4<<20)
+	carry := 0
+	for {
+		n, err := f.Read(buf[carry:])
+		data := buf[:carry+n]
+		for _, v := range values {
+			if bytes.Contains(data, []byte(v)) {
+				t.Errorf("%s holds a secret's value", name)
+				return nil
+			}
+		}
+		if err != nil {
+			return nil
+		}
+		carry = min(longest, len(data))
+		copy(buf, data[len(data)-carry:])
+	}
+}
+
+// runOK runs paddock with stdin and fails the test unless it exits 0.
+func (e *env) runOK(stdin string, args ...string) string {
+	e.t.Helper()
+	out, errs, code := e.runIn(stdin, args...)
+	if code != 0 {
+		e.t.Fatalf("paddock %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errs)
+	}
+	return out
+}
