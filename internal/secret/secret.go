@@ -44,6 +44,9 @@ type Definition struct {
 	Placeholder string    `json:"placeholder"`
 	Created     time.Time `json:"created"`
 	Updated     time.Time `json:"updated"`
+	// Owner names the API key that set the secret through paddock serve,
+	// which only that key may see, bind or change; "" for the CLI's.
+	Owner string `json:"owner,omitempty"`
 }
 
 // Target is how the value is sent to some hosts: in header Header, as

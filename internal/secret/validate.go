@@ -34,13 +34,15 @@ type Spec struct {
 	// Value is the value, for FromStdin and FromEnv (sealed, never
 	// stored in clear). It must be empty for FromCommand.
 	Value string
+	// Owner names the API key that set the secret ("" for the CLI).
+	Owner string
 }
 
 // definition checks spec and returns the definition it asks for, without
 // its placeholder and times. Every problem is reported, joined.
 func (spec Spec) definition() (Definition, error) {
 	var errs []error
-	d := Definition{Name: spec.Name, Query: spec.Query}
+	d := Definition{Name: spec.Name, Query: spec.Query, Owner: spec.Owner}
 	if !validName(spec.Name) {
 		errs = append(errs, fmt.Errorf("invalid secret name %q: use 1-63 characters of a-z, 0-9 and '-', starting with a letter or digit", spec.Name))
 	}
