@@ -44,6 +44,9 @@ type newSandbox struct {
 	Network             *networkConfig    `json:"network"`
 	Metadata            map[string]string `json:"metadata"`
 	EnvVars             map[string]string `json:"envVars"`
+	// Secrets names secrets the key set (POST /secrets) to bind: paddock's
+	// own field.
+	Secrets []string `json:"secrets"`
 	VolumeMounts        []any             `json:"volumeMounts"`
 	MCP                 map[string]any    `json:"mcp"`
 }
@@ -51,7 +54,7 @@ type newSandbox struct {
 type networkConfig struct {
 	AllowOut []string         `json:"allowOut"`
 	DenyOut  []string         `json:"denyOut"`
-	Rules    map[string][]any `json:"rules"`
+	Rules    map[string][]ruleEntry `json:"rules"`
 	Mask     string           `json:"maskRequestHost"`
 	Proxy    map[string]any   `json:"egressProxy"`
 	Public   *bool            `json:"allowPublicTraffic"`
@@ -103,9 +106,6 @@ func (n newSandbox) unsupported() []string {
 		out = append(out, "autoPauseMemory false (a paused sandbox keeps its memory)")
 	}
 	if nc := n.Network; nc != nil {
-		if len(nc.Rules) > 0 {
-			out = append(out, "network.rules")
-		}
 		if nc.Mask != "" {
 			out = append(out, "network.maskRequestHost")
 		}
@@ -211,12 +211,26 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, key string) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	cfg, err := s.createOrClaim(r.Context(), sandbox.CreateOptions{
+	if err := s.boundSecrets(key, req.Secrets); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	o := sandbox.CreateOptions{
 		Template: tpl, From: from, Env: env, Policy: pol, NoWorkspace: ws == "", Workspace: ws, User: e2bUser, AutoPause: req.AutoPause,
 		TTL: time.Duration(timeout) * time.Second, Metadata: req.Metadata, Owner: key,
-		AccessToken: newAccessToken(),
-	})
+		AccessToken: newAccessToken(), Secrets: req.Secrets,
+	}
+	if req.Network != nil && len(req.Network.Rules) > 0 {
+		if err := s.addRuleSecrets(key, req.Network.Rules, &o); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	cfg, err := s.createOrClaim(r.Context(), o)
 	if err != nil {
+		if o.Name != "" {
+			s.secrets().RemoveSandbox(o.Name)
+		}
 		s.log.Warn("api create", "key", key, "err", err)
 		writeError(w, createStatus(err), "create sandbox: "+err.Error())
 		return
@@ -446,7 +460,11 @@ func (s *Server) network(w http.ResponseWriter, r *http.Request, key string) {
 		return
 	}
 	ns := newSandbox{Network: &req.networkConfig, AllowInternetAccess: req.AllowInternetAccess}
-	if u := ns.unsupported(); len(u) > 0 {
+	u := ns.unsupported()
+	if len(req.Rules) > 0 {
+		u = append(u, "network.rules on a running sandbox (give them at create)")
+	}
+	if len(u) > 0 {
 		writeError(w, http.StatusBadRequest, "paddock does not support "+strings.Join(u, ", ")+" (see docs/API.md)")
 		return
 	}

@@ -87,6 +87,9 @@ func (s *Server) routes() {
 		{"GET /sandboxes/{sandboxID}/metrics", s.metrics},
 		{"GET /sandboxes/metrics", s.metricsOf},
 		{"GET /templates", s.templates},
+		{"GET /secrets", s.listSecrets},
+		{"POST /secrets", s.setSecret},
+		{"DELETE /secrets/{name}", s.deleteSecret},
 	} {
 		s.mux.Handle(r.pattern, s.authenticated(r.h))
 		s.patterns = append(s.patterns, r.pattern)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	supervisorv1 "github.com/paddock-dev/paddock/api/supervisor/v1"
+	"github.com/paddock-dev/paddock/internal/secret"
 	"github.com/paddock-dev/paddock/internal/store"
 )
 
@@ -131,6 +132,9 @@ func (m *Manager) Remove(ctx context.Context, name string, force bool) error {
 	}
 	if err := os.RemoveAll(l.Dir); err != nil {
 		return fmt.Errorf("remove %q: %w", name, err)
+	}
+	if err := secret.Open(m.Home).RemoveSandbox(name); err != nil {
+		return fmt.Errorf("remove %q: its own secrets: %w", name, err)
 	}
 	return nil
 }

@@ -37,6 +37,10 @@ type Definition struct {
 	// Query allows the placeholder to be replaced in a request's query
 	// string as well as in its headers.
 	Query bool `json:"query,omitempty"`
+	// PassElsewhere lets a request that carries the placeholder to a host
+	// the secret is not for go out with the placeholder unchanged; without
+	// it such a request is refused and never sent.
+	PassElsewhere bool `json:"pass_elsewhere,omitempty"`
 	// Source is where the value comes from.
 	Source Source `json:"source"`
 	// Placeholder is the guest's stand-in for the value: made when the
@@ -47,6 +51,9 @@ type Definition struct {
 	// Owner names the API key that set the secret through paddock serve,
 	// which only that key may see, bind or change; "" for the CLI's.
 	Owner string `json:"owner,omitempty"`
+	// Sandbox, when set, is the one sandbox the secret was made for: it is
+	// removed with that sandbox.
+	Sandbox string `json:"sandbox,omitempty"`
 }
 
 // Target is how the value is sent to some hosts: in header Header, as

@@ -132,6 +132,26 @@ func (s *Store) Remove(name string) error {
 	return err
 }
 
+// RemoveSandbox deletes the secrets that belong to sandbox alone (made for
+// it, such as the API's network rules), when it is removed. A store with
+// none is not touched.
+func (s *Store) RemoveSandbox(sandbox string) error {
+	defs, err := s.List()
+	if err != nil || !slices.ContainsFunc(defs, func(d Definition) bool { return d.Sandbox == sandbox }) {
+		return err
+	}
+	return s.change(func(f *file) error {
+		f.Secrets = slices.DeleteFunc(f.Secrets, func(r record) bool {
+			if r.Sandbox == sandbox {
+				s.forget(r.Name)
+				return true
+			}
+			return false
+		})
+		return nil
+	})
+}
+
 // List returns every secret's definition, by name; never a value.
 func (s *Store) List() ([]Definition, error) {
 	f, err := s.read()

@@ -28,6 +28,9 @@ type Spec struct {
 	Env string
 	// Query allows replacement in query strings.
 	Query bool
+	// PassElsewhere lets the placeholder go unchanged to hosts the secret
+	// is not for (see Definition).
+	PassElsewhere bool
 	// Source is where the value comes from. For FromCommand, a Cache of
 	// 0 means DefaultCache and a negative one no caching.
 	Source Source
@@ -36,13 +39,15 @@ type Spec struct {
 	Value string
 	// Owner names the API key that set the secret ("" for the CLI).
 	Owner string
+	// Sandbox is the one sandbox the secret is made for (removed with it).
+	Sandbox string
 }
 
 // definition checks spec and returns the definition it asks for, without
 // its placeholder and times. Every problem is reported, joined.
 func (spec Spec) definition() (Definition, error) {
 	var errs []error
-	d := Definition{Name: spec.Name, Query: spec.Query, Owner: spec.Owner}
+	d := Definition{Name: spec.Name, Query: spec.Query, Owner: spec.Owner, Sandbox: spec.Sandbox}
 	if !validName(spec.Name) {
 		errs = append(errs, fmt.Errorf("invalid secret name %q: use 1-63 characters of a-z, 0-9 and '-', starting with a letter or digit", spec.Name))
 	}
