@@ -46,18 +46,18 @@ type newSandbox struct {
 	EnvVars             map[string]string `json:"envVars"`
 	// Secrets names secrets the key set (POST /secrets) to bind: paddock's
 	// own field.
-	Secrets []string `json:"secrets"`
-	VolumeMounts        []any             `json:"volumeMounts"`
-	MCP                 map[string]any    `json:"mcp"`
+	Secrets      []string       `json:"secrets"`
+	VolumeMounts []any          `json:"volumeMounts"`
+	MCP          map[string]any `json:"mcp"`
 }
 
 type networkConfig struct {
-	AllowOut []string         `json:"allowOut"`
-	DenyOut  []string         `json:"denyOut"`
+	AllowOut []string               `json:"allowOut"`
+	DenyOut  []string               `json:"denyOut"`
 	Rules    map[string][]ruleEntry `json:"rules"`
-	Mask     string           `json:"maskRequestHost"`
-	Proxy    map[string]any   `json:"egressProxy"`
-	Public   *bool            `json:"allowPublicTraffic"`
+	Mask     string                 `json:"maskRequestHost"`
+	Proxy    map[string]any         `json:"egressProxy"`
+	Public   *bool                  `json:"allowPublicTraffic"`
 }
 
 // sandboxResponse is E2B's Sandbox.
