@@ -66,6 +66,7 @@ func installHint(tool string) string {
 		"debugfs":     "e2fsprogs",
 		"debootstrap": "debootstrap",
 		"chroot":      "coreutils",
+		"xz":          "xz-utils",
 	}[tool]
 	if pkg == "" {
 		return "install it"

@@ -77,7 +77,7 @@ func (b *builder) unpackKernel(ctx context.Context, deb string, dst kernelLayout
 	if err != nil {
 		return "", fmt.Errorf("kernel package %s: %w", deb, err)
 	}
-	vmlinux, err := ExtractVmlinux(img)
+	vmlinux, err := ExtractVmlinux(ctx, img)
 	if err != nil {
 		return "", fmt.Errorf("kernel package %s: %w", deb, err)
 	}

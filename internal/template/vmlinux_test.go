@@ -2,13 +2,12 @@ package template
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"math/rand"
 	"os/exec"
 	"strings"
 	"testing"
-
-	"github.com/ulikunitz/xz"
 )
 
 // fakeKernel is an ELF-looking blob with plenty of E8/E9 bytes (calls and
@@ -46,17 +45,27 @@ func fakeBzImage(payload []byte, rawLen int, withHeader bool) []byte {
 	return append(img, make([]byte, 1000)...) // trailing data, as real images have
 }
 
-func TestExtractVmlinuxLZMA2(t *testing.T) {
-	kernel := fakeKernel()
-	var buf bytes.Buffer
-	w, err := xz.WriterConfig{CheckSum: xz.CRC32}.NewWriter(&buf)
+// xzCompress compresses data with the xz tool and the given filter options.
+func xzCompress(t *testing.T, data []byte, filters ...string) []byte {
+	t.Helper()
+	if _, err := exec.LookPath("xz"); err != nil {
+		t.Fatal("xz not found: run \"apt-get install xz-utils\"")
+	}
+	args := append([]string{"--format=xz", "--check=crc32", "--stdout"}, filters...)
+	cmd := exec.Command("xz", args...)
+	cmd.Stdin = bytes.NewReader(data)
+	out, err := cmd.Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.Write(kernel)
-	w.Close()
+	return out
+}
+
+func TestExtractVmlinuxLZMA2(t *testing.T) {
+	kernel := fakeKernel()
+	payload := xzCompress(t, kernel, "--lzma2=dict=1MiB")
 	for _, hdr := range []bool{true, false} {
-		got, err := ExtractVmlinux(fakeBzImage(buf.Bytes(), len(kernel), hdr))
+		got, err := ExtractVmlinux(context.Background(), fakeBzImage(payload, len(kernel), hdr))
 		if err != nil {
 			t.Fatalf("header %v: %v", hdr, err)
 		}
@@ -66,20 +75,12 @@ func TestExtractVmlinuxLZMA2(t *testing.T) {
 	}
 }
 
-// The kernel's own payload is compressed with xz --x86 (BCJ + LZMA2);
-// ulikunitz/xz cannot write that, the xz tool can.
+// The kernel's own payload is compressed with xz --x86 (BCJ + LZMA2).
 func TestExtractVmlinuxBCJ(t *testing.T) {
-	if _, err := exec.LookPath("xz"); err != nil {
-		t.Fatal("xz not found: run \"apt-get install xz-utils\"")
-	}
+	ctx := context.Background()
 	kernel := fakeKernel()
-	cmd := exec.Command("xz", "--format=xz", "--check=crc32", "--x86", "--lzma2=dict=1MiB", "-c")
-	cmd.Stdin = bytes.NewReader(kernel)
-	payload, err := cmd.Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := ExtractVmlinux(fakeBzImage(payload, len(kernel), true))
+	payload := xzCompress(t, kernel, "--x86", "--lzma2=dict=1MiB")
+	got, err := ExtractVmlinux(ctx, fakeBzImage(payload, len(kernel), true))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,20 +90,18 @@ func TestExtractVmlinuxBCJ(t *testing.T) {
 	// A corrupted payload fails the CRC32 check, not silently.
 	bad := append([]byte(nil), payload...)
 	bad[len(bad)/2] ^= 0x55
-	if _, err := ExtractVmlinux(fakeBzImage(bad, len(kernel), true)); err == nil {
+	if _, err := ExtractVmlinux(ctx, fakeBzImage(bad, len(kernel), true)); err == nil {
 		t.Error("corrupt payload accepted")
 	}
 }
 
 func TestExtractVmlinuxRejects(t *testing.T) {
-	if _, err := ExtractVmlinux(make([]byte, 4096)); err == nil || !strings.Contains(err.Error(), "XZ") {
+	ctx := context.Background()
+	if _, err := ExtractVmlinux(ctx, make([]byte, 4096)); err == nil || !strings.Contains(err.Error(), "XZ") {
 		t.Errorf("no payload: %v", err)
 	}
-	var buf bytes.Buffer
-	w, _ := xz.NewWriter(&buf)
-	w.Write([]byte("not a kernel at all"))
-	w.Close()
-	if _, err := ExtractVmlinux(fakeBzImage(buf.Bytes(), 19, true)); err == nil || !strings.Contains(err.Error(), "ELF") {
+	payload := xzCompress(t, []byte("not a kernel at all"))
+	if _, err := ExtractVmlinux(ctx, fakeBzImage(payload, 19, true)); err == nil || !strings.Contains(err.Error(), "ELF") {
 		t.Errorf("non-ELF payload: %v", err)
 	}
 }
