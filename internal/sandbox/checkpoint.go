@@ -13,6 +13,7 @@ import (
 
 	supervisorv1 "github.com/paddock-dev/paddock/api/supervisor/v1"
 	"github.com/paddock-dev/paddock/internal/netpolicy"
+	"github.com/paddock-dev/paddock/internal/secret"
 	"github.com/paddock-dev/paddock/internal/store"
 	"github.com/paddock-dev/paddock/internal/template"
 )
@@ -154,6 +155,14 @@ func (m *Manager) forkOptions(o CreateOptions) (CreateOptions, error) {
 		o.Accel = src.Accel
 	}
 	o.Env = append(append([]string(nil), src.Env...), o.Env...)
+	// The checkpoint's processes hold its secrets' placeholders: the fork
+	// keeps the bindings the store still has.
+	st := secret.Open(m.Home)
+	for _, n := range src.Secrets {
+		if _, err := st.Get(n); err == nil {
+			o.Secrets = append(o.Secrets, n)
+		}
+	}
 	if o.User == "" {
 		o.User = src.User.Name // the checkpoint's guest has it configured
 	}
