@@ -89,7 +89,7 @@ type testHost struct {
 	ns, addr string
 }
 
-func newTestHost(t *testing.T) *testHost {
+func newTestHost(t testing.TB) *testHost {
 	n := 100 + os.Getpid()%150
 	h := &testHost{ns: fmt.Sprintf("pdt-net%d", n), addr: fmt.Sprintf("10.213.%d.2", n)}
 	veth := fmt.Sprintf("pdtv%d", n)
@@ -118,7 +118,7 @@ func newTestHost(t *testing.T) *testHost {
 
 // listen opens a socket inside the namespace: a locked thread enters it,
 // creates the socket, and exits with the goroutine (never reused).
-func (h *testHost) listen(t *testing.T, network, addr string) (l net.Listener, pc net.PacketConn) {
+func (h *testHost) listen(t testing.TB, network, addr string) (l net.Listener, pc net.PacketConn) {
 	t.Helper()
 	type result struct {
 		l   net.Listener
@@ -218,7 +218,7 @@ func main() {
 
 // guestProgram builds src, a Go main package, as a static binary NAME in
 // the workspace ws (the guest sees it there) and returns its path.
-func guestProgram(t *testing.T, ws, name, src string) string {
+func guestProgram(t testing.TB, ws, name, src string) string {
 	t.Helper()
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644)

@@ -112,7 +112,7 @@ func (u *upstream) take() []seenRequest {
 
 // startUpstream serves u over TLS (HTTP/2 and HTTP/1.1) in the test's
 // network namespace on port 443, with a certificate from ca for names.
-func startUpstream(t *testing.T, th *testHost, ca *testCA, u *upstream, names ...string) {
+func startUpstream(t testing.TB, th *testHost, ca *testCA, u *upstream, names ...string) {
 	l, _ := th.listen(t, "tcp", th.addr+":443")
 	srv := httptest.NewUnstartedServer(u)
 	srv.Listener.Close()
