@@ -28,7 +28,6 @@ type BuildOptions struct {
 // builder is the state of one build.
 type builder struct {
 	recipe *Recipe
-	hash   string
 	home   homeLayout
 	out    Layout // the build's temporary directory
 	run    runner
@@ -60,16 +59,9 @@ func Build(ctx context.Context, opts BuildOptions) (*Template, error) {
 	}
 	h := homeLayout{home: opts.Home}
 	st := &steps{name: r.Name, out: opts.Progress, log: opts.Logger}
-	if err := os.MkdirAll(h.templatesDir(), 0o700); err != nil {
-		return nil, fmt.Errorf("build template %q: %w", r.Name, err)
-	}
-	lock, err := store.LockFile(h.lock(r.Name), false)
+	lock, err := lockTemplate(h, r.Name, st)
 	if err != nil {
-		st.note("waiting for another build of %s", r.Name)
-		lock, err = store.LockFile(h.lock(r.Name), true)
-		if err != nil {
-			return nil, fmt.Errorf("build template %q: lock: %w", r.Name, err)
-		}
+		return nil, fmt.Errorf("build template %q: %w", r.Name, err)
 	}
 	defer lock.Unlock()
 
@@ -83,35 +75,18 @@ func Build(ctx context.Context, opts BuildOptions) (*Template, error) {
 	if r.Rootfs.Kind == KindDebootstrap && os.Geteuid() != 0 {
 		return nil, fmt.Errorf("building the %s template %w", r.Name, errNeedRoot)
 	}
-	removeLeftovers(h, r.Name)
-
 	start := time.Now()
-	tmp, err := os.MkdirTemp(h.templatesDir(), buildPattern(r.Name))
+	err = assemble(h, r, st, opts.Logger, func(b *builder) error { return b.build(ctx, hash) })
 	if err != nil {
-		return nil, fmt.Errorf("build template %q: %w", r.Name, err)
-	}
-	defer removeTree(tmp) // after a successful swap it holds the old template, or nothing
-	b := &builder{
-		recipe: r,
-		hash:   hash,
-		home:   h,
-		out:    Layout{Dir: tmp},
-		run:    runner{log: opts.Logger},
-		steps:  st,
-	}
-	b.apt = &apt{run: b.run, home: h}
-	if err := b.build(ctx); err != nil {
-		return nil, fmt.Errorf("build template %q: %w", r.Name, err)
-	}
-	if err := install(tmp, h.template(r.Name).Dir); err != nil {
 		return nil, fmt.Errorf("build template %q: %w", r.Name, err)
 	}
 	st.note("built in %.1fs", time.Since(start).Seconds())
 	return Open(opts.Home, r.Name)
 }
 
-// build makes the whole template in b.out.
-func (b *builder) build(ctx context.Context) error {
+// build makes the whole template in b.out from the recipe whose hash is
+// hash.
+func (b *builder) build(ctx context.Context, hash string) error {
 	k, err := b.kernelInto(ctx)
 	if err != nil {
 		return err
@@ -165,7 +140,7 @@ func (b *builder) build(ctx context.Context) error {
 	}
 	m := meta{
 		Name:                 b.recipe.Name,
-		RecipeHash:           b.hash,
+		RecipeHash:           hash,
 		BuilderVersion:       BuilderVersion,
 		KernelPackage:        k.Package,
 		KernelPackageVersion: k.Version,
@@ -175,6 +150,42 @@ func (b *builder) build(ctx context.Context) error {
 		ImageBytes:           diskUsage(b.out.Rootfs()),
 	}
 	return store.WriteJSON(b.out.Meta(), m)
+}
+
+// lockTemplate takes the lock that serialises builds and imports of
+// template name, waiting (and saying so) while another holds it.
+func lockTemplate(h homeLayout, name string, st *steps) (*store.Lock, error) {
+	if err := os.MkdirAll(h.templatesDir(), 0o700); err != nil {
+		return nil, err
+	}
+	lock, err := store.LockFile(h.lock(name), false)
+	if err == nil {
+		return lock, nil
+	}
+	st.note("waiting for another build of %s", name)
+	if lock, err = store.LockFile(h.lock(name), true); err != nil {
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	return lock, nil
+}
+
+// assemble makes template r.Name: fill writes it into a fresh temporary
+// directory under templates/, which then replaces the old template (see
+// install). What crashed builds left is removed first; the temporary
+// directory is removed whatever happens. The caller holds lockTemplate.
+func assemble(h homeLayout, r *Recipe, st *steps, log *slog.Logger, fill func(*builder) error) error {
+	removeLeftovers(h, r.Name)
+	tmp, err := os.MkdirTemp(h.templatesDir(), buildPattern(r.Name))
+	if err != nil {
+		return err
+	}
+	defer removeTree(tmp) // after a successful swap it holds the old template, or nothing
+	b := &builder{recipe: r, home: h, out: Layout{Dir: tmp}, run: runner{log: log}, steps: st}
+	b.apt = &apt{run: b.run, home: h}
+	if err := fill(b); err != nil {
+		return err
+	}
+	return install(tmp, h.template(r.Name).Dir)
 }
 
 // install moves the finished build at tmp to dst. An existing template is

@@ -140,15 +140,9 @@ func Import(ctx context.Context, opts ImportOptions) (*Template, error) {
 		return nil, fmt.Errorf("import %s: %w", opts.Source, err)
 	}
 
-	if err := os.MkdirAll(h.templatesDir(), 0o700); err != nil {
-		return nil, err
-	}
-	lock, err := store.LockFile(h.lock(opts.Name), false)
+	lock, err := lockTemplate(h, opts.Name, st)
 	if err != nil {
-		st.note("waiting for another build of %s", opts.Name)
-		if lock, err = store.LockFile(h.lock(opts.Name), true); err != nil {
-			return nil, fmt.Errorf("import %s: lock: %w", opts.Name, err)
-		}
+		return nil, fmt.Errorf("import %s as template %q: %w", opts.Source, opts.Name, err)
 	}
 	defer lock.Unlock()
 	if t, err := openImported(h, opts.Name); err == nil && !opts.Force {
@@ -158,22 +152,11 @@ func Import(ctx context.Context, opts ImportOptions) (*Template, error) {
 		}
 		return nil, fmt.Errorf("template %q holds another image (%s, from %s): use --force to replace it, or another name", opts.Name, shortDigest(t.Image.Digest), t.Image.Source)
 	}
-	removeLeftovers(h, opts.Name)
-
 	start := time.Now()
-	tmp, err := os.MkdirTemp(h.templatesDir(), buildPattern(opts.Name))
-	if err != nil {
-		return nil, err
-	}
-	defer removeTree(tmp)
 	r := &Recipe{Name: opts.Name, Kernel: KernelSpec{Package: DefaultKernelPackage}, DiskSize: opts.DiskSize}
-	b := &builder{recipe: r, home: h, out: Layout{Dir: tmp}, run: runner{log: opts.Logger}, steps: st}
-	b.apt = &apt{run: b.run, home: h}
-	if err := b.importImage(ctx, img, &info, size); err != nil {
+	err = assemble(h, r, st, opts.Logger, func(b *builder) error { return b.importImage(ctx, img, &info, size) })
+	if err != nil {
 		return nil, fmt.Errorf("import %s as template %q: %w", opts.Source, opts.Name, err)
-	}
-	if err := install(tmp, h.template(opts.Name).Dir); err != nil {
-		return nil, fmt.Errorf("import %s: %w", opts.Name, err)
 	}
 	st.note("imported in %.1fs", time.Since(start).Seconds())
 	return openImported(h, opts.Name)
