@@ -363,11 +363,26 @@ func TestNetworkPolicy(t *testing.T) {
 		}
 	})
 	t.Run("UDP to the test host arrives nowhere", func(t *testing.T) {
-		out := e.with(t).sh("net", fmt.Sprintf("%s/tlsclient udp %s:9999; %s/tlsclient udp allowed.test:9999", e.ws, th.addr, e.ws))
+		e := e.with(t)
+		out := e.sh("net", fmt.Sprintf("%s/tlsclient udp %s:9999; %s/tlsclient udp allowed.test:9999", e.ws, th.addr, e.ws))
 		if strings.Count(out, "sent") != 2 {
 			t.Fatalf("udp client: %q", out)
 		}
-		time.Sleep(500 * time.Millisecond)
+		// Wait for the log to show both destinations' datagrams reached the
+		// policy and were dropped; only then does "nothing arrived" mean
+		// something.
+		drops := map[string]func(logRecord) bool{
+			th.addr + ":9999":   func(r logRecord) bool { return r.Dest == th.addr+":9999" },
+			"allowed.test:9999": func(r logRecord) bool { return r.Name == "allowed.test" && r.Port == 9999 },
+		}
+		for what, to := range drops {
+			waitFor(t, "the log's UDP drop to "+what, 10*time.Second, func() bool {
+				_, ok := findRecord(e.netLog("net"), func(r logRecord) bool {
+					return r.Proto == "udp" && r.Verdict == "deny" && to(r)
+				})
+				return ok
+			})
+		}
 		if nsUDPCount.n.Load() != 0 || hostUDPCount.n.Load() != 0 {
 			t.Fatalf("datagrams arrived: test host %d, host loopback %d", nsUDPCount.n.Load(), hostUDPCount.n.Load())
 		}
