@@ -50,6 +50,16 @@ func templatesHome(t testing.TB) string {
 	return string(h)
 }
 
+// templatesTarget is the make target that builds template name for the
+// tests: make test's own, or make test-agents' for the agent presets only
+// it tests.
+func templatesTarget(name string) string {
+	if name == "codex" || name == "gemini" {
+		return "make test-agents"
+	}
+	return "make templates"
+}
+
 func newEnv(t testing.TB, templates ...string) *env {
 	t.Helper()
 	return newEnvWith(t, false, templates...)
@@ -85,7 +95,7 @@ func newEnvWith(t testing.TB, privateStates bool, templates ...string) *env {
 	th := templatesHome(t)
 	for _, name := range templates {
 		if _, err := os.Stat(filepath.Join(th, "templates", name)); err != nil {
-			t.Fatalf("template %q is not built in %s: run \"make templates\" (or sudo bin/paddock template build %s)", name, th, name)
+			t.Fatalf("template %q is not built in %s: run \"%s\" (or sudo bin/paddock template build %s)", name, th, templatesTarget(name), name)
 		}
 	}
 	// A short path: unix socket paths are limited to 107 bytes.
