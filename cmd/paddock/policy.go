@@ -264,8 +264,17 @@ func formatRecord(r netpolicy.Record) string {
 		dest += " (" + r.Addr + ")"
 	}
 	detail := r.Error
-	if r.Event == "close" {
+	switch r.Event {
+	case "close":
 		detail = fmt.Sprintf("sent %d, received %d", r.Sent, r.Received)
+	case "request": // GET /v1/messages -> 200 [anthropic]
+		detail = fmt.Sprintf("%s %s -> %d", r.Method, r.Path, r.Status)
+		if len(r.Secrets) > 0 {
+			detail += " [" + strings.Join(r.Secrets, ", ") + "]"
+		}
+		if r.Error != "" {
+			detail += ": " + r.Error
+		}
 	}
 	proto := r.Proto
 	if r.Type != "" {

@@ -35,7 +35,7 @@ type secretSetFlags struct {
 	hosts                     []string
 	header, format, basicUser string
 	env                       string
-	query                     bool
+	query, passPlaceholder    bool
 	stdin                     bool
 	fromEnv, command          string
 	cache                     time.Duration
@@ -77,13 +77,14 @@ func secretSetCmd() *cobra.Command {
 	fl.StringVar(&f.basicUser, "basic-user", "", "send HTTP basic auth, `USER` with the value as password, in Authorization")
 	fl.StringVar(&f.env, "env", "", "the sandbox variable `VAR` that holds the placeholder (default: the service's, or NAME upper-cased)")
 	fl.BoolVar(&f.query, "query", false, "also replace the placeholder in query strings, not only in headers")
+	fl.BoolVar(&f.passPlaceholder, "pass-placeholder", false, "let this secret's placeholder go to other hosts unchanged instead of refusing the request")
 	return cmd
 }
 
 // spec turns the flags into a secret.Spec, reading the value from stdin or
 // the environment. cacheSet says whether --cache was given.
 func (f secretSetFlags) spec(name string, cacheSet bool, stdin io.Reader, prompt io.Writer) (secret.Spec, error) {
-	spec := secret.Spec{Name: name, Env: f.env, Query: f.query}
+	spec := secret.Spec{Name: name, Env: f.env, Query: f.query, PassElsewhere: f.passPlaceholder}
 	sources := 0
 	for _, given := range []bool{f.stdin, f.fromEnv != "", f.command != ""} {
 		if given {

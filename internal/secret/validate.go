@@ -47,7 +47,7 @@ type Spec struct {
 // its placeholder and times. Every problem is reported, joined.
 func (spec Spec) definition() (Definition, error) {
 	var errs []error
-	d := Definition{Name: spec.Name, Query: spec.Query, Owner: spec.Owner, Sandbox: spec.Sandbox}
+	d := Definition{Name: spec.Name, Query: spec.Query, PassElsewhere: spec.PassElsewhere, Owner: spec.Owner, Sandbox: spec.Sandbox}
 	if !validName(spec.Name) {
 		errs = append(errs, fmt.Errorf("invalid secret name %q: use 1-63 characters of a-z, 0-9 and '-', starting with a letter or digit", spec.Name))
 	}

@@ -102,8 +102,12 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("basic target %+v %q", tg, tg.String())
 	}
 	d = mustSet(t, s, Spec{Name: "u", Env: "MY_VAR", Query: true, Targets: custom([]string{"a.test"}, "Authorization", "%s", ""), Source: stdin, Value: "v"})
-	if d.Env != "MY_VAR" || !d.Query || d.Targets[0].Format != "" {
+	if d.Env != "MY_VAR" || !d.Query || d.PassElsewhere || d.Targets[0].Format != "" {
 		t.Errorf("%+v", d)
+	}
+	d = mustSet(t, s, Spec{Name: "u", PassElsewhere: true, Targets: custom([]string{"a.test"}, "Authorization", "%s", ""), Source: stdin, Value: "v"})
+	if got, err := s.Get("u"); err != nil || !d.PassElsewhere || !got.PassElsewhere || got.Query {
+		t.Errorf("pass_elsewhere: set %+v, stored %+v, %v", d, got, err)
 	}
 	d = mustSet(t, s, Spec{Name: "c", Targets: custom([]string{"a_b.test"}, "Authorization", "token %s 100%", ""), Source: Source{Kind: FromCommand, Command: "echo v"}})
 	if d.Source.Cache != Duration(DefaultCache) || d.Targets[0].HeaderValue("v") != "token v 100%" {

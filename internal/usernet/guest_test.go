@@ -44,7 +44,7 @@ type testNet struct {
 	dialled atomic.Int64
 }
 
-func newTestNet(t *testing.T, p netpolicy.Policy) *testNet {
+func newTestNet(t *testing.T, p netpolicy.Policy, opts ...func(*Config)) *testNet {
 	t.Helper()
 	m, err := netpolicy.Compile(p)
 	if err != nil {
@@ -58,7 +58,7 @@ func newTestNet(t *testing.T, p netpolicy.Policy) *testNet {
 	t.Cleanup(func() { tn.host.Close() })
 	resolv := filepath.Join(t.TempDir(), "resolv.conf")
 	os.WriteFile(resolv, []byte("nameserver 127.0.0.1\n"), 0o644)
-	tn.n, err = New(Config{
+	cfg := Config{
 		Policy: m, ResolvConf: resolv,
 		Record: func(r netpolicy.Record) {
 			select {
@@ -71,7 +71,11 @@ func newTestNet(t *testing.T, p netpolicy.Policy) *testNet {
 			var d net.Dialer
 			return d.DialContext(ctx, network, tn.host.Addr().String())
 		},
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	tn.n, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,14 +1,6 @@
 package usernet
 
-import (
-	"fmt"
-	"sync"
-	"time"
-
-	"golang.org/x/time/rate"
-
-	"github.com/paddock-dev/paddock/internal/netpolicy"
-)
+import "github.com/paddock-dev/paddock/internal/netpolicy"
 
 // What a guest can make the supervisor hold is bounded. Past a bound the
 // guest is refused, and the refusal is a decision in the network log like
@@ -46,49 +38,6 @@ func (s slots) take() bool {
 
 func (s slots) give() { <-s }
 
-// recordLimiter passes records at recordRate with bursts of recordBurst
-// and counts the rest.
-type recordLimiter struct {
-	mu         sync.Mutex
-	lim        *rate.Limiter
-	suppressed int64     // guarded by mu: records dropped since the last report
-	since      time.Time // guarded by mu: when the first of them was dropped
-}
-
-func newRecordLimiter() *recordLimiter {
-	return &recordLimiter{lim: rate.NewLimiter(recordRate, recordBurst)}
-}
-
-// pass returns the records to write for r: none while over the rate;
-// else a report of what was suppressed, if anything was, then r.
-func (l *recordLimiter) pass(r netpolicy.Record) []netpolicy.Record {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.lim.Allow() {
-		if l.suppressed == 0 {
-			l.since = r.Time
-		}
-		l.suppressed++
-		return nil
-	}
-	if l.suppressed == 0 {
-		return []netpolicy.Record{r}
-	}
-	report := netpolicy.Record{Time: r.Time, Event: "suppressed", Proto: "-",
-		Rule: fmt.Sprintf("%d records not logged since %s: over %d a second", l.suppressed, l.since.Format(time.RFC3339), recordRate)}
-	l.suppressed = 0
-	return []netpolicy.Record{report, r}
-}
-
-// flush returns the report of records suppressed and not yet reported.
-func (l *recordLimiter) flush() (netpolicy.Record, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.suppressed == 0 {
-		return netpolicy.Record{}, false
-	}
-	r := netpolicy.Record{Time: time.Now(), Event: "suppressed", Proto: "-",
-		Rule: fmt.Sprintf("%d records not logged since %s: over %d a second", l.suppressed, l.since.Format(time.RFC3339), recordRate)}
-	l.suppressed = 0
-	return r, true
+func newRecordLimiter() *netpolicy.RecordLimiter {
+	return netpolicy.NewRecordLimiter(recordRate, recordBurst)
 }

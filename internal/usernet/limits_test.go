@@ -26,12 +26,12 @@ func TestRecordLimiterCountsWhatItDrops(t *testing.T) {
 	}
 	const flood = 10_000
 	for i := range flood {
-		count(l.pass(netpolicy.Record{Time: time.Now(), Event: "dns", Name: fmt.Sprint(i)}))
+		count(l.Pass(netpolicy.Record{Time: time.Now(), Event: "dns", Name: fmt.Sprint(i)}))
 	}
 	if written < recordBurst || written > recordBurst+recordRate*5 {
 		t.Fatalf("%d of %d records written at once, want about the burst %d", written, flood, recordBurst)
 	}
-	r, ok := l.flush()
+	r, ok := l.Flush()
 	if !ok || !strings.Contains(r.Rule, "not logged") {
 		t.Fatalf("flush after a flood: %+v %v", r, ok)
 	}
@@ -39,7 +39,7 @@ func TestRecordLimiterCountsWhatItDrops(t *testing.T) {
 	if int64(written)+reported != flood {
 		t.Fatalf("written %d + reported suppressed %d != %d", written, reported, flood)
 	}
-	if _, ok := l.flush(); ok {
+	if _, ok := l.Flush(); ok {
 		t.Fatal("a second flush reported again")
 	}
 }

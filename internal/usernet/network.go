@@ -76,6 +76,25 @@ type Config struct {
 	ResolvConf string
 	// Dial opens host-side connections; nil: a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Intercept, when set, is offered every allowed connection to a name
+	// on ports 80 and 443 whose TLS SNI or HTTP Host names that name; the
+	// connections it takes it serves itself (secret injection, package
+	// inject) instead of their being relayed.
+	Intercept Interceptor
+}
+
+// Interceptor serves some guest connections itself instead of the
+// forwarder's relaying them.
+type Interceptor interface {
+	// Intercepts reports whether the connection to name (normalised, as
+	// the policy allowed it) on port is for the interceptor. It is asked
+	// once per connection and must be cheap.
+	Intercepts(name string, port uint16) bool
+	// Serve serves guest, whose first bytes head the forwarder has read
+	// already, until it ends, and closes it. dial opens a connection to
+	// the address the policy allowed. It returns the bytes read from the
+	// guest and written to it.
+	Serve(ctx context.Context, guest net.Conn, head []byte, name string, port uint16, dial func(ctx context.Context) (net.Conn, error)) (sent, received int64)
 }
 
 // Network is one sandbox's network. Its policy may be replaced at any
@@ -94,7 +113,7 @@ type Network struct {
 	conns    slots // maxConns
 	sniffing slots // maxSniffing
 	lookups  slots // maxLookups
-	records  *recordLimiter
+	records  *netpolicy.RecordLimiter
 
 	udpMu   sync.Mutex
 	udpSeen map[netip.AddrPort]time.Time // guarded by udpMu: the last logged drop per destination
@@ -197,7 +216,7 @@ func (n *Network) record(r netpolicy.Record) {
 	if n.cfg.Record == nil {
 		return
 	}
-	for _, x := range n.records.pass(r) {
+	for _, x := range n.records.Pass(r) {
 		n.cfg.Record(x)
 	}
 }
@@ -212,7 +231,7 @@ func (n *Network) reportSuppressed() {
 		case <-n.ctx.Done():
 			return
 		case <-t.C:
-			if r, ok := n.records.flush(); ok && n.cfg.Record != nil {
+			if r, ok := n.records.Flush(); ok && n.cfg.Record != nil {
 				n.cfg.Record(r)
 			}
 		}

@@ -142,13 +142,14 @@ func rawAllowed(m *netpolicy.Matcher, addrs []netip.Addr, port uint16) bool {
 
 // connect dials addrs in turn and relays. With check set it first
 // completes the guest's handshake and reads the start of the stream
-// (SNI/Host), which check may refuse.
+// (SNI/Host), which check may refuse; a connection Config.Intercept
+// takes then is served by it, with a dial of addrs, instead.
 func (n *Network) connect(r *tcp.ForwarderRequest, m *netpolicy.Matcher, rec netpolicy.Record, d netpolicy.Decision, check func([]byte) netpolicy.Decision, addrs []netip.Addr) {
 	port := strconv.Itoa(int(r.ID().LocalPort))
-	dial := func() (net.Conn, error) {
+	dialWith := func(ctx context.Context) (net.Conn, error) {
 		var err error
 		for _, a := range addrs {
-			ctx, cancel := context.WithTimeout(n.ctx, dialTimeout)
+			ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 			var c net.Conn
 			c, err = n.cfg.Dial(ctx, "tcp", net.JoinHostPort(a.String(), port))
 			cancel()
@@ -158,6 +159,7 @@ func (n *Network) connect(r *tcp.ForwarderRequest, m *netpolicy.Matcher, rec net
 		}
 		return nil, err
 	}
+	dial := func() (net.Conn, error) { return dialWith(n.ctx) }
 	var (
 		out  net.Conn
 		err  error
@@ -201,6 +203,14 @@ func (n *Network) connect(r *tcp.ForwarderRequest, m *netpolicy.Matcher, rec net
 			in.Close()
 			return
 		}
+		if n.intercepts(rec, head) {
+			rec.Verdict, rec.Rule = d.Verdict, d.Rule
+			n.record(rec)
+			sent, received := n.cfg.Intercept.Serve(n.ctx, in, head, rec.Name, rec.Port, dialWith)
+			rec.Time, rec.Event, rec.Sent, rec.Received = time.Now(), "close", sent, received
+			n.record(rec)
+			return
+		}
 		if out, err = dial(); err != nil {
 			rec.Verdict, rec.Rule, rec.Error = d.Verdict, d.Rule, "dial: "+err.Error()
 			n.record(rec)
@@ -214,6 +224,17 @@ func (n *Network) connect(r *tcp.ForwarderRequest, m *netpolicy.Matcher, rec net
 	sent, received := relay(in, out, head)
 	rec.Time, rec.Event, rec.Sent, rec.Received = time.Now(), "close", sent, received
 	n.record(rec)
+}
+
+// intercepts reports whether the connection rec describes, which began
+// with head, goes to Config.Intercept: a connection to a name whose TLS
+// SNI or HTTP Host is that name, which the interceptor wants.
+func (n *Network) intercepts(rec netpolicy.Record, head []byte) bool {
+	if n.cfg.Intercept == nil || rec.Name == "" {
+		return false
+	}
+	seen, _ := sniffName(head)
+	return seen != "" && netpolicy.NormalizeName(seen) == rec.Name && n.cfg.Intercept.Intercepts(rec.Name, rec.Port)
 }
 
 // readHead reads until the SNI or Host can be judged, sniffMax bytes, the
