@@ -217,6 +217,9 @@ func (p *Proxy) Serve(ctx context.Context, guest net.Conn, head []byte, name str
 	l := &oneConn{conn: conn, done: gc.closed, stop: make(chan struct{})}
 	l.ctx = context.WithValue(ctx, sessionKey{}, s)
 	p.http.Serve(l)
+	if !l.accepted { // the server was closed before it took the connection
+		gc.Close()
+	}
 	<-gc.closed
 	return gc.counts()
 }
