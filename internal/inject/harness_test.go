@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -25,16 +26,17 @@ import (
 
 // fakeSecrets is a sandbox's bound secrets, with values a test may change.
 type fakeSecrets struct {
-	mu     sync.Mutex
-	defs   []secret.Definition
-	values map[string]string
-	errs   map[string]error
+	mu       sync.Mutex
+	defs     []secret.Definition
+	values   map[string]string
+	errs     map[string]error
+	boundErr error
 }
 
 func (f *fakeSecrets) Bound() ([]secret.Definition, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.defs, nil
+	return f.defs, f.boundErr
 }
 
 func (f *fakeSecrets) Value(_ context.Context, name string) (string, error) {
@@ -137,13 +139,17 @@ func (l lockedWriter) Write(b []byte) (int, error) {
 	return l.w.Write(b)
 }
 
-// upstream records each request and answers it: /redirect redirects to
-// /echo, /stream sends a line, then another once released.
+// upstream records each request and answers it: /upload with the length
+// of its body, /redirect with a redirect to /echo, /stream with a line,
+// then another once released.
 func (h *harness) upstream(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	h.seen = append(h.seen, seen{Method: r.Method, Host: r.Host, Path: r.URL.Path, Query: r.URL.RawQuery, Proto: r.Proto, Header: r.Header.Clone()})
 	h.mu.Unlock()
 	switch r.URL.Path {
+	case "/upload":
+		n, _ := io.Copy(io.Discard, r.Body)
+		fmt.Fprint(w, n)
 	case "/redirect":
 		http.Redirect(w, r, "/echo", http.StatusFound)
 	case "/stream":

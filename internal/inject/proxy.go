@@ -92,6 +92,8 @@ type Proxy struct {
 
 	bound     atomic.Pointer[index]
 	refreshMu sync.Mutex
+
+	now func() time.Time // for tests
 }
 
 // New returns a proxy for one sandbox.
@@ -101,7 +103,7 @@ func New(cfg Config) *Proxy {
 	}
 	p := &Proxy{cfg: cfg, log: cfg.Log, roots: cfg.UpstreamRoots,
 		clientSessions: tls.NewLRUClientSessionCache(256),
-		records:        netpolicy.NewRecordLimiter(recordRate, recordBurst)}
+		records:        netpolicy.NewRecordLimiter(recordRate, recordBurst), now: time.Now}
 	if p.roots == nil {
 		var err error
 		if p.roots, err = upstreamRoots(os.Getenv(UpstreamCAEnv)); err != nil {
@@ -164,12 +166,12 @@ func (p *Proxy) Intercepts(name string, port uint16) bool {
 }
 
 // Serve serves one guest connection to name:port, whose first bytes, head,
-// the forwarder has read already, and closes it. A TLS connection to a
-// host a bound secret is for is answered with a certificate from the CA,
-// and its HTTP requests (HTTP/1.1 or HTTP/2) are read, checked, given
-// their secrets and sent on over TLS connections that dial opens (verified
-// as any client would, SNI name). A TLS connection to another host, or
-// to a port but 443, is relayed unread. A plain connection is read as HTTP and sent on as is,
+// the forwarder has read already, and closes it. A TLS connection to port
+// 443 of a host a bound secret is for is answered with a certificate from
+// the CA, and its HTTP requests (HTTP/1.1 or HTTP/2) are read, checked,
+// given their secrets and sent on over TLS connections that dial opens
+// (verified as any client would, SNI name). Any other TLS connection is
+// relayed unread. A plain connection is read as HTTP and sent on as is,
 // but a request that carries a placeholder is refused. It returns the
 // bytes read from the guest and written to it.
 func (p *Proxy) Serve(ctx context.Context, guest net.Conn, head []byte, name string, port uint16, dial func(ctx context.Context) (net.Conn, error)) (sent, received int64) {
@@ -251,7 +253,7 @@ func newIndex(defs []secret.Definition, at time.Time) *index {
 // answer is older than boundTTL. When Secrets fails, the last answer
 // stays (none at first) and the failure is logged.
 func (p *Proxy) index() *index {
-	now := time.Now()
+	now := p.now()
 	if ix := p.bound.Load(); ix != nil && now.Sub(ix.at) < boundTTL {
 		return ix
 	}

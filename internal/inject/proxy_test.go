@@ -272,6 +272,21 @@ func TestValueChange(t *testing.T) {
 	}
 }
 
+// A request body goes upstream whole, over either protocol.
+func TestRequestBody(t *testing.T) {
+	h := newHarness(t, []secret.Definition{def("t", "X-Api-Key", "", "api.test")}, map[string]string{"t": value})
+	for _, h2 := range []bool{false, true} {
+		body := strings.Repeat("x", 1<<20)
+		req, _ := http.NewRequest("POST", "https://api.test/upload", strings.NewReader(body))
+		req.Header.Set("X-Api-Key", placeholder("t"))
+		resp, got := h.do(h.client("api.test", h2), req)
+		s := h.takeSeen()
+		if resp.StatusCode != 200 || got != "1048576" || len(s) != 1 || s[0].Header.Get("X-Api-Key") != value {
+			t.Fatalf("h2 %v: %s %q; upstream saw %+v", h2, resp.Status, got, s)
+		}
+	}
+}
+
 // A streamed response reaches the guest as it is written, before it ends.
 func TestStreaming(t *testing.T) {
 	h := newHarness(t, []secret.Definition{def("t", "X-Api-Key", "", "api.test")}, map[string]string{"t": value})
@@ -419,6 +434,35 @@ func TestIntercepts(t *testing.T) {
 		if got := c.p.Intercepts(c.name, c.port); got != c.want {
 			t.Errorf("Intercepts(%s, %d) = %v, want %v", c.name, c.port, got, c.want)
 		}
+	}
+}
+
+// The bound secrets are read again after a second; when they cannot be,
+// the last known stay.
+func TestBoundReread(t *testing.T) {
+	f := &fakeSecrets{defs: []secret.Definition{def("t", "X", "", "api.test")}}
+	p := New(Config{Secrets: f})
+	now := time.Now()
+	p.now = func() time.Time { return now }
+	if !p.Intercepts("api.test", 443) || p.Intercepts("new.test", 443) {
+		t.Fatal("the first definitions")
+	}
+	f.mu.Lock()
+	f.defs = []secret.Definition{def("n", "X", "", "new.test")}
+	f.mu.Unlock()
+	if p.Intercepts("new.test", 443) {
+		t.Fatal("read again within a second")
+	}
+	now = now.Add(boundTTL)
+	if !p.Intercepts("new.test", 443) || p.Intercepts("api.test", 443) {
+		t.Fatal("not read again after a second")
+	}
+	f.mu.Lock()
+	f.boundErr = errors.New("the store is unreadable")
+	f.mu.Unlock()
+	now = now.Add(boundTTL)
+	if !p.Intercepts("new.test", 443) {
+		t.Fatal("a failed read dropped the last known definitions")
 	}
 }
 

@@ -219,24 +219,46 @@ func (m *Manager) validateFolder(kind, dir string) (string, error) {
 	return real, nil
 }
 
-// notNested refuses a workspace strictly inside another sandbox's, or
-// holding one: the guest of the outer sandbox could replace a folder on
-// the inner one's path. Sandboxes on the same folder are fine.
-func (m *Manager) notNested(ws string) error {
+// notNested refuses a folder to sync (a workspace, or a mount add) strictly
+// inside another sandbox's workspace or read-write folder, or holding
+// one: the guest of the outer sandbox could replace a folder on the inner
+// one's path. Sandboxes on the same folder are fine.
+func (m *Manager) notNested(dir string) error {
 	entries, _ := os.ReadDir(m.Home.SandboxesDir())
 	for _, e := range entries {
 		var cfg store.SandboxConfig
-		if store.ReadJSON(m.Home.Sandbox(e.Name()).Config(), &cfg) != nil || cfg.Workspace == "" || cfg.Workspace == ws {
+		if store.ReadJSON(m.Home.Sandbox(e.Name()).Config(), &cfg) != nil {
 			continue
 		}
-		switch {
-		case contains(cfg.Workspace, ws):
-			return fmt.Errorf("it is inside sandbox %q's workspace %s, whose guest could replace a folder on this path: share %s itself, or a folder outside it", cfg.Name, cfg.Workspace, cfg.Workspace)
-		case contains(ws, cfg.Workspace):
-			return fmt.Errorf("it holds sandbox %q's workspace %s, whose path this sandbox's guest could change: share a folder that does not", cfg.Name, cfg.Workspace)
+		for _, w := range writableFolders(cfg) {
+			switch {
+			case w.path == dir:
+			case contains(w.path, dir):
+				return fmt.Errorf("it is inside sandbox %q's %s %s, whose guest could replace a folder on this path: share %s itself, or a folder outside it", cfg.Name, w.kind, w.path, w.path)
+			case contains(dir, w.path):
+				return fmt.Errorf("it holds sandbox %q's %s %s, whose path this sandbox's guest could change: share a folder that does not", cfg.Name, w.kind, w.path)
+			}
 		}
 	}
 	return nil
+}
+
+// hostFolder is a host folder a sandbox syncs, and what it is to it.
+type hostFolder struct{ kind, path string }
+
+// writableFolders are the host folders whose changes cfg's guest writes
+// back: its workspace and its read-write mounts.
+func writableFolders(cfg store.SandboxConfig) []hostFolder {
+	var fs []hostFolder
+	if cfg.Workspace != "" {
+		fs = append(fs, hostFolder{"workspace", cfg.Workspace})
+	}
+	for _, mt := range cfg.Mounts {
+		if !mt.ReadOnly {
+			fs = append(fs, hostFolder{"read-write folder", mt.Host})
+		}
+	}
+	return fs
 }
 
 // contains reports whether dir is p or holds it.
