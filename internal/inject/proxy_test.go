@@ -489,7 +489,7 @@ func TestUpstreamCAFromEnv(t *testing.T) {
 }
 
 // Every connection's goroutines and upstream connections end with it,
-// whether it sent requests or was refused or went away.
+// whether it sent requests, was refused, went away or left a stream.
 func TestConnectionsEnd(t *testing.T) {
 	h := newHarness(t, []secret.Definition{def("t", "X-Api-Key", "", "api.test")}, map[string]string{"t": value})
 	addr := h.listen("api.test", 443)
@@ -502,7 +502,14 @@ func TestConnectionsEnd(t *testing.T) {
 			TLSClientConfig:   &tls.Config{RootCAs: h.guestCAs},
 			ForceAttemptHTTP2: i%2 == 0,
 		}
-		switch i % 3 {
+		switch i % 4 {
+		case 3: // a stream the guest abandons midway
+			resp, err := (&http.Client{Transport: tr}).Do(get(t, "https://api.test/stream"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			bufio.NewReader(resp.Body).ReadString('\n')
+			resp.Body.Close()
 		case 0:
 			h.do(&http.Client{Transport: tr}, get(t, "https://api.test/echo"))
 		case 1:

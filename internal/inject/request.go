@@ -39,6 +39,7 @@ type exchangeKey struct{}
 // serveHTTP checks one guest request, refusing it (421, 403, 502) or
 // sending it on with its secrets.
 func (s *session) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	defer s.afterRequest()
 	x := &exchange{rec: netpolicy.Record{Time: time.Now(), Event: "request", Proto: s.proto, Dest: s.dest,
 		Name: s.name, Port: s.port, Method: r.Method, Path: r.URL.Path}}
 	if !s.ownHost(r.Host) {

@@ -209,6 +209,17 @@ func (s *session) close() {
 	}
 }
 
+// afterRequest closes the upstream connections a request left idle when
+// the session ended while it ran (an HTTP/2 guest's streams outlive its
+// connection's end by a little).
+func (s *session) afterRequest() {
+	select {
+	case <-s.ended:
+		s.transport.CloseIdleConnections()
+	default:
+	}
+}
+
 func (s *session) closeAhead() {
 	if d := <-s.ahead; d.conn != nil {
 		d.conn.Close()
