@@ -253,3 +253,54 @@ func TestExtractRefusesCraftedWhiteouts(t *testing.T) {
 		checkOutside(t, outside)
 	}
 }
+
+// A symlink out of the root in one layer and entries through it in the
+// next (absolute and relative; a file, a folder, a file in it) stay inside
+// the staging folder or are refused: the flattened image and the layers
+// one after the other alike.
+func TestExtractSymlinkThenFileAcrossLayers(t *testing.T) {
+	for _, abs := range []bool{true, false} {
+		staging, outside := newStaging(t)
+		target := outside
+		if !abs {
+			target = "../../../../../../" + strings.TrimPrefix(outside, "/")
+		}
+		lower := tarOf(t, tar.Header{Typeflag: tar.TypeSymlink, Name: "link", Linkname: target, Mode: 0o777})
+		upper := tarOf(t,
+			tar.Header{Typeflag: tar.TypeReg, Name: "link/through", Mode: 0o644},
+			tar.Header{Typeflag: tar.TypeDir, Name: "link/dir/", Mode: 0o755},
+			tar.Header{Typeflag: tar.TypeReg, Name: "link/dir/f", Mode: 0o644},
+		)
+		img, err := mutate.AppendLayers(empty.Image, layerOf(t, lower), layerOf(t, upper))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc := mutate.Extract(img)
+		x, err := newExtractor(staging)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = x.extract(rc)
+		rc.Close()
+		x.close()
+		t.Logf("flattened, absolute %v: %v", abs, err)
+		checkOutside(t, outside)
+		if err == nil {
+			if st, err := os.Lstat(filepath.Join(staging, "link", "through")); err != nil || !st.Mode().IsRegular() {
+				t.Errorf("flattened: link/through is not a file inside the staging folder: %v", err)
+			}
+		}
+
+		staging, outside = newStaging(t)
+		x, err = newExtractor(staging)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, layer := range [][]byte{lower, upper} {
+			err := x.extract(bytes.NewReader(layer))
+			t.Logf("layer %d, absolute %v: %v", i, abs, err)
+		}
+		x.close()
+		checkOutside(t, outside)
+	}
+}
