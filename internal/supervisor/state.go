@@ -147,8 +147,8 @@ func vmDirs(dir string, sp stateSpec, backing []qemu.Image, ram string) []vmDir 
 	return dirs
 }
 
-// startVM starts the QEMU of the VM whose directory is dir, with its
-// workspace ws and its RAM in ram ("" for anonymous memory). key names
+// startVM starts the QEMU of the VM whose directory is dir, with ws the
+// (empty) folder its 9p device shares and its RAM in ram ("" for anonymous memory). key names
 // the VM for its host uid (vmIDs).
 func startVM(key, dir string, sp stateSpec, ws, ram string, adjust func(*qemu.Config), console, stderr io.Writer) (*qemu.Process, error) {
 	backing, err := qemu.BackingChain(filepath.Join(dir, store.DiskName))

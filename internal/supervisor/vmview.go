@@ -19,14 +19,15 @@ import (
 // which it is uid 1000 (the guest's default agent user), with no
 // capabilities and no groups. It reaches no host path by name: every
 // directory it needs (its sandbox's, the template's, the saved state's,
-// the workspace) is a detached bind mount idmapped so that the
-// directory's owner appears as QEMU's uid, inherited as a file descriptor
-// and named /proc/self/fd/N/... Files QEMU writes there belong on disk to
-// the directory's owner. When paddock runs as a plain user, QEMU runs as
+// the empty folder its 9p device shares) is a detached bind mount
+// idmapped so that the directory's owner appears as QEMU's uid,
+// inherited as a file descriptor and named /proc/self/fd/N/... Files
+// QEMU writes there belong on disk to the directory's owner. When paddock runs as a plain user, QEMU runs as
 // that user and reaches paddock's files by name, as that user may anyway;
-// only the workspace goes through a descriptor (pinned, see
-// openWorkspace). Either way QEMU runs under qemu.Confinement's file
-// filter.
+// only the shared folder goes through a descriptor (openWorkspace).
+// Either way QEMU runs under qemu.Confinement's file filter. The
+// workspace itself QEMU never reaches: the supervisor syncs it
+// (workspace.go).
 
 // vmUIDBase is the first host uid given to a QEMU; vmUIDSpan uids follow.
 // They lie far above the ranges that useradd and /etc/subuid hand out.
@@ -36,7 +37,7 @@ const (
 )
 
 // guestOwner is the uid and gid a confined QEMU has in its user namespace,
-// and so the owner its 9p server presents for the workspace's files.
+// and so the owner its 9p server presents for the files of its share.
 const guestOwner = 1000
 
 // vmIDs is the host uid (and gid) of the QEMU of the VM named key: one per
@@ -84,8 +85,8 @@ type vmDir struct {
 }
 
 // newVMView gives the QEMU of the VM named key (a sandbox or a saved
-// state) the directories dirs, its own directory first, and the
-// workspace ws (pinned by openWorkspace; nil for none).
+// state) the directories dirs, its own directory first, and the folder
+// ws its 9p device shares (opened by openWorkspace; nil for none).
 func newVMView(key string, dirs []vmDir, ws *os.File, accel string) (v *vmView, err error) {
 	v = &vmView{cwd: dirs[0].path}
 	defer func() {
@@ -183,7 +184,8 @@ func (v *vmView) path(p string) string {
 	return p
 }
 
-// workspace is the name by which QEMU reaches the workspace.
+// workspace is the name by which QEMU reaches the folder its 9p device
+// shares.
 func (v *vmView) workspace(ws *os.File) string {
 	for i, t := range v.trees {
 		if t.dir == ws.Name() {

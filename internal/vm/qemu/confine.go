@@ -13,8 +13,9 @@ import (
 // its own -sandbox. Whatever the caller, QEMU gets the file filter
 // (fileFilter): it cannot make a setuid or setgid file, change an owner,
 // make a device node, FIFO or socket file, or set an extended attribute.
-// That is the workspace boundary: QEMU's 9p server does to host files
-// what the guest asks, so these requests must fail in QEMU itself.
+// QEMU's 9p server does to host files what the guest asks; it shares an
+// empty folder (the workspace is synced by the supervisor, never shared),
+// and the filter makes these requests fail in QEMU itself.
 type Confinement struct {
 	// HostUID and HostGID, when HostUID is not 0, are the unprivileged
 	// host ids QEMU runs as (the caller must be root). QEMU then runs in a
