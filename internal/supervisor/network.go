@@ -14,6 +14,7 @@ import (
 
 	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
 	supervisorv1 "github.com/paddock-dev/paddock/api/supervisor/v1"
+	"github.com/paddock-dev/paddock/internal/inject"
 	"github.com/paddock-dev/paddock/internal/netpolicy"
 	"github.com/paddock-dev/paddock/internal/store"
 	"github.com/paddock-dev/paddock/internal/usernet"
@@ -73,7 +74,16 @@ func (s *sup) startNetwork() error {
 		return err
 	}
 	sn := &sandboxNet{policyFile: s.layout.Policy(), log: lf}
-	n, err := usernet.New(usernet.Config{Policy: m, Record: sn.record, Log: s.log})
+	ca, err := inject.LoadCA(s.opts.Home)
+	if err != nil {
+		lf.Close()
+		return fmt.Errorf("the certificate authority for secret injection: %w", err)
+	}
+	// The injector serves the hosts of bound secrets; it reads the bound
+	// secrets again at most once a second, so with none it intercepts
+	// nothing and a secret bound or set later counts.
+	proxy := inject.New(inject.Config{CA: ca, Secrets: s.secrets, Record: sn.record, Log: s.log})
+	n, err := usernet.New(usernet.Config{Policy: m, Record: sn.record, Log: s.log, Intercept: proxy})
 	if err != nil {
 		lf.Close()
 		return err
