@@ -190,6 +190,14 @@ func netEvent(r netpolicy.Record) Event {
 	if r.Event == "close" {
 		e.Fields["sent"], e.Fields["received"] = strconv.FormatInt(r.Sent, 10), strconv.FormatInt(r.Received, 10)
 	}
+	if r.Event == "request" {
+		// A request the injector read: its secrets by name, never a value.
+		e.Fields["method"], e.Fields["path"], e.Fields["status"] = r.Method, r.Path, strconv.Itoa(r.Status)
+		if len(r.Secrets) > 0 {
+			e.Fields["secrets"] = strings.Join(r.Secrets, ",")
+		}
+		e.Message = strings.TrimSpace(fmt.Sprintf("request %s %s %s%s -> %d: %s (%s)", r.Proto, r.Method, r.Name, r.Path, r.Status, r.Verdict, r.Rule))
+	}
 	switch {
 	case r.Error != "":
 		e.Level = "error"
