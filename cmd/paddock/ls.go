@@ -38,19 +38,32 @@ func lsCmd() *cobra.Command {
 				}
 				return enc.Encode(list)
 			}
-			// A status may carry an error the guest's bytes are in.
-			tw := tabwriter.NewWriter(termsafe.Writer(os.Stdout), 0, 4, 2, ' ', 0)
+			// A reason may carry an error the guest's bytes are in.
+			out := termsafe.Writer(os.Stdout)
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tSTATUS\tTEMPLATE\tDISK\tAGE\tWORKSPACE")
 			pooled := false
+			var reasons []string
 			for _, s := range list {
 				ws := s.Workspace
 				if s.Pool != "" {
 					ws, pooled = "(warm pool, idle)", true
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Status, s.Template, humanBytes(s.DiskBytes), age(s.Created), ws)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.State, s.Template, humanBytes(s.DiskBytes), age(s.Created), ws)
+				if s.Reason != "" {
+					reasons = append(reasons, s.Name+": "+s.Reason)
+				}
 			}
 			if err := tw.Flush(); err != nil {
 				return err
+			}
+			// The sentences go under the table, one a line, so its
+			// columns stay narrow.
+			if len(reasons) > 0 {
+				fmt.Fprintln(out)
+				for _, r := range reasons {
+					fmt.Fprintln(out, r)
+				}
 			}
 			if pooled {
 				fmt.Println("\nwarm pool: idle sandboxes that paddock serve --warm keeps for API creates to claim;\nthe next serve adopts them, paddock rm removes them.")

@@ -56,8 +56,8 @@ func (s *Server) sandboxFor(h http.Header) (sandbox.Info, error) {
 	}
 	// A supervisor too busy to answer its status in time (a loaded host)
 	// is given the call: the command's own stream says if it cannot run.
-	if info.Status != "running" && !strings.HasPrefix(info.Status, "unresponsive") {
-		return sandbox.Info{}, connect.NewError(connect.CodeUnavailable, fmt.Errorf("sandbox %q is %s", id, info.Status))
+	if info.State != sandbox.StateRunning && info.State != sandbox.StateUnresponsive {
+		return sandbox.Info{}, connect.NewError(connect.CodeUnavailable, fmt.Errorf("sandbox %q is %s", id, info.Summary()))
 	}
 	return info, nil
 }

@@ -44,8 +44,8 @@ func (s *Server) fork(w http.ResponseWriter, r *http.Request, key string) {
 	if !ok {
 		return
 	}
-	if info.Status != "running" {
-		writeError(w, http.StatusConflict, fmt.Sprintf("sandbox %q is %s: only a running sandbox is forked", info.Name, info.Status))
+	if info.State != sandbox.StateRunning {
+		writeError(w, http.StatusConflict, fmt.Sprintf("sandbox %q is %s: only a running sandbox is forked", info.Name, info.Summary()))
 		return
 	}
 	ckpt := "fork-" + newAccessToken()[:12]

@@ -166,7 +166,7 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request, key string) {
 	if !ok {
 		return
 	}
-	if info.Status != "running" {
+	if info.State != sandbox.StateRunning {
 		writeJSON(w, http.StatusOK, []metric{})
 		return
 	}
@@ -189,7 +189,7 @@ func (s *Server) metricsOf(w http.ResponseWriter, r *http.Request, key string) {
 	out := map[string]metric{}
 	for _, id := range ids {
 		info, err := s.m.Inspect(id)
-		if err != nil || info.Owner != key || info.Status != "running" {
+		if err != nil || info.Owner != key || info.State != sandbox.StateRunning {
 			continue
 		}
 		if mt, err := s.m.Metrics(r.Context(), id); err == nil {

@@ -271,7 +271,7 @@ func (s *Server) owned(w http.ResponseWriter, r *http.Request, key string) (sand
 // listed renders a sandbox; ok is false for one that is neither running
 // nor paused (E2B lists only those).
 func listed(info sandbox.Info) (listedSandbox, bool) {
-	state := info.Status
+	state := string(info.State)
 	if state != "running" && state != "paused" {
 		return listedSandbox{}, false
 	}
@@ -333,7 +333,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, key string) {
 	}
 	ls, ok := listed(info)
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("sandbox %q is %s", info.Name, info.Status))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("sandbox %q is %s", info.Name, info.Summary()))
 		return
 	}
 	ls.EnvdAccessToken = info.AccessToken
@@ -398,7 +398,7 @@ func (s *Server) pause(w http.ResponseWriter, r *http.Request, key string) {
 	if !ok {
 		return
 	}
-	if info.Status == "paused" {
+	if info.State == sandbox.StatePaused {
 		writeError(w, http.StatusConflict, fmt.Sprintf("sandbox %q is already paused", info.Name))
 		return
 	}
@@ -423,7 +423,7 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, key string) {
 		return
 	}
 	code := http.StatusOK
-	if info.Status == "paused" {
+	if info.State == sandbox.StatePaused {
 		if err := s.m.Resume(r.Context(), info.Name); err != nil {
 			writeError(w, http.StatusInternalServerError, err.Error())
 			return
@@ -473,8 +473,8 @@ func (s *Server) network(w http.ResponseWriter, r *http.Request, key string) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if info.Status != "running" {
-		writeError(w, http.StatusConflict, fmt.Sprintf("sandbox %q is %s: resume it first", info.Name, info.Status))
+	if info.State != sandbox.StateRunning {
+		writeError(w, http.StatusConflict, fmt.Sprintf("sandbox %q is %s: resume it first", info.Name, info.Summary()))
 		return
 	}
 	if err := s.m.SetPolicy(r.Context(), info.Name, *p); err != nil {

@@ -79,7 +79,7 @@ func (m *Manager) Dial(name string) (*Client, error) {
 	}
 	if !supervisorAlive(l) {
 		st := m.status(name)
-		return nil, fmt.Errorf("sandbox %q is not running (%s)", name, st.Status)
+		return nil, fmt.Errorf("sandbox %q is not running (%s)", name, st.Summary())
 	}
 	return dialSocket(l.Socket())
 }

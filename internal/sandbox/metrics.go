@@ -33,8 +33,8 @@ func (m *Manager) Metrics(ctx context.Context, name string) (Metrics, error) {
 	if err != nil {
 		return Metrics{}, err
 	}
-	if info.Status != "running" || info.QEMUPid == 0 {
-		return Metrics{}, fmt.Errorf("sandbox %q is %s: metrics need it running", name, info.Status)
+	if info.State != StateRunning || info.QEMUPid == 0 {
+		return Metrics{}, fmt.Errorf("sandbox %q is %s: metrics need it running", name, info.Summary())
 	}
 	mt := Metrics{Time: time.Now().UTC(), CPUs: info.CPUs}
 	cpu := make(chan float64, 1)

@@ -103,25 +103,63 @@ func TestStatusIsDerivedFromFacts(t *testing.T) {
 	l = writeSandbox(t, m, "rebooted", true)
 	store.WriteJSON(l.SupervisorPid(), store.PidFile{Pid: 1, BootID: "another-boot", StartTime: 1})
 
-	want := map[string]string{
-		"incomplete": "broken: incomplete create",
-		"fresh":      "created",
-		"stopped":    "stopped",
-		"crashed":    "broken: qemu exited unexpectedly",
-		"killed":     "broken: the supervisor died",
-		"rebooted":   "stopped (host rebooted)",
+	// Each fact gives a state of the fixed vocabulary; the sentence is
+	// the reason's.
+	type want struct {
+		state  State
+		reason string // a prefix
+	}
+	wants := map[string]want{
+		"incomplete": {StateBroken, "incomplete create"},
+		"fresh":      {StateCreated, ""},
+		"stopped":    {StateStopped, ""},
+		"crashed":    {StateBroken, "qemu exited unexpectedly"},
+		"killed":     {StateBroken, "the supervisor died"},
+		"rebooted":   {StateStopped, "the host rebooted"},
 	}
 	list, err := m.List()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != len(want) {
-		t.Fatalf("listed %d sandboxes, want %d", len(list), len(want))
+	if len(list) != len(wants) {
+		t.Fatalf("listed %d sandboxes, want %d", len(list), len(wants))
 	}
 	for _, s := range list {
-		if !strings.HasPrefix(s.Status, want[s.Name]) {
-			t.Errorf("%s: status %q, want prefix %q", s.Name, s.Status, want[s.Name])
+		w := wants[s.Name]
+		if s.State != w.state || !strings.HasPrefix(s.Reason, w.reason) || (w.reason == "") != (s.Reason == "") {
+			t.Errorf("%s: state %q, reason %q; want %q, reason starting %q", s.Name, s.State, s.Reason, w.state, w.reason)
 		}
+	}
+}
+
+// Every word QEMU's query-status can answer maps into the vocabulary.
+func TestStateFromQEMU(t *testing.T) {
+	cases := []struct {
+		qemu   string
+		state  State
+		reason string
+	}{
+		{"running", StateRunning, ""},
+		{"paused", StatePaused, ""},
+		{"checkpointing", StateCheckpointing, ""},
+		{"inmigrate", StateStarting, "QEMU reports inmigrate"},
+		{"postmigrate", StatePaused, "QEMU reports postmigrate"},
+		{"guest-panicked", StateBroken, "QEMU reports guest-panicked; see paddock logs web"},
+		{"io-error", StateBroken, "QEMU reports io-error; see paddock logs web"},
+	}
+	for _, c := range cases {
+		if st, reason := fromQEMU(c.qemu, "web"); st != c.state || reason != c.reason {
+			t.Errorf("%s: %q, %q; want %q, %q", c.qemu, st, reason, c.state, c.reason)
+		}
+	}
+}
+
+func TestSummary(t *testing.T) {
+	if s := (Info{State: StateRunning}).Summary(); s != "running" {
+		t.Errorf("running: %q", s)
+	}
+	if s := (Info{State: StateBroken, Reason: "the supervisor died"}).Summary(); s != "broken: the supervisor died" {
+		t.Errorf("broken: %q", s)
 	}
 }
 

@@ -66,7 +66,7 @@ func (s *Sampler) Sample(names []string) ([]Stat, error) {
 			return nil, err
 		}
 		for _, in := range all {
-			if in.Status == "running" || in.Status == "paused" {
+			if in.State == StateRunning || in.State == StatePaused {
 				infos = append(infos, in)
 			}
 		}
@@ -76,8 +76,8 @@ func (s *Sampler) Sample(names []string) ([]Stat, error) {
 		if err != nil {
 			return nil, err
 		}
-		if in.Status != "running" && in.Status != "paused" {
-			return nil, fmt.Errorf("sandbox %q is %s: stats need it running (paddock start %s)", n, in.Status, n)
+		if in.State != StateRunning && in.State != StatePaused {
+			return nil, fmt.Errorf("sandbox %q is %s: stats need it running (paddock start %s)", n, in.Summary(), n)
 		}
 		infos = append(infos, in)
 	}

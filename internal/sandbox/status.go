@@ -13,10 +13,27 @@ import (
 	"github.com/paddock-dev/paddock/internal/store"
 )
 
+// State is where a sandbox is in its life: one word of a fixed
+// vocabulary. Info.Reason says why when the word alone does not.
+type State string
+
+// The states, as status works them out from facts.
+const (
+	StateCreated       State = "created"       // made, never started
+	StateStarting      State = "starting"      // its supervisor is booting the VM
+	StateRunning       State = "running"       // the VM runs and answers
+	StatePaused        State = "paused"        // the VM is paused (paddock pause)
+	StateCheckpointing State = "checkpointing" // paused while a checkpoint is saved
+	StateStopped       State = "stopped"       // ended cleanly, or by a host reboot (Reason says)
+	StateUnresponsive  State = "unresponsive"  // a live supervisor that does not answer
+	StateBroken        State = "broken"        // ended or left in a way that needs a look (Reason says)
+)
+
 // Info is what ls and inspect show of a sandbox.
 type Info struct {
 	Name          string    `json:"name"`
-	Status        string    `json:"status"` // running, paused, stopped, created, starting, broken: ...
+	State         State     `json:"state"`
+	Reason        string    `json:"reason,omitempty"` // a sentence: why, and what to do
 	Template      string    `json:"template"`
 	Workspace     string    `json:"workspace"`
 	Created       time.Time `json:"created"`
@@ -48,6 +65,15 @@ type Info struct {
 	Dir string   `json:"dir"`
 	// Secrets are the host-side secrets bound to it (Inspect only).
 	Secrets []BoundSecret `json:"secrets,omitempty"`
+}
+
+// Summary is the state and, when there is one, the reason, for a person:
+// "broken: the supervisor died (killed?); see paddock logs web".
+func (i Info) Summary() string {
+	if i.Reason == "" {
+		return string(i.State)
+	}
+	return string(i.State) + ": " + i.Reason
 }
 
 // List returns every sandbox, sorted by name.
@@ -93,7 +119,7 @@ func (m *Manager) status(name string) Info {
 	info := Info{Name: name, Dir: l.Dir, DiskBytes: allocated(l.Disk())}
 	var cfg store.SandboxConfig
 	if err := store.ReadJSON(l.Config(), &cfg); err != nil {
-		info.Status = "broken: incomplete create (no config); remove it with paddock rm " + name
+		info.State, info.Reason = StateBroken, "incomplete create (no config); remove it with paddock rm "+name
 		return info
 	}
 	info.Template, info.Workspace, info.Created = cfg.Template, cfg.Workspace, cfg.Created
@@ -113,7 +139,7 @@ func (m *Manager) status(name string) Info {
 			defer cancel()
 			resp, err := c.Supervisor.Info(ctx, &supervisorv1.InfoRequest{})
 			if err == nil {
-				info.Status = resp.State
+				info.State, info.Reason = fromQEMU(resp.State, name)
 				info.QEMUPid = int(resp.QemuPid)
 				info.Accel = resp.Accel
 				info.AgentVersion = resp.AgentVersion
@@ -122,16 +148,16 @@ func (m *Manager) status(name string) Info {
 			}
 		}
 		if _, err := os.Stat(l.Socket()); err != nil {
-			info.Status = "starting"
+			info.State = StateStarting
 		} else {
-			info.Status = "unresponsive: the supervisor does not answer; see paddock logs " + name
+			info.State, info.Reason = StateUnresponsive, "the supervisor does not answer; see paddock logs "+name
 		}
 		return info
 	}
 	// No supervisor. QEMU dies with it, but check: an orphan must show.
 	if pf, err := store.ReadPidFile(l.QEMUPid()); err == nil && pf.Alive() {
 		info.QEMUPid = pf.Pid
-		info.Status = fmt.Sprintf("broken: orphan qemu (pid %d) without a supervisor; paddock rm -f %s cleans it", pf.Pid, name)
+		info.State, info.Reason = StateBroken, fmt.Sprintf("orphan qemu (pid %d) without a supervisor; paddock rm -f %s cleans it", pf.Pid, name)
 		return info
 	}
 	var last store.ExitRecord
@@ -139,17 +165,37 @@ func (m *Manager) status(name string) Info {
 	pf, pidErr := store.ReadPidFile(l.SupervisorPid())
 	switch {
 	case lastErr == nil && last.Clean:
-		info.Status = "stopped"
+		info.State = StateStopped
 	case lastErr == nil:
-		info.Status = "broken: " + last.Reason
+		info.State, info.Reason = StateBroken, last.Reason
 	case pidErr == nil && pf.BootID != store.BootID():
-		info.Status = "stopped (host rebooted)"
+		info.State, info.Reason = StateStopped, "the host rebooted"
 	case pidErr == nil:
-		info.Status = "broken: the supervisor died (killed?); see paddock logs " + name
+		info.State, info.Reason = StateBroken, "the supervisor died (killed?); see paddock logs "+name
 	default:
-		info.Status = "created"
+		info.State = StateCreated
 	}
 	return info
+}
+
+// fromQEMU maps the supervisor's answer for sandbox name (QEMU's
+// query-status word, or "checkpointing") to a state, with QEMU's word as
+// the reason where the state alone would hide it.
+func fromQEMU(s, name string) (State, string) {
+	switch s {
+	case "running":
+		return StateRunning, ""
+	case "paused":
+		return StatePaused, ""
+	case "checkpointing":
+		return StateCheckpointing, ""
+	case "prelaunch", "inmigrate", "restore-vm":
+		return StateStarting, "QEMU reports " + s
+	case "suspended", "finish-migrate", "postmigrate", "save-vm":
+		return StatePaused, "QEMU reports " + s
+	}
+	// internal-error, io-error, guest-panicked, shutdown, watchdog, ...
+	return StateBroken, "QEMU reports " + s + "; see paddock logs " + name
 }
 
 // allocated is the host disk space a file uses (blocks, not apparent size).

@@ -130,7 +130,7 @@ func adoption(all []sandbox.Info, want Spec) (keep map[string][]string, drop []s
 		if info.Pool == "" {
 			continue
 		}
-		if info.Status == "running" && len(keep[info.Pool]) < want[info.Pool] {
+		if info.State == sandbox.StateRunning && len(keep[info.Pool]) < want[info.Pool] {
 			keep[info.Pool] = append(keep[info.Pool], info.Name)
 			continue
 		}
@@ -251,14 +251,14 @@ func (p *Pool) refill(ctx context.Context, template string) {
 func (p *Pool) check(ctx context.Context, template string) {
 	for _, name := range p.Idle(template) {
 		info, err := p.sb.Inspect(name)
-		if err == nil && info.Pool != "" && info.Status == "running" {
+		if err == nil && info.Pool != "" && info.State == sandbox.StateRunning {
 			continue
 		}
 		p.mu.Lock()
 		p.idle[template] = without(p.idle[template], name)
 		p.mu.Unlock()
 		if err == nil && info.Pool != "" {
-			p.remove(ctx, name, "an idle pool sandbox that is "+info.Status)
+			p.remove(ctx, name, "an idle pool sandbox that is "+info.Summary())
 		}
 	}
 }

@@ -28,10 +28,10 @@ type fakeSandboxes struct {
 
 func newFake() *fakeSandboxes { return &fakeSandboxes{boxes: map[string]*sandbox.Info{}} }
 
-func (f *fakeSandboxes) add(name, pool, status string) {
+func (f *fakeSandboxes) add(name, pool string, state sandbox.State) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.boxes[name] = &sandbox.Info{Name: name, Pool: pool, Status: status, Template: pool}
+	f.boxes[name] = &sandbox.Info{Name: name, Pool: pool, State: state, Template: pool}
 }
 
 func (f *fakeSandboxes) Create(ctx context.Context, o sandbox.CreateOptions) (store.SandboxConfig, error) {
@@ -44,7 +44,7 @@ func (f *fakeSandboxes) Create(ctx context.Context, o sandbox.CreateOptions) (st
 	}
 	f.n++
 	name := fmt.Sprintf("%s-%d", o.Template, f.n)
-	f.boxes[name] = &sandbox.Info{Name: name, Pool: o.Pool, Status: "running", Template: o.Template}
+	f.boxes[name] = &sandbox.Info{Name: name, Pool: o.Pool, State: sandbox.StateRunning, Template: o.Template}
 	return store.SandboxConfig{Name: name, Pool: o.Pool}, nil
 }
 
@@ -52,7 +52,7 @@ func (f *fakeSandboxes) Claim(ctx context.Context, name string, o sandbox.ClaimO
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	b := f.boxes[name]
-	if b == nil || b.Pool == "" || b.Status != "running" {
+	if b == nil || b.Pool == "" || b.State != sandbox.StateRunning {
 		return store.SandboxConfig{}, fmt.Errorf("sandbox %q is not an idle warm-pool sandbox", name)
 	}
 	b.Pool, b.Owner, b.AccessToken = "", o.Owner, o.AccessToken
@@ -101,13 +101,13 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 func TestAdoption(t *testing.T) {
 	all := []sandbox.Info{
-		{Name: "a", Pool: "tiny", Status: "running"},
-		{Name: "b", Pool: "tiny", Status: "running"},
-		{Name: "c", Pool: "tiny", Status: "running"},   // surplus
-		{Name: "d", Pool: "tiny", Status: "stopped"},   // not running
-		{Name: "e", Pool: "debian", Status: "running"}, // not wanted
-		{Name: "f", Status: "running"},                 // not a pool member
-		{Name: "g", Pool: "big", Status: "running"},
+		{Name: "a", Pool: "tiny", State: sandbox.StateRunning},
+		{Name: "b", Pool: "tiny", State: sandbox.StateRunning},
+		{Name: "c", Pool: "tiny", State: sandbox.StateRunning},   // surplus
+		{Name: "d", Pool: "tiny", State: sandbox.StateStopped},   // not running
+		{Name: "e", Pool: "debian", State: sandbox.StateRunning}, // not wanted
+		{Name: "f", State: sandbox.StateRunning},                 // not a pool member
+		{Name: "g", Pool: "big", State: sandbox.StateRunning},
 	}
 	keep, drop := adoption(all, Spec{"tiny": 2, "big": 1})
 	if !slices.Equal(keep["tiny"], []string{"a", "b"}) || !slices.Equal(keep["big"], []string{"g"}) || len(keep) != 2 {
@@ -185,7 +185,7 @@ func TestClaimSkipsDeadMember(t *testing.T) {
 	p := New(f, Spec{"tiny": 2}, quiet())
 	p.adopt(context.Background())
 	f.mu.Lock()
-	f.boxes["a"].Status = "broken: qemu exited"
+	f.boxes["a"].State, f.boxes["a"].Reason = sandbox.StateBroken, "qemu exited"
 	f.mu.Unlock()
 	cfg, ok := p.claim(context.Background(), "tiny", sandbox.ClaimOptions{Owner: "k", AccessToken: "t"})
 	if !ok || cfg.Name != "b" {
@@ -231,7 +231,7 @@ func TestCheck(t *testing.T) {
 	p := New(f, Spec{"tiny": 2}, quiet())
 	p.adopt(context.Background())
 	f.mu.Lock()
-	f.boxes["a"].Status = "stopped"
+	f.boxes["a"].State = sandbox.StateStopped
 	delete(f.boxes, "b")
 	f.mu.Unlock()
 	p.check(context.Background(), "tiny")

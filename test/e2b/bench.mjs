@@ -19,7 +19,7 @@ function stats(ms) {
 // idle lists the pool's idle clones (paddock ls --json).
 function idle() {
   const all = JSON.parse(execFileSync(process.env.PADDOCK_BIN, ['ls', '--json']))
-  return all.filter((s) => s.pool && s.status === 'running').map((s) => s.name)
+  return all.filter((s) => s.pool && s.state === 'running').map((s) => s.name)
 }
 
 if (process.env.PADDOCK_BENCH_WARM === '1') {

@@ -14,7 +14,7 @@ import (
 // poolInfo is what the warm-pool tests read of paddock ls --json.
 type poolInfo struct {
 	Name     string            `json:"name"`
-	Status   string            `json:"status"`
+	State    string            `json:"state"`
 	Template string            `json:"template"`
 	Pool     string            `json:"pool"`
 	Owner    string            `json:"owner"`
@@ -35,7 +35,7 @@ func (e *env) list() []poolInfo {
 func (e *env) idlePool(template string) []string {
 	var names []string
 	for _, s := range e.list() {
-		if s.Pool == template && s.Status == "running" {
+		if s.Pool == template && s.State == "running" {
 			names = append(names, s.Name)
 		}
 	}

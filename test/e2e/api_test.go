@@ -164,7 +164,7 @@ func TestAPIErrorsAndRestart(t *testing.T) {
 		t.Errorf("GET /envs with a wrong token: %d", code)
 	}
 	info := e.inspect(id)
-	if info.Status != "running" {
+	if info.State != "running" {
 		t.Fatalf("%s: %+v", id, info)
 	}
 	if pol := e.ok("policy", "show", id); !strings.Contains(pol, "deny-all") {

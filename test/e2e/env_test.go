@@ -218,7 +218,8 @@ func (e *env) create(name string, extra ...string) {
 
 type inspectInfo struct {
 	Name          string `json:"name"`
-	Status        string `json:"status"`
+	State         string `json:"state"`
+	Reason        string `json:"reason"`
 	SupervisorPid int    `json:"supervisor_pid"`
 	QEMUPid       int    `json:"qemu_pid"`
 	Accel         string `json:"accel"`

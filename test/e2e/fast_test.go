@@ -114,7 +114,7 @@ func TestResetRestoresRootAndKeepsWorkspace(t *testing.T) {
 	if out := e.ok("exec", "rst", "--", "cat", "kept.txt"); out != "kept\n" {
 		t.Fatalf("workspace file after reset: %q", out)
 	}
-	if info := e.inspect("rst"); info.Status != "running" || info.Boot != "restore" {
+	if info := e.inspect("rst"); info.State != "running" || info.Boot != "restore" {
 		t.Fatalf("after reset: %+v", info)
 	}
 }
@@ -146,7 +146,7 @@ func TestPauseBlocksExecAndResumeContinues(t *testing.T) {
 	e.ok("exec", "pz", "--", "sh", "-c", counter)
 	waitCountGrows(t, e, "pz")
 	e.ok("pause", "pz")
-	if st := e.inspect("pz").Status; st != "paused" {
+	if st := e.inspect("pz").State; st != "paused" {
 		t.Fatalf("status %q after pause", st)
 	}
 	start := time.Now()

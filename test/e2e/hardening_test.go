@@ -493,7 +493,7 @@ func TestWorkspacePinned(t *testing.T) {
 	if code == 0 || !strings.Contains(errs, "no longer a directory") {
 		t.Fatalf("start on a swapped workspace: exit %d, %s", code, errs)
 	}
-	if st := e.inspect("pinned").Status; strings.HasPrefix(st, "running") {
+	if st := e.inspect("pinned").State; st == "running" {
 		t.Fatalf("started on a swapped workspace: %s", st)
 	}
 	os.Remove(filepath.Join(proj, "svc"))

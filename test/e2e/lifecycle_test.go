@@ -238,7 +238,7 @@ func TestExecAndWorkspace(t *testing.T) {
 			t.Fatalf("ls:\n%s", ls)
 		}
 		info := e.inspect("box")
-		if info.Status != "running" || info.CPUs != 1 || info.MemoryBytes != 512<<20 || !processAlive(info.QEMUPid) || !processAlive(info.SupervisorPid) || info.Accel == "" {
+		if info.State != "running" || info.CPUs != 1 || info.MemoryBytes != 512<<20 || !processAlive(info.QEMUPid) || !processAlive(info.SupervisorPid) || info.Accel == "" {
 			t.Fatalf("inspect: %+v", info)
 		}
 	})
@@ -249,7 +249,7 @@ func TestStopStartKeepsRootFilesystem(t *testing.T) {
 	e.create("keep")
 	e.ok("exec", "-u", "root", "keep", "--", "sh", "-c", "echo persisted > /root/marker")
 	e.ok("stop", "keep")
-	if st := e.inspect("keep").Status; st != "stopped" {
+	if st := e.inspect("keep").State; st != "stopped" {
 		t.Fatalf("status after stop %q", st)
 	}
 	if _, errs, code := e.run("exec", "keep", "--", "true"); code == 0 || !strings.Contains(errs, "not running") {
@@ -302,9 +302,13 @@ func TestKilledQEMUIsExplained(t *testing.T) {
 	info := e.inspect("crash")
 	syscall.Kill(info.QEMUPid, syscall.SIGKILL)
 	waitFor(t, "the supervisor to notice", 10*time.Second, func() bool { return !processAlive(info.SupervisorPid) })
-	st := e.inspect("crash").Status
-	if !strings.HasPrefix(st, "broken: qemu exited") || !strings.Contains(st, "paddock logs crash") {
-		t.Fatalf("status %q", st)
+	info = e.inspect("crash")
+	if info.State != "broken" || !strings.HasPrefix(info.Reason, "qemu exited") || !strings.Contains(info.Reason, "paddock logs crash") {
+		t.Fatalf("state %q, reason %q", info.State, info.Reason)
+	}
+	// ls keeps the word in its table and puts the sentence under it.
+	if ls := e.ok("ls"); !regexp.MustCompile(`(?m)^crash\s+broken\s+tiny\s`).MatchString(ls) || !strings.Contains(ls, "\ncrash: qemu exited") {
+		t.Errorf("ls:\n%s", ls)
 	}
 	e.ok("rm", "crash")
 }
