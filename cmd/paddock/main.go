@@ -48,7 +48,7 @@ func main() {
 	}
 	root.AddCommand(
 		createCmd(), runCmd(), execCmd(), lsCmd(), inspectCmd(), stopCmd(), startCmd(), rmCmd(),
-		logsCmd(), templateCmd(), resetCmd(), pauseCmd(), resumeCmd(), checkpointCmd(), benchCmd(), policyCmd(), serveCmd(), apikeyCmd(), statsCmd(), mountCmd(), secretCmd(), superviseCmd(),
+		logsCmd(), templateCmd(), resetCmd(), pauseCmd(), resumeCmd(), checkpointCmd(), benchCmd(), policyCmd(), serveCmd(), mcpCmd(), apikeyCmd(), statsCmd(), mountCmd(), secretCmd(), superviseCmd(),
 	)
 	exit(root.ExecuteContext(context.Background()))
 }

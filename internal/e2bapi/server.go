@@ -94,6 +94,8 @@ func (s *Server) routes() {
 		s.mux.Handle(r.pattern, s.authenticated(r.h))
 		s.patterns = append(s.patterns, r.pattern)
 	}
+	// MCP for agents, with the same keys and ownership (mcp.go).
+	s.mux.Handle("/mcp", s.mcp())
 	// A sandbox's own services (envd), checked by its access token.
 	path, h := processpbconnect.NewProcessHandler(&processService{s: s})
 	s.mux.Handle(path, http.MaxBytesHandler(h, maxBody))

@@ -2,8 +2,8 @@ package e2bapi
 
 import (
 	"fmt"
-	"path/filepath"
-	"strings"
+
+	"github.com/paddock-dev/paddock/internal/sandbox"
 )
 
 // workspaceKey is the metadata key with which a create asks for a host
@@ -22,19 +22,9 @@ func (s *Server) workspaceOf(md map[string]string) (string, error) {
 	if s.WorkspaceRoot == "" {
 		return "", fmt.Errorf("metadata %s: this server gives sandboxes no host folder (start paddock serve with --allow-workspace-root DIR)", workspaceKey)
 	}
-	if !filepath.IsAbs(dir) {
-		return "", fmt.Errorf("metadata %s %q: an absolute host path under %s", workspaceKey, dir, s.WorkspaceRoot)
-	}
-	real, err := filepath.EvalSymlinks(dir)
+	real, err := sandbox.UnderRoot(s.WorkspaceRoot, dir)
 	if err != nil {
-		return "", fmt.Errorf("metadata %s %q: no such folder on the host", workspaceKey, dir)
-	}
-	root, err := filepath.EvalSymlinks(s.WorkspaceRoot)
-	if err != nil {
-		return "", fmt.Errorf("--allow-workspace-root %s: %w", s.WorkspaceRoot, err)
-	}
-	if real == root || !strings.HasPrefix(real, root+"/") {
-		return "", fmt.Errorf("metadata %s %q: not a folder under %s, the server's --allow-workspace-root", workspaceKey, dir, s.WorkspaceRoot)
+		return "", fmt.Errorf("metadata %s %w", workspaceKey, err)
 	}
 	return real, nil
 }

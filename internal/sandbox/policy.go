@@ -90,3 +90,39 @@ func (m *Manager) Running(name string) bool {
 	l, err := m.existing(name)
 	return err == nil && supervisorAlive(l)
 }
+
+// AddPolicyRules adds allow (or deny) rules to sandbox name's network
+// policy: live through its supervisor when it runs, else in its policy
+// file. Every rule is checked before any is added.
+func (m *Manager) AddPolicyRules(ctx context.Context, name string, allow bool, rules []string) error {
+	var errs []error
+	for _, r := range rules {
+		if _, err := netpolicy.ParseRule(r); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if !m.Running(name) {
+		p, err := m.ReadPolicy(name)
+		if err != nil {
+			return err
+		}
+		for _, r := range rules {
+			p.AddRule(allow, r)
+		}
+		return m.WritePolicy(name, p)
+	}
+	c, err := m.Dial(name)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for _, r := range rules {
+		if _, err := c.Supervisor.AddPolicyRule(ctx, &supervisorv1.AddPolicyRuleRequest{Allow: allow, Rule: r}); err != nil {
+			return fmt.Errorf("rule %s: %w", r, plainStatus(err))
+		}
+	}
+	return nil
+}
