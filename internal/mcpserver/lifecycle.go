@@ -40,7 +40,7 @@ type sandboxOut struct {
 }
 
 func describe(info sandbox.Info) sandboxOut {
-	return sandboxOut{Name: info.Name, Status: info.Status, Template: info.Template, Workspace: info.Workspace, Created: info.Created, Deadline: info.Deadline, From: info.From}
+	return sandboxOut{Name: info.Name, Status: info.Summary(), Template: info.Template, Workspace: info.Workspace, Created: info.Created, Deadline: info.Deadline, From: info.From}
 }
 
 // createOptions checks a create's arguments, gathering every problem, and

@@ -112,8 +112,8 @@ func (t *tools) running(extra *mcp.RequestExtra, name string) (sandbox.Info, err
 	if err != nil {
 		return info, err
 	}
-	if info.Status != "running" {
-		return info, fmt.Errorf("sandbox %q is %s, not running: sandbox_remove it and sandbox_create a new one", name, info.Status)
+	if info.State != sandbox.StateRunning {
+		return info, fmt.Errorf("sandbox %q is %s, not running: sandbox_remove it and sandbox_create a new one", name, info.Summary())
 	}
 	return info, nil
 }
