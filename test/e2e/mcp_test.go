@@ -115,6 +115,19 @@ func exerciseMCP(t *testing.T, e *env, s *mcp.ClientSession) string {
 	if len(x.Stdout) != 64<<10 || !strings.Contains(x.Note, "stdout cut at 64 KiB") {
 		t.Fatalf("70000 bytes of output: %d kept, note %q", len(x.Stdout), x.Note)
 	}
+	var slow struct {
+		ExitCode int  `json:"exit_code"`
+		TimedOut bool `json:"timed_out"`
+		Note     string
+	}
+	mcpCall(t, s, "sandbox_exec", map[string]any{"name": sb.Name, "command": "echo started; sleep 30", "timeout_s": 1}, &slow)
+	if !slow.TimedOut || slow.ExitCode != -1 || !strings.Contains(slow.Note, "timeout_s 1") {
+		t.Fatalf("sleep 30 with timeout_s 1: %+v", slow)
+	}
+	waitFor(t, "the timed-out command to be gone", 10*time.Second, func() bool {
+		mcpCall(t, s, "sandbox_exec", map[string]any{"name": sb.Name, "command": "ps -o args | grep -c '^sleep 30' || true"}, &x)
+		return x.Stdout == "0\n" && x.Stderr == ""
+	})
 	if msg := mcpCall(t, s, "sandbox_exec", map[string]any{"name": "no-such-sandbox", "command": "true"}, nil); !strings.Contains(msg, "sandbox_list") {
 		t.Fatalf("exec in a missing sandbox: %q", msg)
 	}
@@ -264,12 +277,12 @@ func connectHTTP(t *testing.T, url, key string, xAPIKey bool) (*mcp.ClientSessio
 }
 
 // /mcp of paddock serve: the same tools, per key (as a bearer token or
-// X-API-Key), 401 without one.
+// X-API-Key) and under its cap of sandboxes, 401 without one.
 func TestMCPHTTP(t *testing.T) {
 	e := newEnv(t, "tiny")
 	keyA := strings.TrimSpace(e.ok("apikey", "create", "agent-a"))
 	keyB := strings.TrimSpace(e.ok("apikey", "create", "agent-b"))
-	base, _ := e.serve(t)
+	base, _ := e.serve(t, "--max-sandboxes", "1")
 	init := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}`
 	for _, key := range []string{"", "pk_wrong"} {
 		req, _ := http.NewRequest("POST", base+"/mcp", strings.NewReader(init))
@@ -311,6 +324,9 @@ func TestMCPHTTP(t *testing.T) {
 	json.Unmarshal([]byte(e.ok("inspect", sb.Name)), &info)
 	if info.Owner != "agent-a" {
 		t.Fatalf("owner %q, want agent-a", info.Owner)
+	}
+	if msg := mcpCall(t, a, "sandbox_create", map[string]any{"template": "tiny"}, nil); !strings.Contains(msg, "its cap") {
+		t.Fatalf("a second sandbox past --max-sandboxes 1: %q", msg)
 	}
 	var list struct{ Sandboxes []mcpSandbox }
 	mcpCall(t, b, "sandbox_list", nil, &list)
