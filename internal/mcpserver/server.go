@@ -112,7 +112,11 @@ func (t *tools) running(extra *mcp.RequestExtra, name string) (sandbox.Info, err
 	if err != nil {
 		return info, err
 	}
-	if info.State != sandbox.StateRunning {
+	switch info.State {
+	case sandbox.StateRunning:
+	case sandbox.StatePaused, sandbox.StateCheckpointing, sandbox.StateStarting:
+		return info, fmt.Errorf("sandbox %q is %s, not running: try again in a moment (a paused one continues with paddock resume %s on the host)", name, info.Summary(), name)
+	default:
 		return info, fmt.Errorf("sandbox %q is %s, not running: sandbox_remove it and sandbox_create a new one", name, info.Summary())
 	}
 	return info, nil

@@ -69,8 +69,31 @@ type mcpExec struct {
 // exerciseMCP runs the flow both transports must serve: list tools, create
 // a sandbox (named by the server), exec, write then read a file, list it,
 // a denied host in the policy tool and the network log resource, remove.
-// It returns the sandbox's name (removed).
-func exerciseMCP(t *testing.T, e *env, s *mcp.ClientSession) string {
+func exerciseMCP(t *testing.T, e *env, s *mcp.ClientSession) {
+	checkTools(t, s)
+	var sb mcpSandbox
+	mcpCall(t, s, "sandbox_create", map[string]any{"template": "tiny", "memory": "512M", "cpus": 1, "policy": "deny-all"}, &sb)
+	if sb.Name == "" || sb.Status != "running" {
+		t.Fatalf("created %+v", sb)
+	}
+	var list struct{ Sandboxes []mcpSandbox }
+	mcpCall(t, s, "sandbox_list", nil, &list)
+	if len(list.Sandboxes) != 1 || list.Sandboxes[0].Name != sb.Name {
+		t.Fatalf("list: %+v", list)
+	}
+	checkExec(t, s, sb.Name)
+	checkFiles(t, s, sb.Name)
+	checkDenied(t, e, s, sb.Name)
+	var rm struct{ Removed string }
+	mcpCall(t, s, "sandbox_remove", map[string]any{"name": sb.Name}, &rm)
+	mcpCall(t, s, "sandbox_list", nil, &list)
+	if rm.Removed != sb.Name || len(list.Sandboxes) != 0 {
+		t.Fatalf("after remove %+v: %+v", rm, list)
+	}
+}
+
+// checkTools wants exactly mcpTools, each described.
+func checkTools(t *testing.T, s *mcp.ClientSession) {
 	tools, err := s.ListTools(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -86,32 +109,25 @@ func exerciseMCP(t *testing.T, e *env, s *mcp.ClientSession) string {
 	if !slices.Equal(names, mcpTools) {
 		t.Fatalf("tools: %v, want %v", names, mcpTools)
 	}
+}
 
-	var sb mcpSandbox
-	mcpCall(t, s, "sandbox_create", map[string]any{"template": "tiny", "memory": "512M", "cpus": 1, "policy": "deny-all"}, &sb)
-	if sb.Name == "" || sb.Status != "running" {
-		t.Fatalf("created %+v", sb)
-	}
-	var list struct{ Sandboxes []mcpSandbox }
-	mcpCall(t, s, "sandbox_list", nil, &list)
-	if len(list.Sandboxes) != 1 || list.Sandboxes[0].Name != sb.Name {
-		t.Fatalf("list: %+v", list)
-	}
-
+// checkExec: output, exit codes, cwd, the output cap, the timeout (the
+// command is killed), a missing sandbox.
+func checkExec(t *testing.T, s *mcp.ClientSession, name string) {
 	var x mcpExec
-	mcpCall(t, s, "sandbox_exec", map[string]any{"name": sb.Name, "command": "echo hi"}, &x)
+	mcpCall(t, s, "sandbox_exec", map[string]any{"name": name, "command": "echo hi"}, &x)
 	if x.Stdout != "hi\n" || x.ExitCode != 0 || x.Stderr != "" {
 		t.Fatalf("echo hi: %+v", x)
 	}
-	mcpCall(t, s, "sandbox_exec", map[string]any{"name": sb.Name, "command": "echo oops >&2; exit 3"}, &x)
+	mcpCall(t, s, "sandbox_exec", map[string]any{"name": name, "command": "echo oops >&2; exit 3"}, &x)
 	if x.ExitCode != 3 || x.Stderr != "oops\n" {
 		t.Fatalf("exit 3: %+v", x)
 	}
-	mcpCall(t, s, "sandbox_exec", map[string]any{"name": sb.Name, "command": "pwd", "cwd": "/tmp"}, &x)
+	mcpCall(t, s, "sandbox_exec", map[string]any{"name": name, "command": "pwd", "cwd": "/tmp"}, &x)
 	if x.Stdout != "/tmp\n" {
 		t.Fatalf("cwd /tmp: %+v", x)
 	}
-	mcpCall(t, s, "sandbox_exec", map[string]any{"name": sb.Name, "command": "head -c 70000 /dev/zero | tr '\\0' a"}, &x)
+	mcpCall(t, s, "sandbox_exec", map[string]any{"name": name, "command": "head -c 70000 /dev/zero | tr '\\0' a"}, &x)
 	if len(x.Stdout) != 64<<10 || !strings.Contains(x.Note, "stdout cut at 64 KiB") {
 		t.Fatalf("70000 bytes of output: %d kept, note %q", len(x.Stdout), x.Note)
 	}
@@ -120,49 +136,42 @@ func exerciseMCP(t *testing.T, e *env, s *mcp.ClientSession) string {
 		TimedOut bool `json:"timed_out"`
 		Note     string
 	}
-	mcpCall(t, s, "sandbox_exec", map[string]any{"name": sb.Name, "command": "echo started; sleep 30", "timeout_s": 1}, &slow)
+	mcpCall(t, s, "sandbox_exec", map[string]any{"name": name, "command": "echo started; sleep 30", "timeout_s": 1}, &slow)
 	if !slow.TimedOut || slow.ExitCode != -1 || !strings.Contains(slow.Note, "timeout_s 1") {
 		t.Fatalf("sleep 30 with timeout_s 1: %+v", slow)
 	}
 	waitFor(t, "the timed-out command to be gone", 10*time.Second, func() bool {
-		mcpCall(t, s, "sandbox_exec", map[string]any{"name": sb.Name, "command": "ps -o args | grep -c '^sleep 30' || true"}, &x)
+		mcpCall(t, s, "sandbox_exec", map[string]any{"name": name, "command": "ps -o args | grep -c '^sleep 30' || true"}, &x)
 		return x.Stdout == "0\n" && x.Stderr == ""
 	})
 	if msg := mcpCall(t, s, "sandbox_exec", map[string]any{"name": "no-such-sandbox", "command": "true"}, nil); !strings.Contains(msg, "sandbox_list") {
 		t.Fatalf("exec in a missing sandbox: %q", msg)
 	}
+}
 
+// checkFiles writes a file, reads it back and lists its folder.
+func checkFiles(t *testing.T, s *mcp.ClientSession, name string) {
 	var w struct {
 		Path  string
 		Bytes int
 	}
-	mcpCall(t, s, "sandbox_write_file", map[string]any{"name": sb.Name, "path": "/tmp/mcp/note.txt", "content": "héllo\nfrom mcp\n"}, &w)
+	mcpCall(t, s, "sandbox_write_file", map[string]any{"name": name, "path": "/tmp/mcp/note.txt", "content": "héllo\nfrom mcp\n"}, &w)
 	if w.Path != "/tmp/mcp/note.txt" || w.Bytes != len("héllo\nfrom mcp\n") {
 		t.Fatalf("write: %+v", w)
 	}
 	var r struct{ Content, Encoding string }
-	mcpCall(t, s, "sandbox_read_file", map[string]any{"name": sb.Name, "path": "/tmp/mcp/note.txt"}, &r)
+	mcpCall(t, s, "sandbox_read_file", map[string]any{"name": name, "path": "/tmp/mcp/note.txt"}, &r)
 	if r.Content != "héllo\nfrom mcp\n" || r.Encoding != "utf-8" {
 		t.Fatalf("read back: %+v", r)
 	}
 	var files struct{ Entries []struct{ Path, Type string } }
-	mcpCall(t, s, "sandbox_list_files", map[string]any{"name": sb.Name, "path": "/tmp/mcp"}, &files)
+	mcpCall(t, s, "sandbox_list_files", map[string]any{"name": name, "path": "/tmp/mcp"}, &files)
 	if len(files.Entries) != 1 || files.Entries[0].Path != "/tmp/mcp/note.txt" || files.Entries[0].Type != "file" {
 		t.Fatalf("list_files: %+v", files)
 	}
-	if msg := mcpCall(t, s, "sandbox_read_file", map[string]any{"name": sb.Name, "path": "/tmp/none"}, nil); !strings.Contains(msg, "no such file") {
+	if msg := mcpCall(t, s, "sandbox_read_file", map[string]any{"name": name, "path": "/tmp/none"}, nil); !strings.Contains(msg, "no such file") {
 		t.Fatalf("read a missing file: %q", msg)
 	}
-
-	checkDenied(t, e, s, sb.Name)
-
-	var rm struct{ Removed string }
-	mcpCall(t, s, "sandbox_remove", map[string]any{"name": sb.Name}, &rm)
-	mcpCall(t, s, "sandbox_list", nil, &list)
-	if rm.Removed != sb.Name || len(list.Sandboxes) != 0 {
-		t.Fatalf("after remove %+v: %+v", rm, list)
-	}
-	return sb.Name
 }
 
 // checkDenied pins denied.test to a loopback address the sandbox's policy
