@@ -415,6 +415,8 @@ func TestHostStatePrivate(t *testing.T) {
 	}
 	// Even with a way in (the folders opened to all), the sockets check
 	// who connects: another user's connection is closed unanswered.
+	// qmp.sock and ctl.sock are QEMU's and cannot: the sandbox folder's
+	// 0700 alone keeps others out of them (probed above).
 	for _, d := range []string{e.home, filepath.Join(e.home, "sandboxes"), dir} {
 		os.Chmod(d, 0o755)
 	}
