@@ -173,7 +173,15 @@ func TestSecureTightensALooseHome(t *testing.T) {
 	h := Home(filepath.Join(dir, "home"))
 	os.MkdirAll(filepath.Join(string(h), "sandboxes", "x"), 0o755)
 	os.WriteFile(filepath.Join(string(h), "sandboxes", "x", "config.json"), []byte("{}"), 0o644)
-	os.MkdirAll(filepath.Join(string(h), "templates", "t", "staging", "etc"), 0o755)
+	build := filepath.Join(string(h), "templates", ".t.build-123")
+	for _, d := range []string{"staging/etc", "debootstrap-work-1/etc", "modules/drivers/staging", "staging-not"} {
+		os.MkdirAll(filepath.Join(build, d), 0o755)
+	}
+	// A kernel's own folder named staging is paddock's cache, not a root
+	// filesystem being built.
+	kstaging := filepath.Join(string(h), "cache", "kernels", "k", "drivers", "staging")
+	os.MkdirAll(kstaging, 0o755)
+	os.WriteFile(filepath.Join(kstaging, "m.ko"), nil, 0o644)
 	os.Chmod(string(h), 0o755)
 	var notice strings.Builder
 	if err := h.Secure(&notice); err != nil {
@@ -181,9 +189,14 @@ func TestSecureTightensALooseHome(t *testing.T) {
 	}
 	for p, want := range map[string]os.FileMode{
 		string(h): 0o700,
-		filepath.Join(string(h), "sandboxes", "x"):                   0o700,
-		filepath.Join(string(h), "sandboxes", "x", "config.json"):    0o600,
-		filepath.Join(string(h), "templates", "t", "staging", "etc"): 0o755, // a root filesystem being built
+		filepath.Join(string(h), "sandboxes", "x"):                0o700,
+		filepath.Join(string(h), "sandboxes", "x", "config.json"): 0o600,
+		filepath.Join(build, "staging", "etc"):                    0o755, // a root filesystem being built
+		filepath.Join(build, "debootstrap-work-1", "etc"):         0o755, // and another
+		filepath.Join(build, "modules", "drivers", "staging"):     0o700,
+		filepath.Join(build, "staging-not"):                       0o700,
+		kstaging:                                                  0o700,
+		filepath.Join(kstaging, "m.ko"):                           0o600,
 	} {
 		st, err := os.Stat(p)
 		if err != nil {

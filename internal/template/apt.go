@@ -149,6 +149,10 @@ func (a *apt) downloadOnce(ctx context.Context, p pkgInfo) (string, error) {
 	if len(got) != 1 {
 		return "", fmt.Errorf("download %s: apt-get download left %d .deb files", spec, len(got))
 	}
+	// apt makes the file 0644; the cache is its owner's only.
+	if err := os.Chmod(got[0], 0o600); err != nil {
+		return "", err
+	}
 	if err := os.Rename(got[0], dst); err != nil {
 		return "", err
 	}

@@ -40,10 +40,6 @@ type builder struct {
 // temporary directory under $PADDOCK_HOME/templates that replaces the old
 // template atomically when complete; a lock serialises builds of one name.
 func Build(ctx context.Context, opts BuildOptions) (*Template, error) {
-	// The root filesystem gets the modes its packages or image say, which
-	// the tools that make it take from the umask; paddock's own files here
-	// are made with explicit private modes.
-	defer syscall.Umask(syscall.Umask(0o022))
 	if opts.Progress == nil {
 		opts.Progress = io.Discard
 	}
@@ -97,12 +93,15 @@ func (b *builder) build(ctx context.Context, hash string) error {
 		return err
 	}
 	var owners map[string][2]int
-	switch b.recipe.Rootfs.Kind {
-	case KindBusybox:
-		owners, err = b.busyboxRootfs(ctx, staging)
-	case KindDebootstrap:
-		err = b.debootstrapRootfs(ctx, staging)
-	}
+	err = withGuestUmask(func() (err error) {
+		switch b.recipe.Rootfs.Kind {
+		case KindBusybox:
+			owners, err = b.busyboxRootfs(ctx, staging)
+		case KindDebootstrap:
+			err = b.debootstrapRootfs(ctx, staging)
+		}
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -150,6 +149,17 @@ func (b *builder) build(ctx context.Context, hash string) error {
 		ImageBytes:           diskUsage(b.out.Rootfs()),
 	}
 	return store.WriteJSON(b.out.Meta(), m)
+}
+
+// withGuestUmask runs fill, which makes a root filesystem in a staging
+// folder, with umask 022: the guest's files get the modes its packages or
+// image say, which the tools that make them (and this package's own 0755
+// and 0644) take from the umask. The staging folder itself is 0700. All
+// else under PADDOCK_HOME is made under paddock's umask (store.Mask), and
+// what fill writes to the cache is made private by mode (cache files).
+func withGuestUmask(fill func() error) error {
+	defer syscall.Umask(syscall.Umask(0o022))
+	return fill()
 }
 
 // lockTemplate takes the lock that serialises builds and imports of

@@ -15,7 +15,8 @@ import (
 )
 
 // linkTree recreates the tree at src under dst with hard links to its files
-// (copies when dst is on another filesystem). Symlinks are recreated.
+// (copies when dst is on another filesystem), its folders private (0700).
+// Symlinks are recreated.
 func linkTree(src, dst string) error {
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -28,7 +29,7 @@ func linkTree(src, dst string) error {
 		target := filepath.Join(dst, rel)
 		switch {
 		case d.IsDir():
-			return os.MkdirAll(target, 0o755)
+			return os.MkdirAll(target, 0o700)
 		case d.Type()&fs.ModeSymlink != 0:
 			l, err := os.Readlink(p)
 			if err != nil {

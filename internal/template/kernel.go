@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/paddock-dev/paddock/internal/store"
 )
 
 // kernel is an unpacked kernel in the cache.
@@ -66,6 +68,11 @@ func (b *builder) unpackKernel(ctx context.Context, deb string, dst kernelLayout
 	}
 	defer os.RemoveAll(tmp) // a no-op once renamed
 	if _, err := b.run.run(ctx, "", "dpkg", "-x", deb, tmp); err != nil {
+		return "", err
+	}
+	// dpkg gives the package's modes (0755, 0644) whatever the umask when
+	// run as root; the cache is its owner's only.
+	if err := store.MakePrivate(tmp, nil); err != nil {
 		return "", err
 	}
 	t := kernelLayout{Dir: tmp}

@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -85,10 +84,6 @@ func ImageTemplateName(digest string) string {
 // be reached at all gives the newest template imported from the same
 // source, with a note.
 func Import(ctx context.Context, opts ImportOptions) (*Template, error) {
-	// The root filesystem gets the modes its packages or image say, which
-	// the tools that make it take from the umask; paddock's own files here
-	// are made with explicit private modes.
-	defer syscall.Umask(syscall.Umask(0o022))
 	if opts.Progress == nil {
 		opts.Progress = io.Discard
 	}
@@ -334,12 +329,14 @@ func (b *builder) importImage(ctx context.Context, img v1.Image, info *ImageInfo
 	}
 	defer x.close()
 	err = b.steps.run("unpacking layers", func() error {
-		rc := mutate.Extract(img)
-		defer rc.Close()
-		if err := x.extract(ctxReader{ctx, rc}); err != nil {
-			return err
-		}
-		return x.addGuestDirs()
+		return withGuestUmask(func() error {
+			rc := mutate.Extract(img)
+			defer rc.Close()
+			if err := x.extract(ctxReader{ctx, rc}); err != nil {
+				return err
+			}
+			return x.addGuestDirs()
+		})
 	})
 	if err != nil {
 		return err

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/paddock-dev/paddock/internal/store"
 )
 
 // aptInstall installs packages (without recommends) into the Debian tree at
@@ -18,7 +20,7 @@ import (
 func (b *builder) aptInstall(ctx context.Context, root string, packages []string) error {
 	archives := filepath.Join(root, "var", "cache", "apt", "archives")
 	cache := b.home.aptArchives(debootstrapKey(b.recipe.Rootfs))
-	if err := os.MkdirAll(cache, 0o755); err != nil {
+	if err := os.MkdirAll(cache, 0o700); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(archives, 0o755); err != nil {
@@ -53,7 +55,12 @@ func (b *builder) aptInstall(ctx context.Context, root string, packages []string
 	if err := apt(install...); err != nil {
 		return err
 	}
-	return linkDebs(archives, cache)
+	if err := linkDebs(archives, cache); err != nil {
+		return err
+	}
+	// apt makes its packages 0644; in the cache they are private (the
+	// guest tree's links to them go before the image is made, cleanDebian).
+	return store.MakePrivate(cache, nil)
 }
 
 // linkDebs hard-links the .deb files in src that dst lacks into dst.

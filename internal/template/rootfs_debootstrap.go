@@ -81,7 +81,7 @@ func (b *builder) debootstrapRootfs(ctx context.Context, staging string) error {
 
 func (b *builder) makeDebootstrapTarball(ctx context.Context, args []string, tarball string) error {
 	dir := b.home.debootstrapDir()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	work, err := os.MkdirTemp(b.out.Dir, "debootstrap-work-")
@@ -96,6 +96,9 @@ func (b *builder) makeDebootstrapTarball(ctx context.Context, args []string, tar
 	argv = append(argv, "--make-tarball="+tmp, rf.Suite, work, rf.Mirror)
 	if _, err := b.run.run(ctx, "", argv...); err != nil {
 		return withDebootstrapLog(err, work)
+	}
+	if err := os.Chmod(tmp, 0o600); err != nil { // debootstrap's is 0644
+		return err
 	}
 	return os.Rename(tmp, tarball)
 }

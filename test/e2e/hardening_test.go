@@ -377,8 +377,8 @@ func runProbe(t *testing.T, uid, gid uint32, actions [][2]string) []string {
 
 // Another local user reads nothing of paddock's state, connects to no
 // socket and takes no lock: not a sandbox's config (its -e values), logs,
-// disk or sockets, nor a checkpoint's memory. Every file is its owner's
-// alone.
+// disk or sockets, nor a --cold sandbox's disk, a checkpoint's memory,
+// the templates or the cache. Every file is its owner's alone.
 func TestHostStatePrivate(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("this test switches to another user: run it as root (make test does)")
@@ -387,14 +387,30 @@ func TestHostStatePrivate(t *testing.T) {
 	e.create("priv", "-e", "API_KEY=sekrit")
 	e.ok("exec", "priv", "--", "echo", "hi")
 	e.ok("checkpoint", "priv", "privck")
+	e.create("privcold", "--cold")
 	uid, gid := otherUser(t)
 	dir := filepath.Join(e.home, "sandboxes", "priv")
+	cold := filepath.Join(e.home, "sandboxes", "privcold")
 	ck := filepath.Join(e.home, "checkpoints", "privck")
+	// The test's home links to the shared templates and cache (newEnv):
+	// what is checked is where they really are.
+	var shared []string
+	for _, d := range []string{"templates", "cache"} {
+		real, err := filepath.EvalSymlinks(filepath.Join(e.home, d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		shared = append(shared, real)
+	}
+	tiny := filepath.Join(shared[0], "tiny")
 	var actions [][2]string
 	for _, f := range []string{"config.json", "console.log", "exec.jsonl", "net.jsonl", "supervisor.log", "policy.yaml", "disk.qcow2"} {
 		actions = append(actions, [2]string{"read", filepath.Join(dir, f)})
 	}
 	actions = append(actions,
+		[2]string{"read", filepath.Join(cold, "disk.qcow2")},
+		[2]string{"read", filepath.Join(tiny, "root.ext4")}, [2]string{"read", filepath.Join(tiny, "vmlinux")},
+		[2]string{"list", filepath.Join(tiny, "modules")}, [2]string{"list", shared[0]}, [2]string{"list", shared[1]},
 		[2]string{"read", filepath.Join(ck, "memory.state")},
 		[2]string{"list", e.home}, [2]string{"list", dir},
 		[2]string{"connect", filepath.Join(dir, "sv.sock")},
@@ -436,12 +452,17 @@ func TestHostStatePrivate(t *testing.T) {
 	for _, d := range []string{e.home, filepath.Join(e.home, "sandboxes"), dir} {
 		os.Chmod(d, 0o700)
 	}
-	// No file or folder of the sandbox or the checkpoint gives others any
-	// permission.
-	for _, root := range []string{dir, ck} {
+	// No file or folder of the sandboxes, the checkpoint, the templates or
+	// the cache gives others any permission. Root filesystems being built
+	// and downloads under way (another test's) are skipped.
+	for _, root := range append([]string{dir, cold, ck}, shared...) {
 		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return nil
+			}
+			if n := d.Name(); d.IsDir() && strings.HasPrefix(n, ".") && (strings.Contains(n, ".build-") ||
+				strings.Contains(n, ".old-") || strings.HasPrefix(n, ".unpack-") || strings.HasPrefix(n, ".download-")) {
+				return fs.SkipDir
 			}
 			if info, err := d.Info(); err == nil && info.Mode()&fs.ModeSymlink == 0 && info.Mode().Perm()&0o077 != 0 {
 				t.Errorf("%s: mode %v", p, info.Mode())
@@ -507,7 +528,8 @@ func TestWorkspacePinned(t *testing.T) {
 }
 
 // An image with a setuid program and device nodes, imported as root,
-// leaves none of them on the host, and has both, right, in the guest.
+// leaves none of them on the host, and has both, right, in the guest. The
+// template's files and folders (its modules too) are root's alone.
 func TestImportPrivilegedFiles(t *testing.T) {
 	e := importEnv(t)
 	var buf bytes.Buffer
@@ -539,6 +561,9 @@ func TestImportPrivilegedFiles(t *testing.T) {
 		}
 		if m := info.Mode(); m&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeDevice|fs.ModeCharDevice|fs.ModeNamedPipe) != 0 {
 			t.Errorf("the import left %s (%v) on the host", p, m)
+		}
+		if rel, _ := filepath.Rel(e.home, p); strings.HasPrefix(rel, "templates/privimg") && info.Mode().Perm()&0o077 != 0 {
+			t.Errorf("the imported template's %s: mode %v", rel, info.Mode())
 		}
 		return nil
 	})
@@ -608,6 +633,7 @@ $P exec mine -- sh -c 'echo made > f; id -u'
 $P exec -u root mine -- sh -c 'chmod 4755 f 2>/dev/null && echo chmod-done || echo chmod-refused'
 ps -o uid=,comm= -u "$(id -u)" | grep qemu-system | awk '{print $1}' | sort -u
 stat -c '%U %a' f "$PADDOCK_HOME"
+find "$PADDOCK_HOME" ! -type l -perm /077 -printf 'open to others: %m %p\n'
 `
 	cmd := exec.Command("su", "-", name, "-c", script)
 	var stderr bytes.Buffer
