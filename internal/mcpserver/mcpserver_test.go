@@ -215,6 +215,9 @@ func TestToolsWithoutSandboxes(t *testing.T) {
 		if tl.Name != "sandbox_list" && !strings.Contains(string(mustJSON(tl.InputSchema)), "description") {
 			t.Errorf("%s: its schema describes no argument: %s", tl.Name, mustJSON(tl.InputSchema))
 		}
+		if tl.Name == "sandbox_policy" && !strings.Contains(string(mustJSON(tl.InputSchema)), `"enum":["show","allow","deny"]`) {
+			t.Errorf("sandbox_policy: action lists no values: %s", mustJSON(tl.InputSchema))
+		}
 	}
 	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "sandbox_list"})
 	if err != nil || res.IsError || !strings.Contains(string(mustJSON(res.StructuredContent)), `"sandboxes":[]`) {
