@@ -23,7 +23,14 @@ is copied in, printing its name.
 The workspace folder (default: the current directory) appears in the VM at the same
 absolute path, as a copy on the VM's disk kept in step with the host folder both ways;
 nothing else of the host is visible unless --mount adds it. The VM's root filesystem
-is a copy-on-write overlay on the template's image.`,
+is a copy-on-write overlay on the template's image.
+
+The guest trusts paddock's own certificate authority and those --ca and
+--trust-host-ca give, besides its image's. Defaults for every create and run can
+be set in ~/.config/paddock/config.yaml ($XDG_CONFIG_HOME/paddock/config.yaml):
+  ca: [~/corp-root.pem]   # files as --ca; the flags add to them
+  trust_host_ca: true     # as --trust-host-ca; --trust-host-ca=false overrides it
+A fork (--from) keeps its checkpoint's CAs.`,
 		Example: "  paddock create --name web --workspace .\n  paddock create --template tiny --cpus 1 --memory 512M",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -37,6 +44,9 @@ is a copy-on-write overlay on the template's image.`,
 			}
 			if o.From != "" && !anyFlagChanged(cmd, "policy", "allow-host", "deny-host", "allow-cidr", "deny-cidr", "add-host", "dns-upstream") {
 				o.Policy = nil // a fork keeps its checkpoint's policy
+			}
+			if err := sandbox.ApplyUserTrust(&o, cmd.Flags().Changed("trust-host-ca")); err != nil {
+				return fmt.Errorf("create: %w", err)
 			}
 			if o.Template, err = imageTemplate(cmd.Context(), image, o.Template); err != nil {
 				return fmt.Errorf("create: %w", err)
@@ -69,6 +79,8 @@ is a copy-on-write overlay on the template's image.`,
 	f.StringVar(&o.Accel, "accel", "auto", "accelerator: auto (KVM when it really works, else TCG), kvm or tcg")
 	f.DurationVar(&o.TTL, "ttl", 0, "remove the sandbox this long after create, such as 30m or 2h (default: never)")
 	f.StringArrayVar(&o.Secrets, "secret", nil, "bind a host-side secret (see paddock secret): the guest holds its placeholder, requests to its hosts carry its value (repeatable)")
+	f.StringArrayVar(&o.CAFiles, "ca", nil, "PEM file of CA certificates the guest trusts, such as a corporate proxy's: in its system bundle, SSL_CERT_FILE, NODE_EXTRA_CA_CERTS, REQUESTS_CA_BUNDLE and its dockerd (repeatable)")
+	f.BoolVar(&o.TrustHostCA, "trust-host-ca", false, "the guest trusts the CAs this host adds to its distribution's: the *.crt files under /usr/local/share/ca-certificates and the file SSL_CERT_FILE names")
 	pf.register(f)
 	return cmd
 }

@@ -5,6 +5,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/paddock-dev/paddock/internal/sandbox"
 )
 
 func inspectCmd() *cobra.Command {
@@ -23,7 +25,11 @@ func inspectCmd() *cobra.Command {
 			}
 			enc := json.NewEncoder(os.Stdout)
 			enc.SetIndent("", "  ")
-			return enc.Encode(info)
+			// The extra CAs by subject and fingerprint, never as PEM.
+			return enc.Encode(struct {
+				sandbox.Info
+				CACerts []sandbox.CAInfo `json:"ca_certs,omitempty"`
+			}{info, m.SandboxCAs(args[0])})
 		},
 	}
 }

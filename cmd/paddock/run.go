@@ -95,6 +95,9 @@ paddock exec NAME ... and paddock rm -f NAME.`,
 			if err := bindPresetSecret(&o, args, cmd.ArgsLenAtDash()); err != nil {
 				return err
 			}
+			if err := sandbox.ApplyUserTrust(&o.create, cmd.Flags().Changed("trust-host-ca")); err != nil {
+				return err
+			}
 			code, err := runInSandbox(cmd.Context(), argv, o)
 			if err != nil {
 				return err
@@ -120,6 +123,8 @@ paddock exec NAME ... and paddock rm -f NAME.`,
 	f.BoolVarP(&o.interactive, "interactive", "i", false, "pass stdin even when it is not a terminal")
 	f.DurationVar(&o.grace, "stop-timeout", 10*time.Second, "after an interrupt, how long the command may take to exit before the sandbox goes")
 	f.StringArrayVar(&o.create.Secrets, "secret", nil, "bind a host-side secret (see paddock secret); an agent's own is bound when it is set (repeatable)")
+	f.StringArrayVar(&o.create.CAFiles, "ca", nil, "PEM file of CA certificates the guest trusts, such as a corporate proxy's (repeatable; see paddock create --help)")
+	f.BoolVar(&o.create.TrustHostCA, "trust-host-ca", false, "the guest trusts the CAs this host adds to its distribution's (see paddock create --help)")
 	return cmd
 }
 

@@ -19,6 +19,9 @@ type Agent struct {
 	// System performs the calls that change the whole machine (hostname,
 	// clock, RNG, mounts, power). The guest uses HostSystem; tests a fake.
 	System System
+	// Docker is the guest's dockerd as StartDocker runs it; nil without
+	// one.
+	Docker *Dockerd
 
 	procs procTable   // processes started by Exec, and their streams
 	files fileStreams // ReadFile streams, paced by AckOutput
@@ -30,6 +33,14 @@ type Agent struct {
 	network *agentv1.Network
 	// user is the default user last ensured (guarded by mu).
 	user *agentv1.User
+	// trusted names the CAs the last Configure installed (their
+	// certificates' SHA-256), nil before one gave any; trustEnv is the
+	// environment that points every exec at them (trust.go). Both
+	// guarded by mu.
+	trusted  []string
+	trustEnv []string
+	// copies counts the CA copies Configure left running (trust.go).
+	copies sync.WaitGroup
 	// detachToken is set by Detach and written to the console once the
 	// host session ends (guarded by mu).
 	detachToken string

@@ -76,6 +76,9 @@ func (a *Agent) Configure(_ context.Context, req *agentv1.ConfigureRequest) (*ag
 		if name := req.GetHostname(); name != "" {
 			step("hosts", a.configureHosts(name))
 		}
+		if cas := req.GetCaCerts(); len(cas) > 0 {
+			step("trust", a.installTrust(cas)) // trust.go
+		}
 	}()
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -107,6 +110,9 @@ func validateConfigure(req *agentv1.ConfigureRequest) error {
 	}
 	if n := req.GetNetwork(); n != nil {
 		errs = append(errs, validateNetwork(n))
+	}
+	if _, err := parseCAs(req.GetCaCerts()); err != nil {
+		errs = append(errs, err)
 	}
 	for _, m := range req.GetMounts() {
 		if m.GetTag() == "" {

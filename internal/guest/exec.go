@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -90,7 +91,8 @@ func (a *Agent) Exec(ctx context.Context, req *agentv1.ExecRequest, stream agent
 	if err != nil {
 		return exited(126, err.Error())
 	}
-	env := BuildEnv(id, req.GetTty(), req.GetEnv())
+	// The trust variables (trust.go) first: the request's own win.
+	env := BuildEnv(id, req.GetTty(), append(slices.Clone(a.execTrustEnv()), req.GetEnv()...))
 	cwd := req.GetCwd()
 	if cwd == "" {
 		cwd = id.Home

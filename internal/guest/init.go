@@ -35,8 +35,9 @@ func RunInit(version string) {
 	if err != nil {
 		fatal(log, err)
 	}
-	StartDocker(log, reaper) // a no-op without dockerd; see docker.go
+	docker := StartDocker(log, reaper) // nil without dockerd; see docker.go
 	agent := NewAgent(version, log, reaper, GuestSystem{})
+	agent.Docker = docker
 	srv := NewServer(agent)
 	// A new host session usually follows a restore, after which every code
 	// path is new to TCG's translator: with a second vCPU, run a trivial

@@ -71,6 +71,11 @@ type CreateOptions struct {
 	// gets their placeholders, the host puts their values into requests
 	// for their hosts.
 	Secrets []string
+	// CAFiles are PEM files of certificate authorities the guest trusts
+	// (create --ca); TrustHostCA adds the host's own beyond its
+	// distribution's (--trust-host-ca). See trust.go.
+	CAFiles     []string
+	TrustHostCA bool
 }
 
 // maxTTL bounds --ttl: a sandbox meant to live longer should have none.
@@ -128,6 +133,7 @@ func (m *Manager) validate(o CreateOptions) (store.SandboxConfig, error) {
 	}
 	errs = append(errs, m.validateDisk(o, &cfg))
 	errs = append(errs, m.validateSecrets(o.Secrets, &cfg))
+	errs = append(errs, m.validateCAs(o, &cfg)) // trust.go
 	for _, e := range cfg.Env {
 		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
 			errs = append(errs, fmt.Errorf("invalid --env %q: use KEY=VALUE", e))

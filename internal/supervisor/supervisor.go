@@ -484,6 +484,7 @@ func (s *sup) configure(ctx context.Context) error {
 		},
 		Mounts:  s.mounts(),
 		Network: guestNetwork(),
+		CaCerts: s.guestCAs(), // trust.go
 	})
 	if err != nil {
 		return err

@@ -250,14 +250,20 @@ func (x *PingResponse) GetKernel() string {
 }
 
 type ConfigureRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Hostname      string                 `protobuf:"bytes,1,opt,name=hostname,proto3" json:"hostname,omitempty"`
-	TimeUnixNano  int64                  `protobuf:"varint,2,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"` // host wall clock; the guest sets its clock to it
-	Entropy       []byte                 `protobuf:"bytes,3,opt,name=entropy,proto3" json:"entropy,omitempty"`                                  // credited to the guest kernel's RNG (RNDADDENTROPY)
-	MachineId     string                 `protobuf:"bytes,4,opt,name=machine_id,json=machineId,proto3" json:"machine_id,omitempty"`             // 32 lowercase hex digits, written to /etc/machine-id
-	User          *User                  `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`                                        // the default exec user, created or updated
-	Mounts        []*Mount               `protobuf:"bytes,6,rep,name=mounts,proto3" json:"mounts,omitempty"`                                    // 9p shares, mounted at path (created if missing)
-	Network       *Network               `protobuf:"bytes,7,opt,name=network,proto3" json:"network,omitempty"`                                  // absent: no network is configured
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Hostname     string                 `protobuf:"bytes,1,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	TimeUnixNano int64                  `protobuf:"varint,2,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"` // host wall clock; the guest sets its clock to it
+	Entropy      []byte                 `protobuf:"bytes,3,opt,name=entropy,proto3" json:"entropy,omitempty"`                                  // credited to the guest kernel's RNG (RNDADDENTROPY)
+	MachineId    string                 `protobuf:"bytes,4,opt,name=machine_id,json=machineId,proto3" json:"machine_id,omitempty"`             // 32 lowercase hex digits, written to /etc/machine-id
+	User         *User                  `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`                                        // the default exec user, created or updated
+	Mounts       []*Mount               `protobuf:"bytes,6,rep,name=mounts,proto3" json:"mounts,omitempty"`                                    // 9p shares, mounted at path (created if missing)
+	Network      *Network               `protobuf:"bytes,7,opt,name=network,proto3" json:"network,omitempty"`                                  // absent: no network is configured
+	// ca_certs are certificate authorities (PEM, one or more certificates
+	// each) that everything in the guest trusts besides the root filesystem's
+	// own: the agent adds them to the system bundles and points every exec's
+	// TLS variables at them (internal/guest/trust.go). Configure only adds:
+	// a CA a previous Configure installed stays.
+	CaCerts       []string `protobuf:"bytes,8,rep,name=ca_certs,json=caCerts,proto3" json:"ca_certs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -337,6 +343,13 @@ func (x *ConfigureRequest) GetMounts() []*Mount {
 func (x *ConfigureRequest) GetNetwork() *Network {
 	if x != nil {
 		return x.Network
+	}
+	return nil
+}
+
+func (x *ConfigureRequest) GetCaCerts() []string {
+	if x != nil {
+		return x.CaCerts
 	}
 	return nil
 }
@@ -2683,7 +2696,7 @@ const file_api_agent_v1_agent_proto_rawDesc = "" +
 	"\fPingResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x1b\n" +
 	"\tuptime_ns\x18\x02 \x01(\x03R\buptimeNs\x12\x16\n" +
-	"\x06kernel\x18\x03 \x01(\tR\x06kernel\"\x9f\x02\n" +
+	"\x06kernel\x18\x03 \x01(\tR\x06kernel\"\xba\x02\n" +
 	"\x10ConfigureRequest\x12\x1a\n" +
 	"\bhostname\x18\x01 \x01(\tR\bhostname\x12$\n" +
 	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x12\x18\n" +
@@ -2692,7 +2705,8 @@ const file_api_agent_v1_agent_proto_rawDesc = "" +
 	"machine_id\x18\x04 \x01(\tR\tmachineId\x12*\n" +
 	"\x04user\x18\x05 \x01(\v2\x16.paddock.agent.v1.UserR\x04user\x12/\n" +
 	"\x06mounts\x18\x06 \x03(\v2\x17.paddock.agent.v1.MountR\x06mounts\x123\n" +
-	"\anetwork\x18\a \x01(\v2\x19.paddock.agent.v1.NetworkR\anetwork\"R\n" +
+	"\anetwork\x18\a \x01(\v2\x19.paddock.agent.v1.NetworkR\anetwork\x12\x19\n" +
+	"\bca_certs\x18\b \x03(\tR\acaCerts\"R\n" +
 	"\x04User\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03uid\x18\x02 \x01(\rR\x03uid\x12\x10\n" +

@@ -1,0 +1,106 @@
+package sandbox
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func testCertPEM(t *testing.T, cn string) (string, string) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}))
+}
+
+func TestReadCAFile(t *testing.T) {
+	a, key := testCertPEM(t, "corp root")
+	b, _ := testCertPEM(t, "corp issuing")
+	dir := t.TempDir()
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(s), 0o644)
+		return p
+	}
+	tests := []struct {
+		name, content string
+		certs         int
+		err           string
+	}{
+		{"one.pem", a, 1, ""},
+		{"chain.pem", "subject=corp root\n" + a + "\n" + b, 2, ""},
+		{"crlf.pem", strings.ReplaceAll(a, "\n", "\r\n"), 1, ""},
+		{"empty.pem", "", 0, "empty.pem: no PEM certificate"},
+		{"garbage.pem", "hello\n", 0, "garbage.pem: no PEM certificate"},
+		{"der.crt", "\x30\x82\x01\x0a", 0, "der.crt: no PEM certificate"},
+		{"key.pem", a + key, 0, "key.pem: holds a EC PRIVATE KEY"},
+		{"csr.pem", "-----BEGIN CERTIFICATE REQUEST-----\naGk=\n-----END CERTIFICATE REQUEST-----\n", 0, "csr.pem: holds a CERTIFICATE REQUEST block"},
+		{"bad.pem", "-----BEGIN CERTIFICATE-----\naGk=\n-----END CERTIFICATE-----\n", 0, "bad.pem: certificate 1:"},
+		{"cut.pem", a + b[:len(b)/2], 0, "damaged"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			certs, err := ReadCAFile(write(tt.name, tt.content))
+			if len(certs) != tt.certs {
+				t.Errorf("%d certificates, want %d", len(certs), tt.certs)
+			}
+			if tt.err == "" && err != nil || tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
+				t.Errorf("error %v, want %q", err, tt.err)
+			}
+		})
+	}
+	if _, err := ReadCAFile(filepath.Join(dir, "nope.pem")); err == nil || !strings.Contains(err.Error(), "nope.pem: no such file") {
+		t.Errorf("missing file: %v", err)
+	}
+	if d := DescribeCAs([]string{a}); len(d) != 1 || d[0].Subject != "CN=corp root" || d[0].SHA256 != fingerprint(a) || len(d[0].SHA256) != 64 {
+		t.Errorf("describe: %+v", d)
+	}
+}
+
+func TestUserConfigTrust(t *testing.T) {
+	cfgHome := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", cfgHome)
+	t.Setenv("HOME", "/home/someone")
+	o := CreateOptions{CAFiles: []string{"/flag.pem"}}
+	if err := ApplyUserTrust(&o, false); err != nil || !slices.Equal(o.CAFiles, []string{"/flag.pem"}) || o.TrustHostCA {
+		t.Fatalf("without a file: %+v %v", o, err)
+	}
+	os.MkdirAll(filepath.Join(cfgHome, "paddock"), 0o755)
+	file := filepath.Join(cfgHome, "paddock", "config.yaml")
+	os.WriteFile(file, []byte("ca: [~/corp.pem, rel.pem, /abs.pem]\ntrust_host_ca: true\n"), 0o644)
+	o = CreateOptions{CAFiles: []string{"/flag.pem"}}
+	if err := ApplyUserTrust(&o, false); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"/home/someone/corp.pem", filepath.Join(cfgHome, "paddock", "rel.pem"), "/abs.pem", "/flag.pem"}
+	if !slices.Equal(o.CAFiles, want) || !o.TrustHostCA {
+		t.Errorf("with the file: %+v, want %v and trust_host_ca", o, want)
+	}
+	o = CreateOptions{}
+	if ApplyUserTrust(&o, true); o.TrustHostCA {
+		t.Error("--trust-host-ca=false did not override the file")
+	}
+	os.WriteFile(file, []byte("cas: [x]\n"), 0o644)
+	if err := ApplyUserTrust(&CreateOptions{}, false); err == nil || !strings.Contains(err.Error(), file) {
+		t.Errorf("an unknown key: %v", err)
+	}
+}
