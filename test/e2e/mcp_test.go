@@ -225,10 +225,10 @@ func checkDenied(t *testing.T, e *env, s *mcp.ClientSession, name string) {
 	}
 }
 
-// paddock mcp over stdio, driven by the SDK's client as an agent would.
-func TestMCPStdio(t *testing.T) {
-	e := newEnv(t, "tiny")
-	cmd := exec.Command(e.bin, "mcp")
+// connectStdio starts paddock mcp with args for e and connects the SDK's
+// client to it, as an agent would; it ends with the test.
+func connectStdio(t *testing.T, e *env, args ...string) *mcp.ClientSession {
+	cmd := exec.Command(e.bin, append([]string{"mcp"}, args...)...)
 	cmd.Env = append(os.Environ(), "PADDOCK_HOME="+e.home)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -237,12 +237,19 @@ func TestMCPStdio(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		s.Close()
 		if t.Failed() {
 			t.Logf("paddock mcp stderr:\n%s", tail(stderr.String(), 3000))
 		}
-	}()
+	})
+	return s
+}
+
+// paddock mcp over stdio, driven by the SDK's client as an agent would.
+func TestMCPStdio(t *testing.T) {
+	e := newEnv(t, "tiny")
+	s := connectStdio(t, e)
 	exerciseMCP(t, e, s)
 
 	// Checkpoint a sandbox and fork it: the fork has the file.
@@ -260,6 +267,21 @@ func TestMCPStdio(t *testing.T) {
 	}
 	if msg := mcpCall(t, s, "sandbox_create", map[string]any{"template": "tiny", "workspace": e.ws}, nil); !strings.Contains(msg, "--allow-workspace-root") {
 		t.Fatalf("a workspace without a root: %q", msg)
+	}
+
+	// With --allow-workspace-root, a folder under it is shared; one
+	// outside it is refused.
+	os.WriteFile(filepath.Join(e.ws, "hello.txt"), []byte("from the host\n"), 0o644)
+	rooted := connectStdio(t, e, "--allow-workspace-root", filepath.Dir(e.ws))
+	if msg := mcpCall(t, rooted, "sandbox_create", map[string]any{"template": "tiny", "workspace": "/usr/share"}, nil); !strings.Contains(msg, "not a folder under") {
+		t.Fatalf("a workspace outside the root: %q", msg)
+	}
+	var ws mcpSandbox
+	mcpCall(t, rooted, "sandbox_create", map[string]any{"template": "tiny", "memory": "512M", "cpus": 1, "workspace": e.ws}, &ws)
+	var x mcpExec
+	mcpCall(t, rooted, "sandbox_exec", map[string]any{"name": ws.Name, "command": "cat hello.txt"}, &x)
+	if x.Stdout != "from the host\n" {
+		t.Fatalf("the workspace in the guest: %+v", x)
 	}
 }
 
