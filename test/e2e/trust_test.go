@@ -281,3 +281,22 @@ func TestGuestTrustsExtraCAs(t *testing.T) {
 		}
 	})
 }
+
+// An imported image without ca-certificates gets Debian's bundle path,
+// holding the sandbox's CAs, and the variables that name it.
+func TestImportedImageTrustsCA(t *testing.T) {
+	e := importEnv(t)
+	pki := newTestPKI(t, "secure.test")
+	caFile := filepath.Join(t.TempDir(), "testca.pem")
+	os.WriteFile(caFile, []byte(pki.caPEM), 0o644)
+	oci := filepath.Join(e.home, "oci")
+	writeLayout(t, testImage(t, 0), oci)
+	e.ok("create", "--name", "img", "--image", "oci:"+oci, "--ca", caFile, "--memory", "512M", "--cpus", "1", "--workspace", e.ws)
+	out := e.ok("exec", "img", "--", "sh", "-c", "cat /etc/ssl/certs/ca-certificates.crt; echo \"vars $SSL_CERT_FILE $NODE_EXTRA_CA_CERTS\"; cat /run/paddock/ca-certificates.crt")
+	if strings.Count(out, pki.caPEM) != 2 || strings.Count(out, "BEGIN CERTIFICATE") != 4 {
+		t.Errorf("the bundle and the CA file should hold the install's CA and the test CA:\n%s", out)
+	}
+	if !strings.Contains(out, "vars /etc/ssl/certs/ca-certificates.crt /run/paddock/ca-certificates.crt") {
+		t.Errorf("exec env:\n%s", out)
+	}
+}
