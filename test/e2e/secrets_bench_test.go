@@ -20,12 +20,12 @@ import (
 // connection, alternating the two names so that both see the same load.
 // docs/bench/secrets.json.
 func BenchmarkSecretInjection(b *testing.B) {
-	ca := newTestCA(b)
-	b.Setenv("PADDOCK_UPSTREAM_CA", ca.writeFile(b))
+	pki := newTestPKI(b, "inject.test", "plain.test")
+	b.Setenv("PADDOCK_UPSTREAM_CA", upstreamCA(b, pki))
 	e := newEnv(b, "debian")
 	th := newTestHost(b)
 	up := &upstream{}
-	startUpstream(b, th, ca, up, "inject.test", "plain.test")
+	startUpstream(b, th, pki, up)
 	guestProgram(b, e.ws, "timedget", timedGetSrc)
 	e.runOK("bench-value\n", "secret", "set", "t", "--host", "inject.test", "--header", "X-Api-Key", "--stdin")
 	e.ok("create", "--name", "bench", "--template", "debian", "--memory", "1G", "--cpus", "1", "--workspace", e.ws,

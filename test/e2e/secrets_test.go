@@ -2,78 +2,31 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
+	"io"
 	"io/fs"
-	"math/big"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
-// testCA is a certificate authority made for one test: the upstream
-// servers' certificates are signed by it and the supervisor trusts it
-// through PADDOCK_UPSTREAM_CA.
-type testCA struct {
-	cert    *x509.Certificate
-	key     *ecdsa.PrivateKey
-	certPEM []byte
-}
-
-func newTestCA(t testing.TB) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "paddock test upstream CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// leaf signs a server certificate for names.
-func (ca *testCA) leaf(t testing.TB, names ...string) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
-// writeFile writes the CA's certificate to a file and returns its path.
-func (ca *testCA) writeFile(t testing.TB) string {
+// upstreamCA writes pki's authority to a file for PADDOCK_UPSTREAM_CA and
+// returns its path: the supervisor's injector then trusts the upstream.
+func upstreamCA(t testing.TB, pki testPKI) string {
 	p := filepath.Join(t.TempDir(), "upstream-ca.pem")
-	if err := os.WriteFile(p, ca.certPEM, 0o644); err != nil {
+	if err := os.WriteFile(p, []byte(pki.caPEM), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -110,15 +63,15 @@ func (u *upstream) take() []seenRequest {
 	return s
 }
 
-// startUpstream serves u over TLS (HTTP/2 and HTTP/1.1) in the test's
-// network namespace on port 443, with a certificate from ca for names.
-func startUpstream(t testing.TB, th *testHost, ca *testCA, u *upstream, names ...string) {
+// startUpstream serves h over TLS (HTTP/2 and HTTP/1.1) in the test's
+// network namespace on port 443, with pki's server certificate.
+func startUpstream(t testing.TB, th *testHost, pki testPKI, h http.Handler) {
 	l, _ := th.listen(t, "tcp", th.addr+":443")
-	srv := httptest.NewUnstartedServer(u)
+	srv := httptest.NewUnstartedServer(h)
 	srv.Listener.Close()
 	srv.Listener = l
 	srv.EnableHTTP2 = true
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.leaf(t, names...)}}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pki.server}}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 }
@@ -129,14 +82,17 @@ func startUpstream(t testing.TB, th *testHost, ca *testCA, u *upstream, names ..
 // leaves; a changed secret counts at the next request; a failing command
 // answers 502; and no file of the sandbox or its checkpoint holds a value.
 func TestSecretInjection(t *testing.T) {
-	ca := newTestCA(t)
-	t.Setenv("PADDOCK_UPSTREAM_CA", ca.writeFile(t))
+	pki := newTestPKI(t, "api.test", "other.test", "fail.test")
+	t.Setenv("PADDOCK_UPSTREAM_CA", upstreamCA(t, pki))
 	e := newEnv(t, "debian")
 	th := newTestHost(t)
 	up := &upstream{}
-	startUpstream(t, th, ca, up, "api.test", "other.test", "fail.test")
+	startUpstream(t, th, pki, up)
 
 	const v1, v2, other = "s3cr3t-value-one", "s3cr3t-value-two", "other-secret-value"
+	// control is passed with -e, into the VM on purpose: the scan below
+	// must find it, or it proves nothing.
+	const control = "control-value-in-the-vm"
 	e.runOK(v1+"\n", "secret", "set", "t", "--host", "api.test", "--header", "X-Api-Key", "--stdin")
 	e.runOK(other+"\n", "secret", "set", "o", "--host", "other.test", "--header", "X-Api-Key", "--stdin")
 	e.ok("secret", "set", "f", "--host", "fail.test", "--header", "X-Api-Key", "--command", "echo no token here >&2; exit 3")
@@ -149,7 +105,7 @@ func TestSecretInjection(t *testing.T) {
 	}
 
 	e.ok("create", "--name", "sec", "--template", "debian", "--memory", "1G", "--cpus", "1", "--workspace", e.ws,
-		"--secret", "t", "--secret", "o", "--secret", "f",
+		"--secret", "t", "--secret", "o", "--secret", "f", "-e", "CONTROL="+control,
 		"--policy", "deny-all", "--allow-host", "api.test", "--allow-host", "other.test", "--allow-host", "fail.test",
 		"--add-host", "api.test:"+th.addr, "--add-host", "other.test:"+th.addr, "--add-host", "fail.test:"+th.addr,
 		"--allow-cidr", th.addr+"/32")
@@ -263,17 +219,28 @@ func TestSecretInjection(t *testing.T) {
 		}
 	})
 	t.Run("no value in any file of the sandbox or its checkpoint", func(t *testing.T) {
+		// The guest reads its copy of the variable into memory.
+		e.sh("sec", `printf %s "$CONTROL" >/dev/null`)
 		e.ok("checkpoint", "sec", "sec-ck")
+		var files []string
 		for _, dir := range []string{filepath.Join(e.home, "sandboxes"), filepath.Join(e.home, "checkpoints")} {
-			assertNoValue(t, dir, v1, v2, other)
+			found := filesHolding(t, dir, v1, v2, other)
+			if len(found) > 0 {
+				t.Errorf("files holding a secret's value: %q", found)
+			}
+			files = append(files, filesHolding(t, dir, control)...)
+		}
+		if !slices.ContainsFunc(files, func(f string) bool { return strings.HasSuffix(f, "/config.json") }) ||
+			!slices.ContainsFunc(files, func(f string) bool { return strings.Contains(f, "checkpoints/sec-ck/") }) {
+			t.Fatalf("the -e control value was found only in %q: the scan does not see config.json or the checkpoint", files)
 		}
 	})
 }
 
-// assertNoValue fails if a file under dir holds any of values.
-func assertNoValue(t *testing.T, dir string, values ...string) {
+// filesHolding returns the files under dir that hold any of values.
+func filesHolding(t *testing.T, dir string, values ...string) []string {
 	t.Helper()
-	files := 0
+	var found []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return err
@@ -283,20 +250,20 @@ func assertNoValue(t *testing.T, dir string, values ...string) {
 			return err
 		}
 		defer f.Close()
-		files++
-		return scanFor(f, p, values, t)
+		if holds(f, values) {
+			found = append(found, p)
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if files < 5 {
-		t.Fatalf("only %d files under %s: the scan missed them", files, dir)
-	}
+	return found
 }
 
-// scanFor reads f in blocks (memory files are large) with an overlap as
+// holds reads f in blocks (memory files are large) with an overlap as
 // long as the longest value, so a value across two blocks is found.
-func scanFor(f *os.File, name string, values []string, t *testing.T) error {
+func holds(f *os.File, values []string) bool {
 	longest := 0
 	for _, v := range values {
 		longest = max(longest, len(v))
@@ -308,15 +275,54 @@ func scanFor(f *os.File, name string, values []string, t *testing.T) error {
 		data := buf[:carry+n]
 		for _, v := range values {
 			if bytes.Contains(data, []byte(v)) {
-				t.Errorf("%s holds a secret's value", name)
-				return nil
+				return true
 			}
 		}
 		if err != nil {
-			return nil
+			return false
 		}
 		carry = min(longest, len(data))
 		copy(buf, data[len(data)-carry:])
+	}
+}
+
+// TestSecretInjectionDockerPull: the guest's dockerd pulls through the
+// injector from a registry that a bound secret is for: it trusts the
+// install's authority, and every registry request carries the value.
+func TestSecretInjectionDockerPull(t *testing.T) {
+	pki := newTestPKI(t, "registry.test")
+	t.Setenv("PADDOCK_UPSTREAM_CA", upstreamCA(t, pki))
+	e := newEnv(t, "debian")
+	th := newTestHost(t)
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	var mu sync.Mutex
+	auth := map[string]int{}
+	startUpstream(t, th, pki, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		auth[r.Header.Get("Authorization")]++
+		mu.Unlock()
+		reg.ServeHTTP(w, r)
+	}))
+	push := httptest.NewServer(reg)
+	t.Cleanup(push.Close)
+	ref, err := name.ParseReference(strings.TrimPrefix(push.URL, "http://") + "/test/app:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, testImage(t, 0)); err != nil {
+		t.Fatalf("push the test image: %v", err)
+	}
+	const value = "registry-token-value"
+	e.runOK(value+"\n", "secret", "set", "reg", "--host", "registry.test", "--header", "Authorization", "--format", "Bearer %s", "--stdin")
+	e.ok("create", "--name", "dk", "--template", "debian", "--memory", "1G", "--workspace", e.ws, "--secret", "reg",
+		"--policy", "deny-all", "--allow-host", "registry.test", "--add-host", "registry.test:"+th.addr, "--allow-cidr", th.addr+"/32")
+	if out := e.sh("dk", "docker pull -q registry.test/test/app:1 && docker run --rm registry.test/test/app:1 echo pulled-through-the-injector"); !strings.Contains(out, "pulled-through-the-injector") {
+		t.Fatalf("docker pull: %q", out)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if auth["Bearer "+value] < 3 || len(auth) != 1 {
+		t.Fatalf("the registry saw these Authorization headers (count by value): %v", auth)
 	}
 }
 

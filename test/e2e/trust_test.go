@@ -34,7 +34,7 @@ type testPKI struct {
 	server tls.Certificate
 }
 
-func newTestPKI(t *testing.T, names ...string) testPKI {
+func newTestPKI(t testing.TB, names ...string) testPKI {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{
