@@ -13,11 +13,19 @@ PADDOCK := $(SUDO) $(if $(PADDOCK_HOME),env PADDOCK_HOME=$(PADDOCK_HOME)) bin/pa
 # Debian packages: QEMU and its image tool, debootstrap for the debian
 # template, e2fsprogs for ext4 images, cpio and dpkg-dev-free unpacking.
 DEB_PACKAGES := qemu-system-x86 qemu-utils debootstrap e2fsprogs busybox-static cpio xz-utils ca-certificates
-DEB_TEST_PACKAGES := iproute2 nodejs npm
+# Node.js and npm build the dashboard's bundle (web/dashboard).
+DEB_BUILD_PACKAGES := nodejs npm
+# Chromium drives the dashboard's browser tests (test/e2e/dashboard_test.go).
+DEB_TEST_PACKAGES := iproute2 chromium
 # The E2B SDK tests (test/e2b) need this Node.js or later.
 NODE_MIN := 20.18.1
 
-.PHONY: fuzz all deps test-deps build demo test test-agents vet templates clean proto
+# The dashboard's npm packages (web/dashboard/package-lock.json), installed
+# once per lock file outside the repository.
+DASHBOARD := web/dashboard
+DASHBOARD_NPM := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/paddock/dashboard-npm-$(shell sha256sum $(DASHBOARD)/package-lock.json | cut -c1-16)
+
+.PHONY: fuzz all deps test-deps build dashboard demo test test-agents vet templates clean proto
 
 all: build
 
@@ -27,6 +35,8 @@ deps:
 		echo "installing:" $$missing; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
+	@missing=$$(for p in $(DEB_BUILD_PACKAGES); do command -v $${p%js} >/dev/null 2>&1 && continue; dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
 	@command -v $(GO) >/dev/null || { echo "Go is needed: install the Go version go.mod names at /usr/local/go"; exit 1; }
 
 test-deps: deps
@@ -35,9 +45,25 @@ test-deps: deps
 	@node -e 'const [a,b,c]=process.versions.node.split(".").map(Number),[x,y,z]="$(NODE_MIN)".split(".").map(Number); process.exit(a>x||(a==x&&(b>y||(b==y&&c>=z)))?0:1)' || \
 		{ echo "the E2B SDK tests need Node.js $(NODE_MIN) or later (this is $$(node --version)): install it, for example from NodeSource"; exit 1; }
 
-build:
+build: dashboard
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/paddock ./cmd/paddock
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -ldflags "$(LDFLAGS)" -o bin/paddock-agent ./cmd/paddock-agent
+
+# The dashboard's bundle, embedded by go build: npm ci into a cache keyed by
+# the lock file (linked as web/dashboard/node_modules), tsc checks the
+# TypeScript, esbuild bundles it into internal/dashboard/assets.
+dashboard:
+	@command -v npm >/dev/null || { echo "npm is needed to build the dashboard: make deps installs it"; exit 1; }
+	@if [ ! -e $(DASHBOARD_NPM)/node_modules/.bin/esbuild ]; then \
+		echo "npm ci (web/dashboard) into $(DASHBOARD_NPM)"; \
+		rm -rf $(DASHBOARD_NPM).tmp && mkdir -p $(DASHBOARD_NPM).tmp && \
+		cp $(DASHBOARD)/package.json $(DASHBOARD)/package-lock.json $(DASHBOARD_NPM).tmp/ && \
+		(cd $(DASHBOARD_NPM).tmp && npm ci --no-audit --no-fund --loglevel=error) && \
+		rm -rf $(DASHBOARD_NPM) && mv $(DASHBOARD_NPM).tmp $(DASHBOARD_NPM); \
+	fi
+	@ln -sfn $(DASHBOARD_NPM)/node_modules $(DASHBOARD)/node_modules
+	cd $(DASHBOARD) && node_modules/.bin/tsc -p . && \
+		node_modules/.bin/esbuild src/main.ts --bundle --minify --target=es2022 --log-level=warning --outfile=../../internal/dashboard/assets/app.js
 
 # Templates are cached under PADDOCK_HOME keyed by their recipe: a second
 # build with the same recipe returns at once.

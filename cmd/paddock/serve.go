@@ -23,6 +23,7 @@ import (
 func serveCmd() *cobra.Command {
 	var listen, certFile, keyFile, base, warm, wsRoot string
 	var insecure bool
+	var admins []string
 	var limits e2bapi.Limits
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -37,7 +38,11 @@ which the SDKs set to 5 min). What is served and what is not: docs/API.md.
 --warm tiny=2,debian=1 keeps that many restored, idle sandboxes per template
 (paddock ls marks them "warm pool"); an API create claims one and a
 replacement boots in the background. They stay when serve stops, and the
-next serve adopts or removes them; paddock rm removes them like any other.`,
+next serve adopts or removes them; paddock rm removes them like any other.
+
+The web dashboard is at /ui/ (log in with a key): a key sees the sandboxes it
+made; a key named by --dashboard-admin sees every sandbox of PADDOCK_HOME, those
+made with the CLI too.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (certFile == "") != (keyFile == "") {
@@ -60,7 +65,7 @@ next serve adopts or removes them; paddock rm removes them like any other.`,
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			api := e2bapi.New(m, keys, log)
-			api.DefaultTemplate, api.Limits = base, limits
+			api.DefaultTemplate, api.Limits, api.DashboardAdmins = base, limits, admins
 			if api.WorkspaceRoot, err = workspaceRoot(wsRoot); err != nil {
 				return err
 			}
@@ -100,6 +105,7 @@ next serve adopts or removes them; paddock rm removes them like any other.`,
 	f.StringVar(&base, "base-template", "debian", "the template served under E2B's default name, base")
 	f.StringVar(&warm, "warm", "", "keep idle sandboxes to claim, per template: TEMPLATE=N[,TEMPLATE=N] (base: --base-template)")
 	f.StringVar(&wsRoot, "allow-workspace-root", "", "let a create share a host folder under DIR as its workspace (metadata paddock.workspace=PATH)")
+	f.StringArrayVar(&admins, "dashboard-admin", nil, "a key NAME that sees and acts on every sandbox in the dashboard, the CLI's too (repeatable)")
 	f.IntVar(&limits.Sandboxes, "max-sandboxes", 20, "sandboxes one key may have at once (0: no cap)")
 	f.Float64Var(&limits.Rate, "rate", 50, "requests a second one key may make, on average (0: no cap)")
 	f.IntVar(&limits.Burst, "burst", 100, "requests one key may make at once above --rate")

@@ -43,11 +43,14 @@ type Server struct {
 	// Limits are per key.
 	Limits Limits
 	// Pool, when not nil, serves creates from idle clones (--warm).
-	Pool     *warmpool.Pool
-	rates    limiters
-	watchers watchers
-	boots    chan struct{} // a slot per create under way (createOrClaim)
-	mux      *http.ServeMux
+	Pool *warmpool.Pool
+	// DashboardAdmins name the keys that see every sandbox in the
+	// dashboard (serve --dashboard-admin).
+	DashboardAdmins []string
+	rates           limiters
+	watchers        watchers
+	boots           chan struct{} // a slot per create under way (createOrClaim)
+	mux             *http.ServeMux
 	// patterns are the routes that need a key, for the OpenAPI test.
 	patterns []string
 }
@@ -96,6 +99,8 @@ func (s *Server) routes() {
 	}
 	// MCP for agents, with the same keys and ownership (mcp.go).
 	s.mux.Handle("/mcp", s.mcp())
+	// The web dashboard, logged in with the same keys (dashboard.go).
+	s.mux.Handle("/ui/", s.ui())
 	// A sandbox's own services (envd), checked by its access token.
 	path, h := processpbconnect.NewProcessHandler(&processService{s: s})
 	s.mux.Handle(path, http.MaxBytesHandler(h, maxBody))

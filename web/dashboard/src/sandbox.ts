@@ -1,0 +1,208 @@
+// A sandbox's page: its header and actions, a live terminal, the network
+// decisions (with "allow" on a denied row), the exec audit log, the
+// console log and a chart of its CPU and memory.
+import { api, ExecRecord, follow, NetRecord, Sandbox } from "./api";
+import { Chart } from "./chart";
+import { ago, bytes, clock, confirmButton, h, text, until } from "./dom";
+import { stateBadge } from "./list";
+import { flash } from "./main";
+import { openTerminal, terminalBox, TermHandle } from "./terminal";
+
+const maxRows = 500;
+const consoleMax = 2000;
+
+export function sandboxPage(root: HTMLElement, name: string): () => void {
+  const stops: (() => void)[] = [];
+  const title = h("h2", {}, name);
+  const badge = h("span", { class: "badge", id: "state" });
+  const facts = h("span", { class: "facts", id: "facts" });
+  const actions = h("span", { class: "actions" });
+  const act = (action: string) => async () => {
+    try {
+      const out = await api.act(name, action);
+      flash(out.checkpoint ? `checkpoint ${out.checkpoint} saved` : `${action}: ${name}`);
+      if (action === "remove") {
+        window.location.assign("/ui/");
+        return;
+      }
+      if (action === "reset" || action === "resume" || action === "start") connect();
+    } catch (e) {
+      flash((e as Error).message, true);
+    }
+    refresh();
+  };
+  const buttons: Record<string, HTMLButtonElement> = {
+    pause: h("button", { type: "button", class: "pause", onclick: act("pause") }, "Pause"),
+    resume: h("button", { type: "button", class: "resume", onclick: act("resume") }, "Resume"),
+    start: h("button", { type: "button", class: "start", onclick: act("start") }, "Start"),
+    checkpoint: h("button", { type: "button", class: "checkpoint", onclick: act("checkpoint") }, "Checkpoint"),
+  };
+  actions.append(...Object.values(buttons), confirmButton("Reset", "reset", act("reset")), confirmButton("Remove", "remove danger", act("remove")));
+  const head = h("section", { class: "card head" }, h("a", { href: "/ui/", class: "back" }, "← sandboxes"), title, badge, facts, actions);
+
+  // Terminal.
+  const termStatus = h("span", { class: "term-status", id: "term-status" }, "not connected");
+  const box = terminalBox();
+  let term: TermHandle | null = null;
+  const connect = () => {
+    term?.close();
+    term = openTerminal(box, name, (s) => text(termStatus, s));
+  };
+  const reconnect = h("button", { type: "button", id: "term-connect", onclick: connect }, "Reconnect");
+  stops.push(() => term?.close());
+  const termCard = h("section", { class: "card term-card" }, h("h3", {}, "Terminal ", termStatus, reconnect), box);
+
+  // Chart.
+  const chart = new Chart();
+  const chartCard = h("section", { class: "card" }, h("h3", {}, "CPU and memory"), chart.el);
+
+  // Network decisions.
+  const netBody = h("tbody");
+  const netFilter = h("input", { type: "checkbox", id: "net-denied-only" });
+  netFilter.addEventListener("change", () => netTable.classList.toggle("denied-only", netFilter.checked));
+  const netTable = h(
+    "table",
+    { id: "net", class: "grid compact" },
+    h("thead", {}, h("tr", {}, ...["Time", "Verdict", "Host", "Destination", "Rule", ""].map((c) => h("th", {}, c)))),
+    netBody,
+  );
+  const netCard = h(
+    "section",
+    { class: "card" },
+    h("h3", {}, "Network ", h("label", { class: "filter" }, netFilter, " denied only")),
+    h("div", { class: "scroll" }, netTable),
+  );
+  stops.push(follow<NetRecord>(name, "net", (r) => addNet(netBody, name, r)));
+
+  // Exec audit log.
+  const execBody = h("tbody");
+  const execTable = h(
+    "table",
+    { id: "exec", class: "grid compact" },
+    h("thead", {}, h("tr", {}, ...["Time", "User", "Command", "Exit", "Took"].map((c) => h("th", {}, c)))),
+    execBody,
+  );
+  const execCard = h("section", { class: "card" }, h("h3", {}, "Commands"), h("div", { class: "scroll" }, execTable));
+  stops.push(follow<ExecRecord>(name, "exec", (r) => addExec(execBody, r)));
+
+  // Console log: text in a <pre>, escape sequences taken out.
+  const con = h("pre", { id: "console", class: "console" });
+  const conCard = h("section", { class: "card" }, h("h3", {}, "Console"), con);
+  let lines = 0;
+  stops.push(
+    follow<string>(
+      name,
+      "console",
+      (line) => {
+        const stick = con.scrollTop + con.clientHeight >= con.scrollHeight - 8;
+        con.append(document.createTextNode(stripEscapes(line) + "\n"));
+        if (++lines > consoleMax && con.firstChild) con.firstChild.remove();
+        if (stick) con.scrollTop = con.scrollHeight;
+      },
+      (n) => con.append(document.createTextNode(`… ${n} earlier lines not shown …\n`)),
+    ),
+  );
+
+  root.append(
+    head,
+    h("div", { class: "cols" }, h("div", { class: "col-main" }, termCard, conCard), h("div", { class: "col-side" }, chartCard, netCard, execCard)),
+  );
+
+  let current: Sandbox | null = null;
+  let timer = 0;
+  let stopped = false;
+  async function refresh() {
+    window.clearTimeout(timer);
+    try {
+      const sb = await api.get(name);
+      const was = current?.state;
+      current = sb;
+      stateBadge(badge, sb);
+      text(
+        facts,
+        `${sb.template}${sb.from ? ` from ${sb.from}` : ""} · ${sb.cpus} CPU · ${bytes(sb.memory_bytes)} · up ${ago(sb.created)} · deadline ${until(sb.deadline)}` +
+          (sb.policy ? ` · network ${sb.policy.preset}` : ""),
+      );
+      buttons.pause.hidden = sb.state !== "running";
+      buttons.resume.hidden = sb.state !== "paused";
+      buttons.start.hidden = sb.state !== "stopped" && sb.state !== "created";
+      buttons.checkpoint.hidden = sb.state !== "running";
+      if (sb.state === "running" && (term === null || (was !== undefined && was !== "running" && was !== "paused"))) connect();
+      const st = await api.stats(name);
+      chart.draw(st.points, sb.cpus);
+    } catch (e) {
+      flash((e as Error).message, true);
+    }
+    if (!stopped) timer = window.setTimeout(refresh, 2000);
+  }
+  refresh();
+  return () => {
+    stopped = true;
+    window.clearTimeout(timer);
+    stops.forEach((s) => s());
+  };
+}
+
+function trim(body: HTMLElement) {
+  while (body.children.length > maxRows) body.lastElementChild?.remove();
+}
+
+// addNet puts a network decision at the top of the table; a denied one
+// gets a button that allows its host.
+function addNet(body: HTMLElement, sandbox: string, r: NetRecord) {
+  if (r.event === "close") return; // the connect row says it all
+  const host = r.name || r.dest || "";
+  const dest = r.addr && r.addr !== r.dest ? `${r.dest ?? ""} → ${r.addr}` : r.dest ?? "";
+  const what = r.event === "dns" ? `dns ${r.type ?? ""}` : r.event === "request" ? `${r.method} ${r.path} → ${r.status}` : r.proto;
+  const actions = h("td");
+  const tr = h(
+    "tr",
+    { class: `verdict-${r.verdict}`, "data-verdict": r.verdict, "data-host": host },
+    h("td", {}, clock(r.time)),
+    h("td", {}, h("span", { class: `badge ${r.verdict}` }, r.verdict === "allow" ? "allowed" : r.verdict === "deny" ? "denied" : r.verdict)),
+    h("td", { class: "host" }, host),
+    h("td", { class: "dest" }, `${what} ${dest}`.trim()),
+    h("td", { class: "rule" }, r.error ? `${r.rule} (${r.error})` : r.rule),
+    actions,
+  );
+  if (r.verdict === "deny" && host) {
+    const b = h("button", { type: "button", class: "allow" }, "Allow");
+    b.title = `allow ${host} for this sandbox`;
+    b.addEventListener("click", async () => {
+      b.disabled = true;
+      try {
+        const out = await api.act(sandbox, "allow", { name: r.name, dest: r.dest, port: r.port });
+        flash(`allowed ${out.rule}`);
+        b.textContent = "Allowed";
+      } catch (e) {
+        b.disabled = false;
+        flash((e as Error).message, true);
+      }
+    });
+    actions.append(b);
+  }
+  body.prepend(tr);
+  trim(body);
+}
+
+function addExec(body: HTMLElement, r: ExecRecord) {
+  const cmd = (r.argv ?? []).join(" ");
+  const tr = h(
+    "tr",
+    { class: r.error || r.exit_code ? "failed" : "" },
+    h("td", {}, clock(r.time)),
+    h("td", {}, r.user ?? ""),
+    h("td", { class: "cmd", title: r.cwd ? `in ${r.cwd}` : "" }, cmd),
+    h("td", {}, r.error ? `error: ${r.error}` : String(r.exit_code ?? 0)),
+    h("td", {}, r.duration_ms === undefined ? "" : `${(r.duration_ms / 1000).toFixed(1)}s`),
+  );
+  body.prepend(tr);
+  trim(body);
+}
+
+// stripEscapes takes terminal escape sequences and other control
+// characters but tab out of a console line.
+function stripEscapes(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)|\x1b[@-Z\\-_]|[\x00-\x08\x0b-\x1f\x7f]/g, "");
+}
