@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
 	"log"
@@ -334,4 +335,55 @@ func (e *env) runOK(stdin string, args ...string) string {
 		e.t.Fatalf("paddock %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errs)
 	}
 	return out
+}
+
+// TestAPISecrets: through paddock serve, a key sets a secret and binds it
+// at create, and E2B's network.rules transform.headers becomes a secret of
+// the sandbox's own: both reach the upstream, neither enters the VM, and
+// the rule's secret goes with the sandbox.
+func TestAPISecrets(t *testing.T) {
+	pki := newTestPKI(t, "api.test", "rule.test")
+	t.Setenv("PADDOCK_UPSTREAM_CA", upstreamCA(t, pki))
+	e := newEnv(t, "debian")
+	th := newTestHost(t)
+	up := &upstream{}
+	startUpstream(t, th, pki, up)
+	key := strings.TrimSpace(e.ok("apikey", "create", "sec"))
+	base, _ := e.serve(t)
+
+	const keyValue, ruleValue = "api-set-secret-value", "rule-header-value"
+	if code, body := call(t, "POST", base+"/secrets", key, []byte(`{"name":"k","value":"`+keyValue+`","hosts":["api.test"],"header":"X-Api-Key"}`)); code != 201 || body["placeholder"] == nil {
+		t.Fatalf("POST /secrets: %d %v", code, body)
+	}
+	code, body := call(t, "POST", base+"/sandboxes", key, []byte(`{"templateID":"debian","timeout":300,"secrets":["k"],
+		"network":{"denyOut":["0.0.0.0/0"],"allowOut":["api.test","rule.test","`+th.addr+`"],
+		"rules":{"rule.test":[{"transform":{"headers":{"X-Api-Key":"`+ruleValue+`"}}}]}}}`))
+	if code != 201 {
+		t.Fatalf("create: %d %v", code, body)
+	}
+	id := fmt.Sprint(body["sandboxID"])
+	// Map the test names to the test host (the API has no add_hosts).
+	pol := e.ok("policy", "show", id) + "add_hosts:\n  api.test: " + th.addr + "\n  rule.test: " + th.addr + "\n"
+	polFile := filepath.Join(t.TempDir(), "policy.yaml")
+	os.WriteFile(polFile, []byte(pol), 0o644)
+	e.ok("policy", "set", id, polFile)
+
+	out := e.sh(id, `curl -sS -o /dev/null -w '%{http_code}\n' -H "X-Api-Key: $K" https://api.test/k; curl -sS -o /dev/null -w '%{http_code}\n' https://rule.test/r; env | grep -c -e `+keyValue+` -e `+ruleValue+`; true`)
+	if strings.Fields(out)[0] != "200" || strings.Fields(out)[1] != "200" || strings.Fields(out)[2] != "0" {
+		t.Fatalf("guest: %q", out)
+	}
+	got := up.take()
+	if len(got) != 2 || got[0].Key != keyValue || got[1].Host != "rule.test" || got[1].Key != ruleValue {
+		t.Fatalf("upstream saw %+v", got)
+	}
+	ls := e.ok("secret", "ls", "--json")
+	if !strings.Contains(ls, `"`+id+`-rule-1"`) {
+		t.Fatalf("the rule's secret is not in the store: %s", ls)
+	}
+	if code, _ := call(t, "DELETE", base+"/sandboxes/"+id, key, nil); code != 204 {
+		t.Fatalf("kill: %d", code)
+	}
+	if ls := e.ok("secret", "ls", "--json"); strings.Contains(ls, id+"-rule-") || !strings.Contains(ls, `"k"`) {
+		t.Fatalf("after the sandbox went, the store holds: %s", ls)
+	}
 }
