@@ -29,7 +29,7 @@ export class Chart {
   // draw plots points over the last span seconds: CPU against 100% of
   // one core times the sandbox's CPUs, memory against its largest value
   // (or its limit).
-  draw(points: Use[], cpus: number, span = 600): void {
+  draw(points: Use[], cpus: number, span = 300): void {
     const now = Date.now();
     const x = (t: string) => W - ((now - new Date(t).getTime()) / 1000 / span) * W;
     const cpuMax = 100 * Math.max(1, cpus);
