@@ -187,7 +187,7 @@ func checkLoginOnly(t *testing.T, base string) {
 
 // sessionClient logs in with key and returns a client with the session
 // cookie.
-func sessionClient(t *testing.T, base, key string) *http.Client {
+func sessionClient(t testing.TB, base, key string) *http.Client {
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	req, _ := http.NewRequest("POST", base+"/ui/login", strings.NewReader(url.Values{"key": {key}}.Encode()))
