@@ -84,7 +84,7 @@ type Config struct {
 type Proxy struct {
 	cfg            Config
 	log            *slog.Logger
-	roots          *x509.CertPool
+	roots          func() *x509.CertPool // loaded at the first upstream handshake
 	serverTLS      *tls.Config
 	clientSessions tls.ClientSessionCache
 	http           *http.Server // serves every guest connection, one Serve each
@@ -101,15 +101,21 @@ func New(cfg Config) *Proxy {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	p := &Proxy{cfg: cfg, log: cfg.Log, roots: cfg.UpstreamRoots,
+	p := &Proxy{cfg: cfg, log: cfg.Log,
 		clientSessions: tls.NewLRUClientSessionCache(256),
 		records:        netpolicy.NewRecordLimiter(recordRate, recordBurst), now: time.Now}
-	if p.roots == nil {
-		var err error
-		if p.roots, err = upstreamRoots(os.Getenv(UpstreamCAEnv)); err != nil {
+	// The system's roots take tens of milliseconds to parse: a sandbox
+	// that never has a request intercepted never reads them.
+	p.roots = sync.OnceValue(func() *x509.CertPool {
+		if cfg.UpstreamRoots != nil {
+			return cfg.UpstreamRoots
+		}
+		pool, err := upstreamRoots(os.Getenv(UpstreamCAEnv))
+		if err != nil {
 			p.log.Error("upstream certificate authorities", "err", err)
 		}
-	}
+		return pool
+	})
 	// One ticket key for every connection, so that a guest resumes its
 	// TLS sessions across connections.
 	var key [32]byte

@@ -130,7 +130,7 @@ func (s *session) dialAhead(ctx context.Context) {
 func (s *session) handshake(ctx context.Context, c net.Conn) (net.Conn, error) {
 	tc := tls.Client(c, &tls.Config{
 		ServerName:         s.name,
-		RootCAs:            s.p.roots,
+		RootCAs:            s.p.roots(),
 		ClientSessionCache: s.p.clientSessions,
 		NextProtos:         s.protos,
 		MinVersion:         tls.VersionTLS12,

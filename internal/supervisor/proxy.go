@@ -103,7 +103,7 @@ func (p *agentProxy) Exec(req *agentv1.ExecRequest, stream agentv1.Agent_ExecSer
 	req.OutputWindow = outputWindow
 	// What the host changed in the workspace is in the guest first, and
 	// what the command changed is on the host before its exit is told.
-	p.s.flushWorkspace(ctx)
+	p.s.flushWorkspaceOut(ctx)
 	gs, err := agent.Exec(gctx, req)
 	if err != nil {
 		rec.Error = err.Error()

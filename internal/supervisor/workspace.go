@@ -230,11 +230,19 @@ func (s *sup) keepSyncing(f *folder, sess *wsync.Session) {
 // either side has been applied on the other.
 func (s *sup) flushWorkspace(ctx context.Context) {
 	for _, f := range s.syncedFolders() {
-		f.flush(ctx, s)
+		f.flush(ctx, s, (*wsync.Session).Flush)
 	}
 }
 
-func (f *folder) flush(ctx context.Context, s *sup) {
+// flushWorkspaceOut returns once every change of the synced folders seen
+// on the host is in the guest (before an exec starts).
+func (s *sup) flushWorkspaceOut(ctx context.Context) {
+	for _, f := range s.syncedFolders() {
+		f.flush(ctx, s, (*wsync.Session).FlushOut)
+	}
+}
+
+func (f *folder) flush(ctx context.Context, s *sup, flush func(*wsync.Session, context.Context) error) {
 	f.mu.Lock()
 	sess := f.session
 	f.mu.Unlock()
@@ -243,14 +251,14 @@ func (f *folder) flush(ctx context.Context, s *sup) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	if err := sess.Flush(ctx); err != nil {
+	if err := flush(sess, ctx); err != nil {
 		s.log.Warn("folder sync flush", "folder", f.host, "err", err)
 	}
 }
 
 // stop flushes and ends the folder's session.
 func (f *folder) stop(ctx context.Context, s *sup) {
-	f.flush(ctx, s)
+	f.flush(ctx, s, (*wsync.Session).Flush)
 	f.mu.Lock()
 	sess := f.session
 	f.session, f.stopped = nil, true

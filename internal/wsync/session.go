@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
@@ -52,6 +53,14 @@ type Session struct {
 	pulls   map[string]bool // the host asked the guest for these
 	flushes map[uint64]chan struct{}
 	seq     uint64
+	// marks[seq] is sent when flush seq went out; a FLUSHED for it
+	// confirms that many (the other side handles messages in order).
+	marks map[uint64]uint64
+
+	// sent counts the messages this side sent that may change the other
+	// side (not credits or flush messages); confirmed, how many of them
+	// a FLUSHED answer has covered. Equal: nothing sent is unapplied.
+	sent, confirmed atomic.Uint64
 
 	dirty map[string]*dirtyPath // the sender's alone
 
@@ -76,6 +85,7 @@ const (
 	reqPush reqKind = iota
 	reqPull
 	reqFlush
+	reqFlushOut
 	reqError
 )
 
@@ -102,6 +112,7 @@ func newSession(host bool, tree *Tree, conn Conn, log *slog.Logger) *Session {
 		wakeReq: make(chan struct{}, 1),
 		pulls:   map[string]bool{},
 		flushes: map[uint64]chan struct{}{},
+		marks:   map[uint64]uint64{},
 		dirty:   map[string]*dirtyPath{},
 		ready:   make(chan struct{}),
 		done:    make(chan struct{}),
@@ -181,6 +192,11 @@ func (s *Session) send(ctx context.Context, m *agentv1.SyncMessage) error {
 			return ctx.Err()
 		}
 	}
+	switch m.Kind {
+	case agentv1.SyncKind_SYNC_CREDIT, agentv1.SyncKind_SYNC_FLUSH, agentv1.SyncKind_SYNC_FLUSHED:
+	default:
+		s.sent.Add(1)
+	}
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
 	return s.conn.Send(m)
@@ -252,12 +268,25 @@ func (s *Session) handleRequest(ctx context.Context, r request) error {
 		return s.send(ctx, &agentv1.SyncMessage{Kind: agentv1.SyncKind_SYNC_PULL, Path: r.path})
 	case reqError:
 		return s.send(ctx, &agentv1.SyncMessage{Kind: agentv1.SyncKind_SYNC_ERROR, Path: r.path, Error: r.text})
-	case reqFlush:
+	case reqFlush, reqFlushOut:
 		s.w.drain()
 		s.absorb()
 		if _, err := s.sendDirty(ctx, true); err != nil {
 			return err
 		}
+		sent := s.sent.Load()
+		s.mu.Lock()
+		if r.kind == reqFlushOut && sent == s.confirmed.Load() {
+			// Nothing this side sent waits to be applied: no round trip.
+			if ch := s.flushes[r.seq]; ch != nil {
+				delete(s.flushes, r.seq)
+				close(ch)
+			}
+			s.mu.Unlock()
+			return nil
+		}
+		s.marks[r.seq] = sent
+		s.mu.Unlock()
 		kind := agentv1.SyncKind_SYNC_FLUSHED
 		if s.host {
 			kind = agentv1.SyncKind_SYNC_FLUSH
@@ -561,6 +590,12 @@ func (s *Session) handle(ctx context.Context, m *agentv1.SyncMessage) error {
 		s.request(request{kind: reqFlush, seq: m.Seq})
 	case agentv1.SyncKind_SYNC_FLUSHED:
 		s.mu.Lock()
+		if mark, ok := s.marks[m.Seq]; ok {
+			delete(s.marks, m.Seq)
+			if mark > s.confirmed.Load() {
+				s.confirmed.Store(mark)
+			}
+		}
 		if ch := s.flushes[m.Seq]; ch != nil {
 			delete(s.flushes, m.Seq)
 			close(ch)
@@ -803,13 +838,25 @@ var errAborted = errors.New("aborted by the sender")
 // Flush returns once every change either side had seen when it was called
 // has been applied on the other, or the session ended.
 func (s *Session) Flush(ctx context.Context) error {
+	return s.flush(ctx, reqFlush)
+}
+
+// FlushOut returns once every change seen on this side has reached the
+// other: Flush's first half. When nothing this side sent is still
+// unconfirmed it asks the other side nothing (an exec's start, after an
+// idle spell, costs no round trip).
+func (s *Session) FlushOut(ctx context.Context) error {
+	return s.flush(ctx, reqFlushOut)
+}
+
+func (s *Session) flush(ctx context.Context, kind reqKind) error {
 	s.mu.Lock()
 	s.seq++
 	seq := s.seq
 	ch := make(chan struct{})
 	s.flushes[seq] = ch
 	s.mu.Unlock()
-	s.request(request{kind: reqFlush, seq: seq})
+	s.request(request{kind: kind, seq: seq})
 	select {
 	case <-ch:
 	case <-ctx.Done():

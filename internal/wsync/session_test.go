@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +28,7 @@ type pipeConn struct {
 	in, out chan *agentv1.SyncMessage
 	gate    *sync.Mutex // held: this end's sends wait
 	closed  chan struct{}
+	flushes atomic.Int32 // FLUSH messages this end sent
 }
 
 func pipe() (*pipeConn, *pipeConn) {
@@ -39,6 +41,9 @@ func (c *pipeConn) Send(m *agentv1.SyncMessage) error {
 	c.gate.Lock()
 	defer c.gate.Unlock()
 	m = proto.Clone(m).(*agentv1.SyncMessage) // as ttrpc marshals at once
+	if m.Kind == agentv1.SyncKind_SYNC_FLUSH {
+		c.flushes.Add(1)
+	}
 	select {
 	case c.out <- m:
 		return nil
@@ -329,4 +334,40 @@ func TestManyGuestFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.eventually(t, want)
+}
+
+// FlushOut brings the host's changes into the guest before it returns,
+// and asks the guest nothing when no change waits (an exec's start).
+func TestFlushOut(t *testing.T) {
+	h, g := t.TempDir(), filepath.Join(t.TempDir(), "copy")
+	write(t, filepath.Join(h, "a.txt"), "alpha")
+	p := start(t, h, g, filepath.Join(t.TempDir(), "state"))
+	ctx := context.Background()
+	before := p.hostConn.flushes.Load()
+	if err := p.hs.FlushOut(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.hostConn.flushes.Load(); n != before {
+		t.Fatalf("an idle FlushOut sent %d FLUSH messages", n-before)
+	}
+	for i := 0; i < 20; i++ {
+		content := fmt.Sprintf("host change %d", i)
+		write(t, filepath.Join(h, "a.txt"), content)
+		if err := p.hs.FlushOut(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(filepath.Join(g, "a.txt")); string(b) != content {
+			t.Fatalf("after FlushOut the guest has %q, want %q", b, content)
+		}
+	}
+	if p.hostConn.flushes.Load() == before {
+		t.Fatal("FlushOut after changes asked the guest nothing")
+	}
+	before = p.hostConn.flushes.Load()
+	if err := p.hs.FlushOut(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.hostConn.flushes.Load(); n != before {
+		t.Fatalf("FlushOut once everything was confirmed sent %d FLUSH messages", n-before)
+	}
 }
