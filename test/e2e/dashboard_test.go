@@ -72,8 +72,8 @@ func TestDashboard(t *testing.T) {
 		row := `document.querySelector('#net tr[data-verdict="deny"][data-host="denied.test"] button.allow')`
 		b.waitJS("the denial in the network table", 30*time.Second, `!!`+row)
 		b.screenshot("network-denied")
-		b.eval(row + `.click()`)
-		b.waitJS("the allow to be taken", 20*time.Second, row+`.textContent === 'Allowed'`)
+		b.eval(`const b = ` + row + `; b.dataset.clicked = '1'; b.click()`)
+		b.waitJS("the allow to be taken", 20*time.Second, `document.querySelector('button.allow[data-clicked]').textContent === 'Allowed'`)
 		out := e.sh("dash", httpGet("denied.test", 80, "denied.test"))
 		if !strings.Contains(out, "hello from denied") || denied.n.Load() != 1 {
 			t.Fatalf("after allow: got %q, server saw %d", out, denied.n.Load())
@@ -94,6 +94,13 @@ func TestDashboard(t *testing.T) {
 			t.Fatalf("%d JavaScript dialogs opened", n)
 		}
 		b.screenshot("console")
+	})
+	t.Run("chart", func(t *testing.T) {
+		e, b := e.with(t), b.with(t)
+		e.sh("dash", "timeout 4 sh -c 'while :; do :; done'")
+		b.waitJS("three samples in the chart", 30*time.Second, `document.querySelectorAll('#chart polyline')[0].getAttribute('points').split(' ').length >= 3`)
+		b.waitJS("the CPU in the legend", 10*time.Second, `/CPU \d+%/.test(document.querySelector('#chart .legend').textContent)`)
+		b.screenshot("chart")
 	})
 	t.Run("create and remove", func(t *testing.T) {
 		e, b := e.with(t), b.with(t)

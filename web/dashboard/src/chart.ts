@@ -26,11 +26,13 @@ export class Chart {
     this.el = h("div", { id: "chart", class: "chart" }, s, this.legend);
   }
 
-  // draw plots points over the last span seconds: CPU against 100% of
-  // one core times the sandbox's CPUs, memory against its largest value
-  // (or its limit).
-  draw(points: Use[], cpus: number, span = 300): void {
+  // draw plots points over the last minutes (from one to five, as far
+  // back as they go): CPU against 100% of one core times the sandbox's
+  // CPUs, memory against its limit (or its largest value).
+  draw(points: Use[], cpus: number): void {
     const now = Date.now();
+    const oldest = points.length ? (now - new Date(points[0].t).getTime()) / 1000 : 0;
+    const span = Math.min(300, Math.max(60, Math.ceil(oldest / 60) * 60));
     const x = (t: string) => W - ((now - new Date(t).getTime()) / 1000 / span) * W;
     const cpuMax = 100 * Math.max(1, cpus);
     let memMax = 1;
@@ -43,7 +45,7 @@ export class Chart {
     this.legend.replaceChildren(
       h("span", { class: "cpu" }, `CPU ${last ? last.cpu.toFixed(0) : "–"}% (of ${cpuMax}%)`),
       h("span", { class: "mem" }, `memory ${last ? bytes(last.mem) : "–"}${last?.mem_limit ? ` of ${bytes(last.mem_limit)}` : ""}`),
-      h("span", { class: "span" }, `last ${span / 60} minutes`),
+      h("span", { class: "span" }, span === 60 ? "last minute" : `last ${span / 60} minutes`),
     );
   }
 }

@@ -173,7 +173,13 @@ function addNet(body: HTMLElement, sandbox: string, r: NetRecord) {
       try {
         const out = await api.act(sandbox, "allow", { name: r.name, dest: r.dest, port: r.port });
         flash(`allowed ${out.rule}`);
-        b.textContent = "Allowed";
+        // Every denied row of this host is allowed now.
+        for (const other of body.querySelectorAll<HTMLButtonElement>("button.allow")) {
+          if ((other.closest("tr") as HTMLElement | null)?.dataset.host === host) {
+            other.disabled = true;
+            other.textContent = "Allowed";
+          }
+        }
       } catch (e) {
         b.disabled = false;
         flash((e as Error).message, true);
