@@ -197,3 +197,27 @@ func TestPageBuiltOrNot(t *testing.T) {
 		t.Errorf("not built: %d %s", code, b)
 	}
 }
+
+func TestSecureCookieOverTLS(t *testing.T) {
+	f := newFixture(t)
+	srv := httptest.NewTLSServer(f.srv.Config.Handler)
+	defer srv.Close()
+	c := srv.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	for origin, want := range map[string]int{srv.URL: http.StatusSeeOther, "http://" + srv.Listener.Addr().String(): http.StatusForbidden} {
+		req, _ := http.NewRequest("POST", srv.URL+"/ui/login", strings.NewReader(url.Values{"key": {f.keyA}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", origin)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("login over TLS from %s: %d, want %d", origin, resp.StatusCode, want)
+		}
+		if want == http.StatusSeeOther && (len(resp.Cookies()) != 1 || !resp.Cookies()[0].Secure) {
+			t.Errorf("session cookie over TLS: %+v, want Secure", resp.Cookies())
+		}
+	}
+}
