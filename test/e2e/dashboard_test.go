@@ -120,6 +120,8 @@ func TestDashboard(t *testing.T) {
 			t.Fatalf("paddock ls still lists them:\n%s", out)
 		}
 		b.screenshot("removed")
+		b.run("the removed sandbox's page", 20*time.Second, chromedp.Navigate(base+"/ui/s/dash"))
+		b.waitJS("its page to say it is gone", 20*time.Second, `document.getElementById('gone')?.textContent === 'no sandbox "dash"'`)
 	})
 }
 

@@ -131,6 +131,13 @@ export function sandboxPage(root: HTMLElement, name: string): () => void {
       const st = await api.stats(name);
       chart.draw(st.points, sb.cpus);
     } catch (e) {
+      if (current === null || (e as Error).message.startsWith("no sandbox")) {
+        // Gone (removed elsewhere), or never there for this key.
+        stopped = true;
+        stops.forEach((s) => s());
+        root.replaceChildren(h("section", { class: "card" }, h("p", { id: "gone" }, (e as Error).message), h("a", { href: "/ui/" }, "← sandboxes")));
+        return;
+      }
       flash((e as Error).message, true);
     }
     if (!stopped) timer = window.setTimeout(refresh, 2000);
