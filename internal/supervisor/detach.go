@@ -57,7 +57,7 @@ func (c *consoleWatch) expect(s string) <-chan struct{} {
 // VM be saved (a restored agent in the middle of an old session would
 // read the next host's bytes as part of it). No fixed wait: on a loaded
 // host it takes as long as it takes, up to ctx.
-func detach(ctx context.Context, link *guestLink, console *consoleWatch) error {
+func detach(ctx context.Context, link agentLink, console *consoleWatch) error {
 	b := make([]byte, 12)
 	rand.Read(b)
 	token := hex.EncodeToString(b)

@@ -12,6 +12,19 @@ import (
 	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
 )
 
+// agentLink is the supervisor's connection to the guest agent: guestLink,
+// or a fake in tests (backend.go).
+type agentLink interface {
+	// agent returns a client on the current connection, connecting first
+	// when there is none.
+	agent(ctx context.Context) (agentv1.TTRPCAgentClient, error)
+	// drop closes the current connection without waiting, reporting
+	// whether there was one.
+	drop() bool
+	// waitAgent pings the agent until it answers or ctx ends.
+	waitAgent(ctx context.Context) (*agentv1.PingResponse, error)
+}
+
 // guestLink is the supervisor's ttrpc connection to the guest agent on the
 // control socket. It dials on first use and again after the connection
 // broke or was hung up. A VM must be saved with no host session open: a

@@ -25,6 +25,7 @@ import (
 	"github.com/paddock-dev/paddock/internal/cgroup"
 	"github.com/paddock-dev/paddock/internal/store"
 	"github.com/paddock-dev/paddock/internal/template"
+	"github.com/paddock-dev/paddock/internal/vm"
 	"github.com/paddock-dev/paddock/internal/vm/qemu"
 )
 
@@ -52,14 +53,15 @@ type sup struct {
 	cfg    store.SandboxConfig
 	log    *slog.Logger
 
+	vms     backend // makes and reaches the VM: QEMU, or a fake in tests
 	accel   string
-	qemu    *qemu.Process
-	monitor *qemu.Monitor
+	qemu    vm.Process
+	monitor vm.Monitor
 	console *consoleWatch // the console log QEMU's serial output goes to
 	started time.Time
 	version string // guarded by mu
 	mode    string // "cold", "restore" or "fork"
-	link    *guestLink
+	link    agentLink
 
 	mu       sync.Mutex
 	paused   bool
@@ -87,7 +89,7 @@ type sup struct {
 // Run supervises the sandbox until its VM stops. It returns an error when
 // the sandbox could not be started or the VM ended unexpectedly.
 func Run(ctx context.Context, opts Options) (err error) {
-	s := &sup{opts: opts, layout: opts.Home.Sandbox(opts.Name), log: opts.Logger, deadlineMoved: make(chan struct{})}
+	s := &sup{opts: opts, layout: opts.Home.Sandbox(opts.Name), log: opts.Logger, vms: qemuBackend{}, deadlineMoved: make(chan struct{})}
 	s.secrets = newBoundSecrets(s)
 	ready := func(err error) {
 		if opts.Ready == nil {
@@ -183,197 +185,6 @@ func (s *sup) waitForExit(srv *grpc.Server) error {
 	return nil
 }
 
-// boot runs the named steps that take a sandbox from a config to a VM
-// whose agent answers, and serves the API. Each step is logged and timed.
-// A new sandbox restores the template's saved VM; a sandbox whose disk
-// already exists (start after stop), or one made with --cold, boots cold.
-func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
-	var (
-		tpl   *template.Template
-		spec  stateSpec
-		state savedState
-		srv   *grpc.Server
-	)
-	_, diskErr := os.Stat(store.DiskName)
-	s.mode = "cold"
-	switch {
-	case os.IsNotExist(diskErr) && s.cfg.From != "":
-		s.mode = "fork"
-	case os.IsNotExist(diskErr) && !s.cfg.Cold:
-		s.mode = "restore"
-	}
-	ckpt := s.opts.Home.Checkpoint(s.cfg.From)
-	steps := []struct {
-		name string
-		run  func() error
-	}{
-		{"open template", func() (err error) {
-			tpl, err = template.Open(string(s.opts.Home), s.cfg.Template)
-			if err != nil {
-				return err
-			}
-			return s.checkTemplateBuild(tpl, diskErr == nil)
-		}},
-		{"initramfs", func() (err error) {
-			spec.Initrd, err = template.Initramfs(ctx, tpl, s.opts.AgentPath, s.opts.Home.CacheDir())
-			return err
-		}},
-		{"choose accelerator", func() error {
-			probe := func() error { return probeKVM(ctx, s.opts.Home, realPath(tpl.Kernel)) }
-			accel, warning, err := qemu.ChooseAccel(s.cfg.Accel, probe)
-			if warning != "" {
-				s.log.Warn(warning)
-			}
-			s.accel = accel
-			// Real paths: a PADDOCK_HOME may reach templates through
-			// symlinks, and the state's key must not depend on that.
-			spec = stateSpec{
-				Template: tpl.Name, TemplateHash: template.BuildID(tpl), Rootfs: realPath(tpl.Rootfs), Kernel: realPath(tpl.Kernel),
-				Initrd: realPath(spec.Initrd), Accel: accel, CPUs: s.cfg.CPUs, MemoryMiB: s.cfg.MemoryBytes >> 20,
-				QEMU: qemuVersion(), CPU: qemu.CPUModel(accel), Format: stateFormat,
-			}
-			if accel == "tcg" {
-				spec.TSCkHz = hostTSC(s.opts.Home)
-			}
-			return err
-		}},
-		{"saved vm state", func() (err error) {
-			if s.mode != "restore" {
-				return nil
-			}
-			state, err = ensureState(ctx, s.opts.Home, spec, s.log)
-			if err != nil {
-				s.log.Warn("no saved vm state, falling back to a cold boot", "err", err)
-				s.mode = "cold"
-			}
-			return nil
-		}},
-		{"create disk", func() error {
-			if s.mode == "fork" {
-				if err := copyDiskPair(ckpt.Dir, "."); err != nil {
-					return fmt.Errorf("copy checkpoint %q disk: %w", s.cfg.From, err)
-				}
-				var meta store.CheckpointMeta
-				if s.cfg.Workspace != "" && store.ReadJSON(ckpt.Meta(), &meta) == nil && meta.Config.Workspace == s.cfg.Workspace {
-					return copySyncState(ckpt.SyncState(), s.layout.SyncState())
-				}
-				return nil
-			}
-			if s.mode == "restore" {
-				// The sandbox's own link to the state's disk: the state
-				// may be pruned while the sandbox lives.
-				if err := linkOrCopy(state.Disk(), store.BaseDiskName); err != nil {
-					return err
-				}
-				if err := copySparse(state.Clone(), store.DiskName); err != nil {
-					return fmt.Errorf("copy the saved state's clone disk: %w", err)
-				}
-				return nil
-			}
-			if os.IsNotExist(diskErr) {
-				return createOverlay(ctx, tpl.Rootfs, "raw", store.DiskName, s.cfg.DiskBytes)
-			}
-			return nil
-		}},
-		{"open workspace", s.openFolders}, // workspace.go
-		{"start network", s.startNetwork},
-		{"start qemu", func() error { return s.startQEMU(spec, state) }},
-		{"connect monitor", func() (err error) {
-			mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			s.monitor, err = qemu.DialMonitor(mctx, store.QMPSocketName)
-			return err
-		}},
-		{"restore", func() error {
-			if s.mode == "fork" {
-				if err := s.restoreCheckpoint(ctx, ckpt); err != nil {
-					return fmt.Errorf("restore checkpoint %q: %w", s.cfg.From, err)
-				}
-				return nil
-			}
-			if s.mode != "restore" {
-				return nil
-			}
-			err := s.restore(ctx, state)
-			if err == nil {
-				return nil
-			}
-			// A corrupt or mismatched state: boot cold instead.
-			s.log.Warn("restore failed, falling back to a cold boot; remove the saved state to have it made again", "err", err, "state", state.Dir)
-			s.monitor.Close()
-			s.qemu.Kill()
-			<-s.qemu.Done()
-			s.mode = "cold"
-			os.Remove(store.DiskName)
-			os.Remove(store.BaseDiskName)
-			if err := createOverlay(ctx, tpl.Rootfs, "raw", store.DiskName, s.cfg.DiskBytes); err != nil {
-				return err
-			}
-			if err := s.startQEMU(spec, state); err != nil {
-				return err
-			}
-			mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			s.monitor, err = qemu.DialMonitor(mctx, store.QMPSocketName)
-			return err
-		}},
-		{"grow disk", s.growDisk}, // disk.go
-		{"wait for agent", func() error { return s.waitAgent(ctx) }},
-		{"configure guest", func() error { return s.configure(ctx) }},
-		{"sync workspace", func() error { return s.startSync(ctx) }},
-		{"serve api", func() (err error) {
-			srv, err = s.serve()
-			return err
-		}},
-	}
-	for _, st := range steps {
-		t0 := time.Now()
-		if err := st.run(); err != nil {
-			s.log.Error("boot step failed", "step", st.name, "err", err)
-			return nil, fmt.Errorf("%s: %w", st.name, err)
-		}
-		s.log.Info("boot step", "step", st.name, "mode", s.mode, "duration", time.Since(t0).Round(time.Millisecond))
-	}
-	s.started = time.Now()
-	s.noteRestore()
-	return srv, nil
-}
-
-// noteRestore tells the console log's reader why a restored or forked VM
-// shows no boot: its guest booted before its state was saved, and writes
-// nothing to the slow serial console on the way back.
-func (s *sup) noteRestore() {
-	var from string
-	switch s.mode {
-	case "restore":
-		from = "template " + s.cfg.Template + "'s saved VM"
-	case "fork":
-		from = "checkpoint " + s.cfg.From
-	default:
-		return
-	}
-	fmt.Fprintf(s.console, "[paddock] %s restored from %s: the guest booted when that state was saved; this start's steps are in paddock logs --kind supervisor\n",
-		s.started.UTC().Format(time.RFC3339), from)
-}
-
-// restore loads the saved state into a QEMU started with Incoming and
-// lets it run.
-func (s *sup) restore(ctx context.Context, st savedState) error {
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	if err := s.monitor.SetIgnoreShared(true); err != nil {
-		return err
-	}
-	err := s.monitor.Restore(ctx, st.DevState())
-	// A private RAM copy stays mapped by QEMU; its name is not needed.
-	os.Remove(privateRAM)
-	if err != nil {
-		return err
-	}
-	_, err = s.monitor.Execute("cont", nil)
-	return err
-}
-
 // createOverlay makes a qcow2 overlay at path on base, size bytes long (0:
 // base's size).
 func createOverlay(ctx context.Context, base, baseFormat, path string, size int64) error {
@@ -425,7 +236,7 @@ func (s *sup) startQEMU(spec stateSpec, st savedState) error {
 	if err != nil {
 		return err
 	}
-	p, err := startVM(s.vmKey(), s.layout.Dir, spec, ws, ram, adjust, console, stderrLog)
+	p, err := s.vms.start(s.vmKey(), s.layout.Dir, spec, ws, ram, adjust, console, stderrLog)
 	if err != nil {
 		return err
 	}
@@ -434,7 +245,7 @@ func (s *sup) startQEMU(spec stateSpec, st savedState) error {
 }
 
 func (s *sup) waitAgent(ctx context.Context) error {
-	s.link = newGuestLink(store.ControlSocketName)
+	s.link = s.vms.dialAgent(store.ControlSocketName)
 	ctx, cancel := context.WithTimeout(ctx, bootTimeout)
 	defer cancel()
 	go func() {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/digitalocean/go-qemu/qmp"
 	"golang.org/x/sys/unix"
+
+	"github.com/paddock-dev/paddock/internal/vm"
 )
 
 // Binary is the QEMU system emulator paddock runs.
@@ -193,3 +195,9 @@ func (m *Monitor) Status() (string, error) {
 
 // Close disconnects from QMP.
 func (m *Monitor) Close() error { return m.m.Disconnect() }
+
+// Process and Monitor are what the supervisor drives (internal/vm).
+var (
+	_ vm.Process = (*Process)(nil)
+	_ vm.Monitor = (*Monitor)(nil)
+)
