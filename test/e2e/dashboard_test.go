@@ -30,10 +30,10 @@ func TestDashboard(t *testing.T) {
 	e := newEnv(t, "tiny")
 	key := strings.TrimSpace(e.ok("apikey", "create", "admin"))
 	base, _ := e.serve(t, "--dashboard-admin", "admin")
-	denied := httpServer(t, "127.0.0.3:80", "hello from denied")
+	denied := httpServer(t, "127.0.0.13:80", "hello from denied")
 	// denied.test is pinned to a loopback address the policy opens; the
 	// name itself is not allowed until the dashboard allows it.
-	e.create("dash", "--add-host", "denied.test:127.0.0.3", "--allow-cidr", "127.0.0.3/32")
+	e.create("dash", "--add-host", "denied.test:127.0.0.13", "--allow-cidr", "127.0.0.13/32")
 
 	t.Run("without a login only the login page", func(t *testing.T) { checkLoginOnly(t, base) })
 	t.Run("a WebSocket from another origin is refused", func(t *testing.T) { checkForeignOrigin(t, base, key) })
