@@ -48,6 +48,7 @@ export interface ExecRecord {
   argv?: string[];
   user?: string;
   cwd?: string;
+  tty?: boolean;
   exit_code?: number;
   duration_ms?: number;
   error?: string;

@@ -199,10 +199,11 @@ function addNet(body: HTMLElement, sandbox: string, r: NetRecord) {
 }
 
 function addExec(body: HTMLElement, r: ExecRecord) {
-  const cmd = (r.argv ?? []).join(" ");
+  // A terminal's shell ends when its page closes (killed): not a failure.
+  const cmd = (r.tty ? "terminal: " : "") + (r.argv ?? []).join(" ");
   const tr = h(
     "tr",
-    { class: r.error || r.exit_code ? "failed" : "" },
+    { class: r.error || (r.exit_code && !r.tty) ? "failed" : "" },
     h("td", {}, clock(r.time)),
     h("td", {}, r.user ?? ""),
     h("td", { class: "cmd", title: r.cwd ? `in ${r.cwd}` : "" }, cmd),
