@@ -125,3 +125,4 @@ proto:
 
 clean:
 	rm -rf bin
+	rm -f internal/dashboard/assets/app.js internal/dashboard/assets/app.css $(DASHBOARD)/node_modules
