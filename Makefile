@@ -108,7 +108,7 @@ test-agents: test-deps build
 # regression test.
 FUZZTIME ?= 5s
 FUZZ_TARGETS = FuzzSniffName:./internal/usernet FuzzServeDNS:./internal/usernet FuzzLinkFrames:./internal/usernet \
-	FuzzParse:./internal/netpolicy FuzzExtract:./internal/template
+	FuzzParse:./internal/netpolicy FuzzExtract:./internal/template/oci
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t%%:*} ($(FUZZTIME))"; \

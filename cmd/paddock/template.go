@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/paddock-dev/paddock/internal/template"
+	"github.com/paddock-dev/paddock/internal/template/build"
 )
 
 func templateCmd() *cobra.Command {
@@ -43,7 +44,7 @@ Without NAME it builds the default template, debian.`,
 			}
 			ctx, stop := interruptible(cmd.Context())
 			defer stop()
-			t, err := template.Build(ctx, template.BuildOptions{
+			t, err := build.Build(ctx, build.Options{
 				Home: string(h), Name: name, Force: force, Progress: os.Stderr, Logger: logger(),
 			})
 			if err != nil {

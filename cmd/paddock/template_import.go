@@ -10,10 +10,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/paddock-dev/paddock/internal/template"
+	"github.com/paddock-dev/paddock/internal/template/oci"
 )
 
 func templateImportCmd() *cobra.Command {
-	var o template.ImportOptions
+	var o oci.ImportOptions
 	cmd := &cobra.Command{
 		Use:   "import NAME SOURCE",
 		Short: "Make a template from an OCI image (registry, docker-archive or OCI layout)",
@@ -36,7 +37,7 @@ See docs/IMAGES.md.`,
 			o.Home, o.Name, o.Source, o.Progress, o.Logger = string(h), args[0], args[1], os.Stderr, logger()
 			ctx, stop := interruptible(cmd.Context())
 			defer stop()
-			t, err := template.Import(ctx, o)
+			t, err := oci.Import(ctx, o)
 			if err != nil {
 				return fmt.Errorf("template import: %w", err)
 			}
@@ -86,7 +87,7 @@ func imageTemplate(ctx context.Context, ref, tpl string) (string, error) {
 	}
 	ctx, stop := interruptible(ctx)
 	defer stop()
-	t, err := template.Import(ctx, template.ImportOptions{Home: string(h), Source: ref, Progress: os.Stderr, Logger: logger()})
+	t, err := oci.Import(ctx, oci.ImportOptions{Home: string(h), Source: ref, Progress: os.Stderr, Logger: logger()})
 	if err != nil {
 		return "", err
 	}

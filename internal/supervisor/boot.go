@@ -10,6 +10,7 @@ import (
 
 	"github.com/paddock-dev/paddock/internal/store"
 	"github.com/paddock-dev/paddock/internal/template"
+	"github.com/paddock-dev/paddock/internal/template/initramfs"
 	"github.com/paddock-dev/paddock/internal/vm/qemu"
 )
 
@@ -127,7 +128,7 @@ func (b *boot) openTemplate() (err error) {
 
 func (b *boot) initramfs() (err error) {
 	s := b.s
-	b.spec.Initrd, err = template.Initramfs(b.ctx, b.tpl, s.opts.AgentPath, s.opts.Home.CacheDir())
+	b.spec.Initrd, err = initramfs.For(b.ctx, b.tpl, s.opts.AgentPath, s.opts.Home.CacheDir())
 	return err
 }
 

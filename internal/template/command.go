@@ -3,6 +3,7 @@ package template
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os/exec"
@@ -10,29 +11,29 @@ import (
 	"strings"
 )
 
-// runner runs host tools (apt-get, dpkg, mkfs.ext4, debootstrap) with
+// Runner runs host tools (apt-get, dpkg, mkfs.ext4, debootstrap) with
 // arguments as data, never through a shell.
-type runner struct{ log *slog.Logger }
+type Runner struct{ Log *slog.Logger }
 
-// run runs argv in dir (or the current directory) and returns its standard
+// Run runs argv in dir (or the current directory) and returns its standard
 // output. On failure the error names the command and ends with the last
 // lines it printed.
-func (r runner) run(ctx context.Context, dir string, argv ...string) ([]byte, error) {
-	path, err := toolPath(argv[0])
+func (r Runner) Run(ctx context.Context, dir string, argv ...string) ([]byte, error) {
+	path, err := ToolPath(argv[0])
 	if err != nil {
-		return nil, fmt.Errorf("%s not found: %s", argv[0], installHint(argv[0]))
+		return nil, fmt.Errorf("%s not found: %s", argv[0], InstallHint(argv[0]))
 	}
 	cmd := exec.CommandContext(ctx, path, argv[1:]...)
 	cmd.Dir = dir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
-	r.log.Debug("template: running", "argv", argv, "dir", dir)
+	r.Log.Debug("template: running", "argv", argv, "dir", dir)
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		tail := lastLines(stderr.String()+stdout.String(), 8)
+		tail := LastLines(stderr.String()+stdout.String(), 8)
 		return nil, fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, tail)
 	}
 	return stdout.Bytes(), nil
@@ -42,8 +43,8 @@ func (r runner) run(ctx context.Context, dir string, argv ...string) ([]byte, er
 // debugfs are in /usr/sbin), which work without root on files of one's own.
 var sbinDirs = []string{"/usr/sbin", "/sbin"}
 
-// toolPath finds tool on the PATH, else in sbinDirs.
-func toolPath(tool string) (string, error) {
+// ToolPath finds tool on the PATH, else in sbinDirs.
+func ToolPath(tool string) (string, error) {
 	p, err := exec.LookPath(tool)
 	if err == nil {
 		return p, nil
@@ -56,8 +57,8 @@ func toolPath(tool string) (string, error) {
 	return "", err
 }
 
-// installHint says which Debian package provides a tool.
-func installHint(tool string) string {
+// InstallHint says which Debian package provides a tool.
+func InstallHint(tool string) string {
 	pkg := map[string]string{
 		"apt-get":     "apt",
 		"apt-cache":   "apt",
@@ -74,10 +75,22 @@ func installHint(tool string) string {
 	return "run \"apt-get install " + pkg + "\""
 }
 
-func lastLines(s string, n int) string {
+func LastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// MissingTools says which of tools are not installed and how to install
+// them (nil when all are).
+func MissingTools(tools ...string) error {
+	var errs []error
+	for _, tool := range tools {
+		if _, err := ToolPath(tool); err != nil {
+			errs = append(errs, fmt.Errorf("%s not found: %s", tool, InstallHint(tool)))
+		}
+	}
+	return errors.Join(errs...)
 }

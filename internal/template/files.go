@@ -14,10 +14,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// linkTree recreates the tree at src under dst with hard links to its files
+// LinkTree recreates the tree at src under dst with hard links to its files
 // (copies when dst is on another filesystem), its folders private (0700).
 // Symlinks are recreated.
-func linkTree(src, dst string) error {
+func LinkTree(src, dst string) error {
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -37,13 +37,13 @@ func linkTree(src, dst string) error {
 			}
 			return os.Symlink(l, target)
 		default:
-			return linkFile(p, target)
+			return LinkFile(p, target)
 		}
 	})
 }
 
-// linkFile hard-links src to dst, or copies it across filesystems.
-func linkFile(src, dst string) error {
+// LinkFile hard-links src to dst, or copies it across filesystems.
+func LinkFile(src, dst string) error {
 	err := os.Link(src, dst)
 	if err == nil || !errors.Is(err, unix.EXDEV) {
 		return err
@@ -68,10 +68,10 @@ func linkFile(src, dst string) error {
 	return out.Close()
 }
 
-// removeTree removes dir after detaching anything mounted under it (an
+// RemoveTree removes dir after detaching anything mounted under it (an
 // interrupted debootstrap can leave /proc or /sys mounted in its target;
 // removing through those would reach the host's).
-func removeTree(dir string) error {
+func RemoveTree(dir string) error {
 	if err := unmountUnder(dir); err != nil {
 		return err
 	}
@@ -127,9 +127,9 @@ func unescapeMount(s string) string {
 	return b.String()
 }
 
-// diskUsage is the space a file or tree takes on the host: allocated
+// DiskUsage is the space a file or tree takes on the host: allocated
 // blocks, not apparent size.
-func diskUsage(p string) int64 {
+func DiskUsage(p string) int64 {
 	var total int64
 	seen := map[uint64]bool{}
 	filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {

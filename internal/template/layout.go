@@ -45,87 +45,95 @@ func (l Layout) Rootfs() string { return filepath.Join(l.Dir, "root.ext4") }
 // (inside the build's temporary directory; removed before it completes).
 func (l Layout) Staging() string { return filepath.Join(l.Dir, "staging") }
 
-// homeLayout names the files under $PADDOCK_HOME that templates use.
-type homeLayout struct{ home string }
+// Home names the files under $PADDOCK_HOME that templates use.
+type Home struct{ Dir string } // Dir is PADDOCK_HOME
 
-func (h homeLayout) templatesDir() string { return filepath.Join(h.home, "templates") }
+func (h Home) TemplatesDir() string { return filepath.Join(h.Dir, "templates") }
 
-func (h homeLayout) template(name string) Layout {
-	return Layout{Dir: filepath.Join(h.templatesDir(), name)}
+func (h Home) Template(name string) Layout {
+	return Layout{Dir: filepath.Join(h.TemplatesDir(), name)}
 }
 
-func (h homeLayout) lock(name string) string {
-	return filepath.Join(h.templatesDir(), "."+name+".lock")
+func (h Home) Lock(name string) string {
+	return filepath.Join(h.TemplatesDir(), "."+name+".lock")
 }
 
-// buildPattern and oldPattern are os.MkdirTemp patterns in templatesDir.
-func buildPattern(name string) string { return "." + name + ".build-*" }
-func oldPattern(name string) string   { return "." + name + ".old-*" }
+// BuildPattern and OldPattern are os.MkdirTemp patterns in templatesDir.
+func BuildPattern(name string) string { return "." + name + ".build-*" }
+func OldPattern(name string) string   { return "." + name + ".old-*" }
 
-func (h homeLayout) cacheDir() string { return filepath.Join(h.home, "cache") }
+func (h Home) CacheDir() string { return filepath.Join(h.Dir, "cache") }
 
-func (h homeLayout) debsDir() string { return filepath.Join(h.cacheDir(), "debs") }
+func (h Home) DebsDir() string { return filepath.Join(h.CacheDir(), "debs") }
 
 // deb is a downloaded package, keyed by name and version.
-func (h homeLayout) deb(pkg, version string) string {
-	return filepath.Join(h.debsDir(), pkg+"_"+fileSafe(version)+".deb")
+func (h Home) Deb(pkg, version string) string {
+	return filepath.Join(h.DebsDir(), pkg+"_"+fileSafe(version)+".deb")
 }
 
-func (h homeLayout) kernelsDir() string { return filepath.Join(h.cacheDir(), "kernels") }
+func (h Home) KernelsDir() string { return filepath.Join(h.CacheDir(), "kernels") }
 
 // kernel is an unpacked kernel package, keyed by name and version.
-func (h homeLayout) kernel(pkg, version string) kernelLayout {
-	return kernelLayout{Dir: filepath.Join(h.kernelsDir(), pkg+"_"+fileSafe(version))}
+func (h Home) Kernel(pkg, version string) KernelLayout {
+	return KernelLayout{Dir: filepath.Join(h.KernelsDir(), pkg+"_"+fileSafe(version))}
 }
 
-func (h homeLayout) debootstrapDir() string { return filepath.Join(h.cacheDir(), "debootstrap") }
+func (h Home) DebootstrapDir() string { return filepath.Join(h.CacheDir(), "debootstrap") }
 
-// debootstrapTarball is a --make-tarball result keyed by a hash of what
+// DebootstrapTarball is a --make-tarball result keyed by a hash of what
 // went into it.
-func (h homeLayout) debootstrapTarball(key string) string {
-	return filepath.Join(h.debootstrapDir(), key+".tgz")
+func (h Home) DebootstrapTarball(key string) string {
+	return filepath.Join(h.DebootstrapDir(), key+".tgz")
 }
 
-// aptArchives keeps the .deb files apt downloaded into a debootstrap
+// AptArchives keeps the .deb files apt downloaded into a debootstrap
 // rootfs, keyed like its tarball.
-func (h homeLayout) aptArchives(key string) string {
-	return filepath.Join(h.cacheDir(), "apt-archives", key)
+func (h Home) AptArchives(key string) string {
+	return filepath.Join(h.CacheDir(), "apt-archives", key)
 }
 
-// initramfsPath is where Initramfs caches archives within a cache dir.
-// initramfsMemo records which archive an agent file (path, size, mtime)
+// InitramfsPath is where Initramfs caches archives within a cache dir.
+// InitramfsMemo records which archive an agent file (path, size, mtime)
 // and template build map to.
-func initramfsMemo(cacheDir, key string) string {
+func InitramfsMemo(cacheDir, key string) string {
 	return filepath.Join(cacheDir, "initramfs", key+".memo")
 }
 
-func initramfsPath(cacheDir, key string) string {
+func InitramfsPath(cacheDir, key string) string {
 	return filepath.Join(cacheDir, "initramfs", key+".cpio")
 }
 
-// kernelLayout is the unpacked kernel package (dpkg -x) plus what the
+// KernelLayout is the unpacked kernel package (dpkg -x) plus what the
 // builder adds: vmlinux and modules.dep.
-type kernelLayout struct{ Dir string }
+type KernelLayout struct{ Dir string }
 
-func (k kernelLayout) vmlinux() string     { return filepath.Join(k.Dir, "vmlinux") }
-func (k kernelLayout) bootDir() string     { return filepath.Join(k.Dir, "boot") }
-func (k kernelLayout) modulesRoot() string { return filepath.Join(k.Dir, "lib", "modules") }
-func (k kernelLayout) modules(kver string) string {
-	return filepath.Join(k.modulesRoot(), kver)
+func (k KernelLayout) Vmlinux() string     { return filepath.Join(k.Dir, "vmlinux") }
+func (k KernelLayout) BootDir() string     { return filepath.Join(k.Dir, "boot") }
+func (k KernelLayout) ModulesRoot() string { return filepath.Join(k.Dir, "lib", "modules") }
+func (k KernelLayout) Modules(kver string) string {
+	return filepath.Join(k.ModulesRoot(), kver)
 }
 
 // Files inside a modules tree.
 const (
-	modulesDepFile     = "modules.dep"
-	modulesBuiltinFile = "modules.builtin"
+	ModulesDepFile     = "modules.dep"
+	ModulesBuiltinFile = "modules.builtin"
 )
 
 // Paths inside the initramfs.
 const (
-	initramfsInit       = "init"
-	initramfsModuleList = "etc/paddock/modules"
-	initramfsModulesDir = "lib/modules" // + /KVER
+	InitramfsInit       = "init"
+	InitramfsModuleList = "etc/paddock/modules"
+	InitramfsModulesDir = "lib/modules" // + /KVER
 )
 
 // fileSafe makes a Debian version usable in a file name (epochs have ':').
 func fileSafe(v string) string { return strings.ReplaceAll(v, ":", "%3a") }
+
+// ModuleName is the canonical name of a module file or name: base name
+// without .ko, '-' as '_' (the kernel treats them alike).
+func ModuleName(s string) string {
+	s = filepath.Base(s)
+	s = strings.TrimSuffix(s, ".ko")
+	return strings.ReplaceAll(s, "-", "_")
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/paddock-dev/paddock/internal/store"
+	"github.com/paddock-dev/paddock/internal/template/recipe"
 )
 
 // SourceSandbox marks, in template.json, a template saved from a
@@ -40,38 +41,38 @@ func Save(ctx context.Context, o SaveOptions) (*Template, error) {
 	if err := store.ValidateName(o.Name); err != nil {
 		return fail(err)
 	}
-	if _, err := LoadRecipe(o.Name); err == nil {
+	if _, err := recipe.Load(o.Name); err == nil {
 		return fail(fmt.Errorf("%q is the name of a built-in recipe: choose another", o.Name))
 	}
-	h := homeLayout{home: o.Home}
-	if err := os.MkdirAll(h.templatesDir(), 0o700); err != nil {
+	h := Home{Dir: o.Home}
+	if err := os.MkdirAll(h.TemplatesDir(), 0o700); err != nil {
 		return fail(err)
 	}
-	lock, err := store.LockFile(h.lock(o.Name), false)
+	lock, err := store.LockFile(h.Lock(o.Name), false)
 	if err != nil {
 		return fail(err)
 	}
 	defer lock.Unlock()
-	final := h.template(o.Name)
+	final := h.Template(o.Name)
 	if _, err := os.Stat(final.Dir); err == nil {
 		return fail(fmt.Errorf("template %q already exists", o.Name))
 	}
-	tmp, err := os.MkdirTemp(h.templatesDir(), buildPattern(o.Name))
+	tmp, err := os.MkdirTemp(h.TemplatesDir(), BuildPattern(o.Name))
 	if err != nil {
 		return fail(err)
 	}
 	defer os.RemoveAll(tmp) // a no-op once renamed
 	l := Layout{Dir: tmp}
-	st := &steps{name: o.Name, out: o.Progress, log: slog.New(slog.DiscardHandler)}
-	if err := st.run("linking kernel "+o.From.KernelVersion, func() error {
-		if err := linkFile(o.From.Kernel, l.Kernel()); err != nil {
+	st := &Steps{Name: o.Name, Out: o.Progress, Log: slog.New(slog.DiscardHandler)}
+	if err := st.Run("linking kernel "+o.From.KernelVersion, func() error {
+		if err := LinkFile(o.From.Kernel, l.Kernel()); err != nil {
 			return err
 		}
-		return linkTree(o.From.ModulesDir, l.Modules())
+		return LinkTree(o.From.ModulesDir, l.Modules())
 	}); err != nil {
 		return fail(err)
 	}
-	if err := st.run("flattening the disk of "+o.Sandbox, func() error {
+	if err := st.Run("flattening the disk of "+o.Sandbox, func() error {
 		// -U: the sandbox's QEMU may hold the image open (paused).
 		out, err := exec.CommandContext(ctx, "qemu-img", "convert", "-U", "-O", "raw", o.Disk, l.Rootfs()).CombinedOutput()
 		if err != nil {
@@ -87,17 +88,17 @@ func Save(ctx context.Context, o SaveOptions) (*Template, error) {
 	}
 	kpkg, kver, _ := strings.Cut(o.From.KernelPackage, " ")
 	created := time.Now().UTC()
-	sum := sha256.Sum256([]byte(fmt.Sprintf("%d %s %s %s %d", BuilderVersion, SourceSandbox, o.Sandbox, created, img.Size())))
-	m := meta{
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%d %s %s %s %d", recipe.BuilderVersion, SourceSandbox, o.Sandbox, created, img.Size())))
+	m := Meta{
 		Name:                 o.Name,
 		RecipeHash:           hex.EncodeToString(sum[:]),
-		BuilderVersion:       BuilderVersion,
+		BuilderVersion:       recipe.BuilderVersion,
 		KernelPackage:        kpkg,
 		KernelPackageVersion: kver,
 		KernelVersion:        o.From.KernelVersion,
 		Created:              created,
 		DiskSize:             img.Size(),
-		ImageBytes:           diskUsage(l.Rootfs()),
+		ImageBytes:           DiskUsage(l.Rootfs()),
 		Source:               SourceSandbox,
 		Image:                o.From.Image,
 		SavedFrom:            o.Sandbox,
@@ -112,9 +113,9 @@ func Save(ctx context.Context, o SaveOptions) (*Template, error) {
 }
 
 // openSaved opens a template made by Save.
-func openSaved(h homeLayout, n string) (*Template, error) {
-	l := h.template(n)
-	var m meta
+func openSaved(h Home, n string) (*Template, error) {
+	l := h.Template(n)
+	var m Meta
 	if err := store.ReadJSON(l.Meta(), &m); err != nil {
 		return nil, err
 	}
@@ -124,29 +125,29 @@ func openSaved(h homeLayout, n string) (*Template, error) {
 	if what := missing(l, m); what != "" {
 		return nil, fmt.Errorf("template %q is damaged (%s): remove it with paddock template rm %s and save it again", n, what, n)
 	}
-	t := m.template(l)
+	t := m.Template(l)
 	t.Name = n
 	return t, nil
 }
 
 // listSaved describes the templates made by Save.
-func listSaved(h homeLayout) []Info {
-	entries, _ := os.ReadDir(h.templatesDir())
+func listSaved(h Home) []Info {
+	entries, _ := os.ReadDir(h.TemplatesDir())
 	var out []Info
 	for _, e := range entries {
 		n := e.Name()
 		if !e.IsDir() || strings.HasPrefix(n, ".") {
 			continue
 		}
-		l := h.template(n)
-		var m meta
+		l := h.Template(n)
+		var m Meta
 		if err := store.ReadJSON(l.Meta(), &m); err != nil || m.Source != SourceSandbox {
 			continue
 		}
 		info := Info{
 			Name: n, Description: "saved from sandbox " + m.SavedFrom, RecipeHash: m.RecipeHash,
 			DiskSize: m.DiskSize, Status: "damaged", KernelVersion: m.KernelVersion, Created: m.Created,
-			DiskUsage: diskUsage(l.Dir), ImageUsage: diskUsage(l.Rootfs()), Source: SourceSandbox,
+			DiskUsage: DiskUsage(l.Dir), ImageUsage: DiskUsage(l.Rootfs()), Source: SourceSandbox,
 		}
 		if _, err := openSaved(h, n); err == nil {
 			info.Built, info.Status = true, "built"

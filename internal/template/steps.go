@@ -7,32 +7,33 @@ import (
 	"time"
 )
 
-// steps runs the named steps of one build, printing each as it starts and
-// its duration when done:
+// Steps runs the named steps of one build, import or save, printing each
+// as it starts and its duration when done:
 //
 //	[tiny] fetching kernel linux-image-6.1.0-56-amd64 ... 3.2s
-type steps struct {
-	name string
-	out  io.Writer
-	log  *slog.Logger
+type Steps struct {
+	Name string // the template, in brackets on every line
+	Out  io.Writer
+	Log  *slog.Logger
 }
 
-func (s *steps) run(what string, fn func() error) error {
-	fmt.Fprintf(s.out, "[%s] %s ... ", s.name, what)
+// Run runs fn as the step what.
+func (s *Steps) Run(what string, fn func() error) error {
+	fmt.Fprintf(s.Out, "[%s] %s ... ", s.Name, what)
 	start := time.Now()
 	err := fn()
 	d := time.Since(start).Round(100 * time.Millisecond)
 	if err != nil {
-		fmt.Fprintf(s.out, "failed after %s\n", d)
-		s.log.Debug("template step failed", "template", s.name, "step", what, "duration", d, "err", err)
+		fmt.Fprintf(s.Out, "failed after %s\n", d)
+		s.Log.Debug("template step failed", "template", s.Name, "step", what, "duration", d, "err", err)
 		return err
 	}
-	fmt.Fprintf(s.out, "%.1fs\n", d.Seconds())
-	s.log.Debug("template step done", "template", s.name, "step", what, "duration", d)
+	fmt.Fprintf(s.Out, "%.1fs\n", d.Seconds())
+	s.Log.Debug("template step done", "template", s.Name, "step", what, "duration", d)
 	return nil
 }
 
-// note prints a line that is not a timed step.
-func (s *steps) note(format string, a ...any) {
-	fmt.Fprintf(s.out, "[%s] %s\n", s.name, fmt.Sprintf(format, a...))
+// Note prints a line that is not a timed step.
+func (s *Steps) Note(format string, a ...any) {
+	fmt.Fprintf(s.Out, "[%s] %s\n", s.Name, fmt.Sprintf(format, a...))
 }

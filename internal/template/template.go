@@ -7,9 +7,8 @@ import (
 	"sort"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/paddock-dev/paddock/internal/store"
+	"github.com/paddock-dev/paddock/internal/template/recipe"
 )
 
 // Template is a built template: what a sandbox boots.
@@ -24,13 +23,13 @@ type Template struct {
 	DiskSize      int64  // the image's apparent size in bytes
 	RecipeHash    string
 	Created       time.Time
-	Recipe        *Recipe    // nil for an imported image
-	Image         *ImageInfo // an imported image's identity and exec defaults; nil for a recipe's
+	Recipe        *recipe.Recipe // nil for an imported image
+	Image         *ImageInfo     // an imported image's identity and exec defaults; nil for a recipe's
 }
 
-// meta is template.json, written last: its presence with the recipe's hash
+// Meta is template.json, written last: its presence with the recipe's hash
 // means the template is complete.
-type meta struct {
+type Meta struct {
 	Name                 string     `json:"name"`
 	RecipeHash           string     `json:"recipe_hash"`
 	BuilderVersion       int        `json:"builder_version"`
@@ -41,31 +40,31 @@ type meta struct {
 	DiskSize             int64      `json:"disk_size"`            // apparent size of root.ext4
 	ImageBytes           int64      `json:"image_bytes"`          // its blocks on disk when built
 	Source               string     `json:"source,omitempty"`     // "oci" for an imported image, else a recipe's
-	Image                *ImageInfo `json:"image,omitempty"`      // the imported image (oci.go)
+	Image                *ImageInfo `json:"image,omitempty"`      // the imported image (imported.go, package oci)
 	SavedFrom            string     `json:"saved_from,omitempty"` // the sandbox of a saved template (saved.go)
 }
 
 // Open returns the built template name, or an error that says how to build
 // it.
 func Open(home, name string) (*Template, error) {
-	r, err := LoadRecipe(name)
+	r, err := recipe.Load(name)
 	if err != nil {
-		if t, serr := openSaved(homeLayout{home: home}, name); serr == nil || !errors.Is(serr, os.ErrNotExist) {
+		if t, serr := openSaved(Home{Dir: home}, name); serr == nil || !errors.Is(serr, os.ErrNotExist) {
 			return t, serr
 		}
-		if t, ierr := openImported(homeLayout{home: home}, name); ierr == nil || !errors.Is(ierr, os.ErrNotExist) {
+		if t, ierr := OpenImported(Home{Dir: home}, name); ierr == nil || !errors.Is(ierr, os.ErrNotExist) {
 			return t, ierr
 		}
 		return nil, err
 	}
-	return openBuilt(homeLayout{home: home}, r, r.Hash())
+	return OpenBuilt(Home{Dir: home}, r, r.Hash())
 }
 
-// openBuilt checks that the template directory is complete and built from
+// OpenBuilt checks that the template directory is complete and built from
 // a recipe with the given hash.
-func openBuilt(h homeLayout, r *Recipe, hash string) (*Template, error) {
-	l := h.template(r.Name)
-	var m meta
+func OpenBuilt(h Home, r *recipe.Recipe, hash string) (*Template, error) {
+	l := h.Template(r.Name)
+	var m Meta
 	if err := store.ReadJSON(l.Meta(), &m); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("template %q is not built: run \"paddock template build %s\"", r.Name, r.Name)
@@ -81,7 +80,7 @@ func openBuilt(h homeLayout, r *Recipe, hash string) (*Template, error) {
 	if what := missing(l, m); what != "" {
 		return nil, damaged(what)
 	}
-	t := m.template(l)
+	t := m.Template(l)
 	t.Name, t.Recipe = r.Name, r
 	return t, nil
 }
@@ -103,24 +102,24 @@ type Info struct {
 
 // List describes every known template, sorted by name.
 func List(home string) ([]Info, error) {
-	h := homeLayout{home: home}
+	h := Home{Dir: home}
 	var infos []Info
 	var errs []error
-	for _, name := range Names() {
-		r, err := LoadRecipe(name)
+	for _, name := range recipe.Names() {
+		r, err := recipe.Load(name)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		info := Info{Name: name, Description: r.Description, RecipeHash: r.Hash(), DiskSize: r.DiskBytes(), Status: "not built"}
-		l := h.template(name)
-		var m meta
+		l := h.Template(name)
+		var m Meta
 		if err := store.ReadJSON(l.Meta(), &m); err == nil {
 			info.KernelVersion = m.KernelVersion
 			info.Created = m.Created
-			info.DiskUsage = diskUsage(l.Dir)
-			info.ImageUsage = diskUsage(l.Rootfs())
-			if _, err := openBuilt(h, r, info.RecipeHash); err == nil {
+			info.DiskUsage = DiskUsage(l.Dir)
+			info.ImageUsage = DiskUsage(l.Rootfs())
+			if _, err := OpenBuilt(h, r, info.RecipeHash); err == nil {
 				info.Built, info.Status = true, "built"
 			} else if m.RecipeHash != info.RecipeHash {
 				info.Status = "out of date"
@@ -136,9 +135,6 @@ func List(home string) ([]Info, error) {
 	return infos, errors.Join(errs...)
 }
 
-// yamlOf is the defaulted recipe as YAML, saved beside the template.
-func yamlOf(r *Recipe) ([]byte, error) { return yaml.Marshal(r) }
-
 // BuildID identifies one build of a template: a rebuild, even from the
 // same recipe, gets another.
 func BuildID(t *Template) string {
@@ -147,7 +143,7 @@ func BuildID(t *Template) string {
 
 // missing says what a template directory whose template.json says m
 // lacks ("" when it is complete).
-func missing(l Layout, m meta) string {
+func missing(l Layout, m Meta) string {
 	img, err := os.Stat(l.Rootfs())
 	if err != nil || img.Size() != m.DiskSize {
 		return "root image missing or resized"
@@ -155,7 +151,7 @@ func missing(l Layout, m meta) string {
 	if _, err := os.Stat(l.Kernel()); err != nil {
 		return "no kernel"
 	}
-	if _, err := os.Stat(l.Modules() + "/" + modulesDepFile); err != nil {
+	if _, err := os.Stat(l.Modules() + "/" + ModulesDepFile); err != nil {
 		return "no modules.dep"
 	}
 	return ""
@@ -163,7 +159,7 @@ func missing(l Layout, m meta) string {
 
 // template is the Template a complete directory l with template.json m
 // describes.
-func (m meta) template(l Layout) *Template {
+func (m Meta) Template(l Layout) *Template {
 	return &Template{
 		Name:          m.Name,
 		Dir:           l.Dir,
