@@ -70,6 +70,7 @@ made with the CLI too.`,
 				return err
 			}
 			srv := &http.Server{Addr: listen, Handler: api, ReadHeaderTimeout: 10 * time.Second}
+			srv.RegisterOnShutdown(api.CloseDashboard)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			go func() {

@@ -9,9 +9,11 @@
 package dashboard
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"slices"
+	"sync"
 
 	"github.com/paddock-dev/paddock/internal/apikey"
 	"github.com/paddock-dev/paddock/internal/sandbox"
@@ -43,6 +45,9 @@ type Dashboard struct {
 	sessions sessions
 	history  *history
 	mux      *http.ServeMux
+	// done is closed by Close: log streams and terminals end.
+	done      chan struct{}
+	closeOnce sync.Once
 }
 
 // New returns the dashboard cfg describes.
@@ -50,7 +55,7 @@ func New(cfg Config) *Dashboard {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	d := &Dashboard{cfg: cfg, m: cfg.Manager, log: cfg.Logger, mux: http.NewServeMux()}
+	d := &Dashboard{cfg: cfg, m: cfg.Manager, log: cfg.Logger, mux: http.NewServeMux(), done: make(chan struct{})}
 	d.sessions.m = map[string]session{}
 	d.history = newHistory(cfg.Manager)
 	d.routes()
@@ -120,4 +125,24 @@ func (c caller) sees(info sandbox.Info) bool {
 
 func (d *Dashboard) callerOf(key string) caller {
 	return caller{Key: key, Admin: slices.Contains(d.cfg.Admins, key)}
+}
+
+// Close ends the open log streams and terminals, which would otherwise
+// hold up a server's graceful shutdown (serve registers it with
+// http.Server.RegisterOnShutdown).
+func (d *Dashboard) Close() {
+	d.closeOnce.Do(func() { close(d.done) })
+}
+
+// streamContext is r's context, ended also by Close.
+func (d *Dashboard) streamContext(r *http.Request) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(r.Context())
+	go func() {
+		select {
+		case <-d.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/paddock-dev/paddock/internal/apikey"
 	"github.com/paddock-dev/paddock/internal/sandbox"
@@ -20,6 +21,7 @@ import (
 // that never ran (one per owner: a, b and the CLI's ""), served by
 // httptest.
 type fixture struct {
+	d          *Dashboard
 	srv        *httptest.Server
 	keys       *apikey.Store
 	keyA, keyB string
@@ -43,7 +45,7 @@ func newFixture(t *testing.T) *fixture {
 	d := New(Config{Manager: &sandbox.Manager{Home: home}, Keys: keys, Admins: []string{"b"}})
 	srv := httptest.NewServer(d)
 	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, keys: keys, keyA: a, keyB: b}
+	return &fixture{d: d, srv: srv, keys: keys, keyA: a, keyB: b}
 }
 
 // client logs in with key and returns a client with the session.
@@ -219,5 +221,29 @@ func TestSecureCookieOverTLS(t *testing.T) {
 		if want == http.StatusSeeOther && (len(resp.Cookies()) != 1 || !resp.Cookies()[0].Secure) {
 			t.Errorf("session cookie over TLS: %+v, want Secure", resp.Cookies())
 		}
+	}
+}
+
+func TestCloseEndsStreams(t *testing.T) {
+	f := newFixture(t)
+	c := f.client(t, f.keyA)
+	resp, err := c.Get(f.srv.URL + "/ui/api/sandboxes/of-a/logs/console")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("log stream: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	ended := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, resp.Body)
+		ended <- err
+	}()
+	f.d.Close()
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the log stream goes on after Close")
 	}
 }

@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -71,7 +70,7 @@ func (d *Dashboard) logs(w http.ResponseWriter, r *http.Request, c caller) {
 	w.WriteHeader(http.StatusOK)
 	flusher.Flush()
 
-	ctx, cancel := context.WithCancel(r.Context())
+	ctx, cancel := d.streamContext(r)
 	defer cancel()
 	var buf logBuffer
 	go sandbox.TailLog(ctx, files, true, buf.add)

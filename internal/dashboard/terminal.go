@@ -54,7 +54,7 @@ func (d *Dashboard) terminal(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	defer conn.CloseNow()
 	conn.SetReadLimit(1 << 20)
-	ctx, cancel := context.WithCancel(r.Context())
+	ctx, cancel := d.streamContext(r)
 	defer cancel()
 
 	req := &agentv1.ExecRequest{

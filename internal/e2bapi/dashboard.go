@@ -3,7 +3,6 @@ package e2bapi
 import (
 	"fmt"
 	"net/http"
-	"sync"
 
 	"github.com/paddock-dev/paddock/internal/dashboard"
 )
@@ -14,11 +13,9 @@ import (
 // handler is built at the first request, when serve has set the server's
 // settings.
 func (s *Server) ui() http.Handler {
-	var once sync.Once
-	var h http.Handler
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		once.Do(func() {
-			h = dashboard.New(dashboard.Config{
+		s.dashOnce.Do(func() {
+			s.dash = dashboard.New(dashboard.Config{
 				Manager: s.m, Keys: s.keys, Logger: s.log, Admins: s.DashboardAdmins, DefaultTemplate: s.DefaultTemplate,
 				Admit: func(key string) error {
 					if n, at := s.atSandboxCap(key); at {
@@ -29,6 +26,19 @@ func (s *Server) ui() http.Handler {
 				Allow: func(key string) bool { return s.rates.allow(key, s.Limits) },
 			})
 		})
-		h.ServeHTTP(w, r)
+		if s.dash == nil { // closed before its first request
+			http.Error(w, "paddock serve is stopping", http.StatusServiceUnavailable)
+			return
+		}
+		s.dash.ServeHTTP(w, r)
 	})
+}
+
+// CloseDashboard ends the dashboard's log streams and terminals, for a
+// graceful shutdown (http.Server.RegisterOnShutdown).
+func (s *Server) CloseDashboard() {
+	s.dashOnce.Do(func() {}) // none is made after this
+	if s.dash != nil {
+		s.dash.Close()
+	}
 }

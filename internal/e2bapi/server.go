@@ -14,10 +14,12 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/paddock-dev/paddock/api/envd/filesystem/filesystempbconnect"
 	"github.com/paddock-dev/paddock/api/envd/process/processpbconnect"
 	"github.com/paddock-dev/paddock/internal/apikey"
+	"github.com/paddock-dev/paddock/internal/dashboard"
 	"github.com/paddock-dev/paddock/internal/sandbox"
 	"github.com/paddock-dev/paddock/internal/warmpool"
 )
@@ -47,6 +49,8 @@ type Server struct {
 	// DashboardAdmins name the keys that see every sandbox in the
 	// dashboard (serve --dashboard-admin).
 	DashboardAdmins []string
+	dashOnce        sync.Once // makes dash at the first /ui/ request (dashboard.go)
+	dash            *dashboard.Dashboard
 	rates           limiters
 	watchers        watchers
 	boots           chan struct{} // a slot per create under way (createOrClaim)
