@@ -128,6 +128,8 @@ func (x *extractor) chmod(rel string, mode uint32) error {
 	return unix.Fchmodat(x.root, "/proc/self/fd/"+fmt.Sprint(fd), mode&^rootfs.SetIDBits, 0)
 }
 
+// entry unpacks one tar entry beneath the root, replacing what an earlier
+// layer left at its path.
 func (x *extractor) entry(h *tar.Header, r io.Reader) error {
 	rel, err := cleanName(h.Name)
 	if err != nil {
@@ -148,80 +150,124 @@ func (x *extractor) entry(h *tar.Header, r io.Reader) error {
 	defer unix.Close(pfd)
 	x.fixes.Forget(rel) // a later layer's entry replaces the earlier one
 
+	e := tarEntry{h: h, rel: rel, dir: pfd, base: base, mode: mode}
 	switch h.Typeflag {
 	case tar.TypeDir:
-		if err := clearEntry(pfd, base, true); err != nil {
-			return err
-		}
-		if err := unix.Mkdirat(pfd, base, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
-			return err
-		}
-		x.dirMode[rel] = mode
+		err = x.mkdir(e)
 	case tar.TypeReg, tar.TypeRegA:
-		if err := clearEntry(pfd, base, false); err != nil {
-			return err
-		}
-		fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-		if err != nil {
-			return err
-		}
-		f := os.NewFile(uintptr(fd), rel)
-		n, err := io.Copy(f, r)
-		x.bytes += n
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
+		err = x.file(e, r)
 	case tar.TypeSymlink:
-		if err := clearEntry(pfd, base, false); err != nil {
-			return err
-		}
-		if err := unix.Symlinkat(h.Linkname, pfd, base); err != nil {
-			return err
-		}
+		err = x.symlink(e)
 	case tar.TypeLink:
-		target, err := cleanName(h.Linkname)
-		if err != nil || target == "" {
-			return fmt.Errorf("hard link to %q", h.Linkname)
-		}
-		tdir, tbase := path.Split(target)
-		tfd, err := x.openDir(strings.TrimSuffix(tdir, "/"))
-		if err != nil {
-			return err
-		}
-		defer unix.Close(tfd)
-		if err := clearEntry(pfd, base, false); err != nil {
-			return err
-		}
-		return unix.Linkat(tfd, tbase, pfd, base, 0) // owner and mode are the target's
+		return x.hardlink(e) // owner and mode are the target's
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-		// Made in the image only; a file of the same name is replaced.
-		if err := clearEntry(pfd, base, false); err != nil {
-			return err
-		}
-		x.fixes.Node(rel, h)
-		return nil
+		return x.node(e)
 	default:
 		return nil // pax headers and the like are folded into h already
 	}
+	if err != nil {
+		return err
+	}
+	return x.finish(e)
+}
 
-	x.fixes.Owner(rel, h.Uid, h.Gid)
-	if h.Typeflag == tar.TypeSymlink {
+// tarEntry is one entry being unpacked: its header, its path relative to
+// the root, and its parent folder (open) and base name.
+type tarEntry struct {
+	h    *tar.Header
+	rel  string
+	dir  int
+	base string
+	mode uint32 // permission bits, set-id bits included
+}
+
+// mkdir makes a folder (keeping one an earlier layer made); its mode is
+// set once everything beneath it is unpacked.
+func (x *extractor) mkdir(e tarEntry) error {
+	if err := clearEntry(e.dir, e.base, true); err != nil {
+		return err
+	}
+	if err := unix.Mkdirat(e.dir, e.base, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+		return err
+	}
+	x.dirMode[e.rel] = e.mode
+	return nil
+}
+
+// file writes a regular file's bytes into a new file.
+func (x *extractor) file(e tarEntry, r io.Reader) error {
+	if err := clearEntry(e.dir, e.base, false); err != nil {
+		return err
+	}
+	fd, err := unix.Openat(e.dir, e.base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(fd), e.rel)
+	n, err := io.Copy(f, r)
+	x.bytes += n
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// symlink makes a symbolic link; what it points at is never followed here.
+func (x *extractor) symlink(e tarEntry) error {
+	if err := clearEntry(e.dir, e.base, false); err != nil {
+		return err
+	}
+	return unix.Symlinkat(e.h.Linkname, e.dir, e.base)
+}
+
+// hardlink links to a file unpacked before, itself resolved beneath the
+// root.
+func (x *extractor) hardlink(e tarEntry) error {
+	target, err := cleanName(e.h.Linkname)
+	if err != nil || target == "" {
+		return fmt.Errorf("hard link to %q", e.h.Linkname)
+	}
+	tdir, tbase := path.Split(target)
+	tfd, err := x.openDir(strings.TrimSuffix(tdir, "/"))
+	if err != nil {
+		return err
+	}
+	defer unix.Close(tfd)
+	if err := clearEntry(e.dir, e.base, false); err != nil {
+		return err
+	}
+	return unix.Linkat(tfd, tbase, e.dir, e.base, 0)
+}
+
+// node records a device node or FIFO, made in the image only; a file of
+// the same name is replaced.
+func (x *extractor) node(e tarEntry) error {
+	if err := clearEntry(e.dir, e.base, false); err != nil {
+		return err
+	}
+	x.fixes.Node(e.rel, e.h)
+	return nil
+}
+
+// finish records the entry's owner and, but for a symlink, its set-id
+// bits and capability for the image, and gives the host copy its mode
+// (without set-id bits) and modification time.
+func (x *extractor) finish(e tarEntry) error {
+	x.fixes.Owner(e.rel, e.h.Uid, e.h.Gid)
+	if e.h.Typeflag == tar.TypeSymlink {
 		return nil
 	}
-	if h.Typeflag != tar.TypeDir {
-		x.fixes.Mode(rel, unix.S_IFREG, mode)
-		if err := unix.Fchmodat(pfd, base, mode&^rootfs.SetIDBits, 0); err != nil {
+	if e.h.Typeflag != tar.TypeDir {
+		x.fixes.Mode(e.rel, unix.S_IFREG, e.mode)
+		if err := unix.Fchmodat(e.dir, e.base, e.mode&^rootfs.SetIDBits, 0); err != nil {
 			return err
 		}
-		if capb, ok := h.PAXRecords["SCHILY.xattr.security.capability"]; ok {
-			x.fixes.Caps[rel] = []byte(capb)
+		if capb, ok := e.h.PAXRecords["SCHILY.xattr.security.capability"]; ok {
+			x.fixes.Caps[e.rel] = []byte(capb)
 		}
 	}
-	ts := []unix.Timespec{unix.NsecToTimespec(h.ModTime.UnixNano()), unix.NsecToTimespec(h.ModTime.UnixNano())}
-	_ = unix.UtimesNanoAt(pfd, base, ts, unix.AT_SYMLINK_NOFOLLOW)
+	ts := []unix.Timespec{unix.NsecToTimespec(e.h.ModTime.UnixNano()), unix.NsecToTimespec(e.h.ModTime.UnixNano())}
+	_ = unix.UtimesNanoAt(e.dir, e.base, ts, unix.AT_SYMLINK_NOFOLLOW)
 	return nil
 }
 

@@ -304,3 +304,26 @@ func TestExtractSymlinkThenFileAcrossLayers(t *testing.T) {
 		checkOutside(t, outside)
 	}
 }
+
+// TestExtractHardLink: a hard link in another folder is the same file as
+// its target.
+func TestExtractHardLink(t *testing.T) {
+	stream := bytes.NewReader(tarOf(t,
+		tar.Header{Typeflag: tar.TypeDir, Name: "a/", Mode: 0o755},
+		tar.Header{Typeflag: tar.TypeReg, Name: "a/f", Mode: 0o644},
+		tar.Header{Typeflag: tar.TypeDir, Name: "b/", Mode: 0o755},
+		tar.Header{Typeflag: tar.TypeLink, Name: "b/g", Linkname: "a/f"},
+	))
+	staging, outside, _, err := unpack(t, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkOutside(t, outside)
+	var f, g syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(staging, "a", "f"), &f); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Stat(filepath.Join(staging, "b", "g"), &g); err != nil || g.Ino != f.Ino || f.Nlink != 2 {
+		t.Errorf("b/g: inode %d (a/f %d, nlink %d), %v", g.Ino, f.Ino, f.Nlink, err)
+	}
+}
