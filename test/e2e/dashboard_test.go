@@ -102,6 +102,30 @@ func TestDashboard(t *testing.T) {
 		b.waitJS("the CPU in the legend", 10*time.Second, `/CPU \d+%/.test(document.querySelector('#chart .legend').textContent)`)
 		b.screenshot("chart")
 	})
+	t.Run("pause, resume, checkpoint and reset", func(t *testing.T) {
+		e, b := e.with(t), b.with(t)
+		state := func(want string) {
+			b.waitJS("state "+want, 60*time.Second, `document.getElementById('state').textContent === '`+want+`'`)
+		}
+		b.eval(`document.querySelector('.head button.pause').click()`)
+		state("paused")
+		b.eval(`document.querySelector('.head button.resume').click()`)
+		state("running")
+		b.eval(`document.querySelector('.head button.checkpoint').click()`)
+		b.waitJS("the checkpoint saved", 60*time.Second, `document.getElementById('flash').textContent.includes('checkpoint dash-')`)
+		if out := e.ok("checkpoint", "ls"); !strings.Contains(out, "dash-") {
+			t.Fatalf("paddock checkpoint ls has no checkpoint of dash:\n%s", out)
+		}
+		e.ok("exec", "-u", "root", "dash", "--", "touch", "/marker")
+		b.eval(`const r = document.querySelector('.head button.reset'); r.click(); r.click()`)
+		b.waitJS("the reset done", 90*time.Second, `document.getElementById('flash').textContent.includes('reset: dash')`)
+		state("running")
+		if out, _, code := e.run("exec", "dash", "--", "ls", "/marker"); code == 0 {
+			t.Fatalf("/marker is still there after the reset: %q", out)
+		}
+		b.waitJS("the terminal back", 60*time.Second, `document.getElementById('term-status').textContent === 'connected'`)
+		b.screenshot("after-reset")
+	})
 	t.Run("create and remove", func(t *testing.T) {
 		e, b := e.with(t), b.with(t)
 		b.run("back to the list", 20*time.Second, chromedp.Navigate(base+"/ui/"))

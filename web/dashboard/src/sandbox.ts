@@ -25,7 +25,9 @@ export function sandboxPage(root: HTMLElement, name: string): () => void {
         window.location.assign("/ui/");
         return;
       }
-      if (action === "reset" || action === "resume" || action === "start") connect();
+      // A reset or start boots the VM again, and a checkpoint reconnects
+      // the host to the guest's agent: either ends the shell.
+      if (action === "reset" || action === "start" || action === "checkpoint") connect();
     } catch (e) {
       flash((e as Error).message, true);
     }
