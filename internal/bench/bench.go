@@ -85,10 +85,22 @@ func stat(samples []time.Duration) Stat {
 	return st
 }
 
+// runner is the state of one Run: the sandboxes and checkpoints it made
+// (removed at the end) and the samples taken so far, by operation.
 type runner struct {
-	o    Options
-	seq  int
-	made []string
+	o       Options
+	seq     int
+	made    []string
+	ckpts   []string
+	samples map[string][]time.Duration
+}
+
+func (r *runner) add(op string, d time.Duration) { r.samples[op] = append(r.samples[op], d) }
+
+func (r *runner) logf(format string, a ...any) {
+	if r.o.Log != nil {
+		fmt.Fprintf(r.o.Log, format+"\n", a...)
+	}
 }
 
 func (r *runner) paddock(args ...string) (string, error) {
@@ -136,16 +148,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Runs < 1 {
 		o.Runs = 10
 	}
-	r := &runner{o: o}
+	r := &runner{o: o, samples: map[string][]time.Duration{}}
 	defer r.cleanup()
+	defer r.removeCheckpoints()
 	res := &Result{Date: time.Now().UTC(), Host: hostInfo(), Template: o.Template, Ops: map[string]Stat{}, PSSMiB: map[string]float64{}, PSSMiBSettled: map[string]float64{}}
-	logf := func(format string, a ...any) {
-		if o.Log != nil {
-			fmt.Fprintf(o.Log, format+"\n", a...)
-		}
-	}
-	samples := map[string][]time.Duration{}
-	add := func(op string, d time.Duration) { samples[op] = append(samples[op], d) }
 
 	// Warm up: the first restore makes the template's saved VM state.
 	n, err := r.create()
@@ -153,120 +159,140 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	r.paddock("rm", "-f", n)
-
-	createToExec := func(op string, extra ...string) error {
-		for i := 0; i < o.Runs; i++ {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			t0 := time.Now()
-			n, err := r.create(extra...)
-			if err != nil {
-				return err
-			}
-			if _, err := r.paddock("exec", n, "--", "true"); err != nil {
-				return err
-			}
-			add(op, time.Since(t0))
-			d, err := r.timed("rm", "-f", n)
-			if err != nil {
-				return err
-			}
-			add("rm", d)
-			logf("%s %d/%d", op, i+1, o.Runs)
-		}
-		return nil
-	}
-	if err := createToExec("create_restore_to_first_exec"); err != nil {
+	if err := r.createToExec(ctx, "create_restore_to_first_exec"); err != nil {
 		return nil, err
 	}
-	if err := createToExec("create_cold_to_first_exec", "--cold"); err != nil {
+	if err := r.createToExec(ctx, "create_cold_to_first_exec", "--cold"); err != nil {
 		return nil, err
 	}
-
 	// One running sandbox for the rest.
-	n, err = r.create()
+	if n, err = r.create(); err != nil {
+		return nil, err
+	}
+	for _, stage := range []func(string) error{r.execRoundTrips, r.resetPauseResume, r.checkpointFork} {
+		if err := stage(n); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.stops(); err != nil {
+		return nil, err
+	}
+	r.cleanup()
+	idle, err := r.idleMemory(res)
 	if err != nil {
 		return nil, err
 	}
-	for i := 0; i < 3*o.Runs; i++ {
+	r.summarise(res, idle)
+	return res, nil
+}
+
+// createToExec times create to the first exec's end (op), and rm, Runs
+// times.
+func (r *runner) createToExec(ctx context.Context, op string, extra ...string) error {
+	for i := 0; i < r.o.Runs; i++ {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		t0 := time.Now()
+		n, err := r.create(extra...)
+		if err != nil {
+			return err
+		}
+		if _, err := r.paddock("exec", n, "--", "true"); err != nil {
+			return err
+		}
+		r.add(op, time.Since(t0))
+		d, err := r.timed("rm", "-f", n)
+		if err != nil {
+			return err
+		}
+		r.add("rm", d)
+		r.logf("%s %d/%d", op, i+1, r.o.Runs)
+	}
+	return nil
+}
+
+// execRoundTrips times exec of true in the running sandbox n.
+func (r *runner) execRoundTrips(n string) error {
+	for i := 0; i < 3*r.o.Runs; i++ {
 		d, err := r.timed("exec", n, "--", "true")
 		if err != nil {
-			return nil, err
+			return err
 		}
-		add("exec_round_trip", d)
+		r.add("exec_round_trip", d)
 	}
-	logf("exec round trips done")
-	for i := 0; i < o.Runs; i++ {
+	r.logf("exec round trips done")
+	return nil
+}
+
+// resetPauseResume times reset, and pause then resume, of n.
+func (r *runner) resetPauseResume(n string) error {
+	for i := 0; i < r.o.Runs; i++ {
 		d, err := r.timed("reset", n)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		add("reset", d)
+		r.add("reset", d)
 		t0 := time.Now()
 		if _, err := r.paddock("pause", n); err != nil {
-			return nil, err
+			return err
 		}
 		if _, err := r.paddock("resume", n); err != nil {
-			return nil, err
+			return err
 		}
-		add("pause_resume", time.Since(t0))
+		r.add("pause_resume", time.Since(t0))
 	}
-	logf("reset, pause/resume done")
-	ckpts := []string{}
-	defer func() {
-		for _, c := range ckpts {
-			r.paddock("checkpoint", "rm", c)
-		}
-	}()
-	forkRuns := max(3, o.Runs/2)
-	for i := 0; i < forkRuns; i++ {
+	r.logf("reset, pause/resume done")
+	return nil
+}
+
+// checkpointFork times a checkpoint of n, and a fork from it to its first
+// exec's end.
+func (r *runner) checkpointFork(n string) error {
+	for i := 0; i < max(3, r.o.Runs/2); i++ {
 		c := fmt.Sprintf("bench-%d-ck%d", os.Getpid(), i)
 		d, err := r.timed("checkpoint", n, c)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		ckpts = append(ckpts, c)
-		add("checkpoint", d)
+		r.ckpts = append(r.ckpts, c)
+		r.add("checkpoint", d)
 		f := r.name()
 		t0 := time.Now()
-		if _, err := r.paddock("create", "--name", f, "--from", c, "--workspace", o.Workspace); err != nil {
-			return nil, err
+		if _, err := r.paddock("create", "--name", f, "--from", c, "--workspace", r.o.Workspace); err != nil {
+			return err
 		}
 		if _, err := r.paddock("exec", f, "--", "true"); err != nil {
-			return nil, err
+			return err
 		}
-		add("fork_to_first_exec", time.Since(t0))
+		r.add("fork_to_first_exec", time.Since(t0))
 		r.paddock("rm", "-f", f)
 	}
-	logf("checkpoint, fork done")
-	for i := 0; i < max(3, o.Runs/3); i++ {
+	r.logf("checkpoint, fork done")
+	return nil
+}
+
+// stops times stop of freshly cold-booted sandboxes.
+func (r *runner) stops() error {
+	for i := 0; i < max(3, r.o.Runs/3); i++ {
 		s, err := r.create("--cold")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		d, err := r.timed("stop", s)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		add("stop", d)
+		r.add("stop", d)
 		r.paddock("rm", "-f", s)
 	}
-	r.cleanup()
+	return nil
+}
 
-	// Memory of idle sandboxes.
+// idleMemory records the mean PSS of 1, 5 and 10 idle sandboxes, 3 s after
+// the last create and once the newest has idled 30 s, and returns them.
+func (r *runner) idleMemory(res *Result) ([]string, error) {
 	var idle []string
-	meanPSS := func() (float64, error) {
-		total := 0.0
-		for _, s := range idle {
-			pss, err := r.pss(s)
-			if err != nil {
-				return 0, err
-			}
-			total += pss
-		}
-		return total / float64(len(idle)), nil
-	}
 	var last time.Time
 	for _, count := range []int{1, 5, 10} {
 		for len(idle) < count {
@@ -278,22 +304,39 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		last = time.Now()
 		time.Sleep(3 * time.Second) // let them settle
-		mean, err := meanPSS()
+		mean, err := r.meanPSS(idle)
 		if err != nil {
 			return nil, err
 		}
 		res.PSSMiB[strconv.Itoa(count)] = mean
-		logf("pss with %d sandboxes: %.1f MiB each", count, mean)
+		r.logf("pss with %d sandboxes: %.1f MiB each", count, mean)
 	}
 	time.Sleep(time.Until(last.Add(30 * time.Second)))
-	mean, err := meanPSS()
+	mean, err := r.meanPSS(idle)
 	if err != nil {
 		return nil, err
 	}
 	res.PSSMiBSettled[strconv.Itoa(len(idle))] = mean
-	logf("pss with %d sandboxes, the newest idle 30 s: %.1f MiB each", len(idle), mean)
+	r.logf("pss with %d sandboxes, the newest idle 30 s: %.1f MiB each", len(idle), mean)
+	return idle, nil
+}
 
-	for op, s := range samples {
+func (r *runner) meanPSS(sandboxes []string) (float64, error) {
+	total := 0.0
+	for _, s := range sandboxes {
+		pss, err := r.pss(s)
+		if err != nil {
+			return 0, err
+		}
+		total += pss
+	}
+	return total / float64(len(sandboxes)), nil
+}
+
+// summarise turns the samples into the report's statistics and ratio, and
+// records the accelerator a sandbox ran with.
+func (r *runner) summarise(res *Result, idle []string) {
+	for op, s := range r.samples {
 		res.Ops[op] = stat(s)
 	}
 	if c, w := res.Ops["create_cold_to_first_exec"], res.Ops["create_restore_to_first_exec"]; w.Median > 0 {
@@ -304,7 +347,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		json.Unmarshal([]byte(out), &info)
 		res.Host.Accel = info.Accel
 	}
-	return res, nil
+}
+
+// removeCheckpoints removes the checkpoints the run made.
+func (r *runner) removeCheckpoints() {
+	for _, c := range r.ckpts {
+		r.paddock("checkpoint", "rm", c)
+	}
 }
 
 // pss is the proportional set size of a sandbox's QEMU and supervisor.
