@@ -72,61 +72,75 @@ func (n *Network) forwardTCP(r *tcp.ForwarderRequest) {
 		refuse(d)
 		return
 	}
-	var addrs []netip.Addr
-	if a, ok := m.Pin(name); ok {
-		addrs = []netip.Addr{a}
-	} else {
-		ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
-		var err error
-		addrs, err = n.lookup(ctx, m.Upstream(), name)
-		cancel()
-		if err != nil || len(addrs) == 0 {
-			if err == nil {
-				err = errors.New("no IPv4 address")
-			}
-			rec.Error = "resolve: " + err.Error()
-			refuse(netpolicy.Decision{Verdict: netpolicy.Deny, Rule: "default: " + name + " does not resolve"})
-			return
-		}
+	addrs, err := n.resolve(m, name)
+	if err != nil {
+		rec.Error = "resolve: " + err.Error()
+		refuse(netpolicy.Decision{Verdict: netpolicy.Deny, Rule: "default: " + name + " does not resolve"})
+		return
 	}
-	// Keep the addresses the policy allows; the first decision explains.
-	var allowed []netip.Addr
-	var decision netpolicy.Decision
-	for _, a := range addrs {
-		d := m.Decide(netpolicy.Query{Proto: "tcp", Name: name, Addr: a, Port: port})
-		if d.Allowed() {
-			if len(allowed) == 0 {
-				decision = d
-				rec.Addr = a.String()
-			}
-			allowed = append(allowed, a)
-		} else if decision.Verdict == "" {
-			decision = d
-			rec.Addr = a.String()
-		}
-	}
+	allowed, decision, addr := allowedAddrs(m, name, port, addrs)
+	rec.Addr = addr.String()
 	if len(allowed) == 0 {
 		refuse(decision)
 		return
 	}
-	var check func([]byte) netpolicy.Decision
-	if port == 80 || port == 443 {
-		check = func(b []byte) netpolicy.Decision {
-			seen, _ := sniffName(b)
-			if seen == "" && !rawAllowed(m, allowed, port) {
-				return netpolicy.Decision{Verdict: netpolicy.Deny, Rule: fmt.Sprintf("default: no TLS SNI or HTTP Host to check against %s (within %s and %d bytes)", name, sniffTimeout, sniffMax)}
+	n.connect(r, m, rec, decision, nameCheck(m, name, port, allowed), allowed)
+}
+
+// resolve gives name's addresses: its add_hosts pin, else what the
+// upstream resolver answers within 5 s.
+func (n *Network) resolve(m *netpolicy.Matcher, name string) ([]netip.Addr, error) {
+	if a, ok := m.Pin(name); ok {
+		return []netip.Addr{a}, nil
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+	defer cancel()
+	addrs, err := n.lookup(ctx, m.Upstream(), name)
+	if err == nil && len(addrs) == 0 {
+		err = errors.New("no IPv4 address")
+	}
+	return addrs, err
+}
+
+// allowedAddrs keeps the addresses of name the policy allows on port. The
+// decision that explains the outcome is the first allowed address's, else
+// the first refused one's; addr is the address it is about.
+func allowedAddrs(m *netpolicy.Matcher, name string, port uint16, addrs []netip.Addr) (allowed []netip.Addr, decision netpolicy.Decision, addr netip.Addr) {
+	for _, a := range addrs {
+		d := m.Decide(netpolicy.Query{Proto: "tcp", Name: name, Addr: a, Port: port})
+		if d.Allowed() {
+			if len(allowed) == 0 {
+				decision, addr = d, a
 			}
-			if seen != "" && netpolicy.NormalizeName(seen) != name {
-				what := "HTTP Host"
-				if len(b) > 0 && b[0] == 0x16 {
-					what = "TLS SNI"
-				}
-				return netpolicy.Decision{Verdict: netpolicy.Deny, Rule: fmt.Sprintf("default: %s %q is not %s (domain fronting)", what, seen, name)}
-			}
-			return netpolicy.Decision{}
+			allowed = append(allowed, a)
+		} else if decision.Verdict == "" {
+			decision, addr = d, a
 		}
 	}
-	n.connect(r, m, rec, decision, check, allowed)
+	return allowed, decision, addr
+}
+
+// nameCheck is, on ports 80 and 443, the check of a connection's first
+// bytes: its TLS SNI or HTTP Host must be name (none at all only where a
+// rule allows the address itself); nil on other ports.
+func nameCheck(m *netpolicy.Matcher, name string, port uint16, allowed []netip.Addr) func([]byte) netpolicy.Decision {
+	if port != 80 && port != 443 {
+		return nil
+	}
+	return func(b []byte) netpolicy.Decision {
+		seen, _ := sniffName(b)
+		if seen == "" && !rawAllowed(m, allowed, port) {
+			return netpolicy.Decision{Verdict: netpolicy.Deny, Rule: fmt.Sprintf("default: no TLS SNI or HTTP Host to check against %s (within %s and %d bytes)", name, sniffTimeout, sniffMax)}
+		}
+		if seen != "" && netpolicy.NormalizeName(seen) != name {
+			what := "HTTP Host"
+			if len(b) > 0 && b[0] == 0x16 {
+				what = "TLS SNI"
+			}
+			return netpolicy.Decision{Verdict: netpolicy.Deny, Rule: fmt.Sprintf("default: %s %q is not %s (domain fronting)", what, seen, name)}
+		}
+		return netpolicy.Decision{}
+	}
 }
 
 // rawAllowed reports whether a rule allows one of addrs as a raw address
@@ -145,21 +159,7 @@ func rawAllowed(m *netpolicy.Matcher, addrs []netip.Addr, port uint16) bool {
 // (SNI/Host), which check may refuse; a connection Config.Intercept
 // takes then is served by it, with a dial of addrs, instead.
 func (n *Network) connect(r *tcp.ForwarderRequest, m *netpolicy.Matcher, rec netpolicy.Record, d netpolicy.Decision, check func([]byte) netpolicy.Decision, addrs []netip.Addr) {
-	port := strconv.Itoa(int(r.ID().LocalPort))
-	dialWith := func(ctx context.Context) (net.Conn, error) {
-		var err error
-		for _, a := range addrs {
-			ctx, cancel := context.WithTimeout(ctx, dialTimeout)
-			var c net.Conn
-			c, err = n.cfg.Dial(ctx, "tcp", net.JoinHostPort(a.String(), port))
-			cancel()
-			if err == nil {
-				return c, nil
-			}
-		}
-		return nil, err
-	}
-	dial := func() (net.Conn, error) { return dialWith(n.ctx) }
+	dialWith := n.dialer(addrs, r.ID().LocalPort)
 	var (
 		out  net.Conn
 		err  error
@@ -167,7 +167,7 @@ func (n *Network) connect(r *tcp.ForwarderRequest, m *netpolicy.Matcher, rec net
 	)
 	if check == nil {
 		// Dial first, so an unreachable destination is a reset in the guest.
-		if out, err = dial(); err != nil {
+		if out, err = dialWith(n.ctx); err != nil {
 			rec.Verdict, rec.Rule, rec.Error = d.Verdict, d.Rule, "dial: "+err.Error()
 			n.record(rec)
 			r.Complete(true)
@@ -187,35 +187,8 @@ func (n *Network) connect(r *tcp.ForwarderRequest, m *netpolicy.Matcher, rec net
 	}
 	in := gonet.NewTCPConn(&wq, ep)
 	if check != nil {
-		if !n.sniffing.take() {
-			rec.Verdict, rec.Rule = netpolicy.Deny, fmt.Sprintf("default: too many connections waiting for their first bytes (%d)", maxSniffing)
-			n.record(rec)
-			ep.Abort()
-			in.Close()
-			return
-		}
-		head, err = readHead(in)
-		n.sniffing.give()
-		if cd := check(head); cd.Verdict != "" {
-			rec.Verdict, rec.Rule = cd.Verdict, cd.Rule
-			n.record(rec)
-			ep.Abort()
-			in.Close()
-			return
-		}
-		if n.intercepts(rec, head) {
-			rec.Verdict, rec.Rule = d.Verdict, d.Rule
-			n.record(rec)
-			sent, received := n.cfg.Intercept.Serve(n.ctx, in, head, rec.Name, rec.Port, dialWith)
-			rec.Time, rec.Event, rec.Sent, rec.Received = time.Now(), "close", sent, received
-			n.record(rec)
-			return
-		}
-		if out, err = dial(); err != nil {
-			rec.Verdict, rec.Rule, rec.Error = d.Verdict, d.Rule, "dial: "+err.Error()
-			n.record(rec)
-			ep.Abort()
-			in.Close()
+		var ok bool
+		if out, head, ok = n.checkHead(in, ep.Abort, rec, d, check, dialWith); !ok {
 			return
 		}
 	}
@@ -224,6 +197,64 @@ func (n *Network) connect(r *tcp.ForwarderRequest, m *netpolicy.Matcher, rec net
 	sent, received := relay(in, out, head)
 	rec.Time, rec.Event, rec.Sent, rec.Received = time.Now(), "close", sent, received
 	n.record(rec)
+}
+
+// dialer dials addrs in turn on port, each within dialTimeout, and gives
+// the first connection made.
+func (n *Network) dialer(addrs []netip.Addr, port uint16) func(context.Context) (net.Conn, error) {
+	p := strconv.Itoa(int(port))
+	return func(ctx context.Context) (net.Conn, error) {
+		var err error
+		for _, a := range addrs {
+			ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+			var c net.Conn
+			c, err = n.cfg.Dial(ctx, "tcp", net.JoinHostPort(a.String(), p))
+			cancel()
+			if err == nil {
+				return c, nil
+			}
+		}
+		return nil, err
+	}
+}
+
+// checkHead reads the start of the guest's stream on in and checks it. A
+// refused connection is aborted and one Config.Intercept takes is served
+// there; either way it is done with (ok false). Otherwise it dials the
+// destination and returns that connection and the bytes read.
+func (n *Network) checkHead(in *gonet.TCPConn, abort func(), rec netpolicy.Record, d netpolicy.Decision, check func([]byte) netpolicy.Decision, dialWith func(context.Context) (net.Conn, error)) (out net.Conn, head []byte, ok bool) {
+	refuse := func() {
+		n.record(rec)
+		abort()
+		in.Close()
+	}
+	if !n.sniffing.take() {
+		rec.Verdict, rec.Rule = netpolicy.Deny, fmt.Sprintf("default: too many connections waiting for their first bytes (%d)", maxSniffing)
+		refuse()
+		return nil, nil, false
+	}
+	head, _ = readHead(in)
+	n.sniffing.give()
+	if cd := check(head); cd.Verdict != "" {
+		rec.Verdict, rec.Rule = cd.Verdict, cd.Rule
+		refuse()
+		return nil, nil, false
+	}
+	if n.intercepts(rec, head) {
+		rec.Verdict, rec.Rule = d.Verdict, d.Rule
+		n.record(rec)
+		sent, received := n.cfg.Intercept.Serve(n.ctx, in, head, rec.Name, rec.Port, dialWith)
+		rec.Time, rec.Event, rec.Sent, rec.Received = time.Now(), "close", sent, received
+		n.record(rec)
+		return nil, nil, false
+	}
+	out, err := dialWith(n.ctx)
+	if err != nil {
+		rec.Verdict, rec.Rule, rec.Error = d.Verdict, d.Rule, "dial: "+err.Error()
+		refuse()
+		return nil, nil, false
+	}
+	return out, head, true
 }
 
 // intercepts reports whether the connection rec describes, which began
