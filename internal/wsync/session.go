@@ -731,19 +731,7 @@ func (s *Session) apply(m *agentv1.SyncMessage, p string, record bool, expect *E
 		}
 		return err
 	}
-	after := func(err error) {
-		if errors.Is(err, errChangedMeanwhile) {
-			if s.host {
-				s.log.Warn("sync: changed on the host while the guest's version was received; the host's is kept", "path", p)
-			}
-			s.request(request{kind: reqPush, path: p})
-			return
-		}
-		if err != nil {
-			s.log.Warn("sync: cannot write", "path", p, "err", err)
-			s.request(request{kind: reqError, path: p, text: err.Error()})
-		}
-	}
+	after := func(err error) { s.written(p, err) }
 	switch e.Type {
 	case agentv1.SyncType_SYNC_FILE:
 		in, err := s.tree.Create(e)
@@ -766,33 +754,56 @@ func (s *Session) apply(m *agentv1.SyncMessage, p string, record bool, expect *E
 	case agentv1.SyncType_SYNC_SYMLINK:
 		after(locked(func() error { return s.tree.Symlink(e, before) }))
 	case agentv1.SyncType_SYNC_ABSENT:
-		// Under the lock throughout: what is kept is decided from the
-		// versions synced before this removal.
-		s.mu.Lock()
-		prev := map[string]*Entry{}
-		for q, k := range s.known {
-			if under(q, p) {
-				prev[q] = k
-			}
-		}
-		kept, err := s.tree.Remove(p, func(cur *Entry) bool {
-			return cur.Type != agentv1.SyncType_SYNC_DIR && !same(cur, prev[cur.Path])
-		}, nil)
-		if record {
-			s.setKnown(p, e)
-			for _, q := range kept {
-				if k := prev[q]; k != nil {
-					s.known[q] = k
-				}
-			}
-		}
-		s.mu.Unlock()
-		after(err)
-		for _, q := range kept {
-			s.request(request{kind: reqPush, path: q})
-		}
+		s.remove(p, e, record)
 	}
 	return nil
+}
+
+// written ends a write of p that failed with err, or did not (nil): one
+// that lost to a change made meanwhile sends the local version instead;
+// another failure is reported to the other side.
+func (s *Session) written(p string, err error) {
+	if errors.Is(err, errChangedMeanwhile) {
+		if s.host {
+			s.log.Warn("sync: changed on the host while the guest's version was received; the host's is kept", "path", p)
+		}
+		s.request(request{kind: reqPush, path: p})
+		return
+	}
+	if err != nil {
+		s.log.Warn("sync: cannot write", "path", p, "err", err)
+		s.request(request{kind: reqError, path: p, text: err.Error()})
+	}
+}
+
+// remove applies the other side's removal of p (e, of type absent),
+// recording it as synced when record. Under s.mu throughout: what is kept
+// (a file changed here since it was last synced) is decided from the
+// versions synced before this removal, and sent back.
+func (s *Session) remove(p string, e *Entry, record bool) {
+	s.mu.Lock()
+	prev := map[string]*Entry{}
+	for q, k := range s.known {
+		if under(q, p) {
+			prev[q] = k
+		}
+	}
+	kept, err := s.tree.Remove(p, func(cur *Entry) bool {
+		return cur.Type != agentv1.SyncType_SYNC_DIR && !same(cur, prev[cur.Path])
+	}, nil)
+	if record {
+		s.setKnown(p, e)
+		for _, q := range kept {
+			if k := prev[q]; k != nil {
+				s.known[q] = k
+			}
+		}
+	}
+	s.mu.Unlock()
+	s.written(p, err)
+	for _, q := range kept {
+		s.request(request{kind: reqPush, path: q})
+	}
 }
 
 // skip drops the PUT m (and the rest of its file), after reporting err.
