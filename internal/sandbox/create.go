@@ -104,6 +104,34 @@ func (m *Manager) validate(o CreateOptions) (store.SandboxConfig, error) {
 	if cfg.Template == "" {
 		cfg.Template = defaultTemplate
 	}
+	errs = append(errs, validateMachine(o, &cfg))
+	errs = append(errs, m.validateDisk(o, &cfg))
+	errs = append(errs, m.validateSecrets(o.Secrets, &cfg))
+	errs = append(errs, m.validateCAs(o, &cfg)) // trust.go
+	for _, e := range cfg.Env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+			errs = append(errs, fmt.Errorf("invalid --env %q: use KEY=VALUE", e))
+		}
+	}
+	errs = append(errs, m.validateFolders(o, &cfg))
+	switch {
+	case o.TTL < 0 || o.TTL > maxTTL:
+		errs = append(errs, fmt.Errorf("invalid --ttl %s: between 1s and %s, or none", o.TTL, maxTTL))
+	case o.TTL > 0:
+		d := time.Now().Add(o.TTL).UTC()
+		cfg.Deadline = &d
+	}
+	cfg.Metadata, cfg.Owner, cfg.AccessToken, cfg.Pool, cfg.AutoPause = o.Metadata, o.Owner, o.AccessToken, o.Pool, o.AutoPause
+	errs = append(errs, validatePolicy(o.Policy))
+	errs = append(errs, validateUser(o, &cfg))
+	cfg.MachineID = newMachineID()
+	return cfg, errors.Join(errs...)
+}
+
+// validateMachine checks the accelerator, CPUs and memory asked for and
+// fills them, or their defaults, into cfg.
+func validateMachine(o CreateOptions, cfg *store.SandboxConfig) error {
+	var errs []error
 	if cfg.Accel == "" {
 		cfg.Accel = "auto"
 	}
@@ -131,14 +159,13 @@ func (m *Manager) validate(o CreateOptions) (store.SandboxConfig, error) {
 			cfg.MemoryBytes = n &^ (1<<20 - 1)
 		}
 	}
-	errs = append(errs, m.validateDisk(o, &cfg))
-	errs = append(errs, m.validateSecrets(o.Secrets, &cfg))
-	errs = append(errs, m.validateCAs(o, &cfg)) // trust.go
-	for _, e := range cfg.Env {
-		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
-			errs = append(errs, fmt.Errorf("invalid --env %q: use KEY=VALUE", e))
-		}
-	}
+	return errors.Join(errs...)
+}
+
+// validateFolders checks the workspace and the --mount folders and fills
+// their resolved paths into cfg.
+func (m *Manager) validateFolders(o CreateOptions, cfg *store.SandboxConfig) error {
+	var errs []error
 	if !o.NoWorkspace {
 		ws, err := m.validateFolder("workspace", o.Workspace)
 		if err != nil {
@@ -152,7 +179,7 @@ func (m *Manager) validate(o CreateOptions) (store.SandboxConfig, error) {
 			mt, err = m.resolveMount(mt)
 		}
 		if err == nil {
-			err = overlapping(&cfg, mt.Guest)
+			err = overlapping(cfg, mt.Guest)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("--mount %s: %w", spec, err))
@@ -160,15 +187,13 @@ func (m *Manager) validate(o CreateOptions) (store.SandboxConfig, error) {
 		}
 		cfg.Mounts = append(cfg.Mounts, mt)
 	}
-	switch {
-	case o.TTL < 0 || o.TTL > maxTTL:
-		errs = append(errs, fmt.Errorf("invalid --ttl %s: between 1s and %s, or none", o.TTL, maxTTL))
-	case o.TTL > 0:
-		d := time.Now().Add(o.TTL).UTC()
-		cfg.Deadline = &d
-	}
-	cfg.Metadata, cfg.Owner, cfg.AccessToken, cfg.Pool, cfg.AutoPause = o.Metadata, o.Owner, o.AccessToken, o.Pool, o.AutoPause
-	errs = append(errs, validatePolicy(o.Policy))
+	return errors.Join(errs...)
+}
+
+// validateUser fills in the guest user: the workspace owner's, or o.User
+// (ids 1001 without a workspace).
+func validateUser(o CreateOptions, cfg *store.SandboxConfig) error {
+	var errs []error
 	cfg.User = workspaceUser(cfg.Workspace)
 	if o.User != "" && o.User != cfg.User.Name {
 		if err := store.ValidateName(o.User); err != nil {
@@ -179,8 +204,7 @@ func (m *Manager) validate(o CreateOptions) (store.SandboxConfig, error) {
 			cfg.User.UID, cfg.User.GID = 1001, 1001
 		}
 	}
-	cfg.MachineID = newMachineID()
-	return cfg, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // validateFolder checks a host folder to sync into a sandbox (kind names
