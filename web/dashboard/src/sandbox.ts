@@ -11,103 +11,31 @@ import { openTerminal, terminalBox, TermHandle } from "./terminal";
 const maxRows = 500;
 const consoleMax = 2000;
 
+// Stops are what a page undoes when it closes: streams, the terminal.
+type Stops = (() => void)[];
+
 export function sandboxPage(root: HTMLElement, name: string): () => void {
-  const stops: (() => void)[] = [];
-  const title = h("h2", {}, name);
-  const badge = h("span", { class: "badge", id: "state" });
-  const facts = h("span", { class: "facts", id: "facts" });
-  const actions = h("span", { class: "actions" });
-  const act = (action: string) => async () => {
-    try {
-      const out = await api.act(name, action);
-      flash(out.checkpoint ? `checkpoint ${out.checkpoint} saved` : `${action}: ${name}`);
-      if (action === "remove") {
-        window.location.assign("/ui/");
-        return;
-      }
-      // A reset or start boots the VM again, and a checkpoint reconnects
-      // the host to the guest's agent: either ends the shell.
-      if (action === "reset" || action === "start" || action === "checkpoint") connect();
-    } catch (e) {
-      flash((e as Error).message, true);
-    }
-    refresh();
-  };
-  const buttons: Record<string, HTMLButtonElement> = {
-    pause: h("button", { type: "button", class: "pause", onclick: act("pause") }, "Pause"),
-    resume: h("button", { type: "button", class: "resume", onclick: act("resume") }, "Resume"),
-    start: h("button", { type: "button", class: "start", onclick: act("start") }, "Start"),
-    checkpoint: h("button", { type: "button", class: "checkpoint", onclick: act("checkpoint") }, "Checkpoint"),
-  };
-  actions.append(...Object.values(buttons), confirmButton("Reset", "reset", act("reset")), confirmButton("Remove", "remove danger", act("remove")));
-  const head = h("section", { class: "card head" }, h("a", { href: "/ui/", class: "back" }, "← sandboxes"), title, badge, facts, actions);
-
-  // Terminal.
-  const termStatus = h("span", { class: "term-status", id: "term-status" }, "not connected");
-  const box = terminalBox();
-  let term: TermHandle | null = null;
-  const connect = () => {
-    term?.close();
-    term = openTerminal(box, name, (s) => text(termStatus, s));
-  };
-  const reconnect = h("button", { type: "button", id: "term-connect", onclick: connect }, "Reconnect");
-  stops.push(() => term?.close());
-  const termCard = h("section", { class: "card term-card" }, h("h3", {}, "Terminal ", termStatus, reconnect), box);
-
-  // Chart.
+  const stops: Stops = [];
+  const term = terminalCard(name, stops);
   const chart = new Chart();
-  const chartCard = h("section", { class: "card" }, h("h3", {}, "CPU and memory"), chart.el);
-
-  // Network decisions.
-  const netBody = h("tbody");
-  const netFilter = h("input", { type: "checkbox", id: "net-denied-only" });
-  netFilter.addEventListener("change", () => netTable.classList.toggle("denied-only", netFilter.checked));
-  const netTable = h(
-    "table",
-    { id: "net", class: "grid compact" },
-    h("thead", {}, h("tr", {}, ...["Time", "Verdict", "Host", "Destination", "Rule", ""].map((c) => h("th", {}, c)))),
-    netBody,
-  );
-  const netCard = h(
-    "section",
-    { class: "card" },
-    h("h3", {}, "Network ", h("label", { class: "filter" }, netFilter, " denied only")),
-    h("div", { class: "scroll" }, netTable),
-  );
-  stops.push(follow<NetRecord>(name, "net", (r) => addNet(netBody, name, r)));
-
-  // Exec audit log.
-  const execBody = h("tbody");
-  const execTable = h(
-    "table",
-    { id: "exec", class: "grid compact" },
-    h("thead", {}, h("tr", {}, ...["Time", "User", "Command", "Exit", "Took"].map((c) => h("th", {}, c)))),
-    execBody,
-  );
-  const execCard = h("section", { class: "card" }, h("h3", {}, "Commands"), h("div", { class: "scroll" }, execTable));
-  stops.push(follow<ExecRecord>(name, "exec", (r) => addExec(execBody, r)));
-
-  // Console log: text in a <pre>, escape sequences taken out.
-  const con = h("pre", { id: "console", class: "console" });
-  const conCard = h("section", { class: "card" }, h("h3", {}, "Console"), con);
-  let lines = 0;
-  stops.push(
-    follow<string>(
-      name,
-      "console",
-      (line) => {
-        const stick = con.scrollTop + con.clientHeight >= con.scrollHeight - 8;
-        con.append(document.createTextNode(stripEscapes(line) + "\n"));
-        if (++lines > consoleMax && con.firstChild) con.firstChild.remove();
-        if (stick) con.scrollTop = con.scrollHeight;
-      },
-      (n) => con.append(document.createTextNode(`… ${n} earlier lines not shown …\n`)),
-    ),
-  );
-
+  const head = header(name, (action) => {
+    if (action === "remove") {
+      window.location.assign("/ui/");
+      return;
+    }
+    // A reset or start boots the VM again, and a checkpoint reconnects
+    // the host to the guest's agent: either ends the shell.
+    if (action === "reset" || action === "start" || action === "checkpoint") term.connect();
+    refresh();
+  });
   root.append(
-    head,
-    h("div", { class: "cols" }, h("div", { class: "col-main" }, termCard, conCard), h("div", { class: "col-side" }, chartCard, netCard, execCard)),
+    head.el,
+    h(
+      "div",
+      { class: "cols" },
+      h("div", { class: "col-main" }, term.el, consoleCard(name, stops)),
+      h("div", { class: "col-side" }, h("section", { class: "card" }, h("h3", {}, "CPU and memory"), chart.el), netCard(name, stops), execCard(name, stops)),
+    ),
   );
 
   let current: Sandbox | null = null;
@@ -119,17 +47,8 @@ export function sandboxPage(root: HTMLElement, name: string): () => void {
       const sb = await api.get(name);
       const was = current?.state;
       current = sb;
-      stateBadge(badge, sb);
-      text(
-        facts,
-        `${sb.template}${sb.from ? ` from ${sb.from}` : ""} · ${sb.cpus} CPU · ${bytes(sb.memory_bytes)} · up ${ago(sb.created)} · deadline ${until(sb.deadline)}` +
-          (sb.policy ? ` · network ${sb.policy.preset}` : ""),
-      );
-      buttons.pause.hidden = sb.state !== "running";
-      buttons.resume.hidden = sb.state !== "paused";
-      buttons.start.hidden = sb.state !== "stopped" && sb.state !== "created";
-      buttons.checkpoint.hidden = sb.state !== "running";
-      if (sb.state === "running" && (term === null || (was !== undefined && was !== "running" && was !== "paused"))) connect();
+      head.show(sb);
+      if (sb.state === "running" && (!term.open() || (was !== undefined && was !== "running" && was !== "paused"))) term.connect();
       const st = await api.stats(name);
       chart.draw(st.points, sb.cpus);
     } catch (e) {
@@ -150,6 +69,100 @@ export function sandboxPage(root: HTMLElement, name: string): () => void {
     window.clearTimeout(timer);
     stops.forEach((s) => s());
   };
+}
+
+// header is the sandbox's name, state, facts and action buttons; done is
+// called after an action that worked.
+function header(name: string, done: (action: string) => void) {
+  const badge = h("span", { class: "badge", id: "state" });
+  const facts = h("span", { class: "facts", id: "facts" });
+  const act = (action: string) => async () => {
+    try {
+      const out = await api.act(name, action);
+      flash(out.checkpoint ? `checkpoint ${out.checkpoint} saved` : `${action}: ${name}`);
+      done(action);
+    } catch (e) {
+      flash((e as Error).message, true);
+    }
+  };
+  const buttons: Record<string, HTMLButtonElement> = {
+    pause: h("button", { type: "button", class: "pause", onclick: act("pause") }, "Pause"),
+    resume: h("button", { type: "button", class: "resume", onclick: act("resume") }, "Resume"),
+    start: h("button", { type: "button", class: "start", onclick: act("start") }, "Start"),
+    checkpoint: h("button", { type: "button", class: "checkpoint", onclick: act("checkpoint") }, "Checkpoint"),
+  };
+  const actions = h(
+    "span",
+    { class: "actions" },
+    ...Object.values(buttons),
+    confirmButton("Reset", "reset", act("reset")),
+    confirmButton("Remove", "remove danger", act("remove")),
+  );
+  const el = h("section", { class: "card head" }, h("a", { href: "/ui/", class: "back" }, "← sandboxes"), h("h2", {}, name), badge, facts, actions);
+  const show = (sb: Sandbox) => {
+    stateBadge(badge, sb);
+    text(
+      facts,
+      `${sb.template}${sb.from ? ` from ${sb.from}` : ""} · ${sb.cpus} CPU · ${bytes(sb.memory_bytes)} · age ${ago(sb.created)} · deadline ${until(sb.deadline)}` +
+        (sb.policy ? ` · network ${sb.policy.preset}` : ""),
+    );
+    buttons.pause.hidden = sb.state !== "running";
+    buttons.resume.hidden = sb.state !== "paused";
+    buttons.start.hidden = sb.state !== "stopped" && sb.state !== "created";
+    buttons.checkpoint.hidden = sb.state !== "running";
+  };
+  return { el, show };
+}
+
+function terminalCard(name: string, stops: Stops) {
+  const status = h("span", { class: "term-status", id: "term-status" }, "not connected");
+  const box = terminalBox();
+  let term: TermHandle | null = null;
+  const connect = () => {
+    term?.close();
+    term = openTerminal(box, name, (s) => text(status, s));
+  };
+  stops.push(() => term?.close());
+  const reconnect = h("button", { type: "button", id: "term-connect", onclick: connect }, "Reconnect");
+  const el = h("section", { class: "card term-card" }, h("h3", {}, "Terminal ", status, reconnect), box);
+  return { el, connect, open: () => term !== null };
+}
+
+// table is a compact table with the given columns and its body.
+function table(id: string, columns: string[]): [HTMLTableElement, HTMLTableSectionElement] {
+  const body = h("tbody");
+  const t = h("table", { id, class: "grid compact" }, h("thead", {}, h("tr", {}, ...columns.map((c) => h("th", {}, c)))), body);
+  return [t, body];
+}
+
+function netCard(name: string, stops: Stops): HTMLElement {
+  const [t, body] = table("net", ["Time", "Verdict", "Host", "Destination", "Rule", ""]);
+  const deniedOnly = h("input", { type: "checkbox", id: "net-denied-only" });
+  deniedOnly.addEventListener("change", () => t.classList.toggle("denied-only", deniedOnly.checked));
+  stops.push(follow<NetRecord>(name, "net", (r) => addNet(body, name, r)));
+  return h("section", { class: "card" }, h("h3", {}, "Network ", h("label", { class: "filter" }, deniedOnly, " denied only")), h("div", { class: "scroll" }, t));
+}
+
+function execCard(name: string, stops: Stops): HTMLElement {
+  const [t, body] = table("exec", ["Time", "User", "Command", "Exit", "Took"]);
+  stops.push(follow<ExecRecord>(name, "exec", (r) => addExec(body, r)));
+  return h("section", { class: "card" }, h("h3", {}, "Commands"), h("div", { class: "scroll" }, t));
+}
+
+// consoleCard is the console log: text in a <pre>, escape sequences
+// taken out, following the end unless scrolled up.
+function consoleCard(name: string, stops: Stops): HTMLElement {
+  const con = h("pre", { id: "console", class: "console" });
+  let lines = 0;
+  const add = (line: string) => {
+    const stick = con.scrollTop + con.clientHeight >= con.scrollHeight - 8;
+    con.append(document.createTextNode(stripEscapes(line) + "\n"));
+    if (++lines > consoleMax && con.firstChild) con.firstChild.remove();
+    if (stick) con.scrollTop = con.scrollHeight;
+  };
+  const dropped = (n: number) => con.append(document.createTextNode(`… ${n} earlier lines not shown …\n`));
+  stops.push(follow<string>(name, "console", add, dropped));
+  return h("section", { class: "card" }, h("h3", {}, "Console"), con);
 }
 
 function trim(body: HTMLElement) {
