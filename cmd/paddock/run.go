@@ -190,38 +190,8 @@ func runInSandbox(parent context.Context, argv []string, o runOptions) (code int
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 
-	// Interrupts: during create they cancel it (create undoes itself).
-	// While the command runs, runExec passes SIGINT and SIGTERM to it
-	// (without a terminal; on a terminal ^C is a keystroke), and it gets
-	// o.grace to exit before paddock stops waiting; a second signal stops
-	// waiting at once.
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
-	running := make(chan struct{})
-	interrupted := make(chan os.Signal, 1)
-	go func() {
-		var first os.Signal
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case sig := <-sigs:
-				if first != nil {
-					cancel()
-					continue
-				}
-				first = sig
-				interrupted <- sig
-				select {
-				case <-running:
-					time.AfterFunc(o.grace, cancel)
-				default:
-					cancel()
-				}
-			}
-		}
-	}()
+	running, interrupted, stop := runSignals(ctx, cancel, o.grace)
+	defer stop()
 
 	o.create.Template, err = imageTemplate(ctx, o.image, o.create.Template)
 	if err != nil {
@@ -234,20 +204,7 @@ func runInSandbox(parent context.Context, argv []string, o runOptions) (code int
 		}
 		return 0, fmt.Errorf("run: create %q: %w", cfg.Name, err)
 	}
-	if o.rm {
-		defer func() {
-			// Not ctx: it may be cancelled by now.
-			rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer rcancel()
-			if rerr := m.Remove(rctx, cfg.Name, true); rerr != nil {
-				err = errors.Join(err, fmt.Errorf("run: remove sandbox %q: %w", cfg.Name, rerr))
-			}
-		}()
-	} else {
-		defer func() {
-			fmt.Fprintf(os.Stderr, "paddock: sandbox %s is still running: paddock exec %s -- ..., paddock rm -f %s\n", cfg.Name, cfg.Name, cfg.Name)
-		}()
-	}
+	defer removeOrTell(m, cfg.Name, o.rm, &err)
 	c, err := m.Dial(cfg.Name)
 	if err != nil {
 		return 0, err
@@ -272,4 +229,56 @@ func runInSandbox(parent context.Context, argv []string, o runOptions) (code int
 	default:
 	}
 	return code, err
+}
+
+// runSignals handles run's interrupts. During create they cancel ctx
+// (create undoes itself). Once running is closed, the command runs:
+// runExec passes SIGINT and SIGTERM to it (without a terminal; on a
+// terminal ^C is a keystroke), and it gets grace to exit before paddock
+// stops waiting; a second signal stops waiting at once. The first signal
+// is sent on interrupted; stop ends the handling.
+func runSignals(ctx context.Context, cancel context.CancelFunc, grace time.Duration) (running chan struct{}, interrupted <-chan os.Signal, stop func()) {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	running = make(chan struct{})
+	first := make(chan os.Signal, 1)
+	go func() {
+		var seen os.Signal
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case sig := <-sigs:
+				if seen != nil {
+					cancel()
+					continue
+				}
+				seen = sig
+				first <- sig
+				select {
+				case <-running:
+					time.AfterFunc(grace, cancel)
+				default:
+					cancel()
+				}
+			}
+		}
+	}()
+	return running, first, func() { signal.Stop(sigs) }
+}
+
+// removeOrTell ends run: with --rm (rm) it removes the sandbox, adding a
+// failure to *err; without, it says how to reach the sandbox and remove
+// it.
+func removeOrTell(m *sandbox.Manager, name string, rm bool, err *error) {
+	if !rm {
+		fmt.Fprintf(os.Stderr, "paddock: sandbox %s is still running: paddock exec %s -- ..., paddock rm -f %s\n", name, name, name)
+		return
+	}
+	// Not run's context: it may be cancelled by now.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if rerr := m.Remove(ctx, name, true); rerr != nil {
+		*err = errors.Join(*err, fmt.Errorf("run: remove sandbox %q: %w", name, rerr))
+	}
 }
