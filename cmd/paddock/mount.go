@@ -21,7 +21,12 @@ each as a copy on the guest's disk kept in step with the host folder (as the
 workspace is). A folder is read-only in the guest unless added with :rw;
 a read-only folder's changes on the host still reach the guest.`,
 	}
-	add := &cobra.Command{
+	cmd.AddCommand(mountAddCmd(), mountRmCmd(), mountLsCmd())
+	return cmd
+}
+
+func mountAddCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "add NAME HOSTDIR[:GUESTDIR][:ro|:rw]",
 		Short: "Sync a host folder into the sandbox (at the same path unless GUESTDIR is given)",
 		Args:  cobra.ExactArgs(2),
@@ -42,7 +47,10 @@ a read-only folder's changes on the host still reach the guest.`,
 			return nil
 		},
 	}
-	rm := &cobra.Command{
+}
+
+func mountRmCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "rm NAME GUESTDIR|HOSTDIR",
 		Short: "Stop syncing a folder; its copy leaves the guest (its last changes reach the host first)",
 		Args:  cobra.ExactArgs(2),
@@ -57,6 +65,9 @@ a read-only folder's changes on the host still reach the guest.`,
 			return nil
 		},
 	}
+}
+
+func mountLsCmd() *cobra.Command {
 	var asJSON bool
 	ls := &cobra.Command{
 		Use:   "ls NAME",
@@ -90,8 +101,7 @@ a read-only folder's changes on the host still reach the guest.`,
 		},
 	}
 	ls.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.AddCommand(add, rm, ls)
-	return cmd
+	return ls
 }
 
 func mode(m store.Mount) string {
