@@ -247,3 +247,23 @@ func TestCloseEndsStreams(t *testing.T) {
 		t.Fatal("the log stream goes on after Close")
 	}
 }
+
+func TestSessionsPerKeyBounded(t *testing.T) {
+	var ss sessions
+	ss.m = map[string]session{}
+	start := time.Now().Add(time.Hour)
+	var tokens []string
+	for i := range maxSessionsPerKey + 3 {
+		tokens = append(tokens, ss.add(session{key: "a", keyHash: "h", expires: start.Add(time.Duration(i) * time.Second)}))
+	}
+	other := ss.add(session{key: "b", keyHash: "h", expires: start})
+	for i, tok := range tokens {
+		_, ok := ss.get(tok)
+		if want := i >= 3; ok != want {
+			t.Errorf("session %d of key a live: %v, want %v", i, ok, want)
+		}
+	}
+	if _, ok := ss.get(other); !ok {
+		t.Error("key b's session ended by key a's logins")
+	}
+}

@@ -29,6 +29,10 @@ type session struct {
 	expires time.Time
 }
 
+// maxSessionsPerKey bounds a key's live sessions: a new login past it
+// ends the key's oldest.
+const maxSessionsPerKey = 32
+
 // sessions are the logins of this serve, lost when it stops.
 type sessions struct {
 	mu sync.Mutex
@@ -48,10 +52,19 @@ func (ss *sessions) add(s session) string {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	now := time.Now()
+	n, oldest := 0, ""
 	for h, old := range ss.m {
-		if now.After(old.expires) {
+		switch {
+		case now.After(old.expires):
 			delete(ss.m, h)
+		case old.key == s.key:
+			if n++; oldest == "" || old.expires.Before(ss.m[oldest].expires) {
+				oldest = h
+			}
 		}
+	}
+	if n >= maxSessionsPerKey {
+		delete(ss.m, oldest)
 	}
 	ss.m[tokenHash(token)] = s
 	return token
