@@ -16,15 +16,21 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/paddock-dev/paddock/internal/e2bapi"
+	"github.com/paddock-dev/paddock/internal/sandbox"
 	"github.com/paddock-dev/paddock/internal/template"
 	"github.com/paddock-dev/paddock/internal/warmpool"
 )
 
+// serveOptions are serve's flags.
+type serveOptions struct {
+	listen, certFile, keyFile, base, warm, wsRoot string
+	insecure                                      bool
+	admins                                        []string
+	limits                                        e2bapi.Limits
+}
+
 func serveCmd() *cobra.Command {
-	var listen, certFile, keyFile, base, warm, wsRoot string
-	var insecure bool
-	var admins []string
-	var limits e2bapi.Limits
+	var o serveOptions
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the HTTP API (E2B's control-plane API) for SDKs and CI",
@@ -45,72 +51,87 @@ made; a key named by --dashboard-admin sees every sandbox of PADDOCK_HOME, those
 made with the CLI too.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if (certFile == "") != (keyFile == "") {
-				return errors.New("--tls-cert and --tls-key go together")
-			}
-			if err := checkListen(listen, certFile != "", insecure); err != nil {
-				return err
-			}
-			m, err := manager()
-			if err != nil {
-				return err
-			}
-			keys, err := keyStore()
-			if err != nil {
-				return err
-			}
-			spec, err := warmSpec(string(m.Home), warm, base)
-			if err != nil {
-				return err
-			}
-			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-			api := e2bapi.New(m, keys, log)
-			api.DefaultTemplate, api.Limits, api.DashboardAdmins = base, limits, admins
-			if api.WorkspaceRoot, err = workspaceRoot(wsRoot); err != nil {
-				return err
-			}
-			srv := &http.Server{Addr: listen, Handler: api, ReadHeaderTimeout: 10 * time.Second}
-			srv.RegisterOnShutdown(api.CloseDashboard)
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			go func() {
-				<-ctx.Done()
-				shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				srv.Shutdown(shut)
-			}()
-			l, err := net.Listen("tcp", listen)
-			if err != nil {
-				return fmt.Errorf("serve: %w", err)
-			}
-			// Without --warm this removes the idle clones an earlier serve left.
-			wait := api.StartPool(ctx, spec, log)
-			defer func() { stop(); wait() }() // a boot under way is undone
-			log.Info("serving the E2B API", "addr", l.Addr().String(), "tls", certFile != "", "warm", spec.String())
-			if certFile != "" {
-				err = srv.ServeTLS(l, certFile, keyFile)
-			} else {
-				err = srv.Serve(l)
-			}
-			if errors.Is(err, http.ErrServerClosed) {
-				return nil
-			}
-			return err
+			return runServe(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&listen, "listen", "127.0.0.1:3000", "address to listen on")
-	f.StringVar(&certFile, "tls-cert", "", "serve HTTPS with this certificate (PEM)")
-	f.StringVar(&keyFile, "tls-key", "", "the certificate's private key (PEM)")
-	f.BoolVar(&insecure, "insecure-listen", false, "allow plain HTTP on an address beyond loopback")
-	f.StringVar(&base, "base-template", "debian", "the template served under E2B's default name, base")
-	f.StringVar(&warm, "warm", "", "keep idle sandboxes to claim, per template: TEMPLATE=N[,TEMPLATE=N] (base: --base-template)")
-	f.StringVar(&wsRoot, "allow-workspace-root", "", "let a create share a host folder under DIR as its workspace (metadata paddock.workspace=PATH)")
-	f.StringArrayVar(&admins, "dashboard-admin", nil, "a key NAME that sees and acts on every sandbox in the dashboard, the CLI's too (repeatable)")
-	f.IntVar(&limits.Sandboxes, "max-sandboxes", 20, "sandboxes one key may have at once (0: no cap)")
-	f.Float64Var(&limits.Rate, "rate", 50, "requests a second one key may make, on average (0: no cap)")
-	f.IntVar(&limits.Burst, "burst", 100, "requests one key may make at once above --rate")
+	f.StringVar(&o.listen, "listen", "127.0.0.1:3000", "address to listen on")
+	f.StringVar(&o.certFile, "tls-cert", "", "serve HTTPS with this certificate (PEM)")
+	f.StringVar(&o.keyFile, "tls-key", "", "the certificate's private key (PEM)")
+	f.BoolVar(&o.insecure, "insecure-listen", false, "allow plain HTTP on an address beyond loopback")
+	f.StringVar(&o.base, "base-template", "debian", "the template served under E2B's default name, base")
+	f.StringVar(&o.warm, "warm", "", "keep idle sandboxes to claim, per template: TEMPLATE=N[,TEMPLATE=N] (base: --base-template)")
+	f.StringVar(&o.wsRoot, "allow-workspace-root", "", "let a create share a host folder under DIR as its workspace (metadata paddock.workspace=PATH)")
+	f.StringArrayVar(&o.admins, "dashboard-admin", nil, "a key NAME that sees and acts on every sandbox in the dashboard, the CLI's too (repeatable)")
+	f.IntVar(&o.limits.Sandboxes, "max-sandboxes", 20, "sandboxes one key may have at once (0: no cap)")
+	f.Float64Var(&o.limits.Rate, "rate", 50, "requests a second one key may make, on average (0: no cap)")
+	f.IntVar(&o.limits.Burst, "burst", 100, "requests one key may make at once above --rate")
 	return cmd
+}
+
+// runServe serves the API until interrupted; warm-pool boots under way
+// are undone on the way out.
+func runServe(parent context.Context, o serveOptions) error {
+	if (o.certFile == "") != (o.keyFile == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if err := checkListen(o.listen, o.certFile != "", o.insecure); err != nil {
+		return err
+	}
+	m, err := manager()
+	if err != nil {
+		return err
+	}
+	spec, err := warmSpec(string(m.Home), o.warm, o.base)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	api, err := newAPI(m, o, log)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Addr: o.listen, Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(api.CloseDashboard)
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shut)
+	}()
+	l, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	// Without --warm this removes the idle clones an earlier serve left.
+	wait := api.StartPool(ctx, spec, log)
+	defer func() { stop(); wait() }() // a boot under way is undone
+	log.Info("serving the E2B API", "addr", l.Addr().String(), "tls", o.certFile != "", "warm", spec.String())
+	if o.certFile != "" {
+		err = srv.ServeTLS(l, o.certFile, o.keyFile)
+	} else {
+		err = srv.Serve(l)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// newAPI is the API server over m with serve's options.
+func newAPI(m *sandbox.Manager, o serveOptions, log *slog.Logger) (*e2bapi.Server, error) {
+	keys, err := keyStore()
+	if err != nil {
+		return nil, err
+	}
+	api := e2bapi.New(m, keys, log)
+	api.DefaultTemplate, api.Limits, api.DashboardAdmins = o.base, o.limits, o.admins
+	if api.WorkspaceRoot, err = workspaceRoot(o.wsRoot); err != nil {
+		return nil, err
+	}
+	return api, nil
 }
 
 // warmSpec parses --warm, maps E2B's base onto the base template and
