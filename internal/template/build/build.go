@@ -155,16 +155,6 @@ func writeMeta(b *rootfs.Builder, k fetch.Kernel, hash string, size int64) error
 	if err := template.SyncFS(b.Out.Dir); err != nil {
 		return err
 	}
-	m := template.Meta{
-		Name:                 b.Recipe.Name,
-		RecipeHash:           hash,
-		BuilderVersion:       recipe.BuilderVersion,
-		KernelPackage:        k.Package,
-		KernelPackageVersion: k.Version,
-		KernelVersion:        k.KVer,
-		Created:              time.Now().UTC().Round(time.Second),
-		DiskSize:             size,
-		ImageBytes:           template.DiskUsage(b.Out.Rootfs()),
-	}
+	m := k.Meta(b.Recipe.Name, hash, size, b.Out)
 	return store.WriteJSON(b.Out.Meta(), m)
 }

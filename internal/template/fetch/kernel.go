@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/paddock-dev/paddock/internal/store"
 	"github.com/paddock-dev/paddock/internal/template"
+	"github.com/paddock-dev/paddock/internal/template/recipe"
 )
 
 // Kernel is an unpacked kernel in the cache.
@@ -129,4 +131,20 @@ func (a *Apt) KernelInto(ctx context.Context, pkg string, out template.Layout) (
 		return template.LinkTree(k.Dir.Modules(k.KVer), out.Modules())
 	})
 	return k, err
+}
+
+// Meta is template.json for template name, made with k, whose root image
+// (size bytes apparent) is out's; the caller adds what its source adds.
+func (k Kernel) Meta(name, hash string, size int64, out template.Layout) template.Meta {
+	return template.Meta{
+		Name:                 name,
+		RecipeHash:           hash,
+		BuilderVersion:       recipe.BuilderVersion,
+		KernelPackage:        k.Package,
+		KernelPackageVersion: k.Version,
+		KernelVersion:        k.KVer,
+		Created:              time.Now().UTC().Round(time.Second),
+		DiskSize:             size,
+		ImageBytes:           template.DiskUsage(out.Rootfs()),
+	}
 }

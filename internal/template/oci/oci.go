@@ -237,19 +237,8 @@ func (im *importer) importImage(ctx context.Context, img v1.Image, info *templat
 	if err := template.SyncFS(im.out.Dir); err != nil {
 		return err
 	}
-	m := template.Meta{
-		Name:                 im.name,
-		RecipeHash:           importHash(info.Digest, k.KVer, size),
-		BuilderVersion:       recipe.BuilderVersion,
-		KernelPackage:        k.Package,
-		KernelPackageVersion: k.Version,
-		KernelVersion:        k.KVer,
-		Created:              time.Now().UTC().Round(time.Second),
-		DiskSize:             size,
-		ImageBytes:           template.DiskUsage(im.out.Rootfs()),
-		Source:               template.SourceOCI,
-		Image:                info,
-	}
+	m := k.Meta(im.name, importHash(info.Digest, k.KVer, size), size, im.out)
+	m.Source, m.Image = template.SourceOCI, info
 	return store.WriteJSON(im.out.Meta(), m)
 }
 
