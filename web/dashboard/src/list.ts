@@ -134,6 +134,12 @@ function update(tr: HTMLTableRowElement, sb: Sandbox): void {
     q("state").append(badge);
   }
   stateBadge(badge, sb);
+  let reason = q("state").querySelector(".reason");
+  if (!reason) {
+    reason = h("div", { class: "reason" });
+    q("state").append(reason);
+  }
+  text(reason, sb.reason ?? "");
   tr.dataset.state = sb.state;
   text(q("template"), sb.template + (sb.pool ? " (warm pool)" : ""));
   text(q("age"), ago(sb.created));

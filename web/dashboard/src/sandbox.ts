@@ -98,9 +98,11 @@ function header(name: string, done: (action: string) => void) {
     confirmButton("Reset", "reset", act("reset")),
     confirmButton("Remove", "remove danger", act("remove")),
   );
-  const el = h("section", { class: "card head" }, h("a", { href: "/ui/", class: "back" }, "← sandboxes"), h("h2", {}, name), badge, facts, actions);
+  const reason = h("span", { class: "reason", id: "reason" });
+  const el = h("section", { class: "card head" }, h("a", { href: "/ui/", class: "back" }, "← sandboxes"), h("h2", {}, name), badge, reason, facts, actions);
   const show = (sb: Sandbox) => {
     stateBadge(badge, sb);
+    text(reason, sb.reason ?? "");
     text(
       facts,
       `${sb.template}${sb.from ? ` from ${sb.from}` : ""} · ${sb.cpus} CPU · ${bytes(sb.memory_bytes)} · age ${ago(sb.created)} · deadline ${until(sb.deadline)}` +
