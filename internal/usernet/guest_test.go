@@ -230,8 +230,45 @@ func TestPort443NeedsAName(t *testing.T) {
 func TestGuestFloodIsBounded(t *testing.T) {
 	up := fakeUpstream(t)
 	tn := newTestNet(t, netpolicy.Policy{Preset: netpolicy.DenyAll, Allow: []string{"*.flood.test:*"}, DNSUpstream: up})
+	holdHostConns(t, tn)
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+
+	const names, conns = 10_000, 2_000
+	floodLookups(tn, names)
+	open := floodConns(t, tn, conns)
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 64<<20 {
+		t.Errorf("the heap grew %d MiB over %d lookups and %d connections, bound 64 MiB", grown>>20, names, conns)
+	}
+
+	// Every decision: logged, or counted in a suppressed record.
+	time.Sleep(3 * time.Second) // the limiter reports when the flood stops
+	c := countRecords(tn)
+	t.Logf("%d lookups, %d connections (%d open): heap +%d KiB; %d records logged (%d DNS), %d suppressed, %d refused at the cap, %d dials",
+		names, conns, len(open), (int64(after.HeapAlloc)-int64(before.HeapAlloc))>>10, c.logged, c.dns, c.suppressed, c.capRefusals, tn.dialled.Load())
+	if c.dns == 0 || c.suppressed == 0 {
+		t.Errorf("%d DNS records logged, %d suppressed: want both (a flood past the log's rate)", c.dns, c.suppressed)
+	}
+	if c.logged+c.suppressed < names {
+		t.Errorf("%d logged + %d suppressed, fewer than the %d lookups", c.logged, c.suppressed, names)
+	}
+	if len(open) > maxConns || len(open) < maxConns/2 {
+		t.Errorf("%d of %d connections open at once, cap %d", len(open), conns, maxConns)
+	}
+	if held := tn.dialled.Load(); held > maxConns {
+		t.Errorf("%d host-side dials for one sandbox, cap %d", held, maxConns)
+	}
+}
+
+// holdHostConns accepts and holds every connection on the host side, until
+// the test ends.
+func holdHostConns(t *testing.T, tn *testNet) {
 	held := make(chan net.Conn, 4096)
-	go func() { // the host side accepts and holds every connection
+	go func() {
 		for {
 			c, err := tn.host.Accept()
 			if err != nil {
@@ -246,11 +283,10 @@ func TestGuestFloodIsBounded(t *testing.T) {
 			c.Close()
 		}
 	})
-	runtime.GC()
-	var before runtime.MemStats
-	runtime.ReadMemStats(&before)
+}
 
-	const names = 10_000
+// floodLookups looks up n names at once, 64 at a time.
+func floodLookups(tn *testNet, n int) {
 	var wg sync.WaitGroup
 	work := make(chan int)
 	for range 64 {
@@ -262,72 +298,59 @@ func TestGuestFloodIsBounded(t *testing.T) {
 			}
 		}()
 	}
-	for i := range names {
+	for i := range n {
 		work <- i
 	}
 	close(work)
 	wg.Wait()
+}
 
-	const conns = 2_000
+// floodConns opens n connections to one allowed name and returns those
+// that opened; they are closed when the test ends.
+func floodConns(t *testing.T, tn *testNet, n int) []*gonet.TCPConn {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	addr, _ := tn.n.names.addr("c.flood.test")
 	var open []*gonet.TCPConn
-	for range conns {
+	for range n {
 		c, err := tn.dial(ctx, addr, 8080)
 		if err == nil {
 			open = append(open, c)
 		}
 	}
-	defer func() {
+	t.Cleanup(func() {
 		for _, c := range open {
 			c.Close()
 		}
-	}()
-	runtime.GC()
-	var after runtime.MemStats
-	runtime.ReadMemStats(&after)
-	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 64<<20 {
-		t.Errorf("the heap grew %d MiB over %d lookups and %d connections, bound 64 MiB", grown>>20, names, conns)
-	}
+	})
+	return open
+}
 
-	// Every decision: logged, or counted in a suppressed record.
-	time.Sleep(3 * time.Second) // the limiter reports when the flood stops
-	var logged, suppressed, dnsLogged, capRefusals int
-	for done := false; !done; {
+// recordCounts counts the decision records a flood left.
+type recordCounts struct{ logged, suppressed, dns, capRefusals int }
+
+func countRecords(tn *testNet) recordCounts {
+	var c recordCounts
+	for {
 		select {
 		case r := <-tn.records:
 			switch {
 			case r.Event == "suppressed":
 				var k int
 				fmt.Sscanf(r.Rule, "%d", &k)
-				suppressed += k
+				c.suppressed += k
 			case r.Event == "dns":
-				dnsLogged++
-				logged++
+				c.dns++
+				c.logged++
 			default:
-				logged++
+				c.logged++
 				if strings.Contains(r.Rule, "too many connections") {
-					capRefusals++
+					c.capRefusals++
 				}
 			}
 		default:
-			done = true
+			return c
 		}
-	}
-	t.Logf("%d lookups, %d connections (%d open): heap +%d KiB; %d records logged (%d DNS), %d suppressed, %d refused at the cap, %d dials",
-		names, conns, len(open), (int64(after.HeapAlloc)-int64(before.HeapAlloc))>>10, logged, dnsLogged, suppressed, capRefusals, tn.dialled.Load())
-	if dnsLogged == 0 || suppressed == 0 {
-		t.Errorf("%d DNS records logged, %d suppressed: want both (a flood past the log's rate)", dnsLogged, suppressed)
-	}
-	if logged+suppressed < names {
-		t.Errorf("%d logged + %d suppressed, fewer than the %d lookups", logged, suppressed, names)
-	}
-	if len(open) > maxConns || len(open) < maxConns/2 {
-		t.Errorf("%d of %d connections open at once, cap %d", len(open), conns, maxConns)
-	}
-	if held := tn.dialled.Load(); held > maxConns {
-		t.Errorf("%d host-side dials for one sandbox, cap %d", held, maxConns)
 	}
 }
 
