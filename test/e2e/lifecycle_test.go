@@ -25,223 +25,264 @@ func TestExecAndWorkspace(t *testing.T) {
 	os.WriteFile(filepath.Join(outside, "secret.txt"), []byte("secret"), 0o644)
 	e.create("box", "-e", "GREETING=hello")
 
-	t.Run("stdout stderr and exit status stay separate", func(t *testing.T) {
+	sb := &execBox{e: e, outside: outside}
+	t.Run("stdout stderr and exit status stay separate", sb.streams)
+	t.Run("stdin streams with -i", sb.stdin)
+	t.Run("output waits for a reader that stalls", sb.slowReader)
+	t.Run("input waits for a process that does not read yet", sb.slowProcess)
+	t.Run("an interrupted exec ends its process", sb.interrupt)
+	t.Run("without -i stdin is empty", sb.noStdin)
+	t.Run("-t gives a pty", sb.pty)
+	t.Run("default user agent in the workspace", sb.defaultUser)
+	t.Run("-u root -w -e", sb.rootWorkdirEnv)
+	t.Run("workspace both ways at the same path", sb.workspaceBothWays)
+	t.Run("nothing outside the workspace is visible", sb.nothingOutside)
+	t.Run("missing command is 127 with a message", sb.missingCommand)
+	t.Run("signals reach the command", sb.signals)
+	t.Run("hostname is the sandbox name", sb.hostname)
+	t.Run("exec audit log", sb.auditLog)
+	t.Run("ls and inspect", sb.lsInspect)
+}
+
+// execBox is TestExecAndWorkspace's sandbox, which every subtest uses.
+type execBox struct {
+	e       *env
+	outside string
+}
+
+func (sb *execBox) streams(t *testing.T) {
+	e := sb.e.with(t)
+	out, errs, code := e.run("exec", "box", "--", "sh", "-c", "echo out; echo err >&2; exit 3")
+	if out != "out\n" || errs != "err\n" || code != 3 {
+		t.Fatalf("got stdout %q stderr %q code %d; want out, err, 3", out, errs, code)
+	}
+}
+
+func (sb *execBox) stdin(t *testing.T) {
+	e := sb.e.with(t)
+	out, errs, code := e.runIn("line one\nline two\n", "exec", "-i", "box", "--", "sh", "-c", "tr a-z A-Z; echo done")
+	if out != "LINE ONE\nLINE TWO\ndone\n" || code != 0 {
+		t.Fatalf("got %q (stderr %q, code %d)", out, errs, code)
+	}
+}
+
+func (sb *execBox) slowReader(t *testing.T) {
+	e := sb.e
+	cmd := exec.Command(e.bin, "exec", "box", "--", "head", "-c", "5000000", "/dev/zero")
+	cmd.Env = append(os.Environ(), "PADDOCK_HOME="+e.home)
+	cmd.Dir = e.ws
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // far longer than any transport would buffer unread
+	n, err := io.Copy(io.Discard, stdout)
+	if werr := cmd.Wait(); err != nil || werr != nil || n != 5000000 {
+		t.Fatalf("read %d bytes of 5000000 (read error %v, exit %v)", n, err, werr)
+	}
+}
+
+func (sb *execBox) slowProcess(t *testing.T) {
+	e := sb.e.with(t)
+	out, errs, code := e.runIn(strings.Repeat("x", 3000000), "exec", "-i", "box", "--", "sh", "-c", "sleep 3; wc -c")
+	if strings.TrimSpace(out) != "3000000" || code != 0 {
+		t.Fatalf("got %q (stderr %q, code %d), want 3000000", out, errs, code)
+	}
+}
+
+func (sb *execBox) interrupt(t *testing.T) {
+	e := sb.e
+	// A silent process, and one whose output the client leaves unread.
+	for _, prog := range []string{"sleep 300", "yes"} {
 		e := e.with(t)
-		out, errs, code := e.run("exec", "box", "--", "sh", "-c", "echo out; echo err >&2; exit 3")
-		if out != "out\n" || errs != "err\n" || code != 3 {
-			t.Fatalf("got stdout %q stderr %q code %d; want out, err, 3", out, errs, code)
-		}
-	})
-	t.Run("stdin streams with -i", func(t *testing.T) {
-		e := e.with(t)
-		out, errs, code := e.runIn("line one\nline two\n", "exec", "-i", "box", "--", "sh", "-c", "tr a-z A-Z; echo done")
-		if out != "LINE ONE\nLINE TWO\ndone\n" || code != 0 {
-			t.Fatalf("got %q (stderr %q, code %d)", out, errs, code)
-		}
-	})
-	t.Run("output waits for a reader that stalls", func(t *testing.T) {
-		cmd := exec.Command(e.bin, "exec", "box", "--", "head", "-c", "5000000", "/dev/zero")
+		name := strings.Fields(prog)[0]
+		cmd := exec.Command(e.bin, "exec", "box", "--", "sh", "-c", "echo started; exec "+prog)
 		cmd.Env = append(os.Environ(), "PADDOCK_HOME="+e.home)
 		cmd.Dir = e.ws
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(3 * time.Second) // far longer than any transport would buffer unread
-		n, err := io.Copy(io.Discard, stdout)
-		if werr := cmd.Wait(); err != nil || werr != nil || n != 5000000 {
-			t.Fatalf("read %d bytes of 5000000 (read error %v, exit %v)", n, err, werr)
-		}
-	})
-	t.Run("input waits for a process that does not read yet", func(t *testing.T) {
-		e := e.with(t)
-		out, errs, code := e.runIn(strings.Repeat("x", 3000000), "exec", "-i", "box", "--", "sh", "-c", "sleep 3; wc -c")
-		if strings.TrimSpace(out) != "3000000" || code != 0 {
-			t.Fatalf("got %q (stderr %q, code %d), want 3000000", out, errs, code)
-		}
-	})
-	t.Run("an interrupted exec ends its process", func(t *testing.T) {
-		// A silent process, and one whose output the client leaves unread.
-		for _, prog := range []string{"sleep 300", "yes"} {
-			e := e.with(t)
-			name := strings.Fields(prog)[0]
-			cmd := exec.Command(e.bin, "exec", "box", "--", "sh", "-c", "echo started; exec "+prog)
-			cmd.Env = append(os.Environ(), "PADDOCK_HOME="+e.home)
-			cmd.Dir = e.ws
-			stdout, _ := cmd.StdoutPipe()
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			line := make([]byte, 8)
-			io.ReadFull(stdout, line)
-			// Exit 0 while a process of that name runs (tiny has no pgrep).
-			running := []string{"exec", "box", "--", "sh", "-c", `for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = ` + name + ` ] && exit 0; done; exit 1`}
-			if _, errs, code := e.run(running...); code != 0 {
-				t.Fatalf("the probe does not see the running %s (code %d, %q)", name, code, errs)
-			}
-			cmd.Process.Kill()
-			cmd.Wait()
-			deadline := time.Now().Add(10 * time.Second)
-			for {
-				_, _, code := e.run(running...)
-				if code == 1 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("the %s of an exec whose client was killed still runs", name)
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
-		}
-	})
-	t.Run("without -i stdin is empty", func(t *testing.T) {
-		e := e.with(t)
-		out, _, code := e.runIn("ignored\n", "exec", "box", "--", "sh", "-c", "cat; echo end")
-		if out != "end\n" || code != 0 {
-			t.Fatalf("got %q code %d", out, code)
-		}
-	})
-	t.Run("-t gives a pty", func(t *testing.T) {
-		e := e.with(t)
-		out, _, code := e.run("exec", "-t", "box", "--", "tty")
-		if !regexp.MustCompile(`^/dev/pts/\d+\r?\n$`).MatchString(out) || code != 0 {
-			t.Fatalf("tty printed %q code %d", out, code)
-		}
-	})
-	t.Run("default user agent in the workspace", func(t *testing.T) {
-		e := e.with(t)
-		out := e.ok("exec", "box", "--", "sh", "-c", "id -un; pwd; echo $HOME; echo $GREETING")
-		want := "agent\n" + e.ws + "\n/home/agent\nhello\n"
-		if out != want {
-			t.Fatalf("got %q, want %q", out, want)
-		}
-	})
-	t.Run("-u root -w -e", func(t *testing.T) {
-		e := e.with(t)
-		out := e.ok("exec", "-u", "root", "-w", "/tmp", "-e", "X=1", "box", "--", "sh", "-c", "id -u; pwd; echo $X")
-		if out != "0\n/tmp\n1\n" {
-			t.Fatalf("got %q", out)
-		}
-	})
-	t.Run("workspace both ways at the same path", func(t *testing.T) {
-		e := e.with(t)
-		if out := e.ok("exec", "box", "--", "cat", filepath.Join(e.ws, "from-host.txt")); out != "host says hi\n" {
-			t.Fatalf("guest read %q", out)
-		}
-		e.ok("exec", "box", "--", "sh", "-c", "echo guest says hi > from-guest.txt")
-		b, err := os.ReadFile(filepath.Join(e.ws, "from-guest.txt"))
-		if err != nil || string(b) != "guest says hi\n" {
-			t.Fatalf("host read %q, %v", b, err)
-		}
-		var st syscall.Stat_t
-		syscall.Stat(filepath.Join(e.ws, "from-guest.txt"), &st)
-		var ws syscall.Stat_t
-		syscall.Stat(e.ws, &ws)
-		wantUID := ws.Uid
-		if wantUID == 0 {
-			wantUID = 1000
-		}
-		if st.Uid != wantUID {
-			t.Errorf("file made by agent is owned by uid %d on the host, want %d", st.Uid, wantUID)
-		}
-	})
-	t.Run("nothing outside the workspace is visible", func(t *testing.T) {
-		e := e.with(t)
-		_, _, code := e.run("exec", "box", "--", "cat", filepath.Join(outside, "secret.txt"))
-		if code == 0 {
-			t.Fatal("guest read a host file outside the workspace")
-		}
-		// The workspace is a copy on the guest's disk: no host folder
-		// is mounted in the guest, the workspace's path included.
-		mounts := e.ok("exec", "box", "--", "cat", "/proc/mounts")
-		if strings.Contains(mounts, " 9p ") || strings.Contains(mounts, " "+e.ws+" ") {
-			t.Fatalf("want no host share mounted (the workspace is a copy), mounts:\n%s", mounts)
-		}
-	})
-	t.Run("missing command is 127 with a message", func(t *testing.T) {
-		e := e.with(t)
-		_, errs, code := e.run("exec", "box", "--", "no-such-command")
-		if code != 127 || !strings.Contains(errs, "no-such-command") {
-			t.Fatalf("code %d stderr %q", code, errs)
-		}
-	})
-	t.Run("signals reach the command", func(t *testing.T) {
-		e := e.with(t)
-		cmd := exec.Command(e.bin, "exec", "box", "--", "sh", "-c", "trap 'echo got INT; exit 42' INT; echo ready; while true; do sleep 0.1; done")
-		cmd.Env = append(os.Environ(), "PADDOCK_HOME="+e.home)
 		stdout, _ := cmd.StdoutPipe()
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		r := bufio.NewReader(stdout)
-		line, _ := r.ReadString('\n')
-		if line != "ready\n" {
-			t.Fatalf("got %q before signalling", line)
+		line := make([]byte, 8)
+		io.ReadFull(stdout, line)
+		// Exit 0 while a process of that name runs (tiny has no pgrep).
+		running := []string{"exec", "box", "--", "sh", "-c", `for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = ` + name + ` ] && exit 0; done; exit 1`}
+		if _, errs, code := e.run(running...); code != 0 {
+			t.Fatalf("the probe does not see the running %s (code %d, %q)", name, code, errs)
 		}
-		cmd.Process.Signal(syscall.SIGINT)
-		rest, _ := r.ReadString('\n')
-		err := cmd.Wait()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		if rest != "got INT\n" || code != 42 {
-			t.Fatalf("after SIGINT: output %q exit %d; want got INT, 42", rest, code)
-		}
-	})
-	t.Run("hostname is the sandbox name", func(t *testing.T) {
-		e := e.with(t)
-		if out := e.ok("exec", "box", "--", "hostname"); out != "box\n" {
-			t.Fatalf("hostname %q", out)
-		}
-	})
-	t.Run("exec audit log", func(t *testing.T) {
-		e := e.with(t)
-		out := e.ok("logs", "--kind", "exec", "box")
-		found := false
-		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-			var rec struct {
-				User     string   `json:"user"`
-				Argv     []string `json:"argv"`
-				Cwd      string   `json:"cwd"`
-				ExitCode int      `json:"exit_code"`
-				Time     string   `json:"time"`
+		cmd.Process.Kill()
+		cmd.Wait()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			_, _, code := e.run(running...)
+			if code == 1 {
+				break
 			}
-			if err := json.Unmarshal([]byte(line), &rec); err != nil {
-				t.Fatalf("audit line %q: %v", line, err)
+			if time.Now().After(deadline) {
+				t.Fatalf("the %s of an exec whose client was killed still runs", name)
 			}
-			if len(rec.Argv) == 3 && rec.Argv[2] == "echo out; echo err >&2; exit 3" {
-				found = rec.ExitCode == 3 && rec.User == "agent" && rec.Cwd == e.ws && rec.Time != ""
-			}
+			time.Sleep(200 * time.Millisecond)
 		}
-		if !found {
-			t.Fatalf("exec log lacks the exit-3 command with user, cwd, code:\n%s", out)
+	}
+}
+
+func (sb *execBox) noStdin(t *testing.T) {
+	e := sb.e.with(t)
+	out, _, code := e.runIn("ignored\n", "exec", "box", "--", "sh", "-c", "cat; echo end")
+	if out != "end\n" || code != 0 {
+		t.Fatalf("got %q code %d", out, code)
+	}
+}
+
+func (sb *execBox) pty(t *testing.T) {
+	e := sb.e.with(t)
+	out, _, code := e.run("exec", "-t", "box", "--", "tty")
+	if !regexp.MustCompile(`^/dev/pts/\d+\r?\n$`).MatchString(out) || code != 0 {
+		t.Fatalf("tty printed %q code %d", out, code)
+	}
+}
+
+func (sb *execBox) defaultUser(t *testing.T) {
+	e := sb.e.with(t)
+	out := e.ok("exec", "box", "--", "sh", "-c", "id -un; pwd; echo $HOME; echo $GREETING")
+	want := "agent\n" + e.ws + "\n/home/agent\nhello\n"
+	if out != want {
+		t.Fatalf("got %q, want %q", out, want)
+	}
+}
+
+func (sb *execBox) rootWorkdirEnv(t *testing.T) {
+	e := sb.e.with(t)
+	out := e.ok("exec", "-u", "root", "-w", "/tmp", "-e", "X=1", "box", "--", "sh", "-c", "id -u; pwd; echo $X")
+	if out != "0\n/tmp\n1\n" {
+		t.Fatalf("got %q", out)
+	}
+}
+
+func (sb *execBox) workspaceBothWays(t *testing.T) {
+	e := sb.e.with(t)
+	if out := e.ok("exec", "box", "--", "cat", filepath.Join(e.ws, "from-host.txt")); out != "host says hi\n" {
+		t.Fatalf("guest read %q", out)
+	}
+	e.ok("exec", "box", "--", "sh", "-c", "echo guest says hi > from-guest.txt")
+	b, err := os.ReadFile(filepath.Join(e.ws, "from-guest.txt"))
+	if err != nil || string(b) != "guest says hi\n" {
+		t.Fatalf("host read %q, %v", b, err)
+	}
+	var st syscall.Stat_t
+	syscall.Stat(filepath.Join(e.ws, "from-guest.txt"), &st)
+	var ws syscall.Stat_t
+	syscall.Stat(e.ws, &ws)
+	wantUID := ws.Uid
+	if wantUID == 0 {
+		wantUID = 1000
+	}
+	if st.Uid != wantUID {
+		t.Errorf("file made by agent is owned by uid %d on the host, want %d", st.Uid, wantUID)
+	}
+}
+
+func (sb *execBox) nothingOutside(t *testing.T) {
+	e := sb.e.with(t)
+	_, _, code := e.run("exec", "box", "--", "cat", filepath.Join(sb.outside, "secret.txt"))
+	if code == 0 {
+		t.Fatal("guest read a host file outside the workspace")
+	}
+	// The workspace is a copy on the guest's disk: no host folder
+	// is mounted in the guest, the workspace's path included.
+	mounts := e.ok("exec", "box", "--", "cat", "/proc/mounts")
+	if strings.Contains(mounts, " 9p ") || strings.Contains(mounts, " "+e.ws+" ") {
+		t.Fatalf("want no host share mounted (the workspace is a copy), mounts:\n%s", mounts)
+	}
+}
+
+func (sb *execBox) missingCommand(t *testing.T) {
+	e := sb.e.with(t)
+	_, errs, code := e.run("exec", "box", "--", "no-such-command")
+	if code != 127 || !strings.Contains(errs, "no-such-command") {
+		t.Fatalf("code %d stderr %q", code, errs)
+	}
+}
+
+func (sb *execBox) signals(t *testing.T) {
+	e := sb.e.with(t)
+	cmd := exec.Command(e.bin, "exec", "box", "--", "sh", "-c", "trap 'echo got INT; exit 42' INT; echo ready; while true; do sleep 0.1; done")
+	cmd.Env = append(os.Environ(), "PADDOCK_HOME="+e.home)
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(stdout)
+	line, _ := r.ReadString('\n')
+	if line != "ready\n" {
+		t.Fatalf("got %q before signalling", line)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	rest, _ := r.ReadString('\n')
+	err := cmd.Wait()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	if rest != "got INT\n" || code != 42 {
+		t.Fatalf("after SIGINT: output %q exit %d; want got INT, 42", rest, code)
+	}
+}
+
+func (sb *execBox) hostname(t *testing.T) {
+	e := sb.e.with(t)
+	if out := e.ok("exec", "box", "--", "hostname"); out != "box\n" {
+		t.Fatalf("hostname %q", out)
+	}
+}
+
+func (sb *execBox) auditLog(t *testing.T) {
+	e := sb.e.with(t)
+	out := e.ok("logs", "--kind", "exec", "box")
+	found := false
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var rec struct {
+			User     string   `json:"user"`
+			Argv     []string `json:"argv"`
+			Cwd      string   `json:"cwd"`
+			ExitCode int      `json:"exit_code"`
+			Time     string   `json:"time"`
 		}
-		// A restored guest writes nothing to its slow serial console on
-		// the way back: the console log says where the VM came from, and
-		// the supervisor's log has the guest's Configure steps and the
-		// workspace's first sync.
-		if console := e.ok("logs", "box"); !strings.Contains(console, "restored from template tiny's saved VM") {
-			t.Errorf("console log does not say the VM was restored:\n%s", tail(console, 500))
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
 		}
-		if sv := e.ok("logs", "--kind", "supervisor", "box"); !strings.Contains(sv, "guest configured") || !strings.Contains(sv, `step="sync workspace"`) {
-			t.Errorf("supervisor log lacks the guest's configure steps:\n%s", tail(sv, 800))
+		if len(rec.Argv) == 3 && rec.Argv[2] == "echo out; echo err >&2; exit 3" {
+			found = rec.ExitCode == 3 && rec.User == "agent" && rec.Cwd == e.ws && rec.Time != ""
 		}
-	})
-	t.Run("ls and inspect", func(t *testing.T) {
-		e := e.with(t)
-		ls := e.ok("ls")
-		if !regexp.MustCompile(`(?m)^box\s+running\s+tiny\s`).MatchString(ls) {
-			t.Fatalf("ls:\n%s", ls)
-		}
-		info := e.inspect("box")
-		if info.State != "running" || info.CPUs != 1 || info.MemoryBytes != 512<<20 || !processAlive(info.QEMUPid) || !processAlive(info.SupervisorPid) || info.Accel == "" {
-			t.Fatalf("inspect: %+v", info)
-		}
-	})
+	}
+	if !found {
+		t.Fatalf("exec log lacks the exit-3 command with user, cwd, code:\n%s", out)
+	}
+	// A restored guest writes nothing to its slow serial console on
+	// the way back: the console log says where the VM came from, and
+	// the supervisor's log has the guest's Configure steps and the
+	// workspace's first sync.
+	if console := e.ok("logs", "box"); !strings.Contains(console, "restored from template tiny's saved VM") {
+		t.Errorf("console log does not say the VM was restored:\n%s", tail(console, 500))
+	}
+	if sv := e.ok("logs", "--kind", "supervisor", "box"); !strings.Contains(sv, "guest configured") || !strings.Contains(sv, `step="sync workspace"`) {
+		t.Errorf("supervisor log lacks the guest's configure steps:\n%s", tail(sv, 800))
+	}
+}
+
+func (sb *execBox) lsInspect(t *testing.T) {
+	e := sb.e.with(t)
+	ls := e.ok("ls")
+	if !regexp.MustCompile(`(?m)^box\s+running\s+tiny\s`).MatchString(ls) {
+		t.Fatalf("ls:\n%s", ls)
+	}
+	info := e.inspect("box")
+	if info.State != "running" || info.CPUs != 1 || info.MemoryBytes != 512<<20 || !processAlive(info.QEMUPid) || !processAlive(info.SupervisorPid) || info.Accel == "" {
+		t.Fatalf("inspect: %+v", info)
+	}
 }
 
 func TestStopStartKeepsRootFilesystem(t *testing.T) {

@@ -148,138 +148,157 @@ func TestGuestTrustsExtraCAs(t *testing.T) {
 		"--add-host", "secure.test:" + th.addr, "--add-host", "secure2.test:" + th.addr, "--allow-cidr", th.addr + "/32"}
 	curl := "curl -sS --max-time 20 https://secure.test/; echo \" rc=$?\""
 
-	t.Run("bad --ca files are refused and nothing is made", func(t *testing.T) {
-		e := e.with(t)
-		dir := t.TempDir()
-		garbage := filepath.Join(dir, "garbage.pem")
-		os.WriteFile(garbage, []byte("not a certificate\n"), 0o644)
-		keyFile := filepath.Join(dir, "key.pem")
-		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		kder, _ := x509.MarshalECPrivateKey(k)
-		os.WriteFile(keyFile, append([]byte(pki.caPEM), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})...), 0o600)
-		cfgDir := t.TempDir()
-		os.MkdirAll(filepath.Join(cfgDir, "paddock"), 0o755)
-		os.WriteFile(filepath.Join(cfgDir, "paddock", "config.yaml"), []byte("ca: [missing-from-config.pem]\n"), 0o644)
-		for _, c := range []struct {
-			env  []string
-			args []string
-			want []string
-		}{
-			{nil, []string{"--ca", filepath.Join(dir, "missing.pem")}, []string{"missing.pem", "no such file"}},
-			{nil, []string{"--ca", garbage}, []string{"garbage.pem", "no PEM certificate"}},
-			{nil, []string{"--ca", keyFile}, []string{"key.pem", "EC PRIVATE KEY", "never a key"}},
-			{[]string{"XDG_CONFIG_HOME=" + cfgDir}, []string{"--ca", caFile}, []string{filepath.Join(cfgDir, "paddock", "missing-from-config.pem")}},
-		} {
-			args := append([]string{"create", "--name", "bad", "--template", "tiny", "--workspace", e.ws}, c.args...)
-			_, errs, code := e.runWithEnv(c.env, args...)
-			for _, w := range c.want {
-				if code == 0 || !strings.Contains(errs, w) {
-					t.Errorf("create %v: exit %d, stderr %q; want an error with %q", c.args, code, errs, w)
-				}
-			}
-		}
-		if ls := e.ok("ls", "--json"); strings.Contains(ls, "bad") {
-			t.Fatalf("a refused create left %s", ls)
-		}
-	})
+	sb := &trustBox{e: e, caFile: caFile, ca2File: ca2File, curl: curl, netFlags: netFlags, pki: pki, pki2: pki2}
+	t.Run("bad --ca files are refused and nothing is made", sb.badCAFiles)
+	t.Run("without --ca the server's certificate is refused", sb.withoutCA)
+	t.Run("with --ca curl, python, node, go and docker pull trust it", sb.withCA)
+	t.Run("a fork of a checkpoint keeps the CA, in the bundle once", sb.forkKeepsCA)
+	t.Run("a fork given another CA: its dockerd, which pulled before, trusts it too", sb.forkOtherCA)
+	t.Run("--trust-host-ca takes the host's SSL_CERT_FILE", sb.hostCA)
+}
 
-	t.Run("without --ca the server's certificate is refused", func(t *testing.T) {
-		e := e.with(t)
-		e.ok(append([]string{"create", "--name", "plain"}, netFlags...)...)
-		defer e.run("rm", "-f", "plain")
-		out := e.sh("plain", curl+"; "+e.ws+"/trustclient secure.test")
-		if !strings.Contains(out, "rc=60") || !strings.Contains(out, "certificate") || !strings.Contains(out, "x509") || strings.Contains(out, "hello over") {
-			t.Fatalf("without the CA: %q; want curl's exit 60 and Go's x509 error", out)
-		}
-	})
+// trustBox is TestGuestTrustsExtraCAs's sandbox, which every subtest uses.
+type trustBox struct {
+	e        *env
+	caFile   string
+	ca2File  string
+	curl     string
+	netFlags []string
+	pki      testPKI
+	pki2     testPKI
+}
 
-	t.Run("with --ca curl, python, node, go and docker pull trust it", func(t *testing.T) {
-		e := e.with(t)
-		e.ok(append([]string{"create", "--name", "ca", "--ca", caFile}, netFlags...)...)
-		checks := map[string]string{
-			"curl":   curl,
-			"python": `python3 -c 'import urllib.request; print(urllib.request.urlopen("https://secure.test/", timeout=20).read().decode())'`,
-			"node":   `node -e 'require("https").get("https://secure.test/", r => { let d = ""; r.on("data", c => d += c); r.on("end", () => console.log(d)) }).on("error", e => { console.log("error", e.message); process.exit(1) })'`,
-			"go":     e.ws + "/trustclient secure.test",
-		}
-		for client, script := range checks {
-			start := time.Now()
-			if out := e.sh("ca", script); !strings.Contains(out, "hello over trusted tls") {
-				t.Errorf("%s with the CA: %q", client, out)
-			} else {
-				t.Logf("%s trusts the CA (%s)", client, time.Since(start).Round(time.Millisecond))
+func (sb *trustBox) badCAFiles(t *testing.T) {
+	e := sb.e.with(t)
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.pem")
+	os.WriteFile(garbage, []byte("not a certificate\n"), 0o644)
+	keyFile := filepath.Join(dir, "key.pem")
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	kder, _ := x509.MarshalECPrivateKey(k)
+	os.WriteFile(keyFile, append([]byte(sb.pki.caPEM), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})...), 0o600)
+	cfgDir := t.TempDir()
+	os.MkdirAll(filepath.Join(cfgDir, "paddock"), 0o755)
+	os.WriteFile(filepath.Join(cfgDir, "paddock", "config.yaml"), []byte("ca: [missing-from-config.pem]\n"), 0o644)
+	for _, c := range []struct {
+		env  []string
+		args []string
+		want []string
+	}{
+		{nil, []string{"--ca", filepath.Join(dir, "missing.pem")}, []string{"missing.pem", "no such file"}},
+		{nil, []string{"--ca", garbage}, []string{"garbage.pem", "no PEM certificate"}},
+		{nil, []string{"--ca", keyFile}, []string{"key.pem", "EC PRIVATE KEY", "never a key"}},
+		{[]string{"XDG_CONFIG_HOME=" + cfgDir}, []string{"--ca", sb.caFile}, []string{filepath.Join(cfgDir, "paddock", "missing-from-config.pem")}},
+	} {
+		args := append([]string{"create", "--name", "bad", "--template", "tiny", "--workspace", e.ws}, c.args...)
+		_, errs, code := e.runWithEnv(c.env, args...)
+		for _, w := range c.want {
+			if code == 0 || !strings.Contains(errs, w) {
+				t.Errorf("create %v: exit %d, stderr %q; want an error with %q", c.args, code, errs, w)
 			}
 		}
-		env := e.sh("ca", "env")
-		for _, want := range []string{"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt", "REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt", "NODE_EXTRA_CA_CERTS=/run/paddock/ca-certificates.crt"} {
-			if !strings.Contains(env, want) {
-				t.Errorf("exec env lacks %s:\n%s", want, env)
-			}
-		}
-		if out := e.sh("ca", "ls /usr/local/share/ca-certificates/"); strings.Count(out, "paddock-") != 2 {
-			t.Errorf("local copies (the install's CA and the test CA): %q", out)
-		}
+	}
+	if ls := e.ok("ls", "--json"); strings.Contains(ls, "bad") {
+		t.Fatalf("a refused create left %s", ls)
+	}
+}
+
+func (sb *trustBox) withoutCA(t *testing.T) {
+	e := sb.e.with(t)
+	e.ok(append([]string{"create", "--name", "plain"}, sb.netFlags...)...)
+	defer e.run("rm", "-f", "plain")
+	out := e.sh("plain", sb.curl+"; "+e.ws+"/trustclient secure.test")
+	if !strings.Contains(out, "rc=60") || !strings.Contains(out, "certificate") || !strings.Contains(out, "x509") || strings.Contains(out, "hello over") {
+		t.Fatalf("without the CA: %q; want curl's exit 60 and Go's x509 error", out)
+	}
+}
+
+func (sb *trustBox) withCA(t *testing.T) {
+	e := sb.e.with(t)
+	e.ok(append([]string{"create", "--name", "ca", "--ca", sb.caFile}, sb.netFlags...)...)
+	checks := map[string]string{
+		"curl":   sb.curl,
+		"python": `python3 -c 'import urllib.request; print(urllib.request.urlopen("https://secure.test/", timeout=20).read().decode())'`,
+		"node":   `node -e 'require("https").get("https://secure.test/", r => { let d = ""; r.on("data", c => d += c); r.on("end", () => console.log(d)) }).on("error", e => { console.log("error", e.message); process.exit(1) })'`,
+		"go":     e.ws + "/trustclient secure.test",
+	}
+	for client, script := range checks {
 		start := time.Now()
-		if out := e.sh("ca", "docker pull -q secure.test/test/app:1 && docker run --rm secure.test/test/app:1 echo pulled-and-ran"); !strings.Contains(out, "pulled-and-ran") {
-			t.Errorf("docker pull through the CA: %q", out)
+		if out := e.sh("ca", script); !strings.Contains(out, "hello over trusted tls") {
+			t.Errorf("%s with the CA: %q", client, out)
 		} else {
-			t.Logf("docker pull and run (%s)", time.Since(start).Round(time.Millisecond))
+			t.Logf("%s trusts the CA (%s)", client, time.Since(start).Round(time.Millisecond))
 		}
-		var info struct {
-			CACerts []struct{ Subject, SHA256 string } `json:"ca_certs"`
+	}
+	env := e.sh("ca", "env")
+	for _, want := range []string{"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt", "REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt", "NODE_EXTRA_CA_CERTS=/run/paddock/ca-certificates.crt"} {
+		if !strings.Contains(env, want) {
+			t.Errorf("exec env lacks %s:\n%s", want, env)
 		}
-		raw := e.ok("inspect", "ca")
-		json.Unmarshal([]byte(raw), &info)
-		if len(info.CACerts) != 1 || !strings.Contains(info.CACerts[0].Subject, "paddock e2e test CA") || len(info.CACerts[0].SHA256) != 64 || strings.Contains(raw, "BEGIN CERTIFICATE") {
-			t.Errorf("inspect: %s", raw)
-		}
-	})
+	}
+	if out := e.sh("ca", "ls /usr/local/share/ca-certificates/"); strings.Count(out, "paddock-") != 2 {
+		t.Errorf("local copies (the install's CA and the test CA): %q", out)
+	}
+	start := time.Now()
+	if out := e.sh("ca", "docker pull -q secure.test/test/app:1 && docker run --rm secure.test/test/app:1 echo pulled-and-ran"); !strings.Contains(out, "pulled-and-ran") {
+		t.Errorf("docker pull through the CA: %q", out)
+	} else {
+		t.Logf("docker pull and run (%s)", time.Since(start).Round(time.Millisecond))
+	}
+	var info struct {
+		CACerts []struct{ Subject, SHA256 string } `json:"ca_certs"`
+	}
+	raw := e.ok("inspect", "ca")
+	json.Unmarshal([]byte(raw), &info)
+	if len(info.CACerts) != 1 || !strings.Contains(info.CACerts[0].Subject, "paddock e2e test CA") || len(info.CACerts[0].SHA256) != 64 || strings.Contains(raw, "BEGIN CERTIFICATE") {
+		t.Errorf("inspect: %s", raw)
+	}
+}
 
-	t.Run("a fork of a checkpoint keeps the CA, in the bundle once", func(t *testing.T) {
-		e := e.with(t)
-		e.ok("checkpoint", "ca", "ck")
-		e.run("rm", "-f", "ca")
-		e.ok("create", "--name", "fork", "--from", "ck", "--workspace", e.ws)
-		bundle := e.sh("fork", "cat /etc/ssl/certs/ca-certificates.crt")
-		if n := strings.Count(bundle, pki.caPEM); n != 1 {
-			t.Errorf("the fork's bundle holds the test CA %d times", n)
-		}
-		if out := e.sh("fork", curl); !strings.Contains(out, "hello over trusted tls") {
-			t.Errorf("curl in the fork: %q", out)
-		}
-		e.run("rm", "-f", "fork")
-	})
+func (sb *trustBox) forkKeepsCA(t *testing.T) {
+	e := sb.e.with(t)
+	e.ok("checkpoint", "ca", "ck")
+	e.run("rm", "-f", "ca")
+	e.ok("create", "--name", "fork", "--from", "ck", "--workspace", e.ws)
+	bundle := e.sh("fork", "cat /etc/ssl/certs/ca-certificates.crt")
+	if n := strings.Count(bundle, sb.pki.caPEM); n != 1 {
+		t.Errorf("the fork's bundle holds the test CA %d times", n)
+	}
+	if out := e.sh("fork", sb.curl); !strings.Contains(out, "hello over trusted tls") {
+		t.Errorf("curl in the fork: %q", out)
+	}
+	e.run("rm", "-f", "fork")
+}
 
-	t.Run("a fork given another CA: its dockerd, which pulled before, trusts it too", func(t *testing.T) {
-		e := e.with(t)
-		e.ok("create", "--name", "fork2", "--from", "ck", "--workspace", e.ws, "--ca", ca2File)
-		defer e.run("rm", "-f", "fork2")
-		bundle := e.sh("fork2", "cat /etc/ssl/certs/ca-certificates.crt")
-		if strings.Count(bundle, pki.caPEM) != 1 || strings.Count(bundle, pki2.caPEM) != 1 {
-			t.Errorf("the fork's bundle holds the CAs %d and %d times", strings.Count(bundle, pki.caPEM), strings.Count(bundle, pki2.caPEM))
-		}
-		start := time.Now()
-		if out := e.sh("fork2", "docker pull -q secure2.test:8443/test/app:1"); !strings.Contains(out, "secure2.test:8443/test/app:1") {
-			t.Errorf("docker pull through the fork's new CA: %q", out)
-		} else {
-			t.Logf("docker pull after dockerd's restart (%s)", time.Since(start).Round(time.Millisecond))
-		}
-		if out := e.sh("fork2", "curl -sS --max-time 20 https://secure2.test:8443/"); !strings.Contains(out, "hello over trusted tls") {
-			t.Errorf("curl through the fork's new CA: %q", out)
-		}
-	})
+func (sb *trustBox) forkOtherCA(t *testing.T) {
+	e := sb.e.with(t)
+	e.ok("create", "--name", "fork2", "--from", "ck", "--workspace", e.ws, "--ca", sb.ca2File)
+	defer e.run("rm", "-f", "fork2")
+	bundle := e.sh("fork2", "cat /etc/ssl/certs/ca-certificates.crt")
+	if strings.Count(bundle, sb.pki.caPEM) != 1 || strings.Count(bundle, sb.pki2.caPEM) != 1 {
+		t.Errorf("the fork's bundle holds the CAs %d and %d times", strings.Count(bundle, sb.pki.caPEM), strings.Count(bundle, sb.pki2.caPEM))
+	}
+	start := time.Now()
+	if out := e.sh("fork2", "docker pull -q secure2.test:8443/test/app:1"); !strings.Contains(out, "secure2.test:8443/test/app:1") {
+		t.Errorf("docker pull through the fork's new CA: %q", out)
+	} else {
+		t.Logf("docker pull after dockerd's restart (%s)", time.Since(start).Round(time.Millisecond))
+	}
+	if out := e.sh("fork2", "curl -sS --max-time 20 https://secure2.test:8443/"); !strings.Contains(out, "hello over trusted tls") {
+		t.Errorf("curl through the fork's new CA: %q", out)
+	}
+}
 
-	t.Run("--trust-host-ca takes the host's SSL_CERT_FILE", func(t *testing.T) {
-		e := e.with(t)
-		args := append([]string{"create", "--name", "hostca", "--trust-host-ca"}, netFlags...)
-		if out, errs, code := e.runWithEnv([]string{"SSL_CERT_FILE=" + caFile}, args...); code != 0 {
-			t.Fatalf("create --trust-host-ca: exit %d: %s%s", code, out, errs)
-		}
-		defer e.run("rm", "-f", "hostca")
-		if out := e.sh("hostca", curl); !strings.Contains(out, "hello over trusted tls") {
-			t.Errorf("curl with the host's CA: %q", out)
-		}
-	})
+func (sb *trustBox) hostCA(t *testing.T) {
+	e := sb.e.with(t)
+	args := append([]string{"create", "--name", "hostca", "--trust-host-ca"}, sb.netFlags...)
+	if out, errs, code := e.runWithEnv([]string{"SSL_CERT_FILE=" + sb.caFile}, args...); code != 0 {
+		t.Fatalf("create --trust-host-ca: exit %d: %s%s", code, out, errs)
+	}
+	defer e.run("rm", "-f", "hostca")
+	if out := e.sh("hostca", sb.curl); !strings.Contains(out, "hello over trusted tls") {
+		t.Errorf("curl with the host's CA: %q", out)
+	}
 }
 
 // An imported image without ca-certificates gets Debian's bundle path,

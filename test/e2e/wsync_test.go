@@ -247,8 +247,20 @@ func TestWorkspaceSyncAtomicWrites(t *testing.T) {
 	e.installTool("big", tool)
 	big := filepath.Join(e.ws, "big")
 	e.ok("exec", "big", "--", "sh", "-c", fmt.Sprintf("%s watchsum %s /tmp/stop > /tmp/obs 2>&1 &", guestToolPath, big))
+	hostToGuestWhole(t, e, big)
+	os.Remove(big)
+	guestToHostWhole(t, e)
+	listing := e.waitTreesEqual(t, "big", tool, time.Minute)
+	noTempFiles(t, "host and guest", listing)
+}
 
-	const size = 50 << 20
+// atomicSize is the size of the files TestWorkspaceSyncAtomicWrites writes.
+const atomicSize = 50 << 20
+
+// hostToGuestWhole writes big slowly on the host while a guest reader
+// (started on it) records what it finds: the whole file or nothing.
+func hostToGuestWhole(t *testing.T, e *env, big string) {
+	const size = atomicSize
 	data := make([]byte, size)
 	rand.Read(data)
 	final := fmt.Sprintf("%d %x", size, sha256.Sum256(data))
@@ -286,51 +298,20 @@ func TestWorkspaceSyncAtomicWrites(t *testing.T) {
 			t.Errorf("the guest read %q, want the whole file (%s) or none", l, final)
 		}
 	}
-	data = nil
+}
 
-	// The guest writes; the host reads whatever it finds.
-	os.Remove(big)
+// guestToHostWhole writes big2 in the guest while the host reads whatever
+// it finds: the whole file, or a first part sent while the writer still
+// had it open, at most once every 5 s.
+func guestToHostWhole(t *testing.T, e *env) {
+	const size = atomicSize
 	e.guestSh("big", "dd if=/dev/urandom of=/tmp/src bs=1M count=50 2>/dev/null")
 	big2 := filepath.Join(e.ws, "big2")
-	type seen struct {
-		size int64
-		sum  string
-	}
-	var (
-		mu       sync.Mutex
-		observed []seen
-		stop     = make(chan struct{})
-		stopped  = make(chan struct{})
-	)
-	go func() {
-		defer close(stopped)
-		last := seen{-1, ""}
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if f, err := os.Open(big2); err == nil {
-				h := sha256.New()
-				n, _ := io.Copy(h, f)
-				f.Close()
-				s := seen{n, fmt.Sprintf("%x", h.Sum(nil))}
-				if s != last {
-					mu.Lock()
-					observed = append(observed, s)
-					mu.Unlock()
-					last = s
-				}
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}()
+	observed, stopWatch := watchHostFile(big2)
 	wrote := time.Now()
 	out := e.guestSh("big", "cat /tmp/src > big2 && sha256sum big2 | cut -c1-64 && rm /tmp/src")
 	took := time.Since(wrote)
-	close(stop)
-	<-stopped
+	stopWatch()
 	gsum := strings.TrimSpace(out)
 	final2, err := os.ReadFile(big2)
 	if err != nil {
@@ -339,6 +320,56 @@ func TestWorkspaceSyncAtomicWrites(t *testing.T) {
 	if got := fmt.Sprintf("%x", sha256.Sum256(final2)); got != gsum || len(final2) != size {
 		t.Fatalf("right after exec the host's big2: %d bytes, sha256 %s; the guest's %s", len(final2), got, gsum)
 	}
+	checkHostVersions(t, observed, final2, gsum, took)
+}
+
+// seenFile is one version of a file the host read: its size and sha256.
+type seenFile struct {
+	size int64
+	sum  string
+}
+
+// watchHostFile reads path on the host every 5 ms and records each
+// different version it finds, until stop is called.
+func watchHostFile(path string) (observed *[]seenFile, stop func()) {
+	var (
+		mu      sync.Mutex
+		seen    []seenFile
+		quit    = make(chan struct{})
+		stopped = make(chan struct{})
+	)
+	go func() {
+		defer close(stopped)
+		last := seenFile{-1, ""}
+		for {
+			select {
+			case <-quit:
+				return
+			default:
+			}
+			if f, err := os.Open(path); err == nil {
+				h := sha256.New()
+				n, _ := io.Copy(h, f)
+				f.Close()
+				s := seenFile{n, fmt.Sprintf("%x", h.Sum(nil))}
+				if s != last {
+					mu.Lock()
+					seen = append(seen, s)
+					mu.Unlock()
+					last = s
+				}
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	return &seen, func() { close(quit); <-stopped }
+}
+
+// checkHostVersions checks the versions of big2 the host saw while the
+// guest wrote it (in took) against the final file.
+func checkHostVersions(t *testing.T, observedp *[]seenFile, final2 []byte, gsum string, took time.Duration) {
+	const size = atomicSize
+	observed := *observedp
 	// A version sent while a writer still had the file open (the empty
 	// file the shell made before cat wrote, or one held 5 s) is a first
 	// part of the final file; anything else was torn.
@@ -360,8 +391,6 @@ func TestWorkspaceSyncAtomicWrites(t *testing.T) {
 		t.Logf("the host saw %d first parts of big2 before the whole", parts)
 	}
 	t.Logf("the host saw %d versions of big2", len(observed))
-	listing := e.waitTreesEqual(t, "big", tool, time.Minute)
-	noTempFiles(t, "host and guest", listing)
 }
 
 // A file changed on both sides before either change was synced keeps the
