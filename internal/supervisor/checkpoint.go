@@ -22,30 +22,24 @@ import (
 // state, RAM included; the disk overlay (with the workspace's copy) is
 // copied while the VM is stopped; the VM continues and the sync starts
 // again. Exec calls are refused while this runs.
-func (a *api) Checkpoint(ctx context.Context, req *supervisorv1.CheckpointRequest) (*supervisorv1.CheckpointResponse, error) {
+func (a *api) Checkpoint(ctx context.Context, req *supervisorv1.CheckpointRequest) (_ *supervisorv1.CheckpointResponse, err error) {
 	s := a.s
 	t0 := time.Now()
 	// Finish even if the caller goes away: a half-done save must still
 	// end with the VM running and its workspace synced again.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 	defer cancel()
-	s.mu.Lock()
-	if err := s.busyLocked(); err != nil {
-		s.mu.Unlock()
+	if err := s.beginCheckpoint(); err != nil {
 		return nil, err
 	}
-	if s.paused {
-		s.mu.Unlock()
-		return nil, status.Errorf(codes.FailedPrecondition, "sandbox %q is paused: resume it before a checkpoint", s.cfg.Name)
-	}
-	s.checkpointing = true // execs, pause and resume are refused meanwhile
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.checkpointing = false
-		s.mu.Unlock()
-	}()
+	defer s.endCheckpoint()
 	ck := store.CheckpointLayout{Dir: req.Dir}
+	// A checkpoint that failed leaves nothing of itself behind.
+	defer func() {
+		if err != nil {
+			removeCheckpointFiles(ck)
+		}
+	}()
 	agent, err := s.link.agent(ctx)
 	if err != nil {
 		return nil, err
@@ -62,21 +56,7 @@ func (a *api) Checkpoint(ctx context.Context, req *supervisorv1.CheckpointReques
 	if _, err := agent.Quiesce(ctx, &agentv1.QuiesceRequest{}); err != nil {
 		return nil, err
 	}
-	saveErr := func() error {
-		if err := detach(ctx, s.link, s.console); err != nil {
-			return err
-		}
-		if err := s.monitor.SetIgnoreShared(false); err != nil {
-			return err
-		}
-		if err := s.monitor.Save(ctx, ck.Memory()); err != nil {
-			return err
-		}
-		if err := store.WriteJSON(ck.Machine(), s.machine()); err != nil {
-			return err
-		}
-		return copyDiskPair(".", ck.Dir)
-	}()
+	saveErr := s.saveCheckpoint(ctx, ck)
 	// Whatever happened, the sandbox runs on.
 	if _, err := s.monitor.Execute("cont", nil); err != nil {
 		return nil, status.Errorf(codes.Internal, "continue after checkpoint: %v", err)
@@ -85,13 +65,62 @@ func (a *api) Checkpoint(ctx context.Context, req *supervisorv1.CheckpointReques
 		return nil, status.Errorf(codes.Internal, "configure the guest after checkpoint: %v", err)
 	}
 	if saveErr != nil {
-		return nil, status.Errorf(codes.Internal, "checkpoint: %v", saveErr)
+		return nil, status.Errorf(codes.Internal, "checkpoint: %v; the sandbox runs on, and nothing of the checkpoint was kept", saveErr)
 	}
 	st, err := os.Stat(ck.Memory())
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "checkpoint: %v", err)
 	}
 	return &supervisorv1.CheckpointResponse{MemoryBytes: st.Size(), DurationMs: time.Since(t0).Milliseconds()}, nil
+}
+
+// beginCheckpoint puts the sandbox in its checkpointing state, in which
+// execs, pause and resume are refused; a paused sandbox, or one already
+// being checkpointed, is refused.
+func (s *sup) beginCheckpoint() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.busyLocked(); err != nil {
+		return err
+	}
+	if s.paused {
+		return status.Errorf(codes.FailedPrecondition, "sandbox %q is paused: resume it before a checkpoint", s.cfg.Name)
+	}
+	s.checkpointing = true
+	return nil
+}
+
+func (s *sup) endCheckpoint() {
+	s.mu.Lock()
+	s.checkpointing = false
+	s.mu.Unlock()
+}
+
+// saveCheckpoint ends the host session, has QEMU stop and stream its
+// whole state to ck, and copies the disk pair while the VM is stopped.
+// The VM stays stopped.
+func (s *sup) saveCheckpoint(ctx context.Context, ck store.CheckpointLayout) error {
+	if err := detach(ctx, s.link, s.console); err != nil {
+		return err
+	}
+	if err := s.monitor.SetIgnoreShared(false); err != nil {
+		return err
+	}
+	if err := s.monitor.Save(ctx, ck.Memory()); err != nil {
+		return err
+	}
+	if err := store.WriteJSON(ck.Machine(), s.machine()); err != nil {
+		return err
+	}
+	return copyDiskPair(".", ck.Dir)
+}
+
+// removeCheckpointFiles removes what the supervisor writes into a
+// checkpoint's folder (its owner, the CLI, removes the folder).
+func removeCheckpointFiles(ck store.CheckpointLayout) {
+	for _, p := range []string{ck.SyncState(), ck.Memory(), ck.Machine(), ck.Disk(), ck.BaseDisk()} {
+		os.Remove(p)
+	}
 }
 
 // restoreCheckpoint loads a checkpoint's full state (RAM included) into a
