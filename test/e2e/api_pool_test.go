@@ -48,6 +48,45 @@ func (e *env) idlePool(template string) []string {
 // --warm values are refused at start.
 func TestAPIPool(t *testing.T) {
 	e := newEnv(t, "tiny")
+	poolBadWarm(t, e)
+	key := strings.TrimSpace(e.ok("apikey", "create", "pool-key"))
+	base, stop := e.serve(t, "--warm", "tiny=1")
+	pooled := poolIdle(t, e, base, key)
+	id := poolClaim(t, e, base, key, pooled)
+	replacement := poolReplacement(t, e, base, key, id)
+	poolConcurrentCreates(t, base, key, replacement)
+
+	// serve stops: the idle member stays; the next serve adopts it.
+	var idle []string
+	waitFor(t, "the pool refilled", 90*time.Second, func() bool { idle = e.idlePool("tiny"); return len(idle) == 1 })
+	kept := idle[0]
+	stop()
+	if now := e.idlePool("tiny"); !slices.Equal(now, []string{kept}) {
+		t.Fatalf("after serve stopped, idle pool members are %v; want %s", now, kept)
+	}
+	base, stop = e.serve(t, "--warm", "tiny=1")
+	time.Sleep(2 * time.Second) // a boot would have started by now
+	if now := e.idlePool("tiny"); !slices.Equal(now, []string{kept}) {
+		t.Errorf("after a restart, idle pool members are %v; want the adopted %s", now, kept)
+	}
+	if code, body := call(t, "POST", base+"/sandboxes", key, []byte(`{"templateID":"tiny","timeout":60}`)); code != 201 || body["sandboxID"] != kept {
+		t.Errorf("create after a restart: %d %v; want the adopted %s", code, body, kept)
+	}
+
+	// A serve without --warm removes the idle members it finds.
+	waitFor(t, "the pool refilled", 90*time.Second, func() bool { return len(e.idlePool("tiny")) == 1 })
+	stop()
+	e.serve(t)
+	waitFor(t, "the idle member removed", 30*time.Second, func() bool { return len(e.idlePool("tiny")) == 0 })
+	for _, s := range e.list() {
+		if s.Pool != "" {
+			t.Errorf("a pool member is left: %+v", s)
+		}
+	}
+}
+
+// poolBadWarm: serve refuses each malformed --warm with a message.
+func poolBadWarm(t *testing.T, e *env) {
 	for _, bad := range []struct{ warm, want string }{
 		{"tiny=0", "from 1 to"},
 		{"tiny=1000", "from 1 to"},
@@ -60,9 +99,11 @@ func TestAPIPool(t *testing.T) {
 			t.Errorf("serve --warm %s: exit %d, %q; want an error with %q", bad.warm, code, errs, bad.want)
 		}
 	}
+}
 
-	key := strings.TrimSpace(e.ok("apikey", "create", "pool-key"))
-	base, stop := e.serve(t, "--warm", "tiny=1")
+// poolIdle waits for the pool's idle sandbox, which ls explains, whose
+// network is closed and which no key sees; it returns its name.
+func poolIdle(t *testing.T, e *env, base, key string) string {
 	var idle []string
 	waitFor(t, "an idle pool sandbox", 90*time.Second, func() bool { idle = e.idlePool("tiny"); return len(idle) == 1 })
 	pooled := idle[0]
@@ -76,6 +117,12 @@ func TestAPIPool(t *testing.T) {
 		t.Errorf("a key sees an idle pool sandbox: %d %v", code, body)
 	}
 
+	return pooled
+}
+
+// poolClaim: an API create claims the idle sandbox and gives it the
+// create's env, metadata, network, owner and deadline; it returns its id.
+func poolClaim(t *testing.T, e *env, base, key, pooled string) string {
 	code, body := call(t, "POST", base+"/sandboxes", key, []byte(`{"templateID":"base","timeout":120,
 		"envVars":{"GREETING":"hello from the pool"},"metadata":{"who":"pool-test"},"allow_internet_access":false}`))
 	if code != 201 {
@@ -103,18 +150,28 @@ func TestAPIPool(t *testing.T) {
 		}
 	}
 
-	// A replacement boots; the API lists only the key's sandbox.
-	var replacement string
+	return id
+}
+
+// poolReplacement: a replacement boots; the API lists only the key's
+// sandbox id. It returns the replacement.
+func poolReplacement(t *testing.T, e *env, base, key, id string) string {
+	var idle []string
 	waitFor(t, "a replacement pool sandbox", 90*time.Second, func() bool {
 		idle = e.idlePool("tiny")
 		return len(idle) == 1 && idle[0] != id
 	})
-	replacement = idle[0]
+	replacement := idle[0]
 	if ids := listIDs(t, base, key); !slices.Equal(ids, []string{id}) {
 		t.Errorf("the key lists %v, want only %s", ids, id)
 	}
 
-	// Two creates at once with one idle clone: each gets its own sandbox.
+	return replacement
+}
+
+// poolConcurrentCreates: two creates at once with one idle clone each get
+// their own sandbox, which are then killed.
+func poolConcurrentCreates(t *testing.T, base, key, replacement string) {
 	var mu sync.Mutex
 	var got []string
 	var wg sync.WaitGroup
@@ -139,33 +196,6 @@ func TestAPIPool(t *testing.T) {
 	for _, g := range got {
 		if code, _ := call(t, "DELETE", base+"/sandboxes/"+g, key, nil); code != 204 {
 			t.Errorf("kill %s: %d", g, code)
-		}
-	}
-
-	// serve stops: the idle member stays; the next serve adopts it.
-	waitFor(t, "the pool refilled", 90*time.Second, func() bool { idle = e.idlePool("tiny"); return len(idle) == 1 })
-	kept := idle[0]
-	stop()
-	if now := e.idlePool("tiny"); !slices.Equal(now, []string{kept}) {
-		t.Fatalf("after serve stopped, idle pool members are %v; want %s", now, kept)
-	}
-	base, stop = e.serve(t, "--warm", "tiny=1")
-	time.Sleep(2 * time.Second) // a boot would have started by now
-	if now := e.idlePool("tiny"); !slices.Equal(now, []string{kept}) {
-		t.Errorf("after a restart, idle pool members are %v; want the adopted %s", now, kept)
-	}
-	if code, body = call(t, "POST", base+"/sandboxes", key, []byte(`{"templateID":"tiny","timeout":60}`)); code != 201 || body["sandboxID"] != kept {
-		t.Errorf("create after a restart: %d %v; want the adopted %s", code, body, kept)
-	}
-
-	// A serve without --warm removes the idle members it finds.
-	waitFor(t, "the pool refilled", 90*time.Second, func() bool { return len(e.idlePool("tiny")) == 1 })
-	stop()
-	e.serve(t)
-	waitFor(t, "the idle member removed", 30*time.Second, func() bool { return len(e.idlePool("tiny")) == 0 })
-	for _, s := range e.list() {
-		if s.Pool != "" {
-			t.Errorf("a pool member is left: %+v", s)
 		}
 	}
 }

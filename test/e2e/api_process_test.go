@@ -37,26 +37,7 @@ func TestAPIProcessSurvivesServeRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	client := processpbconnect.NewProcessClient(http.DefaultClient, base)
-	script := "echo before; while [ ! -e /tmp/go ]; do sleep 1; done; echo after; sleep 300"
-	start := connect.NewRequest(&processpb.StartRequest{Tag: proto("survivor"),
-		Process: &processpb.ProcessConfig{Cmd: "/bin/sh", Args: []string{"-c", script}, Envs: map[string]string{"K": "v"}}})
-	envdHeaders(start.Header(), id, token)
-	sctx, scancel := context.WithCancel(ctx)
-	s, err := client.Start(sctx, start)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pid uint32
-	for pid == 0 && s.Receive() {
-		pid = s.Msg().GetEvent().GetStart().GetPid()
-	}
-	if pid == 0 {
-		t.Fatalf("no start event: %v", s.Err())
-	}
-	for s.Receive() && !strings.Contains(string(s.Msg().GetEvent().GetData().GetStdout()), "before") {
-	}
-	scancel() // the client goes away
-	s.Close()
+	pid := startSurvivor(ctx, t, client, id, token)
 
 	// serve restarts; meanwhile the command goes on printing.
 	stop()
@@ -66,21 +47,7 @@ func TestAPIProcessSurvivesServeRestart(t *testing.T) {
 	base, _ = e.serve(t)
 	client = processpbconnect.NewProcessClient(http.DefaultClient, base)
 
-	list := connect.NewRequest(&processpb.ListRequest{})
-	envdHeaders(list.Header(), id, token)
-	lr, err := client.List(ctx, list)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var found *processpb.ProcessInfo
-	for _, p := range lr.Msg.GetProcesses() {
-		if p.GetPid() == pid {
-			found = p
-		}
-	}
-	if found == nil || found.GetTag() != "survivor" || found.GetConfig().GetCmd() != "/bin/sh" || found.GetConfig().GetEnvs()["K"] != "v" {
-		t.Fatalf("after a restart of serve, pid %d is not listed as started: %v", pid, lr.Msg.GetProcesses())
-	}
+	checkListed(ctx, t, client, id, token, pid)
 
 	conn := connect.NewRequest(&processpb.ConnectRequest{Process: &processpb.ProcessSelector{Selector: &processpb.ProcessSelector_Tag{Tag: "survivor"}}})
 	envdHeaders(conn.Header(), id, token)
@@ -115,6 +82,52 @@ func TestAPIProcessSurvivesServeRestart(t *testing.T) {
 	}
 	if _, err := client.SendSignal(ctx, kill); connect.CodeOf(err) != connect.CodeNotFound {
 		t.Fatalf("kill of an ended command: %v, want not found", err)
+	}
+}
+
+// startSurvivor starts, tagged survivor, a command that prints "before",
+// waits for /tmp/go, then prints "after"; it reads up to "before" and
+// goes away, and returns the command's pid.
+func startSurvivor(ctx context.Context, t *testing.T, client processpbconnect.ProcessClient, id, token string) uint32 {
+	script := "echo before; while [ ! -e /tmp/go ]; do sleep 1; done; echo after; sleep 300"
+	start := connect.NewRequest(&processpb.StartRequest{Tag: proto("survivor"),
+		Process: &processpb.ProcessConfig{Cmd: "/bin/sh", Args: []string{"-c", script}, Envs: map[string]string{"K": "v"}}})
+	envdHeaders(start.Header(), id, token)
+	sctx, scancel := context.WithCancel(ctx)
+	s, err := client.Start(sctx, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid uint32
+	for pid == 0 && s.Receive() {
+		pid = s.Msg().GetEvent().GetStart().GetPid()
+	}
+	if pid == 0 {
+		t.Fatalf("no start event: %v", s.Err())
+	}
+	for s.Receive() && !strings.Contains(string(s.Msg().GetEvent().GetData().GetStdout()), "before") {
+	}
+	scancel() // the client goes away
+	s.Close()
+	return pid
+}
+
+// checkListed: the command pid is listed with its tag, command and env.
+func checkListed(ctx context.Context, t *testing.T, client processpbconnect.ProcessClient, id, token string, pid uint32) {
+	list := connect.NewRequest(&processpb.ListRequest{})
+	envdHeaders(list.Header(), id, token)
+	lr, err := client.List(ctx, list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found *processpb.ProcessInfo
+	for _, p := range lr.Msg.GetProcesses() {
+		if p.GetPid() == pid {
+			found = p
+		}
+	}
+	if found == nil || found.GetTag() != "survivor" || found.GetConfig().GetCmd() != "/bin/sh" || found.GetConfig().GetEnvs()["K"] != "v" {
+		t.Fatalf("after a restart of serve, pid %d is not listed as started: %v", pid, lr.Msg.GetProcesses())
 	}
 }
 

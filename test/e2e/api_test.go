@@ -119,7 +119,36 @@ func TestAPIErrorsAndRestart(t *testing.T) {
 		t.Fatalf("apikey ls:\n%s", out)
 	}
 	base, stop := e.serve(t)
+	apiRequestErrors(t, base, key)
+	id := apiCreate(t, e, base, key)
+	apiLogs(t, base, key, id)
+	apiMetricsAndTemplates(t, base, key, id)
 
+	// serve restarts; the sandbox lives on, its deadline with it.
+	stop()
+	base, _ = e.serve(t)
+	if code, body := call(t, "GET", base+"/sandboxes/"+id, key, nil); code != 200 || body["state"] != "running" {
+		t.Fatalf("after a restart of serve: %d %v", code, body)
+	}
+	if code, _ := call(t, "DELETE", base+"/sandboxes/"+id, key, nil); code != 204 {
+		t.Fatalf("kill: %d", code)
+	}
+	if _, err := os.Stat(filepath.Join(e.home, "sandboxes", id)); err == nil {
+		t.Error("a killed sandbox is still on disk")
+	}
+
+	apiCaps(t, e, key, stop)
+
+	// Plain HTTP beyond loopback is refused unless asked for.
+	_, errs, code := e.run("serve", "--listen", "0.0.0.0:0")
+	if code == 0 || !strings.Contains(errs, "--insecure-listen") {
+		t.Errorf("serve on 0.0.0.0 without TLS: %d %s", code, errs)
+	}
+}
+
+// apiRequestErrors: no key, a body too big, an unknown route, an
+// unsupported field and broken JSON each get their status and a message.
+func apiRequestErrors(t *testing.T, base, key string) {
 	code, body := call(t, "GET", base+"/v2/sandboxes", "", nil)
 	if code != 401 || body["code"] != float64(401) || !strings.Contains(fmt.Sprint(body["message"]), "API key") {
 		t.Errorf("no key: %d %v", code, body)
@@ -137,8 +166,13 @@ func TestAPIErrorsAndRestart(t *testing.T) {
 	if code, body = call(t, "POST", base+"/sandboxes", key, []byte(`{"templateID":"tiny"`)); code != 400 {
 		t.Errorf("broken JSON: %d %v", code, body)
 	}
+}
 
-	code, body = call(t, "POST", base+"/sandboxes", key, []byte(`{"templateID":"base","timeout":300,"allow_internet_access":false,"envVars":{"GREETING":"hi"}}`))
+// apiCreate makes a sandbox through the API without internet access, with
+// an env var envd's /envs gives to its token only, and checks it in the
+// CLI; it returns its id.
+func apiCreate(t *testing.T, e *env, base, key string) string {
+	code, body := call(t, "POST", base+"/sandboxes", key, []byte(`{"templateID":"base","timeout":300,"allow_internet_access":false,"envVars":{"GREETING":"hi"}}`))
 	if code != 201 {
 		t.Fatalf("create: %d %v", code, body)
 	}
@@ -174,8 +208,11 @@ func TestAPIErrorsAndRestart(t *testing.T) {
 		t.Errorf("an API sandbox has a workspace, or its user is not E2B's: %q", out)
 	}
 	e.run("exec", id, "--", "sh", "-c", "exit 3")
+	return id
+}
 
-	// Logs: the sandbox's commands (and network decisions), filtered.
+// apiLogs: the sandbox's commands (and network decisions), filtered.
+func apiLogs(t *testing.T, base, key, id string) {
 	logs := func(query string) []any {
 		t.Helper()
 		code, body := call(t, "GET", base+"/v2/sandboxes/"+id+"/logs"+query, key, nil)
@@ -199,14 +236,18 @@ func TestAPIErrorsAndRestart(t *testing.T) {
 	if found := logs("?level=error"); len(found) != 0 {
 		t.Errorf("logs at level error (no command failed to start): %v", found)
 	}
-	if code, body = call(t, "GET", base+"/v2/sandboxes/"+id+"/logs?direction=up", key, nil); code != 400 {
+	if code, body := call(t, "GET", base+"/v2/sandboxes/"+id+"/logs?direction=up", key, nil); code != 400 {
 		t.Errorf("logs with a bad direction: %d %v", code, body)
 	}
-	if code, body = call(t, "GET", base+"/sandboxes/"+id+"/logs?limit=1", key, nil); code != 200 || len(body["logs"].([]any)) != 1 || len(body["logEntries"].([]any)) != 1 {
+	if code, body := call(t, "GET", base+"/sandboxes/"+id+"/logs?limit=1", key, nil); code != 200 || len(body["logs"].([]any)) != 1 || len(body["logEntries"].([]any)) != 1 {
 		t.Errorf("v1 logs: %d %v", code, body)
 	}
-	// Metrics of several sandboxes; the templates the key may create from.
-	if code, body = call(t, "GET", base+"/sandboxes/metrics?sandbox_ids="+id+",no-such", key, nil); code != 200 {
+}
+
+// apiMetricsAndTemplates: metrics of several sandboxes; the templates the
+// key may create from.
+func apiMetricsAndTemplates(t *testing.T, base, key, id string) {
+	if code, body := call(t, "GET", base+"/sandboxes/metrics?sandbox_ids="+id+",no-such", key, nil); code != 200 {
 		t.Errorf("metrics: %d %v", code, body)
 	} else if m, _ := body["sandboxes"].(map[string]any)[id].(map[string]any); m == nil || m["memTotal"].(float64) <= 0 || len(body["sandboxes"].(map[string]any)) != 1 {
 		t.Errorf("metrics: %v", body)
@@ -233,27 +274,17 @@ func TestAPIErrorsAndRestart(t *testing.T) {
 			t.Errorf("GET /templates: tiny, named base too, is not listed ready: %+v", tpls)
 		}
 	}
+}
 
-	// serve restarts; the sandbox lives on, its deadline with it.
+// apiCaps restarts serve with per-key caps: sandboxes at once, and
+// requests a second; 429 beyond.
+func apiCaps(t *testing.T, e *env, key string, stop func()) {
 	stop()
-	base, _ = e.serve(t)
-	if code, body = call(t, "GET", base+"/sandboxes/"+id, key, nil); code != 200 || body["state"] != "running" {
-		t.Fatalf("after a restart of serve: %d %v", code, body)
-	}
-	if code, _ = call(t, "DELETE", base+"/sandboxes/"+id, key, nil); code != 204 {
-		t.Fatalf("kill: %d", code)
-	}
-	if _, err := os.Stat(filepath.Join(e.home, "sandboxes", id)); err == nil {
-		t.Error("a killed sandbox is still on disk")
-	}
-
-	// Per-key caps: sandboxes at once, and requests a second; 429 beyond.
-	stop()
-	base, _ = e.serve(t, "--max-sandboxes", "1", "--rate", "2", "--burst", "3")
-	if code, body = call(t, "POST", base+"/sandboxes", key, []byte(`{"templateID":"tiny","timeout":60}`)); code != 201 {
+	base, _ := e.serve(t, "--max-sandboxes", "1", "--rate", "2", "--burst", "3")
+	if code, body := call(t, "POST", base+"/sandboxes", key, []byte(`{"templateID":"tiny","timeout":60}`)); code != 201 {
 		t.Fatalf("create under the cap: %d %v", code, body)
 	}
-	if code, body = call(t, "POST", base+"/sandboxes", key, []byte(`{"templateID":"tiny","timeout":60}`)); code != 429 || !strings.Contains(fmt.Sprint(body["message"]), "cap") {
+	if code, body := call(t, "POST", base+"/sandboxes", key, []byte(`{"templateID":"tiny","timeout":60}`)); code != 429 || !strings.Contains(fmt.Sprint(body["message"]), "cap") {
 		t.Errorf("create over the cap: %d %v", code, body)
 	}
 	limited := 0
@@ -264,12 +295,6 @@ func TestAPIErrorsAndRestart(t *testing.T) {
 	}
 	if limited == 0 {
 		t.Error("10 requests at once over --rate 2 --burst 3: none refused")
-	}
-
-	// Plain HTTP beyond loopback is refused unless asked for.
-	_, errs, code := e.run("serve", "--listen", "0.0.0.0:0")
-	if code == 0 || !strings.Contains(errs, "--insecure-listen") {
-		t.Errorf("serve on 0.0.0.0 without TLS: %d %s", code, errs)
 	}
 }
 

@@ -124,11 +124,7 @@ func TestWorkspaceBoundary(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(underRoot) })
-	cases := []struct {
-		name  string
-		dir   string
-		owner uint32
-	}{
+	cases := []boundaryCase{
 		{"root-mktemp", rootTmp, 0},
 		{"under-root", filepath.Join(underRoot, "project"), 0},
 		{"user", e.ws, 1000},
@@ -139,82 +135,109 @@ func TestWorkspaceBoundary(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll("/tmp/pdescape") })
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			e := e.with(t)
-			name := fmt.Sprintf("wsb%d", i)
-			own := func(p string) { os.Lchown(p, int(c.owner), int(c.owner)) }
-			os.WriteFile(filepath.Join(c.dir, "readme"), []byte("from the host\n"), 0o644)
-			own(filepath.Join(c.dir, "readme"))
-			os.Symlink("/etc/passwd", filepath.Join(c.dir, "hostlink"))
-			own(filepath.Join(c.dir, "hostlink"))
-			os.Symlink("readme", filepath.Join(c.dir, "rellink"))
-			own(filepath.Join(c.dir, "rellink"))
-			// Another user's private files, in the user's folder: the
-			// host side reads as the folder's owner, who cannot read them.
-			private := c.owner != 0
-			if private {
-				os.WriteFile(filepath.Join(c.dir, "secret"), []byte("top secret\n"), 0o600)
-				os.Chown(filepath.Join(c.dir, "secret"), int(otherUID), int(otherGID))
-				os.Mkdir(filepath.Join(c.dir, "private"), 0o700)
-				os.WriteFile(filepath.Join(c.dir, "private", "hidden"), []byte("hidden content\n"), 0o644)
-				os.Chown(filepath.Join(c.dir, "private", "hidden"), int(otherUID), int(otherGID))
-				os.Chown(filepath.Join(c.dir, "private"), int(otherUID), int(otherGID))
-			}
-			e.ok("create", "--name", name, "--template", "tiny", "--memory", "512M", "--cpus", "1", "--workspace", c.dir)
-			// The agent user reads, writes and runs there.
-			out := e.ok("exec", name, "--", "sh", "-c", "pwd; cat readme; echo made > agent.txt; cat agent.txt; id -u")
-			if want := c.dir + "\nfrom the host\nmade\n1000\n"; out != want {
-				t.Fatalf("agent in the workspace: %q, want %q", out, want)
-			}
-			// The host's symlinks are symlinks in the guest.
-			out = e.ok("exec", name, "--", "sh", "-c", "for l in hostlink rellink; do test -L $l && readlink $l; done")
-			if want := "/etc/passwd\nreadme\n"; out != want {
-				t.Errorf("the host's symlinks in the guest: %q, want %q", out, want)
-			}
-			if private {
-				out = e.ok("exec", "-u", "root", name, "--", "sh", "-c", "cat secret private/hidden 2>/dev/null; grep -r -l -e 'top secret' -e 'hidden content' . 2>/dev/null; true")
-				if strings.Contains(out, "top secret") || strings.Contains(out, "hidden content") || strings.TrimSpace(out) != "" {
-					t.Errorf("files the workspace's owner cannot read reached the guest:\n%s", out)
-				}
-			}
-			e.installTool(name, tool)
-			out = e.ok("exec", "-u", "root", name, "--", "sh", "-c", hostileScript, "sh", c.dir, guestToolPath)
-			t.Logf("guest root tried:\n%s", out)
-			if private {
-				for p, want := range map[string]string{"secret": "top secret\n", "private/hidden": "hidden content\n"} {
-					if b, err := os.ReadFile(filepath.Join(c.dir, p)); err != nil || string(b) != want {
-						t.Errorf("the other user's %s on the host: %q, %v", p, b, err)
-					}
-				}
-				os.RemoveAll(filepath.Join(c.dir, "private"))
-				os.Remove(filepath.Join(c.dir, "secret"))
-			}
-			checkWorkspaceClean(t, c.dir, c.owner)
-			for _, n := range specialNames {
-				if _, err := os.Lstat(filepath.Join(c.dir, n)); err == nil {
-					t.Errorf("the guest's special file %s was copied to the host", n)
-				}
-			}
-			for n, want := range map[string]string{"evil": "echo pwned\n", "owned": "x\n", "capped": "echo cap\n", "agent.txt": "made\n", "sgid/inherits": "x\n"} {
-				if b, err := os.ReadFile(filepath.Join(c.dir, n)); err != nil || string(b) != want {
-					t.Errorf("%s on the host: %q, %v", n, b, err)
-				}
-			}
-			// The guest's symlinks are symlinks on the host, never copies
-			// of their targets, and nothing is written through them.
-			for n, want := range map[string]string{"link": "/etc/shadow", "up": "../../../../../..", "esc": "/tmp/pdescape"} {
-				st, err := os.Lstat(filepath.Join(c.dir, n))
-				if err != nil || st.Mode()&fs.ModeSymlink == 0 {
-					t.Errorf("the guest's symlink %s on the host: %v, %v", n, st, err)
-					continue
-				}
-				if got, _ := os.Readlink(filepath.Join(c.dir, n)); got != want {
-					t.Errorf("the guest's symlink %s points to %q on the host, want %q", n, got, want)
-				}
-			}
-			if _, err := os.Lstat("/tmp/pdescape"); err == nil {
-				t.Errorf("the guest's write through its symlink made /tmp/pdescape on the host")
-			}
+			c.check(t, e.with(t), fmt.Sprintf("wsb%d", i), tool, otherUID, otherGID)
 		})
+	}
+}
+
+// boundaryCase is a workspace TestWorkspaceBoundary gives a sandbox: its
+// folder and the uid and gid that own it.
+type boundaryCase struct {
+	name  string
+	dir   string
+	owner uint32
+}
+
+// check makes sandbox name on c's folder, seeded by seed; the agent user
+// works there and sees the host's symlinks as symlinks, files its owner
+// cannot read stay out, and guest root's hostile script changes nothing
+// beyond the folder (checkHost).
+func (c boundaryCase) check(t *testing.T, e *env, name, tool string, otherUID, otherGID uint32) {
+	private := c.seed(otherUID, otherGID)
+	e.ok("create", "--name", name, "--template", "tiny", "--memory", "512M", "--cpus", "1", "--workspace", c.dir)
+	// The agent user reads, writes and runs there.
+	out := e.ok("exec", name, "--", "sh", "-c", "pwd; cat readme; echo made > agent.txt; cat agent.txt; id -u")
+	if want := c.dir + "\nfrom the host\nmade\n1000\n"; out != want {
+		t.Fatalf("agent in the workspace: %q, want %q", out, want)
+	}
+	// The host's symlinks are symlinks in the guest.
+	out = e.ok("exec", name, "--", "sh", "-c", "for l in hostlink rellink; do test -L $l && readlink $l; done")
+	if want := "/etc/passwd\nreadme\n"; out != want {
+		t.Errorf("the host's symlinks in the guest: %q, want %q", out, want)
+	}
+	if private {
+		out = e.ok("exec", "-u", "root", name, "--", "sh", "-c", "cat secret private/hidden 2>/dev/null; grep -r -l -e 'top secret' -e 'hidden content' . 2>/dev/null; true")
+		if strings.Contains(out, "top secret") || strings.Contains(out, "hidden content") || strings.TrimSpace(out) != "" {
+			t.Errorf("files the workspace's owner cannot read reached the guest:\n%s", out)
+		}
+	}
+	e.installTool(name, tool)
+	out = e.ok("exec", "-u", "root", name, "--", "sh", "-c", hostileScript, "sh", c.dir, guestToolPath)
+	t.Logf("guest root tried:\n%s", out)
+	if private {
+		for p, want := range map[string]string{"secret": "top secret\n", "private/hidden": "hidden content\n"} {
+			if b, err := os.ReadFile(filepath.Join(c.dir, p)); err != nil || string(b) != want {
+				t.Errorf("the other user's %s on the host: %q, %v", p, b, err)
+			}
+		}
+		os.RemoveAll(filepath.Join(c.dir, "private"))
+		os.Remove(filepath.Join(c.dir, "secret"))
+	}
+	c.checkHost(t, private)
+}
+
+// seed writes a file and two symlinks into c's folder, and, in a user's
+// folder, another user's private files (the host side reads as the
+// folder's owner, who cannot read them); it reports whether it did.
+func (c boundaryCase) seed(otherUID, otherGID uint32) (private bool) {
+	own := func(p string) { os.Lchown(p, int(c.owner), int(c.owner)) }
+	os.WriteFile(filepath.Join(c.dir, "readme"), []byte("from the host\n"), 0o644)
+	own(filepath.Join(c.dir, "readme"))
+	os.Symlink("/etc/passwd", filepath.Join(c.dir, "hostlink"))
+	own(filepath.Join(c.dir, "hostlink"))
+	os.Symlink("readme", filepath.Join(c.dir, "rellink"))
+	own(filepath.Join(c.dir, "rellink"))
+	private = c.owner != 0
+	if private {
+		os.WriteFile(filepath.Join(c.dir, "secret"), []byte("top secret\n"), 0o600)
+		os.Chown(filepath.Join(c.dir, "secret"), int(otherUID), int(otherGID))
+		os.Mkdir(filepath.Join(c.dir, "private"), 0o700)
+		os.WriteFile(filepath.Join(c.dir, "private", "hidden"), []byte("hidden content\n"), 0o644)
+		os.Chown(filepath.Join(c.dir, "private", "hidden"), int(otherUID), int(otherGID))
+		os.Chown(filepath.Join(c.dir, "private"), int(otherUID), int(otherGID))
+	}
+	return private
+}
+
+// checkHost checks c's folder on the host after the hostile script: clean
+// (owners, modes), the guest's special files not copied, its files and
+// symlinks as made, nothing written through a symlink.
+func (c boundaryCase) checkHost(t *testing.T, private bool) {
+	checkWorkspaceClean(t, c.dir, c.owner)
+	for _, n := range specialNames {
+		if _, err := os.Lstat(filepath.Join(c.dir, n)); err == nil {
+			t.Errorf("the guest's special file %s was copied to the host", n)
+		}
+	}
+	for n, want := range map[string]string{"evil": "echo pwned\n", "owned": "x\n", "capped": "echo cap\n", "agent.txt": "made\n", "sgid/inherits": "x\n"} {
+		if b, err := os.ReadFile(filepath.Join(c.dir, n)); err != nil || string(b) != want {
+			t.Errorf("%s on the host: %q, %v", n, b, err)
+		}
+	}
+	// The guest's symlinks are symlinks on the host, never copies
+	// of their targets, and nothing is written through them.
+	for n, want := range map[string]string{"link": "/etc/shadow", "up": "../../../../../..", "esc": "/tmp/pdescape"} {
+		st, err := os.Lstat(filepath.Join(c.dir, n))
+		if err != nil || st.Mode()&fs.ModeSymlink == 0 {
+			t.Errorf("the guest's symlink %s on the host: %v, %v", n, st, err)
+			continue
+		}
+		if got, _ := os.Readlink(filepath.Join(c.dir, n)); got != want {
+			t.Errorf("the guest's symlink %s points to %q on the host, want %q", n, got, want)
+		}
+	}
+	if _, err := os.Lstat("/tmp/pdescape"); err == nil {
+		t.Errorf("the guest's write through its symlink made /tmp/pdescape on the host")
 	}
 }
 
@@ -429,10 +452,21 @@ func TestHostStatePrivate(t *testing.T) {
 			t.Errorf("another user: %s", l)
 		}
 	}
-	// Even with a way in (the folders opened to all), the sockets check
-	// who connects: another user's connection is closed unanswered.
-	// qmp.sock and ctl.sock are QEMU's and cannot: the sandbox folder's
-	// 0700 alone keeps others out of them (probed above).
+	socketsCheckPeer(t, e, dir, uid, gid)
+	noPermissionForOthers(t, append([]string{dir, cold, ck}, shared...))
+	if st, err := os.Stat(e.home); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("PADDOCK_HOME mode: %v %v", st.Mode(), err)
+	}
+	if out := e.ok("exec", "priv", "--", "echo", "still"); out != "still\n" {
+		t.Errorf("after the probes: %q", out)
+	}
+}
+
+// socketsCheckPeer: even with a way in (the folders opened to all), the
+// sockets check who connects: another user's connection is closed
+// unanswered. qmp.sock and ctl.sock are QEMU's and cannot: the sandbox
+// folder's 0700 alone keeps others out of them.
+func socketsCheckPeer(t *testing.T, e *env, dir string, uid, gid uint32) {
 	for _, d := range []string{e.home, filepath.Join(e.home, "sandboxes"), dir} {
 		os.Chmod(d, 0o755)
 	}
@@ -440,7 +474,7 @@ func TestHostStatePrivate(t *testing.T) {
 	for _, s := range socks {
 		os.Chmod(s, 0o777)
 	}
-	lines = runProbe(t, uid, gid, [][2]string{{"connect", socks[0]}, {"connect", socks[1]}})
+	lines := runProbe(t, uid, gid, [][2]string{{"connect", socks[0]}, {"connect", socks[1]}})
 	for _, s := range socks {
 		os.Chmod(s, 0o700)
 	}
@@ -452,10 +486,13 @@ func TestHostStatePrivate(t *testing.T) {
 	for _, d := range []string{e.home, filepath.Join(e.home, "sandboxes"), dir} {
 		os.Chmod(d, 0o700)
 	}
-	// No file or folder of the sandboxes, the checkpoint, the templates or
-	// the cache gives others any permission. Root filesystems being built
-	// and downloads under way (another test's) are skipped.
-	for _, root := range append([]string{dir, cold, ck}, shared...) {
+}
+
+// noPermissionForOthers: no file or folder under roots gives others any
+// permission. Root filesystems being built and downloads under way
+// (another test's) are skipped.
+func noPermissionForOthers(t *testing.T, roots []string) {
+	for _, root := range roots {
 		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return nil
@@ -469,12 +506,6 @@ func TestHostStatePrivate(t *testing.T) {
 			}
 			return nil
 		})
-	}
-	if st, err := os.Stat(e.home); err != nil || st.Mode().Perm() != 0o700 {
-		t.Errorf("PADDOCK_HOME mode: %v %v", st.Mode(), err)
-	}
-	if out := e.ok("exec", "priv", "--", "echo", "still"); out != "still\n" {
-		t.Errorf("after the probes: %q", out)
 	}
 }
 

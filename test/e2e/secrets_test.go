@@ -77,6 +77,14 @@ func startUpstream(t testing.TB, th *testHost, pki testPKI, h http.Handler) {
 	t.Cleanup(srv.Close)
 }
 
+// The secret values TestSecretInjection sets. secretControl is passed with
+// -e, into the VM on purpose: the scan for values must find it, or it
+// proves nothing.
+const (
+	secretV1, secretV2, secretOther = "s3cr3t-value-one", "s3cr3t-value-two", "other-secret-value"
+	secretControl                   = "control-value-in-the-vm"
+)
+
 // TestSecretInjection: a bound secret's value reaches its host in place of
 // the placeholder, over HTTP/2 and HTTP/1.1, for HEAD and across a
 // redirect; the placeholder bound for another host is refused before it
@@ -90,12 +98,8 @@ func TestSecretInjection(t *testing.T) {
 	up := &upstream{}
 	startUpstream(t, th, pki, up)
 
-	const v1, v2, other = "s3cr3t-value-one", "s3cr3t-value-two", "other-secret-value"
-	// control is passed with -e, into the VM on purpose: the scan below
-	// must find it, or it proves nothing.
-	const control = "control-value-in-the-vm"
-	e.runOK(v1+"\n", "secret", "set", "t", "--host", "api.test", "--header", "X-Api-Key", "--stdin")
-	e.runOK(other+"\n", "secret", "set", "o", "--host", "other.test", "--header", "X-Api-Key", "--stdin")
+	e.runOK(secretV1+"\n", "secret", "set", "t", "--host", "api.test", "--header", "X-Api-Key", "--stdin")
+	e.runOK(secretOther+"\n", "secret", "set", "o", "--host", "other.test", "--header", "X-Api-Key", "--stdin")
 	e.ok("secret", "set", "f", "--host", "fail.test", "--header", "X-Api-Key", "--command", "echo no token here >&2; exit 3")
 
 	if _, errs, code := e.run("create", "--name", "bad", "--secret", "nosuch"); code == 0 || !strings.Contains(errs, `no secret named "nosuch"`) {
@@ -106,7 +110,7 @@ func TestSecretInjection(t *testing.T) {
 	}
 
 	e.ok("create", "--name", "sec", "--template", "debian", "--memory", "1G", "--cpus", "1", "--workspace", e.ws,
-		"--secret", "t", "--secret", "o", "--secret", "f", "-e", "CONTROL="+control,
+		"--secret", "t", "--secret", "o", "--secret", "f", "-e", "CONTROL="+secretControl,
 		"--policy", "deny-all", "--allow-host", "api.test", "--allow-host", "other.test", "--allow-host", "fail.test",
 		"--add-host", "api.test:"+th.addr, "--add-host", "other.test:"+th.addr, "--add-host", "fail.test:"+th.addr,
 		"--allow-cidr", th.addr+"/32")
@@ -115,127 +119,162 @@ func TestSecretInjection(t *testing.T) {
 	if !regexp.MustCompile(`^paddock-secret-t-[0-9a-f]{24}$`).MatchString(placeholder) {
 		t.Fatalf("$T in the guest is %q, want the placeholder", placeholder)
 	}
-	curl := func(args string) string {
-		return strings.TrimSpace(e.sh("sec", `curl -sS -o /dev/null -w '%{http_code} %{http_version}\n' `+args+` 2>&1; true`))
-	}
-	expect := func(t *testing.T, what string, got []seenRequest, want ...seenRequest) {
-		t.Helper()
-		if len(got) != len(want) {
-			t.Fatalf("%s: upstream saw %+v, want %+v", what, got, want)
-		}
-		for i := range want {
-			g, w := got[i], want[i]
-			if g.Host != w.Host || g.Method != w.Method || g.Path != w.Path || g.Key != w.Key || (w.Proto != "" && g.Proto != w.Proto) {
-				t.Fatalf("%s: request %d: upstream saw %+v, want %+v", what, i, g, w)
-			}
-		}
-	}
 
-	t.Run("HTTP/2 carries the value in place of the placeholder", func(t *testing.T) {
-		if out := curl(`-H "X-Api-Key: $T" https://api.test/echo`); out != "200 2" {
-			t.Fatalf("curl: %q, want 200 over HTTP/2", out)
+	sb := &secretBox{e: e, up: up, placeholder: placeholder}
+	t.Run("HTTP/2 carries the value in place of the placeholder", sb.http2)
+	t.Run("HTTP/1.1, HEAD and a redirect keep it", sb.http11)
+	t.Run("a request without the header gets it set", sb.headerSet)
+	t.Run("the placeholder sent to another host is refused before it leaves", sb.otherHost)
+	t.Run("a changed secret counts at the next request", sb.changed)
+	t.Run("a failing command answers 502 and sends nothing", sb.failingCommand)
+	t.Run("policy show, inspect and policy log name the secrets, never a value", sb.named)
+	t.Run("no value in any file of the sandbox or its checkpoint", sb.noValue)
+}
+
+// secretBox is TestSecretInjection's sandbox, which every subtest uses.
+type secretBox struct {
+	e           *env
+	up          *upstream
+	placeholder string
+}
+
+func (sb *secretBox) http2(t *testing.T) {
+	if out := sb.curl(`-H "X-Api-Key: $T" https://api.test/echo`); out != "200 2" {
+		t.Fatalf("curl: %q, want 200 over HTTP/2", out)
+	}
+	expectRequests(t, "h2", sb.up.take(), seenRequest{Host: "api.test", Method: "GET", Path: "/echo", Proto: "HTTP/2.0", Key: secretV1})
+}
+
+func (sb *secretBox) http11(t *testing.T) {
+	if out := sb.curl(`--http1.1 -H "X-Api-Key: $T" https://api.test/echo`); out != "200 1.1" {
+		t.Fatalf("curl --http1.1: %q", out)
+	}
+	if out := sb.curl(`-I -H "X-Api-Key: $T" https://api.test/echo`); out != "200 2" {
+		t.Fatalf("curl -I: %q", out)
+	}
+	if out := sb.curl(`-L -H "X-Api-Key: $T" https://api.test/redirect`); out != "200 2" {
+		t.Fatalf("curl -L: %q", out)
+	}
+	expectRequests(t, "h1, HEAD, redirect", sb.up.take(),
+		seenRequest{Host: "api.test", Method: "GET", Path: "/echo", Proto: "HTTP/1.1", Key: secretV1},
+		seenRequest{Host: "api.test", Method: "HEAD", Path: "/echo", Key: secretV1},
+		seenRequest{Host: "api.test", Method: "GET", Path: "/redirect", Key: secretV1},
+		seenRequest{Host: "api.test", Method: "GET", Path: "/echo", Key: secretV1})
+}
+
+func (sb *secretBox) headerSet(t *testing.T) {
+	if out := sb.curl(`https://api.test/echo`); out != "200 2" {
+		t.Fatalf("curl: %q", out)
+	}
+	expectRequests(t, "no header", sb.up.take(), seenRequest{Host: "api.test", Method: "GET", Path: "/echo", Key: secretV1})
+}
+
+func (sb *secretBox) otherHost(t *testing.T) {
+	e := sb.e
+	out := strings.TrimSpace(e.sh("sec", `curl -sS -H "X-Api-Key: $T" https://other.test/echo; true`))
+	if !strings.Contains(out, "not for other.test") {
+		t.Fatalf("curl to other.test with t's placeholder: %q", out)
+	}
+	if got := sb.up.take(); len(got) != 0 {
+		t.Fatalf("upstream saw %+v", got)
+	}
+}
+
+func (sb *secretBox) changed(t *testing.T) {
+	e := sb.e
+	e.runOK(secretV2+"\n", "secret", "set", "t", "--host", "api.test", "--header", "X-Api-Key", "--stdin")
+	if out := sb.curl(`-H "X-Api-Key: $T" https://api.test/echo`); out != "200 2" {
+		t.Fatalf("curl: %q", out)
+	}
+	expectRequests(t, "after set", sb.up.take(), seenRequest{Host: "api.test", Method: "GET", Path: "/echo", Key: secretV2})
+	if p := strings.TrimSpace(e.sh("sec", `printf %s "$T"`)); p != sb.placeholder {
+		t.Fatalf("the placeholder changed with the value: %q, was %q", p, sb.placeholder)
+	}
+}
+
+func (sb *secretBox) failingCommand(t *testing.T) {
+	e := sb.e
+	out := strings.TrimSpace(e.sh("sec", `curl -sS -w '\n%{http_code}' https://fail.test/echo; true`))
+	if !strings.HasSuffix(out, "502") || !strings.Contains(out, "secret f") {
+		t.Fatalf("curl to fail.test: %q", out)
+	}
+	if got := sb.up.take(); len(got) != 0 {
+		t.Fatalf("upstream saw %+v", got)
+	}
+}
+
+func (sb *secretBox) named(t *testing.T) {
+	e := sb.e
+	if out := e.ok("policy", "show", "sec"); !strings.Contains(out, "#   t: api.test (guest variable T)") {
+		t.Fatalf("policy show:\n%s", out)
+	}
+	var info struct {
+		Secrets []struct{ Name string } `json:"secrets"`
+	}
+	json.Unmarshal([]byte(e.ok("inspect", "sec")), &info)
+	if len(info.Secrets) != 3 || info.Secrets[0].Name != "t" {
+		t.Fatalf("inspect secrets: %+v", info.Secrets)
+	}
+	log := e.ok("policy", "log", "--json", "sec")
+	injected, refused := false, false
+	for _, line := range strings.Split(log, "\n") {
+		var r struct {
+			Event, Name, Verdict string
+			Secrets              []string
 		}
-		expect(t, "h2", up.take(), seenRequest{Host: "api.test", Method: "GET", Path: "/echo", Proto: "HTTP/2.0", Key: v1})
-	})
-	t.Run("HTTP/1.1, HEAD and a redirect keep it", func(t *testing.T) {
-		if out := curl(`--http1.1 -H "X-Api-Key: $T" https://api.test/echo`); out != "200 1.1" {
-			t.Fatalf("curl --http1.1: %q", out)
+		if json.Unmarshal([]byte(line), &r) != nil || r.Event != "request" {
+			continue
 		}
-		if out := curl(`-I -H "X-Api-Key: $T" https://api.test/echo`); out != "200 2" {
-			t.Fatalf("curl -I: %q", out)
+		if r.Verdict == "allow" && len(r.Secrets) == 1 && r.Secrets[0] == "t" {
+			injected = true
 		}
-		if out := curl(`-L -H "X-Api-Key: $T" https://api.test/redirect`); out != "200 2" {
-			t.Fatalf("curl -L: %q", out)
+		if r.Verdict == "deny" && r.Name == "other.test" {
+			refused = true
 		}
-		expect(t, "h1, HEAD, redirect", up.take(),
-			seenRequest{Host: "api.test", Method: "GET", Path: "/echo", Proto: "HTTP/1.1", Key: v1},
-			seenRequest{Host: "api.test", Method: "HEAD", Path: "/echo", Key: v1},
-			seenRequest{Host: "api.test", Method: "GET", Path: "/redirect", Key: v1},
-			seenRequest{Host: "api.test", Method: "GET", Path: "/echo", Key: v1})
-	})
-	t.Run("a request without the header gets it set", func(t *testing.T) {
-		if out := curl(`https://api.test/echo`); out != "200 2" {
-			t.Fatalf("curl: %q", out)
+	}
+	if !injected || !refused {
+		t.Fatalf("policy log: injected %v, refused %v:\n%s", injected, refused, log)
+	}
+}
+
+func (sb *secretBox) noValue(t *testing.T) {
+	e := sb.e
+	// The guest reads its copy of the variable into memory.
+	e.sh("sec", `printf %s "$CONTROL" >/dev/null`)
+	e.ok("checkpoint", "sec", "sec-ck")
+	var files []string
+	for _, dir := range []string{filepath.Join(e.home, "sandboxes"), filepath.Join(e.home, "checkpoints")} {
+		found := filesHolding(t, dir, secretV1, secretV2, secretOther)
+		if len(found) > 0 {
+			t.Errorf("files holding a secret's value: %q", found)
 		}
-		expect(t, "no header", up.take(), seenRequest{Host: "api.test", Method: "GET", Path: "/echo", Key: v1})
-	})
-	t.Run("the placeholder sent to another host is refused before it leaves", func(t *testing.T) {
-		out := strings.TrimSpace(e.sh("sec", `curl -sS -H "X-Api-Key: $T" https://other.test/echo; true`))
-		if !strings.Contains(out, "not for other.test") {
-			t.Fatalf("curl to other.test with t's placeholder: %q", out)
+		files = append(files, filesHolding(t, dir, secretControl)...)
+	}
+	if !slices.ContainsFunc(files, func(f string) bool { return strings.HasSuffix(f, "/config.json") }) ||
+		!slices.ContainsFunc(files, func(f string) bool { return strings.Contains(f, "checkpoints/sec-ck/") }) {
+		t.Fatalf("the -e control value was found only in %q: the scan does not see config.json or the checkpoint", files)
+	}
+}
+
+// curl runs curl in the sandbox with args and gives its status and HTTP
+// version, or its error.
+func (sb *secretBox) curl(args string) string {
+	return strings.TrimSpace(sb.e.sh("sec", `curl -sS -o /dev/null -w '%{http_code} %{http_version}\n' `+args+` 2>&1; true`))
+}
+
+// expectRequests fails unless the upstream saw exactly want (what names
+// the case).
+func expectRequests(t *testing.T, what string, got []seenRequest, want ...seenRequest) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: upstream saw %+v, want %+v", what, got, want)
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.Host != w.Host || g.Method != w.Method || g.Path != w.Path || g.Key != w.Key || (w.Proto != "" && g.Proto != w.Proto) {
+			t.Fatalf("%s: request %d: upstream saw %+v, want %+v", what, i, g, w)
 		}
-		if got := up.take(); len(got) != 0 {
-			t.Fatalf("upstream saw %+v", got)
-		}
-	})
-	t.Run("a changed secret counts at the next request", func(t *testing.T) {
-		e.runOK(v2+"\n", "secret", "set", "t", "--host", "api.test", "--header", "X-Api-Key", "--stdin")
-		if out := curl(`-H "X-Api-Key: $T" https://api.test/echo`); out != "200 2" {
-			t.Fatalf("curl: %q", out)
-		}
-		expect(t, "after set", up.take(), seenRequest{Host: "api.test", Method: "GET", Path: "/echo", Key: v2})
-		if p := strings.TrimSpace(e.sh("sec", `printf %s "$T"`)); p != placeholder {
-			t.Fatalf("the placeholder changed with the value: %q, was %q", p, placeholder)
-		}
-	})
-	t.Run("a failing command answers 502 and sends nothing", func(t *testing.T) {
-		out := strings.TrimSpace(e.sh("sec", `curl -sS -w '\n%{http_code}' https://fail.test/echo; true`))
-		if !strings.HasSuffix(out, "502") || !strings.Contains(out, "secret f") {
-			t.Fatalf("curl to fail.test: %q", out)
-		}
-		if got := up.take(); len(got) != 0 {
-			t.Fatalf("upstream saw %+v", got)
-		}
-	})
-	t.Run("policy show, inspect and policy log name the secrets, never a value", func(t *testing.T) {
-		if out := e.ok("policy", "show", "sec"); !strings.Contains(out, "#   t: api.test (guest variable T)") {
-			t.Fatalf("policy show:\n%s", out)
-		}
-		var info struct {
-			Secrets []struct{ Name string } `json:"secrets"`
-		}
-		json.Unmarshal([]byte(e.ok("inspect", "sec")), &info)
-		if len(info.Secrets) != 3 || info.Secrets[0].Name != "t" {
-			t.Fatalf("inspect secrets: %+v", info.Secrets)
-		}
-		log := e.ok("policy", "log", "--json", "sec")
-		injected, refused := false, false
-		for _, line := range strings.Split(log, "\n") {
-			var r struct {
-				Event, Name, Verdict string
-				Secrets              []string
-			}
-			if json.Unmarshal([]byte(line), &r) != nil || r.Event != "request" {
-				continue
-			}
-			if r.Verdict == "allow" && len(r.Secrets) == 1 && r.Secrets[0] == "t" {
-				injected = true
-			}
-			if r.Verdict == "deny" && r.Name == "other.test" {
-				refused = true
-			}
-		}
-		if !injected || !refused {
-			t.Fatalf("policy log: injected %v, refused %v:\n%s", injected, refused, log)
-		}
-	})
-	t.Run("no value in any file of the sandbox or its checkpoint", func(t *testing.T) {
-		// The guest reads its copy of the variable into memory.
-		e.sh("sec", `printf %s "$CONTROL" >/dev/null`)
-		e.ok("checkpoint", "sec", "sec-ck")
-		var files []string
-		for _, dir := range []string{filepath.Join(e.home, "sandboxes"), filepath.Join(e.home, "checkpoints")} {
-			found := filesHolding(t, dir, v1, v2, other)
-			if len(found) > 0 {
-				t.Errorf("files holding a secret's value: %q", found)
-			}
-			files = append(files, filesHolding(t, dir, control)...)
-		}
-		if !slices.ContainsFunc(files, func(f string) bool { return strings.HasSuffix(f, "/config.json") }) ||
-			!slices.ContainsFunc(files, func(f string) bool { return strings.Contains(f, "checkpoints/sec-ck/") }) {
-			t.Fatalf("the -e control value was found only in %q: the scan does not see config.json or the checkpoint", files)
-		}
-	})
+	}
 }
 
 // filesHolding returns the files under dir that hold any of values.

@@ -56,6 +56,61 @@ type wsRecord struct {
 // Needs root and the debian template.
 func BenchmarkWorkspace(b *testing.B) {
 	e := newEnv(b, "debian")
+	w := &wsBench{b: b, e: e}
+	big := w.repos()
+	w.initialCopy(big)
+	w.hostTools()
+	// In the guest: the synced workspace and a copy outside it.
+	w.create("wsbench", e.ws)
+	e.installTool("wsbench", buildWsTool(b))
+	w.guestProbe()
+	w.unpackAndRemove()
+
+	// The sync latency, both ways, outside any exec.
+	g2h, h2g := e.syncLatency("wsbench", 11)
+	w.add("sync latency, a guest edit until the host sees it", "", "guest->host", "ms", g2h)
+	w.add("sync latency, a host edit until the guest sees it", "", "host->guest", "ms", h2g)
+
+	res := map[string]any{
+		"when":         time.Now().UTC().Format(time.RFC3339),
+		"host":         hostCPU(),
+		"template":     "debian, 2 cpus, 2G",
+		"repositories": map[string]string{"paddock": "a git clone of this repository", "big": "generated: 10,000 files in 200 folders, one commit"},
+		"measurements": w.recs,
+	}
+	js, _ := json.MarshalIndent(res, "", "  ")
+	os.MkdirAll("../../docs/bench", 0o755)
+	if err := os.WriteFile("../../docs/bench/workspace.json", append(js, '\n'), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for _, r := range w.recs {
+		b.Logf("%-55s %-8s %-16s median %8.1f %s", r.What, r.Repo, r.Where, r.Median, r.Unit)
+	}
+	for b.Loop() {
+	}
+}
+
+// wsBench is BenchmarkWorkspace's state: its paddock and the measurements
+// so far.
+type wsBench struct {
+	b    *testing.B
+	e    *env
+	recs []wsRecord
+}
+
+func (w *wsBench) add(what, repo, where, unit string, v []float64) {
+	w.recs = append(w.recs, wsRecord{what, repo, where, unit, v, median(v)})
+}
+
+func (w *wsBench) create(name, ws string) {
+	w.e.ok("create", "--name", name, "--template", "debian", "--memory", "2G", "--cpus", "2", "--workspace", ws)
+}
+
+// repos puts into the workspace a git clone of this repository
+// (paddock) and a generated one of 10,000 files (big), owned by the
+// workspace's owner; it returns big's folder.
+func (w *wsBench) repos() string {
+	b, e := w.b, w.e
 	repo, _ := filepath.Abs("../..")
 	git := func(dir string, args ...string) {
 		cmd := exec.Command("git", args...)
@@ -81,35 +136,36 @@ func BenchmarkWorkspace(b *testing.B) {
 	if out, err := exec.Command("chown", "-R", "--reference", e.ws, e.ws).CombinedOutput(); err != nil {
 		b.Fatalf("chown: %v: %s", err, out)
 	}
-	create := func(name, ws string) {
-		e.ok("create", "--name", name, "--template", "debian", "--memory", "2G", "--cpus", "2", "--workspace", ws)
-	}
-	var recs []wsRecord
-	add := func(what, repo, where, unit string, v []float64) {
-		recs = append(recs, wsRecord{what, repo, where, unit, v, median(v)})
-	}
+	return big
+}
 
-	// The initial copy: the saved VM is made first, on an empty folder,
-	// so each create only restores it and copies.
+// initialCopy times creates on big until the first exec has run.
+func (w *wsBench) initialCopy(big string) {
+	b, e := w.b, w.e
+	// The saved VM is made first, on an empty folder, so each create
+	// only restores it and copies.
 	empty := b.TempDir()
 	os.Chmod(empty, 0o755)
-	create("wswarm", empty)
+	w.create("wswarm", empty)
 	e.ok("rm", "-f", "wswarm")
 	var copyMs, createMs []float64
 	for i := range 3 {
 		name := fmt.Sprintf("wscopy%d", i)
 		t0 := time.Now()
-		create(name, big)
+		w.create(name, big)
 		t1 := time.Now()
 		e.ok("exec", name, "--", "true")
 		createMs = append(createMs, float64(t1.Sub(t0).Milliseconds()))
 		copyMs = append(copyMs, float64(time.Since(t0).Milliseconds()))
 		e.ok("rm", "-f", name)
 	}
-	add("create until the first exec has run (initial copy)", "big", "guest-workspace", "ms", copyMs)
-	add("create returns (initial copy)", "big", "guest-workspace", "ms", createMs)
+	w.add("create until the first exec has run (initial copy)", "big", "guest-workspace", "ms", copyMs)
+	w.add("create returns (initial copy)", "big", "guest-workspace", "ms", createMs)
+}
 
-	// git status and grep -r on the host.
+// hostTools times git status and grep -r on the host.
+func (w *wsBench) hostTools() {
+	b, e := w.b, w.e
 	for _, r := range []string{"paddock", "big"} {
 		dir := filepath.Join(e.ws, r)
 		for _, c := range []struct {
@@ -129,13 +185,15 @@ func BenchmarkWorkspace(b *testing.B) {
 					v = append(v, float64(time.Since(t0).Microseconds())/1000)
 				}
 			}
-			add(c.what, r, "host", "ms", v)
+			w.add(c.what, r, "host", "ms", v)
 		}
 	}
+}
 
-	// In the guest: the synced workspace and a copy outside it.
-	create("wsbench", e.ws)
-	e.installTool("wsbench", buildWsTool(b))
+// guestProbe runs workspaceProbe in wsbench: the synced workspace and a
+// copy outside it.
+func (w *wsBench) guestProbe() {
+	b, e := w.b, w.e
 	out, errs, code := e.runIn(workspaceProbe, "exec", "-i", "-u", "root", "-w", "/", "wsbench", "--", "sh", "-c", "cat > /var/tmp/probe.sh")
 	if code != 0 {
 		b.Fatalf("copy the probe: exit %d %s%s", code, out, errs)
@@ -159,13 +217,16 @@ func BenchmarkWorkspace(b *testing.B) {
 		samples[k] = append(samples[k], ms)
 	}
 	for _, k := range order {
-		add(k[0], k[1], k[2], "ms", samples[k])
+		w.add(k[0], k[1], k[2], "ms", samples[k])
 	}
+}
 
-	// A write-heavy step, as npm ci is: unpack the 10,000-file repository
-	// (40 MB) into the workspace and into the guest's disk, timed around
-	// the exec, which returns once the workspace's new files are on the
-	// host; then remove it again (also synced).
+// unpackAndRemove times a write-heavy step, as npm ci is: unpack the
+// 10,000-file repository (40 MB) into the workspace and into the guest's
+// disk, timed around the exec, which returns once the workspace's new
+// files are on the host; then remove it again (also synced).
+func (w *wsBench) unpackAndRemove() {
+	e := w.e
 	e.ok("exec", "-u", "root", "-w", "/", "wsbench", "--", "tar", "-cf", "/var/tmp/big.tar", "-C", e.ws, "big")
 	for _, where := range []struct{ name, dir string }{{"guest-workspace", e.ws}, {"guest-disk", "/var/tmp"}} {
 		var unpack, remove []float64
@@ -178,30 +239,7 @@ func BenchmarkWorkspace(b *testing.B) {
 			e.ok("exec", "wsbench", "--", "rm", "-rf", dir)
 			remove = append(remove, float64(time.Since(t0).Milliseconds()))
 		}
-		add("unpack 10,000 files (tar -x), until the exec returns", "big", where.name, "ms", unpack)
-		add("remove them (rm -rf), until the exec returns", "big", where.name, "ms", remove)
-	}
-
-	// The sync latency, both ways, outside any exec.
-	g2h, h2g := e.syncLatency("wsbench", 11)
-	add("sync latency, a guest edit until the host sees it", "", "guest->host", "ms", g2h)
-	add("sync latency, a host edit until the guest sees it", "", "host->guest", "ms", h2g)
-
-	res := map[string]any{
-		"when":         time.Now().UTC().Format(time.RFC3339),
-		"host":         hostCPU(),
-		"template":     "debian, 2 cpus, 2G",
-		"repositories": map[string]string{"paddock": "a git clone of this repository", "big": "generated: 10,000 files in 200 folders, one commit"},
-		"measurements": recs,
-	}
-	js, _ := json.MarshalIndent(res, "", "  ")
-	os.MkdirAll("../../docs/bench", 0o755)
-	if err := os.WriteFile("../../docs/bench/workspace.json", append(js, '\n'), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	for _, r := range recs {
-		b.Logf("%-55s %-8s %-16s median %8.1f %s", r.What, r.Repo, r.Where, r.Median, r.Unit)
-	}
-	for b.Loop() {
+		w.add("unpack 10,000 files (tar -x), until the exec returns", "big", where.name, "ms", unpack)
+		w.add("remove them (rm -rf), until the exec returns", "big", where.name, "ms", remove)
 	}
 }
