@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
 	"github.com/paddock-dev/paddock/internal/sandbox"
@@ -79,7 +81,9 @@ func (t *tools) exec(ctx context.Context, req *mcp.CallToolRequest, in execIn) (
 	out := execOut{Stdout: stdout.String(), Stderr: stderr.String(), ExitCode: exit.Code}
 	var notes []string
 	switch {
-	case err != nil && runCtx.Err() != nil && ctx.Err() == nil:
+	case err != nil && ctx.Err() == nil && (runCtx.Err() != nil || status.Code(err) == codes.DeadlineExceeded):
+		// The supervisor may end the stream at the deadline it was sent
+		// a moment before runCtx's own timer fires.
 		out.ExitCode, out.TimedOut = -1, true
 		notes = append(notes, fmt.Sprintf("killed after timeout_s %d: raise timeout_s, or run it in the background (nohup CMD >log 2>&1 &) and read the log", int(timeout.Seconds())))
 	case err != nil:

@@ -328,7 +328,7 @@ func TestKilledSupervisorIsExplainedAndRemovable(t *testing.T) {
 	syscall.Kill(info.SupervisorPid, syscall.SIGKILL)
 	waitFor(t, "qemu to die with its supervisor", 10*time.Second, func() bool { return !processAlive(info.QEMUPid) })
 	ls := e.ok("ls")
-	if !regexp.MustCompile(`(?m)^victim\s+broken: the supervisor died`).MatchString(ls) {
+	if !regexp.MustCompile(`(?m)^victim\s+broken\s`).MatchString(ls) || !regexp.MustCompile(`(?m)^victim: the supervisor died`).MatchString(ls) {
 		t.Fatalf("ls does not explain the dead supervisor:\n%s", ls)
 	}
 	e.ok("rm", "victim")
@@ -450,7 +450,9 @@ func TestKilledCLIDuringCreateIsExplainedAndRemovable(t *testing.T) {
 		// Whatever the moment, ls explains the sandbox (or it was never
 		// made) and rm -f leaves nothing of it.
 		ls := e.ok("ls")
-		if strings.Contains(ls, name) && !regexp.MustCompile(`(?m)^`+name+`\s+(running|starting|created|broken: incomplete create)`).MatchString(ls) {
+		explained := regexp.MustCompile(`(?m)^`+name+`\s+(running|starting|created)\s`).MatchString(ls) ||
+			regexp.MustCompile(`(?m)^`+name+`\s+broken\s`).MatchString(ls) && regexp.MustCompile(`(?m)^`+name+`: incomplete create`).MatchString(ls)
+		if strings.Contains(ls, name) && !explained {
 			t.Fatalf("after killing create at %s, ls says:\n%s", delay, ls)
 		}
 		if _, err := os.Stat(filepath.Join(e.home, "sandboxes", name)); err == nil {
