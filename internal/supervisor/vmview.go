@@ -278,9 +278,13 @@ func userNamespace(m idMap) (*os.File, error) {
 
 // pausedChild clones this process into new namespaces (flags) as a child
 // that waits for SIGKILL. The child runs nothing of the Go runtime: after
-// the clone it only makes raw pause calls, as a forked child does before
-// its exec (syscall.forkAndExecInChild).
+// the clone it only makes raw calls, as a forked child does before its
+// exec (syscall.forkAndExecInChild). It shares every descriptor of this
+// process, the sandbox's run lock included, so it must not outlive it: it
+// dies with its parent (PR_SET_PDEATHSIG), and exits at once if the parent
+// is already gone.
 func pausedChild(flags uintptr) (int, error) {
+	parent := uintptr(syscall.Getpid())
 	syscall.ForkLock.Lock()
 	pid, _, errno := syscall.RawSyscall6(syscall.SYS_CLONE, flags|uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
 	if errno != 0 {
@@ -288,6 +292,10 @@ func pausedChild(flags uintptr) (int, error) {
 		return 0, errno
 	}
 	if pid == 0 {
+		syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0)
+		if ppid, _, _ := syscall.RawSyscall(syscall.SYS_GETPPID, 0, 0, 0); ppid != parent {
+			syscall.RawSyscall(syscall.SYS_EXIT, 0, 0, 0)
+		}
 		for {
 			syscall.RawSyscall(syscall.SYS_PAUSE, 0, 0, 0)
 		}
