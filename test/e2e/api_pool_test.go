@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -31,11 +33,14 @@ func (e *env) list() []poolInfo {
 	return out
 }
 
-// idlePool returns the running idle pool members of template.
+// idlePool returns the idle pool members of template that are ready to
+// claim: running, and warmed up (serve offers a member once its warm-up
+// exec, which the exec audit log records, has ended).
 func (e *env) idlePool(template string) []string {
 	var names []string
 	for _, s := range e.list() {
-		if s.Pool == template && s.State == "running" {
+		st, err := os.Stat(filepath.Join(e.home, "sandboxes", s.Name, "exec.jsonl"))
+		if s.Pool == template && s.State == "running" && err == nil && st.Size() > 0 {
 			names = append(names, s.Name)
 		}
 	}
