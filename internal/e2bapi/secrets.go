@@ -108,10 +108,13 @@ func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request, key string
 
 // boundSecrets checks that key owns every secret a create binds.
 func (s *Server) boundSecrets(key string, names []string) error {
-	st := s.secrets()
+	found, _, err := s.secrets().Lookup(names)
+	if err != nil {
+		return err
+	}
 	var errs []error
 	for _, n := range names {
-		if d, err := st.Get(n); err != nil || d.Owner != key {
+		if !slices.ContainsFunc(found, func(d secret.Definition) bool { return d.Name == n && d.Owner == key }) {
 			errs = append(errs, fmt.Errorf("no secret named %q for this key (POST /secrets sets one)", n))
 		}
 	}

@@ -157,10 +157,9 @@ func (m *Manager) forkOptions(o CreateOptions) (CreateOptions, error) {
 	o.Env = append(append([]string(nil), src.Env...), o.Env...)
 	// The checkpoint's processes hold its secrets' placeholders: the fork
 	// keeps the bindings the store still has.
-	st := secret.Open(m.Home)
-	for _, n := range src.Secrets {
-		if _, err := st.Get(n); err == nil {
-			o.Secrets = append(o.Secrets, n)
+	if kept, _, err := secret.Open(m.Home).Lookup(src.Secrets); err == nil {
+		for _, d := range kept {
+			o.Secrets = append(o.Secrets, d.Name)
 		}
 	}
 	if o.User == "" {

@@ -12,20 +12,22 @@ import (
 // validateSecrets checks that every name is a secret in the store and
 // binds them to cfg, each once, in the order given.
 func (m *Manager) validateSecrets(names []string, cfg *store.SandboxConfig) error {
-	if len(names) == 0 {
-		return nil
-	}
-	st := secret.Open(m.Home)
-	var errs []error
+	var unique []string
 	for _, n := range names {
-		if slices.Contains(cfg.Secrets, n) {
-			continue
+		if !slices.Contains(unique, n) {
+			unique = append(unique, n)
 		}
-		if _, err := st.Get(n); err != nil {
-			errs = append(errs, fmt.Errorf("--secret %s: %w", n, err))
-			continue
-		}
-		cfg.Secrets = append(cfg.Secrets, n)
+	}
+	found, missing, err := secret.Open(m.Home).Lookup(unique)
+	if err != nil {
+		return fmt.Errorf("--secret: %w", err)
+	}
+	var errs []error
+	for _, n := range missing {
+		errs = append(errs, fmt.Errorf("--secret %s: %w", n, secret.NotFound(n)))
+	}
+	for _, d := range found {
+		cfg.Secrets = append(cfg.Secrets, d.Name)
 	}
 	return errors.Join(errs...)
 }
@@ -44,15 +46,15 @@ type BoundSecret struct {
 // BoundSecrets describes the secrets bound to cfg as the store has them
 // now.
 func (m *Manager) BoundSecrets(cfg store.SandboxConfig) []BoundSecret {
-	st := secret.Open(m.Home)
+	found, _, _ := secret.Open(m.Home).Lookup(cfg.Secrets)
 	var out []BoundSecret
 	for _, n := range cfg.Secrets {
-		d, err := st.Get(n)
-		if err != nil {
+		i := slices.IndexFunc(found, func(d secret.Definition) bool { return d.Name == n })
+		if i < 0 {
 			out = append(out, BoundSecret{Name: n, Missing: true})
 			continue
 		}
-		out = append(out, BoundSecret{Name: n, Env: d.Env, Hosts: d.Hosts()})
+		out = append(out, BoundSecret{Name: n, Env: found[i].Env, Hosts: found[i].Hosts()})
 	}
 	return out
 }

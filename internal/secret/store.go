@@ -165,6 +165,27 @@ func (s *Store) List() ([]Definition, error) {
 	return out, nil
 }
 
+// Lookup returns, from one read of the store, the definitions of the
+// names it has, in the order given, and the names it lacks.
+func (s *Store) Lookup(names []string) (found []Definition, missing []string, err error) {
+	if len(names) == 0 {
+		return nil, nil, nil
+	}
+	f, err := s.read()
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, n := range names {
+		i := slices.IndexFunc(f.Secrets, func(r record) bool { return r.Name == n })
+		if i < 0 {
+			missing = append(missing, n)
+			continue
+		}
+		found = append(found, f.Secrets[i].Definition)
+	}
+	return found, missing, nil
+}
+
 // Get returns the definition of secret name.
 func (s *Store) Get(name string) (Definition, error) {
 	r, err := s.record(name)
@@ -214,6 +235,9 @@ func (s *Store) record(name string) (record, error) {
 	}
 	return f.Secrets[i], nil
 }
+
+// NotFound is the error for a secret the store does not have.
+func NotFound(name string) error { return errNotFound(name) }
 
 func errNotFound(name string) error {
 	return fmt.Errorf("no secret named %q (see paddock secret ls)", name)

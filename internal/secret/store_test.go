@@ -326,3 +326,17 @@ func TestBuiltinServices(t *testing.T) {
 		t.Error("Services shares its slices")
 	}
 }
+
+func TestLookup(t *testing.T) {
+	s, _ := newStore(t)
+	for _, n := range []string{"a", "b"} {
+		mustSet(t, s, Spec{Name: n, Targets: []Target{{Hosts: []string{n + ".test"}, Header: "X"}}, Source: Source{Kind: FromStdin}, Value: "v"})
+	}
+	found, missing, err := s.Lookup([]string{"b", "nope", "a"})
+	if err != nil || len(found) != 2 || found[0].Name != "b" || found[1].Name != "a" || len(missing) != 1 || missing[0] != "nope" {
+		t.Fatalf("Lookup: %+v, missing %q, %v", found, missing, err)
+	}
+	if found, missing, err := s.Lookup(nil); found != nil || missing != nil || err != nil {
+		t.Fatalf("Lookup(nil): %v %v %v", found, missing, err)
+	}
+}

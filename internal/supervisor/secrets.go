@@ -32,15 +32,8 @@ func (b *boundSecrets) names() []string {
 // Bound returns the definitions of the bound secrets that the store still
 // has; one removed since is skipped.
 func (b *boundSecrets) Bound() ([]secret.Definition, error) {
-	var defs []secret.Definition
-	for _, n := range b.names() {
-		d, err := b.store.Get(n)
-		if err != nil {
-			continue
-		}
-		defs = append(defs, d)
-	}
-	return defs, nil
+	defs, _, err := b.store.Lookup(b.names())
+	return defs, err
 }
 
 // Value returns the value of bound secret name.
