@@ -82,6 +82,7 @@ func (s *sup) startNetwork() error {
 	// The injector serves the hosts of bound secrets; it reads the bound
 	// secrets again at most once a second, so with none it intercepts
 	// nothing and a secret bound or set later counts.
+	s.ca = ca
 	proxy := inject.New(inject.Config{CA: ca, Secrets: s.secrets, Record: sn.record, Log: s.log})
 	n, err := usernet.New(usernet.Config{Policy: m, Record: sn.record, Log: s.log, Intercept: proxy})
 	if err != nil {

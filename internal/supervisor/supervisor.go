@@ -23,6 +23,7 @@ import (
 	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
 	supervisorv1 "github.com/paddock-dev/paddock/api/supervisor/v1"
 	"github.com/paddock-dev/paddock/internal/cgroup"
+	"github.com/paddock-dev/paddock/internal/inject"
 	"github.com/paddock-dev/paddock/internal/store"
 	"github.com/paddock-dev/paddock/internal/template"
 	"github.com/paddock-dev/paddock/internal/vm"
@@ -76,6 +77,7 @@ type sup struct {
 
 	net     *sandboxNet   // the user-space network (network.go); set before QEMU starts
 	secrets *boundSecrets // the bound secrets (secrets.go)
+	ca      *inject.CA    // the install's authority (network.go); set before QEMU starts
 
 	group cgroup.Record // the host cgroup (cgroup.go); set before anything starts
 
