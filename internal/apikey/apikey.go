@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -42,7 +41,7 @@ type Store struct {
 
 // Open returns the key store of home.
 func Open(home store.Home) *Store {
-	return &Store{path: filepath.Join(string(home), "apikeys.json")}
+	return &Store{path: home.APIKeys()}
 }
 
 func (s *Store) readLocked() ([]Key, error) {

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -356,7 +357,7 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (cfg store.Sandbo
 		return cfg, err
 	}
 	l := m.Home.Sandbox(cfg.Name)
-	if len(l.Socket()) > 107 {
+	if longest := slices.MaxFunc(l.Sockets(), func(a, b string) int { return len(a) - len(b) }); len(longest) > 107 {
 		return cfg, fmt.Errorf("PADDOCK_HOME %s is too deep for unix sockets with name %q: use a shorter PADDOCK_HOME or name", m.Home, cfg.Name)
 	}
 	if err := checkFreeSpace(m.Home); err != nil {
@@ -434,6 +435,10 @@ func (m *Manager) spawn(ctx context.Context, name string) (func() error, error) 
 	defer logf.Close()
 	cmd := exec.Command(m.Exe, SuperviseVerb, "--home", string(m.Home), "--agent", m.AgentPath, name)
 	cmd.Env = supervisorEnv(os.Environ())
+	// The supervisor names every file by its absolute path; its working
+	// directory is its own folder, never the caller's (a workspace it
+	// would keep busy).
+	cmd.Dir = l.Dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{w} // fd 3: the ready pipe
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

@@ -78,11 +78,15 @@ func (l Layout) path(name string) string { return filepath.Join(l.Dir, name) }
 func (l Layout) Config() string { return l.path("config.json") }
 
 // Disk is the qcow2 overlay on the template's root image.
-func (l Layout) Disk() string { return l.path(DiskName) }
+func (l Layout) Disk() string { return l.VM().Disk() }
 
 // BaseDisk is the backing file of Disk for a sandbox made from a saved
 // VM state (see BaseDiskName); a cold-booted sandbox has none.
-func (l Layout) BaseDisk() string { return l.path(BaseDiskName) }
+func (l Layout) BaseDisk() string { return l.VM().BaseDisk() }
+
+// PrivateRAM is the sandbox's own copy of its saved state's RAM file,
+// used with --no-share-memory.
+func (l Layout) PrivateRAM() string { return l.path("ram.private") }
 
 // SupervisorPid records the running supervisor (pid, boot id, start time).
 func (l Layout) SupervisorPid() string { return l.path("supervisor.pid") }
@@ -91,26 +95,49 @@ func (l Layout) SupervisorPid() string { return l.path("supervisor.pid") }
 func (l Layout) QEMUPid() string { return l.path("qemu.pid") }
 
 // Socket is the supervisor's API socket, for the CLI. Short on purpose:
-// unix socket paths are limited to 107 bytes.
+// unix socket paths are limited to 107 bytes (see Sockets).
 func (l Layout) Socket() string { return l.path("sv.sock") }
 
-// The following are used by QEMU with the sandbox directory as its working
-// directory, so they are relative names.
+// Sockets is every unix socket in the sandbox directory: each path must
+// fit in the 107 bytes a socket address holds.
+func (l Layout) Sockets() []string {
+	return []string{l.Socket(), l.QMPSocket(), l.ControlSocket(), l.NetSocket()}
+}
+
+// VM is the files the sandbox's QEMU uses, named as in every VM directory.
+func (l Layout) VM() VMFiles { return VMFiles{Dir: l.Dir} }
+
+// VMFiles names the files of a directory that one QEMU runs in: a
+// sandbox's, or a saved state's template VM's.
+type VMFiles struct{ Dir string }
+
+// Disk is the VM's qcow2 overlay.
+func (v VMFiles) Disk() string { return filepath.Join(v.Dir, DiskName) }
+
+// BaseDisk is the backing file of Disk when it is a clone's (BaseDiskName).
+func (v VMFiles) BaseDisk() string { return filepath.Join(v.Dir, BaseDiskName) }
+
+// QMPSocket is QEMU's monitor socket.
+func (v VMFiles) QMPSocket() string { return filepath.Join(v.Dir, "qmp.sock") }
+
+// ControlSocket is the host end of the guest agent's virtio-serial port.
+func (v VMFiles) ControlSocket() string { return filepath.Join(v.Dir, "ctl.sock") }
+
+// NetSocket is the supervisor's end of the guest's virtio-net device
+// (QEMU "-netdev stream" connects to it).
+func (v VMFiles) NetSocket() string { return filepath.Join(v.Dir, "net.sock") }
+
 const (
 	DiskName = "disk.qcow2"
-	// BaseDiskName is the sandbox's own hard link (or copy) of its saved
-	// VM state's disk, which DiskName names as its backing file by this
-	// relative name. A disk pair copied to another directory stays whole.
-	BaseDiskName      = "base.qcow2"
-	QMPSocketName     = "qmp.sock"
-	ControlSocketName = "ctl.sock"
-	// NetSocketName is the supervisor's end of the guest's virtio-net
-	// device (QEMU "-netdev stream" connects to it).
-	NetSocketName = "net.sock"
+	// BaseDiskName is a clone's own hard link (or copy) of its saved VM
+	// state's disk, which its DiskName names as its backing file by this
+	// relative name (qemu resolves it beside the overlay): a disk pair
+	// copied to another directory stays whole.
+	BaseDiskName = "base.qcow2"
 )
 
 // NetSocket is where the supervisor's user-space network listens for QEMU.
-func (l Layout) NetSocket() string { return l.path(NetSocketName) }
+func (l Layout) NetSocket() string { return l.VM().NetSocket() }
 
 // Policy is the sandbox's network policy (YAML), written at create and
 // rewritten by the policy verbs.
@@ -120,10 +147,10 @@ func (l Layout) Policy() string { return l.path("policy.yaml") }
 func (l Layout) NetLog() string { return l.path("net.jsonl") }
 
 // QMPSocket is QEMU's monitor socket.
-func (l Layout) QMPSocket() string { return l.path(QMPSocketName) }
+func (l Layout) QMPSocket() string { return l.VM().QMPSocket() }
 
 // ControlSocket is the host end of the guest agent's virtio-serial port.
-func (l Layout) ControlSocket() string { return l.path(ControlSocketName) }
+func (l Layout) ControlSocket() string { return l.VM().ControlSocket() }
 
 // ConsoleLog is the guest's serial console (rotated to ConsoleLog()+".1").
 func (l Layout) ConsoleLog() string { return l.path("console.log") }
@@ -143,6 +170,10 @@ func (l Layout) EmptyShare() string { return l.path("share.empty") }
 // guest's copy last agreed on (internal/wsync).
 func (l Layout) SyncState() string { return l.path("sync.state") }
 
+// MountSyncState is that record for the folder added at guest path id
+// (a digest of it: paddock mount add).
+func (l Layout) MountSyncState(id string) string { return l.path("sync-" + id + ".state") }
+
 // LastExit records how the last run ended, written by the supervisor.
 func (l Layout) LastExit() string { return l.path("last-exit.json") }
 
@@ -156,6 +187,62 @@ func (l Layout) Lock() string { return l.path("lock") }
 // RunLock is held (flock) by the supervisor for as long as it runs: a lock
 // that cannot be taken is proof of a live supervisor.
 func (l Layout) RunLock() string { return l.path("run.lock") }
+
+// APIKeys is paddock serve's API keys (internal/apikey), JSON.
+func (h Home) APIKeys() string { return filepath.Join(string(h), "apikeys.json") }
+
+// KVMProbe remembers, per host boot and kernel, whether a guest kernel
+// runs under this host's KVM.
+func (h Home) KVMProbe() string { return filepath.Join(h.CacheDir(), "kvm-probe.json") }
+
+// TSC remembers the host's TSC rate, measured once per host boot.
+func (h Home) TSC() string { return filepath.Join(h.CacheDir(), "tsc.json") }
+
+// StatesDir holds the saved VM states that sandboxes are restored from.
+func (h Home) StatesDir() string { return filepath.Join(h.CacheDir(), "states") }
+
+// SavedState is the layout of the saved state named key (its template's
+// name and a digest of what must match between it and its clones).
+func (h Home) SavedState(key string) SavedStateLayout {
+	return SavedStateLayout{Dir: filepath.Join(h.StatesDir(), key)}
+}
+
+// StateMakePattern is the os.MkdirTemp pattern, in StatesDir, of a saved
+// state being made; a crashed make leaves one behind.
+const StateMakePattern = ".make-*"
+
+// SavedStateLayout names the files of a saved state: a template VM booted
+// once, its agent answering, saved to disk (see internal/supervisor).
+type SavedStateLayout struct{ Dir string }
+
+// VM is the files the template VM's QEMU used.
+func (s SavedStateLayout) VM() VMFiles { return VMFiles{Dir: s.Dir} }
+
+// RAM is the guest's memory, a file the template VM mapped shared.
+func (s SavedStateLayout) RAM() string { return filepath.Join(s.Dir, "ram") }
+
+// DevState is the migration stream without RAM (x-ignore-shared).
+func (s SavedStateLayout) DevState() string { return filepath.Join(s.Dir, "dev.state") }
+
+// Disk is the template VM's disk overlay, every clone's backing file.
+func (s SavedStateLayout) Disk() string { return s.VM().Disk() }
+
+// Clone is an empty overlay backed by BaseDiskName: a clone's disk is a
+// copy of it beside its link to Disk.
+func (s SavedStateLayout) Clone() string { return filepath.Join(s.Dir, "clone.qcow2") }
+
+// Meta is what the state was made from, written last.
+func (s SavedStateLayout) Meta() string { return filepath.Join(s.Dir, "meta.json") }
+
+// ConsoleLog is the template VM's serial console.
+func (s SavedStateLayout) ConsoleLog() string { return filepath.Join(s.Dir, "console.log") }
+
+// EmptyShare is the empty folder the template VM's 9p device shares.
+func (s SavedStateLayout) EmptyShare() string { return filepath.Join(s.Dir, "empty") }
+
+// Lock serialises the making of the state (beside it, so a make can
+// replace the directory).
+func (s SavedStateLayout) Lock() string { return s.Dir + ".lock" }
 
 // CheckpointsDir holds one directory per checkpoint.
 func (h Home) CheckpointsDir() string { return filepath.Join(string(h), "checkpoints") }

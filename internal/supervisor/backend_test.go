@@ -42,7 +42,7 @@ func (f *fakeBackend) createDisk(ctx context.Context, base, baseFormat, path str
 	return os.WriteFile(path, []byte("fake overlay on "+base), 0o600)
 }
 
-func (f *fakeBackend) start(key, dir string, sp stateSpec, ws, ram string, adjust func(*qemu.Config), console, stderr io.Writer) (vm.Process, error) {
+func (f *fakeBackend) start(key string, files store.VMFiles, sp stateSpec, ws, ram string, adjust func(*qemu.Config), console, stderr io.Writer) (vm.Process, error) {
 	var cfg qemu.Config
 	if adjust != nil {
 		adjust(&cfg)
@@ -175,15 +175,13 @@ func (a *fakeAgent) Detach(ctx context.Context, req *agentv1.DetachRequest) (*ag
 }
 
 // newTestSup is a supervisor of sandbox "t" in a new PADDOCK_HOME, with
-// the fake backend, its directory the working directory (as Run makes
-// it), a deny-all network policy, and its log in the returned buffer.
+// the fake backend, a deny-all network policy, and its log in the returned buffer.
 func newTestSup(t *testing.T) (*sup, *fakeBackend, *syncBuffer) {
 	home := store.Home(t.TempDir())
 	layout := home.Sandbox("t")
 	if err := os.MkdirAll(layout.Dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	t.Chdir(layout.Dir)
 	if err := os.WriteFile(layout.Policy(), netpolicy.Policy{Preset: netpolicy.DenyAll}.Marshal(), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -51,7 +51,7 @@ func (s *sup) boot(ctx context.Context) (*grpc.Server, error) {
 // from its checkpoint or restored from its template's saved VM, unless
 // made with --cold.
 func (s *sup) newBoot(ctx context.Context) *boot {
-	_, diskErr := os.Stat(store.DiskName)
+	_, diskErr := os.Stat(s.layout.Disk())
 	s.mode = "cold"
 	switch {
 	case os.IsNotExist(diskErr) && s.cfg.From != "":
@@ -184,7 +184,7 @@ func (b *boot) createDisk() error {
 // record when the fork has the checkpoint's workspace.
 func (b *boot) forkDisk() error {
 	s := b.s
-	if err := copyDiskPair(b.ckpt.Dir, "."); err != nil {
+	if err := copyDiskPair(b.ckpt.Dir, s.layout.Dir); err != nil {
 		return fmt.Errorf("copy checkpoint %q disk: %w", s.cfg.From, err)
 	}
 	var meta store.CheckpointMeta
@@ -198,10 +198,11 @@ func (b *boot) forkDisk() error {
 // (the state may be pruned while the sandbox lives) and a copy of the
 // state's clone disk on it.
 func (b *boot) restoreDisk() error {
-	if err := linkOrCopy(b.state.Disk(), store.BaseDiskName); err != nil {
+	l := b.s.layout
+	if err := linkOrCopy(b.state.Disk(), l.BaseDisk()); err != nil {
 		return err
 	}
-	if err := copySparse(b.state.Clone(), store.DiskName); err != nil {
+	if err := copySparse(b.state.Clone(), l.Disk()); err != nil {
 		return fmt.Errorf("copy the saved state's clone disk: %w", err)
 	}
 	return nil
@@ -209,7 +210,7 @@ func (b *boot) restoreDisk() error {
 
 // coldDisk makes a new overlay on the template's root image.
 func (b *boot) coldDisk() error {
-	return b.s.vms.createDisk(b.ctx, b.rootfs, "raw", store.DiskName, b.s.cfg.DiskBytes)
+	return b.s.vms.createDisk(b.ctx, b.rootfs, "raw", b.s.layout.Disk(), b.s.cfg.DiskBytes)
 }
 
 func (b *boot) startQEMU() error { return b.s.startQEMU(b.spec, b.state) }
@@ -217,7 +218,7 @@ func (b *boot) startQEMU() error { return b.s.startQEMU(b.spec, b.state) }
 func (b *boot) connectMonitor() (err error) {
 	mctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 	defer cancel()
-	b.s.monitor, err = b.s.vms.dialMonitor(mctx, store.QMPSocketName)
+	b.s.monitor, err = b.s.vms.dialMonitor(mctx, b.s.layout.QMPSocket())
 	return err
 }
 
@@ -250,8 +251,8 @@ func (b *boot) coldAfterRestore(err error) error {
 	s.qemu.Kill()
 	<-s.qemu.Done()
 	s.mode = "cold"
-	os.Remove(store.DiskName)
-	os.Remove(store.BaseDiskName)
+	os.Remove(s.layout.Disk())
+	os.Remove(s.layout.BaseDisk())
 	for _, step := range []func() error{b.coldDisk, b.startQEMU, b.connectMonitor} {
 		if err := step(); err != nil {
 			return err
@@ -287,7 +288,7 @@ func (s *sup) restore(ctx context.Context, st savedState) error {
 	}
 	err := s.monitor.Restore(ctx, st.DevState())
 	// A private RAM copy stays mapped by QEMU; its name is not needed.
-	os.Remove(privateRAM)
+	os.Remove(s.layout.PrivateRAM())
 	if err != nil {
 		return err
 	}

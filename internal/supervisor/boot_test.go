@@ -113,10 +113,10 @@ func TestBootRestore(t *testing.T) {
 	if len(be.disks) != 0 {
 		t.Errorf("disks made on %q, want none (the state's clone disk is copied)", be.disks)
 	}
-	if b, _ := os.ReadFile(store.DiskName); string(b) != "clone.qcow2" {
+	if b, _ := os.ReadFile(s.layout.Disk()); string(b) != "clone.qcow2" {
 		t.Errorf("disk.qcow2 holds %q, want the state's clone disk", b)
 	}
-	if b, _ := os.ReadFile(store.BaseDiskName); string(b) != "disk.qcow2" {
+	if b, _ := os.ReadFile(s.layout.BaseDisk()); string(b) != "disk.qcow2" {
 		t.Errorf("base.qcow2 holds %q, want the state's disk", b)
 	}
 	if !slices.Equal(be.incoming, []bool{true}) {
@@ -172,10 +172,10 @@ func TestBootRestoreFallsBackToColdBoot(t *testing.T) {
 			if !slices.Equal(be.disks, []string{rootfs}) {
 				t.Errorf("disks made on %q, want one on the template's root image", be.disks)
 			}
-			if b, _ := os.ReadFile(store.DiskName); string(b) != "fake overlay on "+rootfs {
+			if b, _ := os.ReadFile(s.layout.Disk()); string(b) != "fake overlay on "+rootfs {
 				t.Errorf("disk.qcow2 holds %q, want a new overlay", b)
 			}
-			if _, err := os.Stat(store.BaseDiskName); !os.IsNotExist(err) {
+			if _, err := os.Stat(s.layout.BaseDisk()); !os.IsNotExist(err) {
 				t.Errorf("base.qcow2 is still there (%v)", err)
 			}
 			if got := be.agent.Calls(); !slices.Equal(got, []string{"Ping", "Configure t"}) {

@@ -21,7 +21,7 @@ type kvmProbe struct {
 // probeKVM tells whether kernel runs under this host's KVM, booting it once
 // per host boot (the answer is kept in the cache).
 func probeKVM(ctx context.Context, home store.Home, kernel string) error {
-	path := filepath.Join(home.CacheDir(), "kvm-probe.json")
+	path := home.KVMProbe()
 	var p kvmProbe
 	if err := store.ReadJSON(path, &p); err == nil && p.BootID == store.BootID() && p.Kernel == kernel {
 		if p.Error != "" {
@@ -54,7 +54,7 @@ type tscProbe struct {
 // saved state is keyed by it, so it must not change from one supervisor
 // to the next.
 func hostTSC(home store.Home) int64 {
-	path := filepath.Join(home.CacheDir(), "tsc.json")
+	path := home.TSC()
 	var p tscProbe
 	if err := store.ReadJSON(path, &p); err == nil && p.BootID == store.BootID() && p.KHz > 0 {
 		return p.KHz

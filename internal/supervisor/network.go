@@ -90,7 +90,7 @@ func (s *sup) startNetwork() error {
 		return err
 	}
 	sn.net = n
-	l, err := store.ListenUnix(store.NetSocketName, qemuUID(s.vmKey()))
+	l, err := store.ListenUnix(s.layout.NetSocket(), qemuUID(s.vmKey()))
 	if err != nil {
 		n.Close()
 		lf.Close()

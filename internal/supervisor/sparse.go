@@ -11,10 +11,6 @@ import (
 	"github.com/paddock-dev/paddock/internal/store"
 )
 
-// privateRAM is a sandbox's own copy of the template VM's RAM file, used
-// with --no-share-memory. It is relative to the sandbox directory.
-const privateRAM = "ram.private"
-
 // copySparse copies src to dst, skipping src's holes (SEEK_DATA/SEEK_HOLE),
 // so a mostly empty RAM file copies in the time its data takes.
 func copySparse(src, dst string) error {

@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
@@ -23,7 +22,8 @@ import (
 
 // A saved state is a template VM booted once, its agent answering, no
 // workspace mounted, saved to disk (VM templating as Kata Containers does
-// it). Clones restore it instead of booting. Its directory holds:
+// it). Clones restore it instead of booting. Its directory
+// (store.SavedStateLayout) holds:
 //
 //	ram        the guest RAM, a file the template VM mapped shared; clones
 //	           map it private (copy-on-write) and share its pages
@@ -34,15 +34,7 @@ import (
 //	           a copy of it beside its link to disk.qcow2 (faster than
 //	           running qemu-img on the path of every create)
 //	meta.json  what the state was made from, written last
-type savedState struct {
-	Dir string
-}
-
-func (s savedState) RAM() string      { return filepath.Join(s.Dir, "ram") }
-func (s savedState) DevState() string { return filepath.Join(s.Dir, "dev.state") }
-func (s savedState) Disk() string     { return filepath.Join(s.Dir, "disk.qcow2") }
-func (s savedState) Meta() string     { return filepath.Join(s.Dir, "meta.json") }
-func (s savedState) Clone() string    { return filepath.Join(s.Dir, "clone.qcow2") }
+type savedState = store.SavedStateLayout
 
 // stateSpec is everything that must match between the template VM and its
 // clones. Its hash names the state directory.
@@ -75,11 +67,11 @@ func (sp stateSpec) key() string {
 }
 
 func stateFor(home store.Home, sp stateSpec) savedState {
-	return savedState{Dir: filepath.Join(home.CacheDir(), "states", sp.Template+"-"+sp.key())}
+	return home.SavedState(sp.Template + "-" + sp.key())
 }
 
-// complete reports whether the state's files are all there.
-func (s savedState) complete() bool {
+// stateComplete reports whether the state's files are all there.
+func stateComplete(s savedState) bool {
 	for _, p := range []string{s.RAM(), s.DevState(), s.Disk(), s.Clone(), s.Meta()} {
 		if _, err := os.Stat(p); err != nil {
 			return false
@@ -104,10 +96,10 @@ func qemuVersion() string {
 }
 
 // vmConfig is the device set shared by template VMs and their clones,
-// with every path as the QEMU of view reaches it: dir is the VM's own
+// with every path as the QEMU of view reaches it: vm is the VM's own
 // directory (its disk and sockets), backing its disk's backing chain, ws
 // its workspace.
-func vmConfig(sp stateSpec, view *vmView, dir string, backing []qemu.Image, ws *os.File) qemu.Config {
+func vmConfig(sp stateSpec, view *vmView, vm store.VMFiles, backing []qemu.Image, ws *os.File) qemu.Config {
 	cfg := qemu.Config{
 		Accel:         sp.Accel,
 		CPUs:          sp.CPUs,
@@ -115,13 +107,13 @@ func vmConfig(sp stateSpec, view *vmView, dir string, backing []qemu.Image, ws *
 		Kernel:        view.path(sp.Kernel),
 		Initrd:        view.path(sp.Initrd),
 		Cmdline:       qemu.KernelCmdline(sp.Accel, sp.TSCkHz),
-		Disk:          view.path(filepath.Join(dir, store.DiskName)),
+		Disk:          view.path(vm.Disk()),
 		DiskFormat:    "qcow2",
 		Shares:        []qemu.Share{{Tag: "workspace", Path: view.workspace(ws)}},
-		ControlSocket: view.path(filepath.Join(dir, store.ControlSocketName)),
-		NetSocket:     view.path(filepath.Join(dir, store.NetSocketName)),
+		ControlSocket: view.path(vm.ControlSocket()),
+		NetSocket:     view.path(vm.NetSocket()),
 		ControlPort:   qemu.ControlPortName,
-		QMPSocket:     view.path(filepath.Join(dir, store.QMPSocketName)),
+		QMPSocket:     view.path(vm.QMPSocket()),
 	}
 	for _, b := range backing {
 		cfg.Backing = append(cfg.Backing, qemu.Image{Path: view.path(b.Path), Format: b.Format})
@@ -147,11 +139,11 @@ func vmDirs(dir string, sp stateSpec, backing []qemu.Image, ram string) []vmDir 
 	return dirs
 }
 
-// startVM starts the QEMU of the VM whose directory is dir, with ws the
-// (empty) folder its 9p device shares and its RAM in ram ("" for anonymous memory). key names
-// the VM for its host uid (vmIDs).
-func startVM(key, dir string, sp stateSpec, ws, ram string, adjust func(*qemu.Config), console, stderr io.Writer) (*qemu.Process, error) {
-	backing, err := qemu.BackingChain(filepath.Join(dir, store.DiskName))
+// startVM starts the QEMU of the VM whose directory is vm, with ws the
+// (empty) folder its 9p device shares and its RAM in ram ("" for
+// anonymous memory). key names the VM for its host uid (vmIDs).
+func startVM(key string, vm store.VMFiles, sp stateSpec, ws, ram string, adjust func(*qemu.Config), console, stderr io.Writer) (*qemu.Process, error) {
+	backing, err := qemu.BackingChain(vm.Disk())
 	if err != nil {
 		return nil, err
 	}
@@ -160,12 +152,12 @@ func startVM(key, dir string, sp stateSpec, ws, ram string, adjust func(*qemu.Co
 		return nil, err
 	}
 	defer wsf.Close()
-	view, err := newVMView(key, vmDirs(dir, sp, backing, ram), wsf, sp.Accel)
+	view, err := newVMView(key, vmDirs(vm.Dir, sp, backing, ram), wsf, sp.Accel)
 	if err != nil {
 		return nil, err
 	}
 	defer view.Close()
-	cfg := vmConfig(sp, view, dir, backing, wsf)
+	cfg := vmConfig(sp, view, vm, backing, wsf)
 	if ram != "" {
 		cfg.MemoryFile = view.path(ram)
 	}
@@ -179,22 +171,22 @@ func startVM(key, dir string, sp stateSpec, ws, ram string, adjust func(*qemu.Co
 // Concurrent supervisors wait for one maker (flock).
 func ensureState(ctx context.Context, home store.Home, sp stateSpec, log *slog.Logger) (savedState, error) {
 	st := stateFor(home, sp)
-	if st.complete() {
+	if stateComplete(st) {
 		return st, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(st.Dir), 0o700); err != nil {
 		return st, err
 	}
-	lock, err := store.LockFile(st.Dir+".lock", true)
+	lock, err := store.LockFile(st.Lock(), true)
 	if err != nil {
 		return st, err
 	}
 	defer lock.Unlock()
-	if st.complete() {
+	if stateComplete(st) {
 		return st, nil
 	}
 	t0 := time.Now()
-	tmp, err := os.MkdirTemp(filepath.Dir(st.Dir), ".make-")
+	tmp, err := os.MkdirTemp(filepath.Dir(st.Dir), store.StateMakePattern)
 	if err != nil {
 		return st, err
 	}
@@ -224,7 +216,7 @@ func pruneStates(dir, keep string, sp stateSpec, log *slog.Logger) {
 		if !e.IsDir() || p == keep {
 			continue
 		}
-		if strings.HasPrefix(e.Name(), ".make-") {
+		if ok, _ := filepath.Match(store.StateMakePattern, e.Name()); ok {
 			if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > time.Hour {
 				os.RemoveAll(p)
 			}
@@ -238,7 +230,7 @@ func pruneStates(dir, keep string, sp stateSpec, log *slog.Logger) {
 		replaced := old.Template == sp.Template && old.CPUs == sp.CPUs && old.MemoryMiB == sp.MemoryMiB && old.Accel == sp.Accel && old != sp
 		if replaced || errors.Is(rootErr, os.ErrNotExist) {
 			if err := os.RemoveAll(p); err == nil {
-				os.Remove(p + ".lock")
+				os.Remove(savedState{Dir: p}.Lock())
 				log.Info("pruned an outdated saved vm state", "dir", p)
 			}
 		}
@@ -260,24 +252,24 @@ func makeState(ctx context.Context, st savedState, sp stateSpec, log *slog.Logge
 	}
 	// The template VM has the clones' virtio-net device, attached to a
 	// link that goes nowhere; each clone connects to its own network.
-	stopNet, err := holdNetSocket(filepath.Join(st.Dir, store.NetSocketName), qemuUID(st.Dir))
+	stopNet, err := holdNetSocket(st.VM().NetSocket(), qemuUID(st.Dir))
 	if err != nil {
 		return err
 	}
 	defer stopNet()
-	consoleFile, err := os.Create(filepath.Join(st.Dir, "console.log"))
+	consoleFile, err := os.Create(st.ConsoleLog())
 	if err != nil {
 		return err
 	}
 	defer consoleFile.Close()
 	console := newConsoleWatch(consoleFile)
 	shared := func(cfg *qemu.Config) { cfg.MemoryShared = true }
-	p, err := startVM(st.Dir, st.Dir, sp, empty, st.RAM(), shared, console, console)
+	p, err := startVM(st.Dir, st.VM(), sp, empty, st.RAM(), shared, console, console)
 	if err != nil {
 		return err
 	}
 	defer func() { p.Kill(); <-p.Done() }()
-	mon, err := qemu.DialMonitor(ctx, filepath.Join(st.Dir, store.QMPSocketName))
+	mon, err := qemu.DialMonitor(ctx, st.VM().QMPSocket())
 	if err != nil {
 		return err
 	}
@@ -289,7 +281,7 @@ func makeState(ctx context.Context, st savedState, sp stateSpec, log *slog.Logge
 		case <-ctx.Done():
 		}
 	}()
-	link := newGuestLink(filepath.Join(st.Dir, store.ControlSocketName))
+	link := newGuestLink(st.VM().ControlSocket())
 	defer link.drop()
 	if _, err := link.waitAgent(ctx); err != nil {
 		return fmt.Errorf("template vm agent did not answer: %w (console: %s)", err, consoleFile.Name())
@@ -331,8 +323,8 @@ func makeState(ctx context.Context, st savedState, sp stateSpec, log *slog.Logge
 // RAM (x-ignore-shared: the RAM file is the state's), and removes the
 // VM's sockets from the state's folder.
 func saveDevState(ctx context.Context, mon *qemu.Monitor, st savedState) error {
-	defer os.Remove(filepath.Join(st.Dir, store.QMPSocketName))
-	defer os.Remove(filepath.Join(st.Dir, store.ControlSocketName))
+	defer os.Remove(st.VM().QMPSocket())
+	defer os.Remove(st.VM().ControlSocket())
 	if err := mon.SetIgnoreShared(true); err != nil {
 		return err
 	}
@@ -353,7 +345,7 @@ func prepareState(ctx context.Context, st savedState, sp stateSpec) (string, err
 	if err := makeCloneDisk(ctx, st, sp); err != nil {
 		return "", err
 	}
-	return emptyShare(filepath.Join(st.Dir, "empty"))
+	return emptyShare(st.EmptyShare())
 }
 
 // emptyShare makes (or keeps) the empty folder path that a VM without a

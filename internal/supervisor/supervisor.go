@@ -126,9 +126,6 @@ func Run(ctx context.Context, opts Options) (err error) {
 	logCtx, stopLog := context.WithCancel(context.Background())
 	defer stopLog()
 	go keepLogSmall(logCtx, s.layout.SupervisorLog())
-	if err := os.Chdir(s.layout.Dir); err != nil {
-		return err
-	}
 	if err := store.WritePidFile(s.layout.SupervisorPid(), os.Getpid()); err != nil {
 		return fmt.Errorf("write pid file: %w", err)
 	}
@@ -222,14 +219,14 @@ func (s *sup) startQEMU(spec stateSpec, st savedState) error {
 		if s.cfg.NoShareMemory {
 			// A private copy of the RAM file: no page of this VM is
 			// shared with another sandbox.
-			ram = filepath.Join(s.layout.Dir, privateRAM)
+			ram = s.layout.PrivateRAM()
 			if err := copySparse(st.RAM(), ram); err != nil {
 				return fmt.Errorf("copy vm memory: %w", err)
 			}
 		}
 	}
-	for _, name := range []string{store.ControlSocketName, store.QMPSocketName} {
-		os.Remove(name)
+	for _, p := range []string{s.layout.ControlSocket(), s.layout.QMPSocket()} {
+		os.Remove(p)
 	}
 	// The device set still has a 9p share (the saved VM's has): an
 	// empty folder the guest never mounts. The workspace is synced
@@ -238,7 +235,7 @@ func (s *sup) startQEMU(spec stateSpec, st savedState) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.vms.start(s.vmKey(), s.layout.Dir, spec, ws, ram, adjust, console, stderrLog)
+	p, err := s.vms.start(s.vmKey(), s.layout.VM(), spec, ws, ram, adjust, console, stderrLog)
 	if err != nil {
 		return err
 	}
@@ -247,7 +244,7 @@ func (s *sup) startQEMU(spec stateSpec, st savedState) error {
 }
 
 func (s *sup) waitAgent(ctx context.Context) error {
-	s.link = s.vms.dialAgent(store.ControlSocketName)
+	s.link = s.vms.dialAgent(s.layout.ControlSocket())
 	ctx, cancel := context.WithTimeout(ctx, bootTimeout)
 	defer cancel()
 	go func() {

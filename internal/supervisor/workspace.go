@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -92,7 +91,7 @@ func (s *sup) openFolders() error {
 // mountState is the sync record of the folder added at guest path g.
 func (s *sup) mountState(g string) string {
 	sum := sha256.Sum256([]byte(g))
-	return filepath.Join(s.layout.Dir, "sync-"+hex.EncodeToString(sum[:8])+".state")
+	return s.layout.MountSyncState(hex.EncodeToString(sum[:8]))
 }
 
 func (s *sup) openFolder(m store.Mount, state string, canMake bool) (*folder, error) {

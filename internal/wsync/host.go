@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sort"
 
 	"google.golang.org/protobuf/proto"
@@ -195,7 +194,3 @@ func orAbsent(e *Entry, p string) *Entry {
 	}
 	return e
 }
-
-// StateFile is the name of the host's record of a synced folder, in the
-// sandbox's folder.
-func StateFile(dir, id string) string { return filepath.Join(dir, "sync-"+id+".state") }
