@@ -67,10 +67,23 @@ func checkpointLsCmd() *cobra.Command {
 			}
 			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tSANDBOX\tTEMPLATE\tSIZE\tAGE\tSTATUS")
+			var reasons []string
 			for _, c := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Sandbox, c.Config.Template, humanBytes(c.DiskBytes), age(c.Created), c.Status)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Sandbox, c.Config.Template, humanBytes(c.DiskBytes), age(c.Created), c.State)
+				if c.Reason != "" {
+					reasons = append(reasons, c.Name+": "+c.Reason)
+				}
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if len(reasons) > 0 {
+				fmt.Println()
+				for _, r := range reasons {
+					fmt.Println(r)
+				}
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")

@@ -26,7 +26,7 @@ func (s *Server) ownedSnapshot(key, id string) (sandbox.CheckpointInfo, bool) {
 		return sandbox.CheckpointInfo{}, false
 	}
 	for _, c := range all {
-		if c.Name == id && c.Config.Owner == key && c.Status == "ok" {
+		if c.Name == id && c.Config.Owner == key && c.State == sandbox.CheckpointReady {
 			return c, true
 		}
 	}
@@ -68,7 +68,7 @@ func (s *Server) listSnapshots(w http.ResponseWriter, r *http.Request, key strin
 	from := r.URL.Query().Get("sandboxID")
 	out := []snapshotInfo{}
 	for _, c := range all {
-		if c.Config.Owner == key && c.Status == "ok" && (from == "" || c.Sandbox == from) {
+		if c.Config.Owner == key && c.State == sandbox.CheckpointReady && (from == "" || c.Sandbox == from) {
 			out = append(out, snapshotInfo{SnapshotID: c.Name, Names: []string{c.Name}})
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"sort"
 	"strconv"
-	"time"
 
 	"google.golang.org/grpc/status"
 
@@ -20,59 +19,48 @@ import (
 
 // Checkpoint saves the full state of running sandbox name (memory,
 // devices, root disk; not the workspace, which is the host's folder) as
-// checkpoint ckpt. The sandbox keeps running.
+// checkpoint ckpt. The sandbox's supervisor makes and fills the
+// checkpoint's folder. The sandbox keeps running.
 func (m *Manager) Checkpoint(ctx context.Context, name, ckpt string) (store.CheckpointMeta, error) {
-	meta := store.CheckpointMeta{Name: ckpt, Sandbox: name, Created: time.Now().UTC()}
+	meta := store.CheckpointMeta{Name: ckpt, Sandbox: name}
 	if err := store.ValidateName(ckpt); err != nil {
 		return meta, fmt.Errorf("checkpoint %w", err)
 	}
-	l, err := m.existing(name)
-	if err != nil {
+	if _, err := m.existing(name); err != nil {
 		return meta, err
 	}
-	if err := store.ReadJSON(l.Config(), &meta.Config); err != nil {
-		return meta, err
-	}
-	if b, err := os.ReadFile(l.Policy()); err == nil {
-		meta.Policy = string(b)
+	ck := m.Home.Checkpoint(ckpt)
+	if _, err := os.Lstat(ck.Dir); err == nil {
+		return meta, fmt.Errorf("checkpoint %q already exists", ckpt)
 	}
 	c, err := m.Dial(name)
 	if err != nil {
 		return meta, err
 	}
 	defer c.Close()
-	ck := m.Home.Checkpoint(ckpt)
-	if err := os.MkdirAll(m.Home.CheckpointsDir(), 0o700); err != nil {
-		return meta, err
-	}
-	if err := os.Mkdir(ck.Dir, 0o700); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return meta, fmt.Errorf("checkpoint %q already exists", ckpt)
-		}
-		return meta, err
-	}
-	resp, err := c.Supervisor.Checkpoint(ctx, &supervisorv1.CheckpointRequest{Dir: ck.Dir})
-	if err != nil {
-		os.RemoveAll(ck.Dir)
+	if _, err := c.Supervisor.Checkpoint(ctx, &supervisorv1.CheckpointRequest{Name: ckpt}); err != nil {
 		if st, ok := status.FromError(err); ok {
 			return meta, fmt.Errorf("checkpoint %q of %q: %s", ckpt, name, st.Message())
 		}
 		return meta, err
 	}
-	meta.MemoryBytes = resp.MemoryBytes
-	if err := store.WriteJSON(ck.Meta(), meta); err != nil {
-		os.RemoveAll(ck.Dir)
-		return meta, err
-	}
-	return meta, nil
+	err = store.ReadJSON(ck.Meta(), &meta)
+	return meta, err
 }
 
 // CheckpointInfo is what checkpoint ls shows.
 type CheckpointInfo struct {
 	store.CheckpointMeta
 	DiskBytes int64  `json:"disk_bytes"` // host blocks used by memory and disk
-	Status    string `json:"status"`     // ok, or why it cannot be used
+	State     string `json:"state"`      // CheckpointReady or CheckpointIncomplete
+	Reason    string `json:"reason,omitempty"`
 }
+
+// A checkpoint's states: ready to fork from, or interrupted while saving.
+const (
+	CheckpointReady      = "ready"
+	CheckpointIncomplete = "incomplete"
+)
 
 // Checkpoints lists every checkpoint, sorted by name.
 func (m *Manager) Checkpoints() ([]CheckpointInfo, error) {
@@ -89,10 +77,11 @@ func (m *Manager) Checkpoints() ([]CheckpointInfo, error) {
 			continue
 		}
 		ck := m.Home.Checkpoint(e.Name())
-		info := CheckpointInfo{Status: "ok"}
+		info := CheckpointInfo{State: CheckpointReady}
 		if err := store.ReadJSON(ck.Meta(), &info.CheckpointMeta); err != nil {
 			info.Name = e.Name()
-			info.Status = "incomplete (interrupted while saving); remove it with paddock checkpoint rm " + e.Name()
+			info.State = CheckpointIncomplete
+			info.Reason = "interrupted while saving; remove it with paddock checkpoint rm " + e.Name()
 		}
 		info.DiskBytes = allocated(ck.Memory()) + allocated(ck.Disk())
 		out = append(out, info)

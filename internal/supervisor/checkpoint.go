@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -15,16 +16,21 @@ import (
 	"github.com/paddock-dev/paddock/internal/vm/qemu"
 )
 
-// Checkpoint saves memory, device state and disk of the running VM. The
+// Checkpoint saves memory, device state and disk of the running VM as
+// checkpoint req.Name, whose folder the supervisor makes and fills. The
 // steps: the workspace sync is flushed and ended (no host session may be
 // open when the VM is saved), and its record kept with the checkpoint;
 // the guest syncs its file systems; QEMU stops and streams its whole
 // state, RAM included; the disk overlay (with the workspace's copy) is
 // copied while the VM is stopped; the VM continues and the sync starts
-// again. Exec calls are refused while this runs.
+// again; checkpoint.json, written last, makes the checkpoint usable.
+// Exec calls are refused while this runs.
 func (a *api) Checkpoint(ctx context.Context, req *supervisorv1.CheckpointRequest) (_ *supervisorv1.CheckpointResponse, err error) {
 	s := a.s
 	t0 := time.Now()
+	if err := store.ValidateName(req.Name); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "checkpoint %v", err)
+	}
 	// Finish even if the caller goes away: a half-done save must still
 	// end with the VM running and its workspace synced again.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
@@ -33,16 +39,70 @@ func (a *api) Checkpoint(ctx context.Context, req *supervisorv1.CheckpointReques
 		return nil, err
 	}
 	defer s.endCheckpoint()
-	ck := store.CheckpointLayout{Dir: req.Dir}
+	ck, err := s.makeCheckpointDir(req.Name)
+	if err != nil {
+		return nil, err
+	}
 	// A checkpoint that failed leaves nothing of itself behind.
 	defer func() {
 		if err != nil {
-			removeCheckpointFiles(ck)
+			os.RemoveAll(ck.Dir)
 		}
 	}()
+	meta, err := s.checkpointMeta(req.Name)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "checkpoint: %v", err)
+	}
+	if err := s.checkpointVM(ctx, ck); err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(ck.Memory())
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "checkpoint: %v", err)
+	}
+	meta.MemoryBytes = st.Size()
+	if err := store.WriteJSON(ck.Meta(), meta); err != nil {
+		return nil, status.Errorf(codes.Internal, "checkpoint: %v", err)
+	}
+	return &supervisorv1.CheckpointResponse{MemoryBytes: st.Size(), DurationMs: time.Since(t0).Milliseconds()}, nil
+}
+
+// makeCheckpointDir makes the folder of checkpoint name, which must not
+// exist.
+func (s *sup) makeCheckpointDir(name string) (store.CheckpointLayout, error) {
+	ck := s.opts.Home.Checkpoint(name)
+	if err := os.MkdirAll(s.opts.Home.CheckpointsDir(), 0o700); err != nil {
+		return ck, status.Errorf(codes.Internal, "checkpoint: %v", err)
+	}
+	if err := os.Mkdir(ck.Dir, 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return ck, status.Errorf(codes.AlreadyExists, "checkpoint %q already exists", name)
+		}
+		return ck, status.Errorf(codes.Internal, "checkpoint: %v", err)
+	}
+	return ck, nil
+}
+
+// checkpointMeta is what a checkpoint records of its sandbox: its
+// settings and network policy as they are now (mount add and the policy
+// verbs change them while it runs).
+func (s *sup) checkpointMeta(name string) (store.CheckpointMeta, error) {
+	meta := store.CheckpointMeta{Name: name, Sandbox: s.cfg.Name, Created: time.Now().UTC()}
+	if err := store.ReadJSON(s.layout.Config(), &meta.Config); err != nil {
+		return meta, err
+	}
+	if b, err := os.ReadFile(s.layout.Policy()); err == nil {
+		meta.Policy = string(b)
+	}
+	return meta, nil
+}
+
+// checkpointVM saves the VM's state and disk into ck; whatever happens,
+// the VM runs on and its workspace sync starts again.
+func (s *sup) checkpointVM(ctx context.Context, ck store.CheckpointLayout) error {
 	agent, err := s.link.agent(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.stopSync(ctx)
 	defer func() {
@@ -51,27 +111,23 @@ func (a *api) Checkpoint(ctx context.Context, req *supervisorv1.CheckpointReques
 		}
 	}()
 	if err := copySyncState(s.layout.SyncState(), ck.SyncState()); err != nil {
-		return nil, status.Errorf(codes.Internal, "checkpoint: %v", err)
+		return status.Errorf(codes.Internal, "checkpoint: %v", err)
 	}
 	if _, err := agent.Quiesce(ctx, &agentv1.QuiesceRequest{}); err != nil {
-		return nil, err
+		return err
 	}
 	saveErr := s.saveCheckpoint(ctx, ck)
 	// Whatever happened, the sandbox runs on.
 	if _, err := s.monitor.Execute("cont", nil); err != nil {
-		return nil, status.Errorf(codes.Internal, "continue after checkpoint: %v", err)
+		return status.Errorf(codes.Internal, "continue after checkpoint: %v", err)
 	}
 	if err := s.configure(ctx); err != nil {
-		return nil, status.Errorf(codes.Internal, "configure the guest after checkpoint: %v", err)
+		return status.Errorf(codes.Internal, "configure the guest after checkpoint: %v", err)
 	}
 	if saveErr != nil {
-		return nil, status.Errorf(codes.Internal, "checkpoint: %v; the sandbox runs on, and nothing of the checkpoint was kept", saveErr)
+		return status.Errorf(codes.Internal, "checkpoint: %v; the sandbox runs on, and nothing of the checkpoint was kept", saveErr)
 	}
-	st, err := os.Stat(ck.Memory())
-	if err != nil {
-		return nil, status.Errorf(codes.Internal, "checkpoint: %v", err)
-	}
-	return &supervisorv1.CheckpointResponse{MemoryBytes: st.Size(), DurationMs: time.Since(t0).Milliseconds()}, nil
+	return nil
 }
 
 // beginCheckpoint puts the sandbox in its checkpointing state, in which
@@ -112,15 +168,7 @@ func (s *sup) saveCheckpoint(ctx context.Context, ck store.CheckpointLayout) err
 	if err := store.WriteJSON(ck.Machine(), s.machine()); err != nil {
 		return err
 	}
-	return copyDiskPair(".", ck.Dir)
-}
-
-// removeCheckpointFiles removes what the supervisor writes into a
-// checkpoint's folder (its owner, the CLI, removes the folder).
-func removeCheckpointFiles(ck store.CheckpointLayout) {
-	for _, p := range []string{ck.SyncState(), ck.Memory(), ck.Machine(), ck.Disk(), ck.BaseDisk()} {
-		os.Remove(p)
-	}
+	return copyDiskPair(s.layout.Dir, ck.Dir)
 }
 
 // restoreCheckpoint loads a checkpoint's full state (RAM included) into a

@@ -16,7 +16,7 @@ import (
 
 // runningForCheckpoint is a booted sandbox as a checkpoint finds it: a
 // running fake VM, the agent linked, a disk and a sync record in its
-// folder; and an empty checkpoint folder, as the CLI makes it.
+// folder, its config written; and the layout of checkpoint "c1".
 func runningForCheckpoint(t *testing.T) (*sup, *fakeAgent, *vmtest.Monitor, store.CheckpointLayout) {
 	s, be, _ := newTestSup(t)
 	proc := vmtest.NewProcess(os.Getpid())
@@ -25,22 +25,25 @@ func runningForCheckpoint(t *testing.T) (*sup, *fakeAgent, *vmtest.Monitor, stor
 	s.link = &fakeLink{fake: be.agent}
 	s.console = newConsoleWatch(new(syncBuffer))
 	be.agent.setConsole(s.console)
-	for _, p := range []string{store.DiskName, s.layout.SyncState()} {
+	for _, p := range []string{s.layout.Disk(), s.layout.SyncState()} {
 		if err := os.WriteFile(p, []byte("data"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ck := store.CheckpointLayout{Dir: t.TempDir()}
-	return s, be.agent, mon, ck
+	if err := store.WriteJSON(s.layout.Config(), s.cfg); err != nil {
+		t.Fatal(err)
+	}
+	return s, be.agent, mon, s.opts.Home.Checkpoint("c1")
 }
 
 // TestCheckpoint: the guest is quiesced and detached, QEMU saves the
 // whole state (shared RAM included) into the checkpoint with the machine
-// record, the disk and the sync record; then the VM runs on and the guest
-// is configured again.
+// record, the disk and the sync record, and checkpoint.json names the
+// sandbox and its settings; then the VM runs on and the guest is
+// configured again.
 func TestCheckpoint(t *testing.T) {
 	s, agent, mon, ck := runningForCheckpoint(t)
-	resp, err := (&api{s: s}).Checkpoint(context.Background(), &supervisorv1.CheckpointRequest{Dir: ck.Dir})
+	resp, err := (&api{s: s}).Checkpoint(context.Background(), &supervisorv1.CheckpointRequest{Name: "c1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,6 +54,16 @@ func TestCheckpoint(t *testing.T) {
 	}
 	if resp.MemoryBytes == 0 {
 		t.Error("memory size 0")
+	}
+	var meta store.CheckpointMeta
+	if err := store.ReadJSON(ck.Meta(), &meta); err != nil {
+		t.Fatal(err)
+	}
+	if meta.Name != "c1" || meta.Sandbox != "t" || meta.Config.Template != "tiny" || meta.MemoryBytes != resp.MemoryBytes || meta.Policy == "" {
+		t.Errorf("checkpoint.json: %+v", meta)
+	}
+	if info, err := os.Stat(ck.Dir); err != nil || info.Mode().Perm() != 0o700 {
+		t.Errorf("checkpoint folder: %v %v", info.Mode(), err)
 	}
 	if got, want := mon.Calls(), []string{"migrate-set-capabilities", "stop", "migrate", "cont"}; !slices.Equal(got, want) {
 		t.Errorf("monitor calls %q, want %q", got, want)
@@ -65,7 +78,7 @@ func TestCheckpoint(t *testing.T) {
 
 // TestCheckpointFails: a checkpoint that fails says what failed, leaves
 // the sandbox running and out of its checkpointing state (an exec is
-// accepted), and leaves nothing in the checkpoint's folder.
+// accepted), and leaves no checkpoint folder (an existing one, untouched).
 func TestCheckpointFails(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -83,7 +96,7 @@ func TestCheckpointFails(t *testing.T) {
 		},
 		{
 			name:    "disk copy fails",
-			breakIt: func(s *sup, _ *fakeAgent, _ *vmtest.Monitor) { os.Remove(store.DiskName) },
+			breakIt: func(s *sup, _ *fakeAgent, _ *vmtest.Monitor) { os.Remove(s.layout.Disk()) },
 			code:    codes.Internal,
 			msg:     []string{"checkpoint:", store.DiskName, "the sandbox runs on"},
 			saved:   true,
@@ -95,6 +108,12 @@ func TestCheckpointFails(t *testing.T) {
 			msg:     []string{"injected failure"},
 		},
 		{
+			name:    "exists",
+			breakIt: func(s *sup, _ *fakeAgent, _ *vmtest.Monitor) { os.MkdirAll(s.opts.Home.Checkpoint("c1").Meta(), 0o700) },
+			code:    codes.AlreadyExists,
+			msg:     []string{`checkpoint "c1" already exists`},
+		},
+		{
 			name:    "paused",
 			breakIt: func(s *sup, _ *fakeAgent, _ *vmtest.Monitor) { s.paused = true },
 			code:    codes.FailedPrecondition,
@@ -104,7 +123,7 @@ func TestCheckpointFails(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, agent, mon, ck := runningForCheckpoint(t)
 			tc.breakIt(s, agent, mon)
-			_, err := (&api{s: s}).Checkpoint(context.Background(), &supervisorv1.CheckpointRequest{Dir: ck.Dir})
+			_, err := (&api{s: s}).Checkpoint(context.Background(), &supervisorv1.CheckpointRequest{Name: "c1"})
 			if err == nil {
 				t.Fatal("the checkpoint succeeded")
 			}
@@ -125,9 +144,32 @@ func TestCheckpointFails(t *testing.T) {
 			if err := (&agentProxy{s: s}).ready(); err != nil {
 				t.Errorf("an exec after the failed checkpoint: %v", err)
 			}
-			if left, _ := os.ReadDir(ck.Dir); len(left) != 0 {
-				t.Errorf("the checkpoint's folder keeps %v", left)
+			left, _ := os.ReadDir(ck.Dir)
+			if tc.code == codes.AlreadyExists {
+				if len(left) != 1 {
+					t.Errorf("the existing checkpoint's folder holds %v, want it untouched", left)
+				}
+			} else if left != nil {
+				t.Errorf("a checkpoint folder is left, with %v", left)
 			}
 		})
+	}
+}
+
+// TestCheckpointBadName: a name that is not a valid name is refused
+// before anything is made.
+func TestCheckpointBadName(t *testing.T) {
+	s, _, mon, _ := runningForCheckpoint(t)
+	for _, name := range []string{"", "../x", "a/b", "-x"} {
+		_, err := (&api{s: s}).Checkpoint(context.Background(), &supervisorv1.CheckpointRequest{Name: name})
+		if st, _ := status.FromError(err); st.Code() != codes.InvalidArgument {
+			t.Errorf("name %q: %v, want InvalidArgument", name, err)
+		}
+	}
+	if calls := mon.Calls(); len(calls) != 0 {
+		t.Errorf("monitor calls %q, want none", calls)
+	}
+	if _, err := os.Stat(s.opts.Home.CheckpointsDir()); !os.IsNotExist(err) {
+		t.Errorf("checkpoints folder made: %v", err)
 	}
 }

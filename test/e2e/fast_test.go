@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -168,9 +169,24 @@ func TestCheckpointAndFork(t *testing.T) {
 	waitCountGrows(t, e, "orig")
 
 	e.ok("checkpoint", "orig", "ck1")
-	if ls := e.ok("checkpoint", "ls"); !strings.Contains(ls, "ck1") || !strings.Contains(ls, "orig") {
+	if ls := e.ok("checkpoint", "ls"); !regexp.MustCompile(`(?m)^ck1\s+orig\s+tiny\s.*\sready$`).MatchString(ls) {
 		t.Fatalf("checkpoint ls:\n%s", ls)
 	}
+	// A name taken is refused and the checkpoint that has it is kept; a
+	// folder without checkpoint.json (a save killed midway) is listed as
+	// incomplete, with what to do.
+	if _, errs, code := e.run("checkpoint", "orig", "ck1"); code == 0 || !strings.Contains(errs, `checkpoint "ck1" already exists`) {
+		t.Fatalf("a second checkpoint ck1: exit %d, %s", code, errs)
+	}
+	if err := os.Mkdir(filepath.Join(e.home, "checkpoints", "half"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var cks []struct{ Name, State, Reason string }
+	if err := json.Unmarshal([]byte(e.ok("checkpoint", "ls", "--json")), &cks); err != nil || len(cks) != 2 ||
+		cks[0].Name != "ck1" || cks[0].State != "ready" || cks[1].State != "incomplete" || !strings.Contains(cks[1].Reason, "paddock checkpoint rm half") {
+		t.Fatalf("checkpoint ls --json: %+v %v", cks, err)
+	}
+	e.ok("checkpoint", "rm", "half")
 	// The original keeps running, workspace included.
 	waitCountGrows(t, e, "orig")
 	if _, _, code := e.run("exec", "orig", "--", "ls", e.ws); code != 0 {

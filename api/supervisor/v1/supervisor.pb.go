@@ -587,7 +587,7 @@ func (*ResumeResponse) Descriptor() ([]byte, []int) {
 
 type CheckpointRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Dir           string                 `protobuf:"bytes,1,opt,name=dir,proto3" json:"dir,omitempty"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"` // a valid sandbox-style name (store.ValidateName)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -622,9 +622,9 @@ func (*CheckpointRequest) Descriptor() ([]byte, []int) {
 	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{12}
 }
 
-func (x *CheckpointRequest) GetDir() string {
+func (x *CheckpointRequest) GetName() string {
 	if x != nil {
-		return x.Dir
+		return x.Name
 	}
 	return ""
 }
@@ -1106,9 +1106,9 @@ const file_api_supervisor_v1_supervisor_proto_rawDesc = "" +
 	"\fPauseRequest\"\x0f\n" +
 	"\rPauseResponse\"\x0f\n" +
 	"\rResumeRequest\"\x10\n" +
-	"\x0eResumeResponse\"%\n" +
-	"\x11CheckpointRequest\x12\x10\n" +
-	"\x03dir\x18\x01 \x01(\tR\x03dir\"X\n" +
+	"\x0eResumeResponse\"'\n" +
+	"\x11CheckpointRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"X\n" +
 	"\x12CheckpointResponse\x12!\n" +
 	"\fmemory_bytes\x18\x01 \x01(\x03R\vmemoryBytes\x12\x1f\n" +
 	"\vduration_ms\x18\x02 \x01(\x03R\n" +

@@ -49,11 +49,13 @@ type SupervisorClient interface {
 	// Pause stops the vCPUs, keeping memory; Resume continues them.
 	Pause(ctx context.Context, in *PauseRequest, opts ...grpc.CallOption) (*PauseResponse, error)
 	Resume(ctx context.Context, in *ResumeRequest, opts ...grpc.CallOption) (*ResumeResponse, error)
-	// Checkpoint saves the running VM's memory, device state and disk into
-	// dir (which must exist and be empty). The workspace is the host's
-	// folder and is not saved: the agent unmounts it for the save and mounts
-	// it again after; if a process holds files in it, the call fails with
-	// FAILED_PRECONDITION naming the processes. The sandbox keeps running.
+	// Checkpoint saves the running VM's memory, device state and disk as
+	// the checkpoint named name: the supervisor makes its folder under
+	// PADDOCK_HOME/checkpoints (ALREADY_EXISTS if there is one), fills it,
+	// and writes its checkpoint.json last; a failed save leaves no folder.
+	// The workspace is the host's folder and is not saved (its sync record
+	// is). Exec, pause and resume are refused meanwhile. The sandbox keeps
+	// running.
 	Checkpoint(ctx context.Context, in *CheckpointRequest, opts ...grpc.CallOption) (*CheckpointResponse, error)
 	// GetPolicy returns the network policy in force, as policy YAML.
 	GetPolicy(ctx context.Context, in *GetPolicyRequest, opts ...grpc.CallOption) (*GetPolicyResponse, error)
@@ -222,11 +224,13 @@ type SupervisorServer interface {
 	// Pause stops the vCPUs, keeping memory; Resume continues them.
 	Pause(context.Context, *PauseRequest) (*PauseResponse, error)
 	Resume(context.Context, *ResumeRequest) (*ResumeResponse, error)
-	// Checkpoint saves the running VM's memory, device state and disk into
-	// dir (which must exist and be empty). The workspace is the host's
-	// folder and is not saved: the agent unmounts it for the save and mounts
-	// it again after; if a process holds files in it, the call fails with
-	// FAILED_PRECONDITION naming the processes. The sandbox keeps running.
+	// Checkpoint saves the running VM's memory, device state and disk as
+	// the checkpoint named name: the supervisor makes its folder under
+	// PADDOCK_HOME/checkpoints (ALREADY_EXISTS if there is one), fills it,
+	// and writes its checkpoint.json last; a failed save leaves no folder.
+	// The workspace is the host's folder and is not saved (its sync record
+	// is). Exec, pause and resume are refused meanwhile. The sandbox keeps
+	// running.
 	Checkpoint(context.Context, *CheckpointRequest) (*CheckpointResponse, error)
 	// GetPolicy returns the network policy in force, as policy YAML.
 	GetPolicy(context.Context, *GetPolicyRequest) (*GetPolicyResponse, error)
