@@ -19,10 +19,13 @@ import (
 )
 
 const (
-	dialTimeout  = 10 * time.Second
-	sniffTimeout = 10 * time.Second
-	sniffMax     = 16 << 10
+	dialTimeout = 10 * time.Second
+	sniffMax    = 16 << 10
 )
+
+// sniffTimeout is how long a connection on port 80 or 443 has to name
+// its host (a variable for the tests).
+var sniffTimeout = 10 * time.Second
 
 // forwardTCP decides one guest connection attempt and, when allowed,
 // joins it to a host-side connection it dials itself. A connection to a
