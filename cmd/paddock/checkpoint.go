@@ -17,11 +17,10 @@ func checkpointCmd() *cobra.Command {
 NAME. paddock create --from NAME makes a fork: the same files and the same running
 processes, continuing where the checkpoint was taken. The sandbox keeps running.
 
-The workspace is the host's folder and is NOT part of a checkpoint: a fork mounts
-its own --workspace. To save, the guest unmounts the workspace for a moment (QEMU
-cannot save a VM with a mounted 9p share); if a process holds files in it (an open
-file or its current directory), the checkpoint is refused and the error names the
-processes.`,
+The workspace is the host's folder; the guest's synced copy of it is on the root disk,
+so a checkpoint holds the workspace as it was. A fork on the same --workspace syncs
+from that state to the folder as it is now. Exec, pause and resume are refused
+while the save runs.`,
 		Example: "  paddock checkpoint web before-upgrade\n  paddock create --name web2 --from before-upgrade",
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {

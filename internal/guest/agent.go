@@ -27,8 +27,7 @@ type Agent struct {
 	files fileStreams // ReadFile streams, paced by AckOutput
 
 	mu          sync.Mutex
-	defaultUser string   // guarded by mu; set by Configure
-	shares      []string // guarded by mu; mount points Configure mounted
+	defaultUser string // guarded by mu; set by Configure
 	// network is the interface configuration last applied (guarded by mu).
 	network *agentv1.Network
 	// user is the default user last ensured (guarded by mu).

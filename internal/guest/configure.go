@@ -19,7 +19,7 @@ import (
 	"github.com/paddock-dev/paddock/internal/label"
 )
 
-// Configure applies the sandbox's identity and shares. Every step is
+// Configure applies the sandbox's identity, network and trust. Every step is
 // idempotent: the host calls it after each boot and each restore. All
 // invalid fields are reported together, before anything changes.
 func (a *Agent) Configure(_ context.Context, req *agentv1.ConfigureRequest) (*agentv1.ConfigureResponse, error) {
@@ -41,9 +41,7 @@ func (a *Agent) Configure(_ context.Context, req *agentv1.ConfigureRequest) (*ag
 	}
 	// Two independent chains run at once: after a restore every guest code
 	// path is new to TCG's translator, and with two vCPUs they translate
-	// side by side. The 9p mount is the longest step (~50 ms after a
-	// restore under TCG), so it starts its chain and the rest is in the
-	// other.
+	// side by side.
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -69,9 +67,6 @@ func (a *Agent) Configure(_ context.Context, req *agentv1.ConfigureRequest) (*ag
 	}()
 	go func() {
 		defer wg.Done()
-		for _, m := range req.GetMounts() {
-			step("mount "+m.GetPath(), a.mountShare(m))
-		}
 		// /etc/hosts is this chain's, to even them out.
 		if name := req.GetHostname(); name != "" {
 			step("hosts", a.configureHosts(name))
@@ -113,14 +108,6 @@ func validateConfigure(req *agentv1.ConfigureRequest) error {
 	}
 	if _, err := parseCAs(req.GetCaCerts()); err != nil {
 		errs = append(errs, err)
-	}
-	for _, m := range req.GetMounts() {
-		if m.GetTag() == "" {
-			errs = append(errs, fmt.Errorf("mount at %q: empty tag", m.GetPath()))
-		}
-		if !filepath.IsAbs(m.GetPath()) || filepath.Clean(m.GetPath()) == "/" {
-			errs = append(errs, fmt.Errorf("mount %q: path %q must be an absolute path other than /", m.GetTag(), m.GetPath()))
-		}
 	}
 	return errors.Join(errs...)
 }
@@ -216,19 +203,6 @@ func EnsureHostsName(b []byte, name string) []byte {
 	}
 	out = append(out, "127.0.1.1\t"+name+"\n")
 	return []byte(strings.Join(out, ""))
-}
-
-// mountShare mounts one 9p share and records it.
-func (a *Agent) mountShare(m *agentv1.Mount) error {
-	if err := a.System.Mount9p(m.GetTag(), m.GetPath(), m.GetReadOnly()); err != nil {
-		return err
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if !slices.Contains(a.shares, m.GetPath()) {
-		a.shares = append(a.shares, m.GetPath())
-	}
-	return nil
 }
 
 // ensureUser creates or updates the default user unless this agent

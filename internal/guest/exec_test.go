@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -336,47 +335,6 @@ func TestConnListener(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("second Accept did not return after the conn closed")
-	}
-}
-
-func TestFindBusy(t *testing.T) {
-	dir := t.TempDir()
-	sub := filepath.Join(dir, "sub")
-	os.MkdirAll(sub, 0o755)
-	if got := FindBusy("/proc", dir, os.Getpid()); len(got) != 0 {
-		t.Errorf("idle dir: %v", got)
-	}
-	cmd := exec.Command("sleep", "30")
-	cmd.Dir = sub
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	}()
-	got := FindBusy("/proc", dir, os.Getpid())
-	if len(got) != 1 || got[0].PID != cmd.Process.Pid || got[0].Comm != "sleep" || got[0].Path != sub {
-		t.Errorf("got %+v, want pid %d (sleep) in %s", got, cmd.Process.Pid, sub)
-	}
-	// A sibling directory with a shared prefix is not under dir.
-	if got := FindBusy("/proc", dir+"-other", os.Getpid()); len(got) != 0 {
-		t.Errorf("prefix sibling: %v", got)
-	}
-	// An open file counts too.
-	f, _ := os.Create(filepath.Join(dir, "held"))
-	defer f.Close()
-	cmd2 := exec.Command("sleep", "30")
-	cmd2.ExtraFiles = []*os.File{f}
-	if err := cmd2.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd2.Process.Kill()
-		cmd2.Wait()
-	}()
-	if got := FindBusy("/proc", dir, os.Getpid()); len(got) != 2 {
-		t.Errorf("open file: got %+v, want two processes", got)
 	}
 }
 

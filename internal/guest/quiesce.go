@@ -2,52 +2,16 @@ package guest
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
-
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
 )
 
-// Quiesce syncs and unmounts the shares Configure mounted, so that QEMU can
-// save the VM. If any process holds a file under a share, nothing is
-// unmounted and the error names the processes.
+// Quiesce prepares the guest for a VM save: it primes the root file
+// system's allocator state (primeRootFS) and syncs the file systems, so
+// the saved memory and the disk agree.
 func (a *Agent) Quiesce(context.Context, *agentv1.QuiesceRequest) (*agentv1.QuiesceResponse, error) {
-	a.System.Sync()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var busy []string
-	for _, share := range a.shares {
-		procs := FindBusy(a.path("/proc"), share, os.Getpid())
-		if len(procs) == 0 {
-			continue
-		}
-		names := make([]string, len(procs))
-		for i, p := range procs {
-			names[i] = p.String()
-		}
-		busy = append(busy, fmt.Sprintf("workspace %s is in use by %s", share, strings.Join(names, ", ")))
-	}
-	if len(busy) > 0 {
-		return nil, status.Errorf(codes.FailedPrecondition, "%s: stop them (or their exec) and try again", strings.Join(busy, "; "))
-	}
-	var errs []error
-	for _, share := range slices.Clone(a.shares) {
-		if err := a.System.Unmount(share); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		a.shares = slices.DeleteFunc(a.shares, func(s string) bool { return s == share })
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, status.Errorf(codes.FailedPrecondition, "quiesce: %v", err)
-	}
 	a.primeRootFS()
 	a.System.Sync()
 	a.Log.Info("quiesced")

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 	"unsafe"
 
@@ -17,9 +16,7 @@ type System interface {
 	SetHostname(name string) error
 	SetClock(t time.Time) error
 	AddEntropy(b []byte) error
-	Mount9p(tag, path string, readOnly bool) error
 	BindFile(src, dst string) error
-	Unmount(path string) error
 	Sync()
 	PowerOff()
 }
@@ -72,55 +69,10 @@ func (HostSystem) AddEntropy(b []byte) error {
 	return nil
 }
 
-// ninePOptions are the 9p mount options. cache=mmap keeps no page cache for
-// read and write (edits on the host show at once, like cache=none) but
-// allows shared writable mmap, which cache=none refuses and some tools
-// (databases, git's index on some paths) need. msize=256 KiB is what
-// PLATFORM.md measured to work with QEMU 7.2.
-const ninePOptions = "trans=virtio,version=9p2000.L,msize=262144,cache=mmap"
-
-func (HostSystem) Mount9p(tag, path string, readOnly bool) error {
-	var flags uintptr = unix.MS_NODEV | unix.MS_NOSUID
-	if readOnly {
-		flags |= unix.MS_RDONLY
-	}
-	if err := mountOnce(tag, path, "9p", flags, ninePOptions); err != nil {
-		return err
-	}
-	return traversable(path)
-}
-
-// traversable gives every directory above path search permission for
-// all, so that users other than root reach a share mounted at a path such
-// as /root/project (/root is 0700). Only the directories that lack it are
-// changed: the common paths write nothing to the root filesystem.
-func traversable(path string) error {
-	for dir := filepath.Dir(path); dir != "/"; dir = filepath.Dir(dir) {
-		var st unix.Stat_t
-		if err := unix.Stat(dir, &st); err != nil {
-			return fmt.Errorf("mount point %s: %w", path, err)
-		}
-		if st.Mode&0o011 == 0o011 {
-			continue
-		}
-		if err := unix.Chmod(dir, st.Mode&0o7777|0o011); err != nil {
-			return fmt.Errorf("mount point %s: let every user reach it: %w", path, err)
-		}
-	}
-	return nil
-}
-
 // BindFile bind-mounts the file src over the file dst.
 func (HostSystem) BindFile(src, dst string) error {
 	if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
 		return fmt.Errorf("bind %s on %s: %w", src, dst, err)
-	}
-	return nil
-}
-
-func (HostSystem) Unmount(path string) error {
-	if err := unix.Unmount(path, 0); err != nil {
-		return fmt.Errorf("unmount %s: %w", path, err)
 	}
 	return nil
 }
@@ -146,14 +98,9 @@ func (s NoopSystem) AddEntropy(b []byte) error {
 	s.log("would add entropy", "bytes", len(b))
 	return nil
 }
-func (s NoopSystem) Mount9p(tag, path string, ro bool) error {
-	s.log("would mount 9p", "tag", tag, "path", path, "ro", ro)
-	return nil
-}
 func (s NoopSystem) BindFile(src, dst string) error {
 	s.log("would bind", "src", src, "dst", dst)
 	return nil
 }
-func (s NoopSystem) Unmount(path string) error { s.log("would unmount", "path", path); return nil }
-func (s NoopSystem) Sync()                     {}
-func (s NoopSystem) PowerOff()                 { s.log("would power off"); os.Exit(0) }
+func (s NoopSystem) Sync()     {}
+func (s NoopSystem) PowerOff() { s.log("would power off"); os.Exit(0) }

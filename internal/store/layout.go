@@ -161,11 +161,6 @@ func (l Layout) ExecLog() string { return l.path("exec.jsonl") }
 // SupervisorLog is the supervisor's own log (stderr of the detached process).
 func (l Layout) SupervisorLog() string { return l.path("supervisor.log") }
 
-// EmptyShare is the empty folder QEMU shares with a sandbox that has no
-// workspace: its device set must be the saved VM's, which has a share;
-// the guest never mounts it.
-func (l Layout) EmptyShare() string { return l.path("share.empty") }
-
 // SyncState is the workspace sync's record of what the host and the
 // guest's copy last agreed on (internal/wsync).
 func (l Layout) SyncState() string { return l.path("sync.state") }
@@ -236,9 +231,6 @@ func (s SavedStateLayout) Meta() string { return filepath.Join(s.Dir, "meta.json
 
 // ConsoleLog is the template VM's serial console.
 func (s SavedStateLayout) ConsoleLog() string { return filepath.Join(s.Dir, "console.log") }
-
-// EmptyShare is the empty folder the template VM's 9p device shares.
-func (s SavedStateLayout) EmptyShare() string { return filepath.Join(s.Dir, "empty") }
 
 // Lock serialises the making of the state (beside it, so a make can
 // replace the directory).

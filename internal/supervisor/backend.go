@@ -18,7 +18,7 @@ type backend interface {
 	// (0: base's size).
 	createDisk(ctx context.Context, base, baseFormat, path string, size int64) error
 	// start starts the VM whose directory is vm (startVM).
-	start(key string, vm store.VMFiles, sp stateSpec, ws, ram string, adjust func(*qemu.Config), console, stderr io.Writer) (vm.Process, error)
+	start(key string, vm store.VMFiles, sp stateSpec, ram string, adjust func(*qemu.Config), console, stderr io.Writer) (vm.Process, error)
 	// dialMonitor connects to the VM's monitor socket at path, retrying
 	// until ctx ends.
 	dialMonitor(ctx context.Context, path string) (vm.Monitor, error)
@@ -34,8 +34,8 @@ func (qemuBackend) createDisk(ctx context.Context, base, baseFormat, path string
 	return createOverlay(ctx, base, baseFormat, path, size)
 }
 
-func (qemuBackend) start(key string, files store.VMFiles, sp stateSpec, ws, ram string, adjust func(*qemu.Config), console, stderr io.Writer) (vm.Process, error) {
-	p, err := startVM(key, files, sp, ws, ram, adjust, console, stderr)
+func (qemuBackend) start(key string, files store.VMFiles, sp stateSpec, ram string, adjust func(*qemu.Config), console, stderr io.Writer) (vm.Process, error) {
+	p, err := startVM(key, files, sp, ram, adjust, console, stderr)
 	if err != nil {
 		return nil, err // not a typed nil in the interface
 	}

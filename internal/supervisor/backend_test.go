@@ -42,7 +42,7 @@ func (f *fakeBackend) createDisk(ctx context.Context, base, baseFormat, path str
 	return os.WriteFile(path, []byte("fake overlay on "+base), 0o600)
 }
 
-func (f *fakeBackend) start(key string, files store.VMFiles, sp stateSpec, ws, ram string, adjust func(*qemu.Config), console, stderr io.Writer) (vm.Process, error) {
+func (f *fakeBackend) start(key string, files store.VMFiles, sp stateSpec, ram string, adjust func(*qemu.Config), console, stderr io.Writer) (vm.Process, error) {
 	var cfg qemu.Config
 	if adjust != nil {
 		adjust(&cfg)

@@ -29,7 +29,7 @@ func probeKVM(ctx context.Context, home store.Home, kernel string) error {
 		}
 		return nil
 	}
-	view, err := newVMView("kvm-probe", []vmDir{{path: filepath.Dir(kernel)}}, nil, "kvm")
+	view, err := newVMView("kvm-probe", []vmDir{{path: filepath.Dir(kernel)}}, "kvm")
 	if err != nil {
 		return err
 	}

@@ -58,7 +58,8 @@ type stateSpec struct {
 // 5: virtio-net without guest_announce (a device feature bit).
 // 6: virtio-serial with max_ports=2 (its queue count is device state).
 // 7: microvm with ioapic2=off (8 virtio-mmio transports); psi=0 nowatchdog.
-const stateFormat = 8
+// 9: no virtio-9p device (the workspace is synced, nothing is shared).
+const stateFormat = 9
 
 func (sp stateSpec) key() string {
 	b, _ := json.Marshal(sp)
@@ -97,9 +98,8 @@ func qemuVersion() string {
 
 // vmConfig is the device set shared by template VMs and their clones,
 // with every path as the QEMU of view reaches it: vm is the VM's own
-// directory (its disk and sockets), backing its disk's backing chain, ws
-// its workspace.
-func vmConfig(sp stateSpec, view *vmView, vm store.VMFiles, backing []qemu.Image, ws *os.File) qemu.Config {
+// directory (its disk and sockets), backing its disk's backing chain.
+func vmConfig(sp stateSpec, view *vmView, vm store.VMFiles, backing []qemu.Image) qemu.Config {
 	cfg := qemu.Config{
 		Accel:         sp.Accel,
 		CPUs:          sp.CPUs,
@@ -109,7 +109,6 @@ func vmConfig(sp stateSpec, view *vmView, vm store.VMFiles, backing []qemu.Image
 		Cmdline:       qemu.KernelCmdline(sp.Accel, sp.TSCkHz),
 		Disk:          view.path(vm.Disk()),
 		DiskFormat:    "qcow2",
-		Shares:        []qemu.Share{{Tag: "workspace", Path: view.workspace(ws)}},
 		ControlSocket: view.path(vm.ControlSocket()),
 		NetSocket:     view.path(vm.NetSocket()),
 		ControlPort:   qemu.ControlPortName,
@@ -139,25 +138,20 @@ func vmDirs(dir string, sp stateSpec, backing []qemu.Image, ram string) []vmDir 
 	return dirs
 }
 
-// startVM starts the QEMU of the VM whose directory is vm, with ws the
-// (empty) folder its 9p device shares and its RAM in ram ("" for
-// anonymous memory). key names the VM for its host uid (vmIDs).
-func startVM(key string, vm store.VMFiles, sp stateSpec, ws, ram string, adjust func(*qemu.Config), console, stderr io.Writer) (*qemu.Process, error) {
+// startVM starts the QEMU of the VM whose directory is vm, with its RAM in
+// ram ("" for anonymous memory). key names the VM for its host uid
+// (vmIDs).
+func startVM(key string, vm store.VMFiles, sp stateSpec, ram string, adjust func(*qemu.Config), console, stderr io.Writer) (*qemu.Process, error) {
 	backing, err := qemu.BackingChain(vm.Disk())
 	if err != nil {
 		return nil, err
 	}
-	wsf, err := openWorkspace(ws)
-	if err != nil {
-		return nil, err
-	}
-	defer wsf.Close()
-	view, err := newVMView(key, vmDirs(vm.Dir, sp, backing, ram), wsf, sp.Accel)
+	view, err := newVMView(key, vmDirs(vm.Dir, sp, backing, ram), sp.Accel)
 	if err != nil {
 		return nil, err
 	}
 	defer view.Close()
-	cfg := vmConfig(sp, view, vm, backing, wsf)
+	cfg := vmConfig(sp, view, vm, backing)
 	if ram != "" {
 		cfg.MemoryFile = view.path(ram)
 	}
@@ -246,8 +240,7 @@ const templateMachineID = "00000000000000000000000000000001"
 func makeState(ctx context.Context, st savedState, sp stateSpec, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, bootTimeout)
 	defer cancel()
-	empty, err := prepareState(ctx, st, sp)
-	if err != nil {
+	if err := prepareState(ctx, st, sp); err != nil {
 		return err
 	}
 	// The template VM has the clones' virtio-net device, attached to a
@@ -264,7 +257,7 @@ func makeState(ctx context.Context, st savedState, sp stateSpec, log *slog.Logge
 	defer consoleFile.Close()
 	console := newConsoleWatch(consoleFile)
 	shared := func(cfg *qemu.Config) { cfg.MemoryShared = true }
-	p, err := startVM(st.Dir, st.VM(), sp, empty, st.RAM(), shared, console, console)
+	p, err := startVM(st.Dir, st.VM(), sp, st.RAM(), shared, console, console)
 	if err != nil {
 		return err
 	}
@@ -334,29 +327,12 @@ func saveDevState(ctx context.Context, mon *qemu.Monitor, st savedState) error {
 	return nil
 }
 
-// prepareState makes a new state's disk, its clones' disk and the empty
-// folder its template VM shares, and returns that folder's real path
-// (states are saved before any workspace is mounted; the folder is opened
-// like a workspace, and the cache may be reached through a symlink).
-func prepareState(ctx context.Context, st savedState, sp stateSpec) (string, error) {
+// prepareState makes a new state's disk and its clones' disk.
+func prepareState(ctx context.Context, st savedState, sp stateSpec) error {
 	if err := createOverlay(ctx, sp.Rootfs, "raw", st.Disk(), 0); err != nil {
-		return "", err
+		return err
 	}
-	if err := makeCloneDisk(ctx, st, sp); err != nil {
-		return "", err
-	}
-	return emptyShare(st.EmptyShare())
-}
-
-// emptyShare makes (or keeps) the empty folder path that a VM without a
-// workspace shares, and returns its real path: it is opened like a
-// workspace (openWorkspace), and PADDOCK_HOME may be reached through a
-// symlink.
-func emptyShare(path string) (string, error) {
-	if err := os.Mkdir(path, 0o700); err != nil && !os.IsExist(err) {
-		return "", err
-	}
-	return realPath(path), nil
+	return makeCloneDisk(ctx, st, sp)
 }
 
 // makeCloneDisk writes the state's clone.qcow2. Its backing file is named

@@ -228,14 +228,7 @@ func (s *sup) startQEMU(spec stateSpec, st savedState) error {
 	for _, p := range []string{s.layout.ControlSocket(), s.layout.QMPSocket()} {
 		os.Remove(p)
 	}
-	// The device set still has a 9p share (the saved VM's has): an
-	// empty folder the guest never mounts. The workspace is synced
-	// (workspace.go), never shared.
-	ws, err := emptyShare(s.layout.EmptyShare())
-	if err != nil {
-		return err
-	}
-	p, err := s.vms.start(s.vmKey(), s.layout.VM(), spec, ws, ram, adjust, console, stderrLog)
+	p, err := s.vms.start(s.vmKey(), s.layout.VM(), spec, ram, adjust, console, stderrLog)
 	if err != nil {
 		return err
 	}
@@ -292,7 +285,6 @@ func (s *sup) configure(ctx context.Context) error {
 		User: &agentv1.User{
 			Name: s.cfg.User.Name, Uid: s.cfg.User.UID, Gid: s.cfg.User.GID, Home: s.cfg.User.Home,
 		},
-		Mounts:  s.mounts(),
 		Network: guestNetwork(),
 		CaCerts: s.guestCAs(), // trust.go
 	})
@@ -305,10 +297,6 @@ func (s *sup) configure(ctx context.Context) error {
 	s.log.Info("guest configured", "steps", formatSteps(resp.Steps))
 	return nil
 }
-
-// mounts is what the guest mounts: nothing; the workspace is a synced
-// copy on the guest's disk (workspace.go).
-func (s *sup) mounts() []*agentv1.Mount { return nil }
 
 // formatSteps renders Configure's steps as "clock=5ms mount /w=83ms ...",
 // each with the time from the start of the call to its end.

@@ -18,16 +18,15 @@ import (
 // an unprivileged host uid of its own (vmIDs) inside a user namespace in
 // which it is uid 1000 (the guest's default agent user), with no
 // capabilities and no groups. It reaches no host path by name: every
-// directory it needs (its sandbox's, the template's, the saved state's,
-// the empty folder its 9p device shares) is a detached bind mount
-// idmapped so that the directory's owner appears as QEMU's uid,
-// inherited as a file descriptor and named /proc/self/fd/N/... Files
-// QEMU writes there belong on disk to the directory's owner. When paddock runs as a plain user, QEMU runs as
-// that user and reaches paddock's files by name, as that user may anyway;
-// only the shared folder goes through a descriptor (openWorkspace).
+// directory it needs (its sandbox's, the template's, the saved state's)
+// is a detached bind mount idmapped so that the directory's owner appears
+// as QEMU's uid, inherited as a file descriptor and named
+// /proc/self/fd/N/... Files QEMU writes there belong on disk to the
+// directory's owner. When paddock runs as a plain user, QEMU runs as that
+// user and reaches paddock's files by name, as that user may anyway.
 // Either way QEMU runs under qemu.Confinement's file filter. The
-// workspace itself QEMU never reaches: the supervisor syncs it
-// (workspace.go).
+// workspace QEMU never reaches, and the VM has no shared folder: the
+// supervisor syncs the workspace (workspace.go).
 
 // vmUIDBase is the first host uid given to a QEMU; vmUIDSpan uids follow.
 // They lie far above the ranges that useradd and /etc/subuid hand out.
@@ -36,8 +35,7 @@ const (
 	vmUIDSpan = 0x00ffffff
 )
 
-// guestOwner is the uid and gid a confined QEMU has in its user namespace,
-// and so the owner its 9p server presents for the files of its share.
+// guestOwner is the uid and gid a confined QEMU has in its user namespace.
 const guestOwner = 1000
 
 // vmIDs is the host uid (and gid) of the QEMU of the VM named key: one per
@@ -85,9 +83,8 @@ type vmDir struct {
 }
 
 // newVMView gives the QEMU of the VM named key (a sandbox or a saved
-// state) the directories dirs, its own directory first, and the folder
-// ws its 9p device shares (opened by openWorkspace; nil for none).
-func newVMView(key string, dirs []vmDir, ws *os.File, accel string) (v *vmView, err error) {
+// state) the directories dirs, its own directory first.
+func newVMView(key string, dirs []vmDir, accel string) (v *vmView, err error) {
 	v = &vmView{cwd: dirs[0].path}
 	defer func() {
 		if err != nil {
@@ -95,9 +92,6 @@ func newVMView(key string, dirs []vmDir, ws *os.File, accel string) (v *vmView, 
 		}
 	}()
 	if !confined() {
-		if ws != nil {
-			v.add(ws.Name(), ws)
-		}
 		return v, nil
 	}
 	id := vmIDs(key)
@@ -138,21 +132,6 @@ func newVMView(key string, dirs []vmDir, ws *os.File, accel string) (v *vmView, 
 		}
 		v.add(d.path, f)
 	}
-	if ws != nil {
-		var st unix.Stat_t
-		if err := unix.Fstat(int(ws.Fd()), &st); err != nil {
-			return nil, err
-		}
-		ns, err := mapping(idMap{uid: st.Uid, gid: st.Gid, toUID: id, toGID: id})
-		if err != nil {
-			return nil, err
-		}
-		f, err := idmappedTree(int(ws.Fd()), "", ns, false)
-		if err != nil {
-			return nil, fmt.Errorf("workspace %s: %w", ws.Name(), err)
-		}
-		v.add(ws.Name(), f)
-	}
 	return v, nil
 }
 
@@ -182,17 +161,6 @@ func (v *vmView) path(p string) string {
 		return rel
 	}
 	return p
-}
-
-// workspace is the name by which QEMU reaches the folder its 9p device
-// shares.
-func (v *vmView) workspace(ws *os.File) string {
-	for i, t := range v.trees {
-		if t.dir == ws.Name() {
-			return qemu.TreePath(i, "")
-		}
-	}
-	return ws.Name()
 }
 
 // Close closes the view's descriptors.
@@ -307,7 +275,7 @@ func pausedChild(flags uintptr) (int, error) {
 // openWorkspace opens the workspace directory ws, one component at a
 // time without following a symlink, so that a symlink swapped into its
 // path (by this or another sandbox's guest) is refused rather than
-// followed; the descriptor is what QEMU is given.
+// followed; the descriptor is what the workspace sync works through.
 func openWorkspace(ws string) (*os.File, error) {
 	if !filepath.IsAbs(ws) || filepath.Clean(ws) != ws {
 		return nil, fmt.Errorf("workspace %q is not a clean absolute path", ws)

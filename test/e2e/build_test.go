@@ -186,7 +186,7 @@ func checkInitramfs(t *testing.T, tp *template.Template) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"init", "etc/paddock/modules", "kernel/fs/ext4/ext4.ko", "kernel/drivers/virtio/virtio_mmio.ko", "kernel/fs/9p/9p.ko"} {
+	for _, want := range []string{"init", "etc/paddock/modules", "kernel/fs/ext4/ext4.ko", "kernel/drivers/virtio/virtio_mmio.ko", "kernel/drivers/net/virtio_net.ko"} {
 		if !strings.Contains(string(list), want+"\n") {
 			t.Errorf("initramfs lacks %s", want)
 		}

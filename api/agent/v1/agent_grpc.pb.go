@@ -111,11 +111,9 @@ type AgentClient interface {
 	// stream lasts until the host ends it or the connection goes. Each side
 	// sends at most a window of messages the other has not credited.
 	Sync(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SyncMessage, SyncMessage], error)
-	// Quiesce prepares the guest for a VM save: it syncs file systems and
-	// unmounts the workspace shares (QEMU refuses to migrate with a mounted 9p
-	// share). If a process holds files in a share, nothing is unmounted and the
-	// call fails with FAILED_PRECONDITION naming the processes. Configure
-	// mounts the shares again.
+	// Quiesce prepares the guest for a VM save: it syncs the file systems
+	// (after warming the root file system's allocator state, so that clones
+	// of a saved VM find it in memory).
 	Quiesce(ctx context.Context, in *QuiesceRequest, opts ...grpc.CallOption) (*QuiesceResponse, error)
 	// Detach is the handshake before a VM save, which must find the agent
 	// between host sessions: once the host session that made this call has
@@ -408,11 +406,9 @@ type AgentServer interface {
 	// stream lasts until the host ends it or the connection goes. Each side
 	// sends at most a window of messages the other has not credited.
 	Sync(grpc.BidiStreamingServer[SyncMessage, SyncMessage]) error
-	// Quiesce prepares the guest for a VM save: it syncs file systems and
-	// unmounts the workspace shares (QEMU refuses to migrate with a mounted 9p
-	// share). If a process holds files in a share, nothing is unmounted and the
-	// call fails with FAILED_PRECONDITION naming the processes. Configure
-	// mounts the shares again.
+	// Quiesce prepares the guest for a VM save: it syncs the file systems
+	// (after warming the root file system's allocator state, so that clones
+	// of a saved VM find it in memory).
 	Quiesce(context.Context, *QuiesceRequest) (*QuiesceResponse, error)
 	// Detach is the handshake before a VM save, which must find the agent
 	// between host sessions: once the host session that made this call has

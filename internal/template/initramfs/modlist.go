@@ -21,16 +21,13 @@ var guestModules = []guestModule{
 	{Name: "virtio_rng", Optional: true},
 	{Name: "virtio_balloon", Optional: true},
 
-	// Filesystems: the root disk, the workspace (9p or virtio-fs), Docker's
-	// overlay2. ext4 checksums use crc32c through the crypto API, which
-	// cannot request a module without modprobe: load it first.
+	// Filesystems: the root disk (the workspace is a synced copy on it),
+	// FUSE for the guest's own use, Docker's overlay2. ext4 checksums use
+	// crc32c through the crypto API, which cannot request a module without
+	// modprobe: load it first.
 	{Name: "crc32c_generic"},
 	{Name: "ext4"},
-	{Name: "9pnet"},
-	{Name: "9pnet_virtio"},
-	{Name: "9p"},
 	{Name: "fuse"},
-	{Name: "virtiofs", Optional: true},
 	{Name: "overlay"},
 	{Name: "loop", Optional: true},
 

@@ -89,7 +89,7 @@ func TestGuestModulesListed(t *testing.T) {
 		}
 		seen[n] = true
 	}
-	for _, need := range []string{"virtio_mmio", "virtio_blk", "ext4", "9p", "9pnet_virtio", "overlay", "virtio_console"} {
+	for _, need := range []string{"virtio_mmio", "virtio_blk", "ext4", "virtio_net", "overlay", "virtio_console"} {
 		if !seen[need] {
 			t.Errorf("%s missing from guestModules", need)
 		}

@@ -8,16 +8,10 @@ import (
 	"strings"
 )
 
-// Share is a host directory exported to the guest over virtio-9p.
-type Share struct {
-	Tag      string // mount_tag the guest mounts by
-	Path     string // absolute host path
-	ReadOnly bool
-}
-
-// Config describes one VM. Paths of sockets are relative to QEMU's working
-// directory (the sandbox directory), which keeps them under the unix socket
-// path limit however deep PADDOCK_HOME is.
+// Config describes one VM. Its paths are as QEMU reaches them: relative to
+// QEMU's working directory, absolute, or through an inherited descriptor
+// (Confinement.Files, TreePath). The VM has no shared folder: a workspace
+// is synced by the supervisor over the control port.
 type Config struct {
 	Accel string // "kvm" or "tcg"
 	// NoHugePages starts QEMU with transparent huge pages disabled
@@ -36,8 +30,6 @@ type Config struct {
 	// opened read-only by the path given here rather than by the name in
 	// the image header, which a confined QEMU may not be able to reach.
 	Backing []Image
-
-	Shares []Share
 
 	ControlSocket string // host end of the agent's virtio-serial port
 	ControlPort   string // the port's name in the guest
@@ -110,19 +102,6 @@ func (c Config) Validate() error {
 	if c.Kernel == "" || c.Initrd == "" || c.Disk == "" {
 		errs = append(errs, "kernel, initrd and disk are required")
 	}
-	// root disk, control serial, rng, the network if any, one 9p per share
-	n := 3 + len(c.Shares)
-	if c.NetSocket != "" {
-		n++
-	}
-	if n > virtioSlots {
-		errs = append(errs, fmt.Sprintf("%d shares need %d virtio devices; the machine has %d", len(c.Shares), n, virtioSlots))
-	}
-	for _, s := range c.Shares {
-		if strings.ContainsAny(s.Path, ",") || strings.ContainsAny(s.Tag, ",=") {
-			errs = append(errs, fmt.Sprintf("share path %q or tag %q contains a comma, which QEMU cannot quote", s.Path, s.Tag))
-		}
-	}
 	paths := []string{c.Kernel, c.Initrd, c.Disk, c.ControlSocket, c.QMPSocket, c.MemoryFile, c.NetSocket}
 	for _, b := range c.Backing {
 		paths = append(paths, b.Path)
@@ -149,11 +128,6 @@ func (c Config) Validate() error {
 // but each restored create 25 ms slower to its first exec, from the
 // tick's stop and restart at every idle entry; not taken.
 const tcgCPU = "qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt,+cx16"
-
-// virtioSlots is how many virtio-mmio devices the machine has: microvm
-// makes 8 transports with ioapic2=off (24 with it on, each a 28 KiB
-// structure QEMU clears at reset: 0.5 MiB more in every QEMU, measured).
-const virtioSlots = 8
 
 // CPUModel is the -cpu value for accel. A saved VM state or checkpoint
 // only loads into a VM with the same model.
@@ -189,7 +163,10 @@ func (c Config) Args() []string {
 	}
 	// Guest RAM is always the backend "mem", so every VM's RAM block has
 	// the same name and a state saved by one loads into another.
-	// ioapic2=off: see virtioSlots.
+	// ioapic2=off: microvm makes 8 virtio-mmio transports (24 with it on,
+	// each a 28 KiB structure QEMU clears at reset: 0.5 MiB more in every
+	// QEMU, measured) for the VM's 4 devices (disk, control port, rng,
+	// network).
 	machine := "microvm,x-option-roms=off,isa-serial=on,rtc=off,acpi=on,ioapic2=off,memory-backend=mem"
 	a := []string{
 		"-M", machine,
@@ -238,14 +215,6 @@ func (c Config) Args() []string {
 	}
 	if c.Incoming {
 		a = append(a, "-S", "-incoming", "defer")
-	}
-	for i, s := range c.Shares {
-		id := "fs" + strconv.Itoa(i)
-		fsdev := "local,id=" + id + ",path=" + s.Path + ",security_model=none,multidevs=remap"
-		if s.ReadOnly {
-			fsdev += ",readonly=on"
-		}
-		a = append(a, "-fsdev", fsdev, "-device", "virtio-9p-device,fsdev="+id+",mount_tag="+s.Tag)
 	}
 	if !c.NoSandbox {
 		a = append(a, "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny")

@@ -14,7 +14,6 @@ func testConfig() Config {
 		Kernel: "/t/vmlinux", Initrd: "/c/initrd.img", Cmdline: KernelCmdline("tcg", 0),
 		Disk: "disk.qcow2", DiskFormat: "qcow2",
 		Backing:       []Image{{Path: "base.qcow2", Format: "qcow2"}, {Path: "/t/root.ext4", Format: "raw"}},
-		Shares:        []Share{{Tag: "workspace", Path: "/home/u/proj"}},
 		ControlSocket: "ctl.sock", ControlPort: ControlPortName, QMPSocket: "qmp.sock",
 	}
 }
@@ -51,7 +50,7 @@ func TestArgsTCG(t *testing.T) {
 			"driver=file,node-name=root-file,filename=disk.qcow2,discard=unmap",
 			"driver=qcow2,node-name=root,file=root-file,discard=unmap,backing=b1",
 		},
-		"-fsdev":   {"local,id=fs0,path=/home/u/proj,security_model=none,multidevs=remap"},
+		"-fsdev":   nil,
 		"-qmp":     {"unix:qmp.sock,server=on,wait=off"},
 		"-sandbox": {"on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"},
 	}
@@ -63,19 +62,17 @@ func TestArgsTCG(t *testing.T) {
 	if !slices.Contains(flag(a, "-device"), "virtserialport,chardev=ctl,name=paddock.ctl") {
 		t.Errorf("no control port in %q", flag(a, "-device"))
 	}
-	if !slices.Contains(flag(a, "-device"), "virtio-9p-device,fsdev=fs0,mount_tag=workspace") {
-		t.Errorf("no 9p device in %q", flag(a, "-device"))
-	}
 	for _, x := range []string{"-nodefaults", "-no-user-config", "-no-reboot", "-nographic"} {
 		if !slices.Contains(a, x) {
 			t.Errorf("missing %s", x)
 		}
 	}
-	// Nothing but the workspace is shared, and there is no network device.
-	if n := len(flag(a, "-fsdev")); n != 1 {
-		t.Errorf("%d shares, want 1", n)
-	}
+	// Nothing is shared (no file server at all), and there is no network
+	// device.
 	for _, d := range flag(a, "-device") {
+		if strings.Contains(d, "9p") || strings.Contains(d, "fs") {
+			t.Errorf("a shared folder's device %q", d)
+		}
 		if strings.Contains(d, "net") {
 			t.Errorf("unexpected network device %q", d)
 		}
@@ -126,14 +123,10 @@ func TestHostTSCkHzIsStable(t *testing.T) {
 	}
 }
 
-func TestReadOnlyShareAndNoSandbox(t *testing.T) {
+func TestNoSandbox(t *testing.T) {
 	c := testConfig()
-	c.Shares[0].ReadOnly = true
 	c.NoSandbox = true
 	a := c.Args()
-	if got := flag(a, "-fsdev")[0]; !strings.HasSuffix(got, ",readonly=on") {
-		t.Errorf("-fsdev %q not read-only", got)
-	}
 	if len(flag(a, "-sandbox")) != 0 {
 		t.Error("-sandbox present with NoSandbox")
 	}
@@ -150,22 +143,9 @@ func TestValidateGathersEveryProblem(t *testing.T) {
 		}
 	}
 	c := testConfig()
-	c.Shares[0].Path = "/a,b"
+	c.Disk = "/a,b/disk.qcow2"
 	if c.Validate() == nil {
-		t.Error("comma in share path accepted")
-	}
-	// The machine has 8 virtio slots; 4 go to disk, control, rng and net.
-	c = testConfig()
-	c.NetSocket = "net.sock"
-	for i := len(c.Shares); i < 4; i++ {
-		c.Shares = append(c.Shares, Share{Tag: "s" + string(rune('0'+i)), Path: "/s"})
-	}
-	if err := c.Validate(); err != nil {
-		t.Errorf("4 shares: %v", err)
-	}
-	c.Shares = append(c.Shares, Share{Tag: "s4", Path: "/s"})
-	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "virtio") {
-		t.Errorf("5 shares: error %v, want one about virtio devices", err)
+		t.Error("comma in the disk's path accepted")
 	}
 }
 

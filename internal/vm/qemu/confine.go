@@ -13,17 +13,16 @@ import (
 // its own -sandbox. Whatever the caller, QEMU gets the file filter
 // (fileFilter): it cannot make a setuid or setgid file, change an owner,
 // make a device node, FIFO or socket file, or set an extended attribute.
-// QEMU's 9p server does to host files what the guest asks; it shares an
-// empty folder (the workspace is synced by the supervisor, never shared),
-// and the filter makes these requests fail in QEMU itself.
+// QEMU has no file server (the workspace is synced by the supervisor,
+// never shared); the filter is a second wall should a device's code be
+// made to write host files.
 type Confinement struct {
 	// HostUID and HostGID, when HostUID is not 0, are the unprivileged
 	// host ids QEMU runs as (the caller must be root). QEMU then runs in a
 	// user namespace of its own in which it is GuestUID/GuestGID, mapped to
 	// HostUID/HostGID, with no capabilities and no supplementary groups.
 	HostUID, HostGID uint32
-	// GuestUID and GuestGID are QEMU's ids inside its user namespace:
-	// the owner its 9p server presents to the guest for files it owns.
+	// GuestUID and GuestGID are QEMU's ids inside its user namespace.
 	GuestUID, GuestGID uint32
 	// ExtraGIDs are host groups QEMU keeps (mapped to the same ids), such
 	// as /dev/kvm's group.
