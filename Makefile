@@ -91,8 +91,14 @@ vet:
 # (test-agents). The VM tests use the templates built by
 # the templates target (in PADDOCK_HOME, or the default home) and their
 # own temporary PADDOCK_HOME for sandboxes.
+# The output is also kept in bin/test.log; when a test fails, its failure
+# lines are printed again at the end, where a CI log's tail shows them.
 test: test-deps build templates vet
-	PADDOCK_BIN=$(CURDIR)/bin/paddock $(if $(PADDOCK_HOME),PADDOCK_TEMPLATES_HOME=$(PADDOCK_HOME)) $(GO) test -count=1 -timeout 75m ./...
+	@set -o pipefail; PADDOCK_BIN=$(CURDIR)/bin/paddock $(if $(PADDOCK_HOME),PADDOCK_TEMPLATES_HOME=$(PADDOCK_HOME)) \
+		$(GO) test -count=1 -timeout 75m ./... 2>&1 | tee bin/test.log || { \
+		echo "=== what failed (all of it is in bin/test.log)"; \
+		grep -E -- '^(--- FAIL|FAIL|panic:)|^ +[a-z0-9_]+_test\.go:[0-9]+: ' bin/test.log | grep -vE 'go:[0-9]+: paddock .* \([0-9.]+(ms|s|m[0-9.]+s)\)$$' | cut -c1-400 | head -60; \
+		exit 1; }
 	$(MAKE) fuzz
 
 # The agent presets make test leaves out (codex, gemini): their templates,
@@ -105,14 +111,23 @@ test-agents: test-deps build
 
 # Each fuzz target over the parsers of untrusted bytes, for FUZZTIME; a
 # crash it finds is saved under testdata/fuzz and then fails go test as a
-# regression test.
+# regression test. A run that fails without a crasher (the fuzzing engine's
+# own trouble, such as a worker it lost on a loaded host) is shown and
+# tried once more.
 FUZZTIME ?= 5s
 FUZZ_TARGETS = FuzzSniffName:./internal/usernet FuzzServeDNS:./internal/usernet FuzzLinkFrames:./internal/usernet \
 	FuzzParse:./internal/netpolicy FuzzExtract:./internal/template/oci
 fuzz:
-	@for t in $(FUZZ_TARGETS); do \
-		echo "fuzz $${t%%:*} ($(FUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime $(FUZZTIME) $${t#*:} >/dev/null || { $(GO) test -run "^$${t%%:*}$$" $${t#*:}; exit 1; }; \
+	@mkdir -p bin; for t in $(FUZZ_TARGETS); do \
+		name=$${t%%:*}; pkg=$${t#*:}; \
+		for try in 1 2; do \
+			echo "fuzz $$name ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg > bin/fuzz.log 2>&1 && break; \
+			if grep -q 'Failing input written to' bin/fuzz.log || [ $$try = 2 ]; then \
+				tail -40 bin/fuzz.log; $(GO) test -run "^$$name$$" $$pkg; exit 1; \
+			fi; \
+			echo "the fuzzing engine failed without a crasher; once more:"; tail -15 bin/fuzz.log; \
+		done; \
 	done
 
 proto:
