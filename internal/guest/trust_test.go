@@ -3,48 +3,22 @@ package guest
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	agentv1 "github.com/paddock-dev/paddock/api/agent/v1"
+	"github.com/paddock-dev/paddock/internal/testpki"
 )
 
-// testCA returns a self-signed CA certificate, PEM, and its key.
-func testCA(t *testing.T, name string) (string, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), key
-}
-
 func TestParseCAs(t *testing.T) {
-	a, key := testCA(t, "a")
-	b, _ := testCA(t, "b")
-	kder, _ := x509.MarshalECPrivateKey(key)
-	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}))
+	ca := testpki.NewCA(t, "a")
+	a, keyPEM := ca.PEM, ca.KeyPEM()
+	b := testpki.NewCA(t, "b").PEM
 	tests := []struct {
 		name  string
 		pems  []string
@@ -74,7 +48,7 @@ func TestParseCAs(t *testing.T) {
 
 func TestInstallCAsAppendsOnce(t *testing.T) {
 	root := t.TempDir()
-	system, _ := testCA(t, "a system root")
+	system := testpki.NewCA(t, "a system root").PEM
 	bundle := filepath.Join(root, "etc/ssl/certs/ca-certificates.crt")
 	os.MkdirAll(filepath.Dir(bundle), 0o755)
 	os.WriteFile(bundle, []byte(strings.TrimSuffix(system, "\n")), 0o644) // no final newline
@@ -87,8 +61,8 @@ func TestInstallCAsAppendsOnce(t *testing.T) {
 	os.MkdirAll(filepath.Join(root, "etc/pki/tls/certs"), 0o755)
 	os.Symlink("/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", filepath.Join(root, "etc/pki/tls/certs/ca-bundle.crt"))
 
-	a, _ := testCA(t, "corp")
-	b, _ := testCA(t, "paddock")
+	a := testpki.NewCA(t, "corp").PEM
+	b := testpki.NewCA(t, "paddock").PEM
 	certs, err := parseCAs([]string{a, b})
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +114,7 @@ func TestInstallCAsAppendsOnce(t *testing.T) {
 
 func TestInstallCAsMakesABundle(t *testing.T) {
 	root := t.TempDir() // an imported image without ca-certificates
-	a, _ := testCA(t, "corp")
+	a := testpki.NewCA(t, "corp").PEM
 	certs, _ := parseCAs([]string{a})
 	res, err := InstallCAs(root, certs)
 	if err != nil {
@@ -166,7 +140,7 @@ func TestConfigureTrustSetsExecEnv(t *testing.T) {
 	if env := a.execTrustEnv(); env != nil {
 		t.Fatalf("env after a refused Configure: %v", env)
 	}
-	ca, _ := testCA(t, "corp")
+	ca := testpki.NewCA(t, "corp").PEM
 	if _, err := a.Configure(context.Background(), &agentv1.ConfigureRequest{CaCerts: []string{ca}}); err != nil {
 		t.Fatal(err)
 	}

@@ -45,108 +45,13 @@ func TestDashboard(t *testing.T) {
 
 	b.run("open the sandbox", 20*time.Second, chromedp.Navigate(base+"/ui/s/dash"))
 	b.waitJS("the terminal connected", 60*time.Second, `document.getElementById('term-status')?.textContent === 'connected' && /[$#] *$/m.test(`+rowsJS+`)`)
-	t.Run("terminal", func(t *testing.T) {
-		b := b.with(t)
-		b.run("type in the terminal", 10*time.Second, typeKeys("echo hi-from-browser\r"))
-		b.waitJS("the echo on the screen", 30*time.Second, `(`+rowsJS+`).split('\n').some(l => l.trim() === 'hi-from-browser')`)
-		b.screenshot("terminal")
-	})
-	t.Run("resize follows the window", func(t *testing.T) {
-		b := b.with(t)
-		before := sttySize(t, b)
-		b.run("resize the window", 10*time.Second, chromedp.EmulateViewport(1000, 700))
-		b.waitJS("the terminal to refit", 10*time.Second, `window.paddockTerminal.cols !== `+before[1])
-		after := sttySize(t, b)
-		want := evalJS[string](b, `window.paddockTerminal.rows + ' ' + window.paddockTerminal.cols`)
-		if after[0]+" "+after[1] != want || after == before {
-			t.Fatalf("stty size %v before, %v after the resize; the terminal is %s", before, after, want)
-		}
-		b.screenshot("resized")
-		b.run("restore the window", 10*time.Second, chromedp.EmulateViewport(1400, 900))
-	})
-	t.Run("a denied host, allowed from the network table", func(t *testing.T) {
-		e, b := e.with(t), b.with(t)
-		if out := e.sh("dash", httpGet("denied.test", 80, "denied.test")); strings.Contains(out, "200 OK") || denied.n.Load() != 0 {
-			t.Fatalf("denied.test answered before it was allowed: %q", out)
-		}
-		row := `document.querySelector('#net tr[data-verdict="deny"][data-host="denied.test"] button.allow')`
-		b.waitJS("the denial in the network table", 30*time.Second, `!!`+row)
-		b.screenshot("network-denied")
-		b.eval(`const b = ` + row + `; b.dataset.clicked = '1'; b.click()`)
-		b.waitJS("the allow to be taken", 20*time.Second, `document.querySelector('button.allow[data-clicked]').textContent === 'Allowed'`)
-		out := e.sh("dash", httpGet("denied.test", 80, "denied.test"))
-		if !strings.Contains(out, "hello from denied") || denied.n.Load() != 1 {
-			t.Fatalf("after allow: got %q, server saw %d", out, denied.n.Load())
-		}
-		b.waitJS("the allowed request in the network table", 30*time.Second, `!!document.querySelector('#net tr[data-verdict="allow"][data-host="denied.test"]')`)
-		b.screenshot("network-allowed")
-	})
-	t.Run("what the guest prints is text", func(t *testing.T) {
-		e, b := e.with(t), b.with(t)
-		e.ok("exec", "-u", "root", "dash", "--", "sh", "-c", `echo '<script>alert(1)</script><img src=x onerror=alert(2)>' > /dev/console`)
-		b.waitJS("the console line", 30*time.Second, `document.getElementById('console').textContent.includes('<script>alert(1)</script><img src=x onerror=alert(2)>')`)
-		b.waitJS("the command in the exec log", 30*time.Second, `document.getElementById('exec').textContent.includes('<script>alert(1)</script>')`)
-		if n := evalJS[int](b, `document.querySelectorAll('main script, main img').length`); n != 0 {
-			t.Fatalf("%d script or img elements made from the guest's output", n)
-		}
-		time.Sleep(500 * time.Millisecond)
-		if n := b.dialogs.Load(); n != 0 {
-			t.Fatalf("%d JavaScript dialogs opened", n)
-		}
-		b.screenshot("console")
-	})
-	t.Run("chart", func(t *testing.T) {
-		e, b := e.with(t), b.with(t)
-		e.sh("dash", "timeout 4 sh -c 'while :; do :; done'")
-		b.waitJS("three samples in the chart", 30*time.Second, `document.querySelectorAll('#chart polyline')[0].getAttribute('points').split(' ').length >= 3`)
-		b.waitJS("the CPU in the legend", 10*time.Second, `/CPU \d+%/.test(document.querySelector('#chart .legend').textContent)`)
-		b.screenshot("chart")
-	})
-	t.Run("pause, resume, checkpoint and reset", func(t *testing.T) {
-		e, b := e.with(t), b.with(t)
-		state := func(want string) {
-			b.waitJS("state "+want, 60*time.Second, `document.getElementById('state').textContent === '`+want+`'`)
-		}
-		b.eval(`document.querySelector('.head button.pause').click()`)
-		state("paused")
-		b.eval(`document.querySelector('.head button.resume').click()`)
-		state("running")
-		b.eval(`document.querySelector('.head button.checkpoint').click()`)
-		b.waitJS("the checkpoint saved", 60*time.Second, `document.getElementById('flash').textContent.includes('checkpoint dash-')`)
-		if out := e.ok("checkpoint", "ls"); !strings.Contains(out, "dash-") {
-			t.Fatalf("paddock checkpoint ls has no checkpoint of dash:\n%s", out)
-		}
-		e.ok("exec", "-u", "root", "dash", "--", "touch", "/marker")
-		b.eval(`const r = document.querySelector('.head button.reset'); r.click(); r.click()`)
-		b.waitJS("the reset done", 90*time.Second, `document.getElementById('flash').textContent.includes('reset: dash')`)
-		state("running")
-		if out, _, code := e.run("exec", "dash", "--", "ls", "/marker"); code == 0 {
-			t.Fatalf("/marker is still there after the reset: %q", out)
-		}
-		b.waitJS("the terminal back", 60*time.Second, `document.getElementById('term-status').textContent === 'connected'`)
-		b.screenshot("after-reset")
-	})
-	t.Run("create and remove", func(t *testing.T) {
-		e, b := e.with(t), b.with(t)
-		b.run("back to the list", 20*time.Second, chromedp.Navigate(base+"/ui/"))
-		b.waitJS("the templates", 30*time.Second, `!!document.querySelector('#create-template option[value="tiny"]')`)
-		b.eval(`document.getElementById('create-template').value = 'tiny'; document.getElementById('create-name').value = 'made-here'`)
-		b.eval(`document.getElementById('create').click()`)
-		b.waitJS("the new sandbox", 90*time.Second, `!!document.querySelector('#sandboxes tr[data-name="made-here"][data-state="running"]')`)
-		b.screenshot("created")
-		for _, name := range []string{"dash", "made-here"} {
-			btn := `document.querySelector('#sandboxes tr[data-name="` + name + `"] button.remove')`
-			b.waitJS("the row of "+name, 30*time.Second, `!!`+btn)
-			b.eval(btn + `.click(); ` + btn + `.click()`)
-			b.waitJS(name+"'s row to go", 60*time.Second, `!document.querySelector('#sandboxes tr[data-name="`+name+`"]')`)
-		}
-		if out := e.ok("ls"); strings.Contains(out, "dash") || strings.Contains(out, "made-here") {
-			t.Fatalf("paddock ls still lists them:\n%s", out)
-		}
-		b.screenshot("removed")
-		b.run("the removed sandbox's page", 20*time.Second, chromedp.Navigate(base+"/ui/s/dash"))
-		b.waitJS("its page to say it is gone", 20*time.Second, `document.getElementById('gone')?.textContent === 'no sandbox "dash"'`)
-	})
+	t.Run("terminal", func(t *testing.T) { dashTerminal(t, b) })
+	t.Run("resize follows the window", func(t *testing.T) { dashResize(t, b) })
+	t.Run("a denied host, allowed from the network table", func(t *testing.T) { dashAllowDenied(t, e, b, denied) })
+	t.Run("what the guest prints is text", func(t *testing.T) { dashGuestText(t, e, b) })
+	t.Run("chart", func(t *testing.T) { dashChart(t, e, b) })
+	t.Run("pause, resume, checkpoint and reset", func(t *testing.T) { dashLifecycle(t, e, b) })
+	t.Run("create and remove", func(t *testing.T) { dashCreateRemove(t, e, b, base) })
 }
 
 // eval runs js for its effects.
@@ -281,4 +186,125 @@ func checkForeignOrigin(t *testing.T, base, key string) {
 	if os.Getenv("PADDOCK_DEBUG") != "" {
 		t.Logf("terminal: %q", seen.String())
 	}
+}
+
+// dashTerminal: the terminal echoes what is typed.
+func dashTerminal(t *testing.T, b *browser) {
+	b = b.with(t)
+	b.run("type in the terminal", 10*time.Second, typeKeys("echo hi-from-browser\r"))
+	b.waitJS("the echo on the screen", 30*time.Second, `(`+rowsJS+`).split('\n').some(l => l.trim() === 'hi-from-browser')`)
+	b.screenshot("terminal")
+}
+
+// dashResize: the terminal follows a window resize: stty size in the guest is
+// its rows and columns.
+func dashResize(t *testing.T, b *browser) {
+	b = b.with(t)
+	before := sttySize(t, b)
+	b.run("resize the window", 10*time.Second, chromedp.EmulateViewport(1000, 700))
+	b.waitJS("the terminal to refit", 10*time.Second, `window.paddockTerminal.cols !== `+before[1])
+	after := sttySize(t, b)
+	want := evalJS[string](b, `window.paddockTerminal.rows + ' ' + window.paddockTerminal.cols`)
+	if after[0]+" "+after[1] != want || after == before {
+		t.Fatalf("stty size %v before, %v after the resize; the terminal is %s", before, after, want)
+	}
+	b.screenshot("resized")
+	b.run("restore the window", 10*time.Second, chromedp.EmulateViewport(1400, 900))
+}
+
+// dashAllowDenied: a denied host shows in the network table, and its allow
+// button opens it.
+func dashAllowDenied(t *testing.T, e *env, b *browser, denied *hitCounter) {
+	e, b = e.with(t), b.with(t)
+	if out := e.sh("dash", httpGet("denied.test", 80, "denied.test")); strings.Contains(out, "200 OK") || denied.n.Load() != 0 {
+		t.Fatalf("denied.test answered before it was allowed: %q", out)
+	}
+	row := `document.querySelector('#net tr[data-verdict="deny"][data-host="denied.test"] button.allow')`
+	b.waitJS("the denial in the network table", 30*time.Second, `!!`+row)
+	b.screenshot("network-denied")
+	b.eval(`const b = ` + row + `; b.dataset.clicked = '1'; b.click()`)
+	b.waitJS("the allow to be taken", 20*time.Second, `document.querySelector('button.allow[data-clicked]').textContent === 'Allowed'`)
+	out := e.sh("dash", httpGet("denied.test", 80, "denied.test"))
+	if !strings.Contains(out, "hello from denied") || denied.n.Load() != 1 {
+		t.Fatalf("after allow: got %q, server saw %d", out, denied.n.Load())
+	}
+	b.waitJS("the allowed request in the network table", 30*time.Second, `!!document.querySelector('#net tr[data-verdict="allow"][data-host="denied.test"]')`)
+	b.screenshot("network-allowed")
+}
+
+// dashGuestText: what the guest prints (console, exec log) is shown as text,
+// never as markup.
+func dashGuestText(t *testing.T, e *env, b *browser) {
+	e, b = e.with(t), b.with(t)
+	e.ok("exec", "-u", "root", "dash", "--", "sh", "-c", `echo '<script>alert(1)</script><img src=x onerror=alert(2)>' > /dev/console`)
+	b.waitJS("the console line", 30*time.Second, `document.getElementById('console').textContent.includes('<script>alert(1)</script><img src=x onerror=alert(2)>')`)
+	b.waitJS("the command in the exec log", 30*time.Second, `document.getElementById('exec').textContent.includes('<script>alert(1)</script>')`)
+	if n := evalJS[int](b, `document.querySelectorAll('main script, main img').length`); n != 0 {
+		t.Fatalf("%d script or img elements made from the guest's output", n)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := b.dialogs.Load(); n != 0 {
+		t.Fatalf("%d JavaScript dialogs opened", n)
+	}
+	b.screenshot("console")
+}
+
+// dashChart: the chart samples the sandbox's CPU.
+func dashChart(t *testing.T, e *env, b *browser) {
+	e, b = e.with(t), b.with(t)
+	e.sh("dash", "timeout 4 sh -c 'while :; do :; done'")
+	b.waitJS("three samples in the chart", 30*time.Second, `document.querySelectorAll('#chart polyline')[0].getAttribute('points').split(' ').length >= 3`)
+	b.waitJS("the CPU in the legend", 10*time.Second, `/CPU \d+%/.test(document.querySelector('#chart .legend').textContent)`)
+	b.screenshot("chart")
+}
+
+// dashLifecycle: the sandbox page's pause, resume, checkpoint and reset
+// buttons.
+func dashLifecycle(t *testing.T, e *env, b *browser) {
+	e, b = e.with(t), b.with(t)
+	state := func(want string) {
+		b.waitJS("state "+want, 60*time.Second, `document.getElementById('state').textContent === '`+want+`'`)
+	}
+	b.eval(`document.querySelector('.head button.pause').click()`)
+	state("paused")
+	b.eval(`document.querySelector('.head button.resume').click()`)
+	state("running")
+	b.eval(`document.querySelector('.head button.checkpoint').click()`)
+	b.waitJS("the checkpoint saved", 60*time.Second, `document.getElementById('flash').textContent.includes('checkpoint dash-')`)
+	if out := e.ok("checkpoint", "ls"); !strings.Contains(out, "dash-") {
+		t.Fatalf("paddock checkpoint ls has no checkpoint of dash:\n%s", out)
+	}
+	e.ok("exec", "-u", "root", "dash", "--", "touch", "/marker")
+	b.eval(`const r = document.querySelector('.head button.reset'); r.click(); r.click()`)
+	b.waitJS("the reset done", 90*time.Second, `document.getElementById('flash').textContent.includes('reset: dash')`)
+	state("running")
+	if out, _, code := e.run("exec", "dash", "--", "ls", "/marker"); code == 0 {
+		t.Fatalf("/marker is still there after the reset: %q", out)
+	}
+	b.waitJS("the terminal back", 60*time.Second, `document.getElementById('term-status').textContent === 'connected'`)
+	b.screenshot("after-reset")
+}
+
+// dashCreateRemove: a sandbox made from the list page, and both removed from
+// it.
+func dashCreateRemove(t *testing.T, e *env, b *browser, base string) {
+	e, b = e.with(t), b.with(t)
+	b.run("back to the list", 20*time.Second, chromedp.Navigate(base+"/ui/"))
+	b.waitJS("the templates", 30*time.Second, `!!document.querySelector('#create-template option[value="tiny"]')`)
+	b.eval(`document.getElementById('create-template').value = 'tiny'; document.getElementById('create-name').value = 'made-here'`)
+	b.eval(`document.getElementById('create').click()`)
+	b.waitJS("the new sandbox", 90*time.Second, `!!document.querySelector('#sandboxes tr[data-name="made-here"][data-state="running"]')`)
+	b.screenshot("created")
+	for _, name := range []string{"dash", "made-here"} {
+		btn := `document.querySelector('#sandboxes tr[data-name="` + name + `"] button.remove')`
+		b.waitJS("the row of "+name, 30*time.Second, `!!`+btn)
+		b.eval(btn + `.click(); ` + btn + `.click()`)
+		b.waitJS(name+"'s row to go", 60*time.Second, `!document.querySelector('#sandboxes tr[data-name="`+name+`"]')`)
+	}
+	if out := e.ok("ls"); strings.Contains(out, "dash") || strings.Contains(out, "made-here") {
+		t.Fatalf("paddock ls still lists them:\n%s", out)
+	}
+	b.screenshot("removed")
+	b.run("the removed sandbox's page", 20*time.Second, chromedp.Navigate(base+"/ui/s/dash"))
+	b.waitJS("its page to say it is gone", 20*time.Second, `document.getElementById('gone')?.textContent === 'no sandbox "dash"'`)
 }
