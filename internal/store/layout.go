@@ -4,7 +4,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
+
+// This file names every file under PADDOCK_HOME: the sandboxes, their
+// checkpoints, the saved VM states they are restored from, the templates
+// and the build cache, the secret store and the API keys. Nothing else in
+// paddock builds a path under PADDOCK_HOME from a literal name; every
+// path is absolute.
 
 // Home is the root of paddock's state (PADDOCK_HOME).
 type Home string
@@ -268,3 +275,142 @@ func (c CheckpointLayout) Machine() string { return filepath.Join(c.Dir, "machin
 // SyncState is the sandbox's workspace sync record as of the checkpoint: a
 // fork on the same workspace starts its sync from it.
 func (c CheckpointLayout) SyncState() string { return filepath.Join(c.Dir, "sync.state") }
+
+// Templates and the build cache (internal/template):
+//
+//	$PADDOCK_HOME/templates/NAME/          a built template (TemplateLayout)
+//	    template.json                      metadata, written last
+//	    recipe.yaml                        the recipe it was built from
+//	    vmlinux                            uncompressed guest kernel (PVH)
+//	    modules/                           lib/modules/KVER of the kernel
+//	    root.ext4                          sparse ext4 root filesystem
+//	$PADDOCK_HOME/templates/.NAME.lock     flock serialising builds of NAME
+//	$PADDOCK_HOME/templates/.NAME.build-*  a build in progress (or crashed)
+//	$PADDOCK_HOME/templates/.NAME.old-*    a replaced template being removed
+//	$PADDOCK_HOME/cache/debs/PKG_VER.deb   downloaded packages
+//	$PADDOCK_HOME/cache/kernels/PKG_VER/   unpacked kernel + vmlinux + modules.dep
+//	$PADDOCK_HOME/cache/debootstrap/H.tgz  debootstrap --make-tarball output
+//	$PADDOCK_HOME/cache/apt-archives/H/    .debs apt-get installed into it
+//	$PADDOCK_HOME/cache/initramfs/H.cpio   generated initramfs archives
+
+// Template returns the layout of template name.
+func (h Home) Template(name string) TemplateLayout {
+	return TemplateLayout{Dir: filepath.Join(h.TemplatesDir(), name)}
+}
+
+// TemplateLock is the flock that serialises builds of template name.
+func (h Home) TemplateLock(name string) string {
+	return filepath.Join(h.TemplatesDir(), "."+name+".lock")
+}
+
+// TemplateBuildPattern and TemplateOldPattern are os.MkdirTemp patterns in
+// TemplatesDir: a build of name in progress, and a replaced template of
+// that name being removed.
+func TemplateBuildPattern(name string) string { return "." + name + ".build-*" }
+func TemplateOldPattern(name string) string   { return "." + name + ".old-*" }
+
+// DebsDir holds downloaded packages; DownloadPattern is the os.MkdirTemp
+// pattern of a download in progress there.
+func (h Home) DebsDir() string { return filepath.Join(h.CacheDir(), "debs") }
+
+const DownloadPattern = ".download-*"
+
+// Deb is a downloaded package, keyed by name and version.
+func (h Home) Deb(pkg, version string) string {
+	return filepath.Join(h.DebsDir(), pkg+"_"+fileSafe(version)+".deb")
+}
+
+// KernelsDir holds unpacked kernel packages.
+func (h Home) KernelsDir() string { return filepath.Join(h.CacheDir(), "kernels") }
+
+// Kernel is an unpacked kernel package, keyed by name and version.
+func (h Home) Kernel(pkg, version string) KernelLayout {
+	return KernelLayout{Dir: filepath.Join(h.KernelsDir(), pkg+"_"+fileSafe(version))}
+}
+
+// DebootstrapDir holds debootstrap --make-tarball results.
+func (h Home) DebootstrapDir() string { return filepath.Join(h.CacheDir(), "debootstrap") }
+
+// DebootstrapTarball is a --make-tarball result keyed by a hash of what
+// went into it.
+func (h Home) DebootstrapTarball(key string) string {
+	return filepath.Join(h.DebootstrapDir(), key+".tgz")
+}
+
+// AptArchives keeps the .deb files apt downloaded into a debootstrap
+// rootfs, keyed like its tarball.
+func (h Home) AptArchives(key string) string {
+	return filepath.Join(h.CacheDir(), "apt-archives", key)
+}
+
+// InitramfsPath is where an initramfs archive is cached within a cache
+// dir; InitramfsMemo records which archive an agent file (path, size,
+// mtime) and template build map to.
+func InitramfsPath(cacheDir, key string) string {
+	return filepath.Join(cacheDir, "initramfs", key+".cpio")
+}
+
+func InitramfsMemo(cacheDir, key string) string {
+	return filepath.Join(cacheDir, "initramfs", key+".memo")
+}
+
+// In the initramfs folder: the glob of its archives and of its memos, and
+// the os.CreateTemp pattern of an archive being written.
+const (
+	InitramfsArchiveGlob = "*.cpio"
+	InitramfsMemoGlob    = "*.memo"
+	InitramfsTempPattern = ".initramfs-*"
+)
+
+// TemplateLayout names the files of one template directory.
+type TemplateLayout struct{ Dir string }
+
+// Meta is template.json.
+func (l TemplateLayout) Meta() string { return filepath.Join(l.Dir, "template.json") }
+
+// Recipe is the recipe the template was built from.
+func (l TemplateLayout) Recipe() string { return filepath.Join(l.Dir, "recipe.yaml") }
+
+// Kernel is the uncompressed vmlinux.
+func (l TemplateLayout) Kernel() string { return filepath.Join(l.Dir, "vmlinux") }
+
+// Modules is the kernel's modules tree (what /lib/modules/KVER holds).
+func (l TemplateLayout) Modules() string { return filepath.Join(l.Dir, "modules") }
+
+// Rootfs is the ext4 root filesystem image.
+func (l TemplateLayout) Rootfs() string { return filepath.Join(l.Dir, "root.ext4") }
+
+// Staging is where a root filesystem tree is assembled during a build
+// (inside the build's temporary directory; removed before it completes).
+func (l TemplateLayout) Staging() string { return filepath.Join(l.Dir, "staging") }
+
+// DebootstrapWorkPattern is the os.MkdirTemp pattern, in a build's
+// temporary directory, of the tree debootstrap makes its tarball in.
+const DebootstrapWorkPattern = "debootstrap-work-*"
+
+// KernelLayout is the unpacked kernel package (dpkg -x) plus what the
+// builder adds: vmlinux and modules.dep.
+type KernelLayout struct{ Dir string }
+
+func (k KernelLayout) Vmlinux() string     { return filepath.Join(k.Dir, "vmlinux") }
+func (k KernelLayout) BootDir() string     { return filepath.Join(k.Dir, "boot") }
+func (k KernelLayout) ModulesRoot() string { return filepath.Join(k.Dir, "lib", "modules") }
+func (k KernelLayout) Modules(kver string) string {
+	return filepath.Join(k.ModulesRoot(), kver)
+}
+
+// Files inside a modules tree.
+const (
+	ModulesDepFile     = "modules.dep"
+	ModulesBuiltinFile = "modules.builtin"
+)
+
+// Paths inside the initramfs.
+const (
+	InitramfsInit       = "init"
+	InitramfsModuleList = "etc/paddock/modules"
+	InitramfsModulesDir = "lib/modules" // + /KVER
+)
+
+// fileSafe makes a Debian version usable in a file name (epochs have ':').
+func fileSafe(v string) string { return strings.ReplaceAll(v, ":", "%3a") }

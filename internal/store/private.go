@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 // Mask is the umask of every paddock process: what paddock writes under
@@ -40,17 +39,20 @@ func (h Home) Secure(notice io.Writer) error {
 // rootfsInProgress reports whether p is a root filesystem that a template
 // build or import is assembling, whose modes are the guest's: the staging
 // or debootstrap-work-* folder of a build folder templates/.NAME.build-*
-// (internal/template/layout.go).
+// (TemplateBuildPattern).
 func (h Home) rootfsInProgress(p string) bool {
 	build := filepath.Dir(p)
 	if filepath.Dir(build) != h.TemplatesDir() {
 		return false
 	}
-	if b := filepath.Base(build); !strings.HasPrefix(b, ".") || !strings.Contains(b, ".build-") {
+	if ok, _ := filepath.Match(TemplateBuildPattern("*"), filepath.Base(build)); !ok {
 		return false
 	}
-	n := filepath.Base(p)
-	return n == "staging" || strings.HasPrefix(n, "debootstrap-work-")
+	if p == (TemplateLayout{Dir: build}).Staging() {
+		return true
+	}
+	ok, _ := filepath.Match(DebootstrapWorkPattern, filepath.Base(p))
+	return ok
 }
 
 // MakePrivate takes the group and other permissions off dir and

@@ -15,6 +15,6 @@
 //	oci/        an OCI image's template: resolve, unpack layers safely, image
 //	initramfs/  the agent and the guest's kernel modules packed per boot
 //
-// layout.go is the one file that names the files of a template and of the
-// build cache.
+// internal/store/layout.go names the files of a template and of the build
+// cache, as it names every file under PADDOCK_HOME.
 package template

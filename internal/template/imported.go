@@ -36,7 +36,7 @@ func ShortDigest(d string) string {
 
 // LastImport returns the newest intact template imported from source, or
 // nil.
-func LastImport(h Home, source string) *Template {
+func LastImport(h store.Home, source string) *Template {
 	var last *Template
 	for n, m := range importedMetas(h) {
 		if m.Image.Source != source {
@@ -50,7 +50,7 @@ func LastImport(h Home, source string) *Template {
 }
 
 // OpenImported returns the imported template name.
-func OpenImported(h Home, n string) (*Template, error) {
+func OpenImported(h store.Home, n string) (*Template, error) {
 	l := h.Template(n)
 	var m Meta
 	if err := store.ReadJSON(l.Meta(), &m); err != nil {
@@ -73,7 +73,7 @@ func OpenImported(h Home, n string) (*Template, error) {
 // importedMetas yields the name and template.json of each imported
 // template: a directory without a recipe whose template.json says source
 // oci. Whether it is intact is OpenImported's to say.
-func importedMetas(h Home) iter.Seq2[string, Meta] {
+func importedMetas(h store.Home) iter.Seq2[string, Meta] {
 	return func(yield func(string, Meta) bool) {
 		entries, _ := os.ReadDir(h.TemplatesDir())
 		recipes := map[string]bool{}
@@ -98,7 +98,7 @@ func importedMetas(h Home) iter.Seq2[string, Meta] {
 
 // listImported describes the imported templates (directories without a
 // recipe whose template.json says source oci).
-func listImported(h Home) []Info {
+func listImported(h store.Home) []Info {
 	var out []Info
 	for n, m := range importedMetas(h) {
 		l := h.Template(n)
@@ -120,19 +120,19 @@ func listImported(h Home) []Info {
 // rebuilt, not removed). Sandboxes made from it keep running on their
 // open files but cannot start again.
 func RemoveImported(home, n string) error {
-	h := Home{Dir: home}
+	h := store.Home(home)
 	if _, err := OpenImported(h, n); err != nil {
 		var m Meta
 		if rerr := store.ReadJSON(h.Template(n).Meta(), &m); rerr != nil || (m.Source != SourceOCI && m.Source != SourceSandbox) {
 			return fmt.Errorf("template %q is not an imported image or a saved sandbox (built-in templates are rebuilt, not removed)", n)
 		}
 	}
-	lock, err := store.LockFile(h.Lock(n), true)
+	lock, err := store.LockFile(h.TemplateLock(n), true)
 	if err != nil {
 		return err
 	}
 	defer lock.Unlock()
-	old, err := os.MkdirTemp(h.TemplatesDir(), OldPattern(n))
+	old, err := os.MkdirTemp(h.TemplatesDir(), store.TemplateOldPattern(n))
 	if err != nil {
 		return err
 	}

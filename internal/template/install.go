@@ -12,16 +12,16 @@ import (
 
 // Lock takes the lock that serialises builds and imports of template
 // name, waiting (and saying so) while another holds it.
-func Lock(h Home, name string, st *Steps) (*store.Lock, error) {
+func Lock(h store.Home, name string, st *Steps) (*store.Lock, error) {
 	if err := os.MkdirAll(h.TemplatesDir(), 0o700); err != nil {
 		return nil, err
 	}
-	lock, err := store.LockFile(h.Lock(name), false)
+	lock, err := store.LockFile(h.TemplateLock(name), false)
 	if err == nil {
 		return lock, nil
 	}
 	st.Note("waiting for another build of %s", name)
-	if lock, err = store.LockFile(h.Lock(name), true); err != nil {
+	if lock, err = store.LockFile(h.TemplateLock(name), true); err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
 	return lock, nil
@@ -31,14 +31,14 @@ func Lock(h Home, name string, st *Steps) (*store.Lock, error) {
 // directory under templates/, which then replaces the old template (see
 // install). What crashed builds left is removed first; the temporary
 // directory is removed whatever happens. The caller holds Lock.
-func Assemble(h Home, name string, fill func(out Layout) error) error {
+func Assemble(h store.Home, name string, fill func(out store.TemplateLayout) error) error {
 	removeLeftovers(h, name)
-	tmp, err := os.MkdirTemp(h.TemplatesDir(), BuildPattern(name))
+	tmp, err := os.MkdirTemp(h.TemplatesDir(), store.TemplateBuildPattern(name))
 	if err != nil {
 		return err
 	}
 	defer RemoveTree(tmp) // after a successful swap it holds the old template, or nothing
-	if err := fill(Layout{Dir: tmp}); err != nil {
+	if err := fill(store.TemplateLayout{Dir: tmp}); err != nil {
 		return err
 	}
 	return install(tmp, h.Template(name).Dir)
@@ -53,7 +53,7 @@ func install(tmp, dst string) error {
 	if errors.Is(err, unix.ENOENT) {
 		err = os.Rename(tmp, dst)
 	} else if err != nil {
-		old, merr := os.MkdirTemp(filepath.Dir(dst), OldPattern(filepath.Base(dst)))
+		old, merr := os.MkdirTemp(filepath.Dir(dst), store.TemplateOldPattern(filepath.Base(dst)))
 		if merr != nil {
 			return merr
 		}
@@ -71,8 +71,8 @@ func install(tmp, dst string) error {
 
 // removeLeftovers removes what crashed builds of name left behind. Called
 // with the build lock held, so no other build of name is running.
-func removeLeftovers(h Home, name string) {
-	for _, pat := range []string{BuildPattern(name), OldPattern(name)} {
+func removeLeftovers(h store.Home, name string) {
+	for _, pat := range []string{store.TemplateBuildPattern(name), store.TemplateOldPattern(name)} {
 		matches, _ := filepath.Glob(filepath.Join(h.TemplatesDir(), pat))
 		for _, m := range matches {
 			RemoveTree(m)

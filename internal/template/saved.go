@@ -44,11 +44,11 @@ func Save(ctx context.Context, o SaveOptions) (*Template, error) {
 	if _, err := recipe.Load(o.Name); err == nil {
 		return fail(fmt.Errorf("%q is the name of a built-in recipe: choose another", o.Name))
 	}
-	h := Home{Dir: o.Home}
+	h := store.Home(o.Home)
 	if err := os.MkdirAll(h.TemplatesDir(), 0o700); err != nil {
 		return fail(err)
 	}
-	lock, err := store.LockFile(h.Lock(o.Name), false)
+	lock, err := store.LockFile(h.TemplateLock(o.Name), false)
 	if err != nil {
 		return fail(err)
 	}
@@ -57,12 +57,12 @@ func Save(ctx context.Context, o SaveOptions) (*Template, error) {
 	if _, err := os.Stat(final.Dir); err == nil {
 		return fail(fmt.Errorf("template %q already exists", o.Name))
 	}
-	tmp, err := os.MkdirTemp(h.TemplatesDir(), BuildPattern(o.Name))
+	tmp, err := os.MkdirTemp(h.TemplatesDir(), store.TemplateBuildPattern(o.Name))
 	if err != nil {
 		return fail(err)
 	}
 	defer os.RemoveAll(tmp) // a no-op once renamed
-	l := Layout{Dir: tmp}
+	l := store.TemplateLayout{Dir: tmp}
 	st := &Steps{Name: o.Name, Out: o.Progress, Log: slog.New(slog.DiscardHandler)}
 	if err := st.Run("linking kernel "+o.From.KernelVersion, func() error {
 		if err := LinkFile(o.From.Kernel, l.Kernel()); err != nil {
@@ -113,7 +113,7 @@ func Save(ctx context.Context, o SaveOptions) (*Template, error) {
 }
 
 // openSaved opens a template made by Save.
-func openSaved(h Home, n string) (*Template, error) {
+func openSaved(h store.Home, n string) (*Template, error) {
 	l := h.Template(n)
 	var m Meta
 	if err := store.ReadJSON(l.Meta(), &m); err != nil {
@@ -131,7 +131,7 @@ func openSaved(h Home, n string) (*Template, error) {
 }
 
 // listSaved describes the templates made by Save.
-func listSaved(h Home) []Info {
+func listSaved(h store.Home) []Info {
 	entries, _ := os.ReadDir(h.TemplatesDir())
 	var out []Info
 	for _, e := range entries {

@@ -49,20 +49,20 @@ type Meta struct {
 func Open(home, name string) (*Template, error) {
 	r, err := recipe.Load(name)
 	if err != nil {
-		if t, serr := openSaved(Home{Dir: home}, name); serr == nil || !errors.Is(serr, os.ErrNotExist) {
+		if t, serr := openSaved(store.Home(home), name); serr == nil || !errors.Is(serr, os.ErrNotExist) {
 			return t, serr
 		}
-		if t, ierr := OpenImported(Home{Dir: home}, name); ierr == nil || !errors.Is(ierr, os.ErrNotExist) {
+		if t, ierr := OpenImported(store.Home(home), name); ierr == nil || !errors.Is(ierr, os.ErrNotExist) {
 			return t, ierr
 		}
 		return nil, err
 	}
-	return OpenBuilt(Home{Dir: home}, r, r.Hash())
+	return OpenBuilt(store.Home(home), r, r.Hash())
 }
 
 // OpenBuilt checks that the template directory is complete and built from
 // a recipe with the given hash.
-func OpenBuilt(h Home, r *recipe.Recipe, hash string) (*Template, error) {
+func OpenBuilt(h store.Home, r *recipe.Recipe, hash string) (*Template, error) {
 	l := h.Template(r.Name)
 	var m Meta
 	if err := store.ReadJSON(l.Meta(), &m); err != nil {
@@ -102,7 +102,7 @@ type Info struct {
 
 // List describes every known template, sorted by name.
 func List(home string) ([]Info, error) {
-	h := Home{Dir: home}
+	h := store.Home(home)
 	var infos []Info
 	var errs []error
 	for _, name := range recipe.Names() {
@@ -143,7 +143,7 @@ func BuildID(t *Template) string {
 
 // missing says what a template directory whose template.json says m
 // lacks ("" when it is complete).
-func missing(l Layout, m Meta) string {
+func missing(l store.TemplateLayout, m Meta) string {
 	img, err := os.Stat(l.Rootfs())
 	if err != nil || img.Size() != m.DiskSize {
 		return "root image missing or resized"
@@ -151,7 +151,7 @@ func missing(l Layout, m Meta) string {
 	if _, err := os.Stat(l.Kernel()); err != nil {
 		return "no kernel"
 	}
-	if _, err := os.Stat(l.Modules() + "/" + ModulesDepFile); err != nil {
+	if _, err := os.Stat(l.Modules() + "/" + store.ModulesDepFile); err != nil {
 		return "no modules.dep"
 	}
 	return ""
@@ -159,7 +159,7 @@ func missing(l Layout, m Meta) string {
 
 // template is the Template a complete directory l with template.json m
 // describes.
-func (m Meta) Template(l Layout) *Template {
+func (m Meta) Template(l store.TemplateLayout) *Template {
 	return &Template{
 		Name:          m.Name,
 		Dir:           l.Dir,

@@ -49,7 +49,7 @@ func Build(ctx context.Context, opts Options) (*template.Template, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := template.Home{Dir: opts.Home}
+	h := store.Home(opts.Home)
 	st := &template.Steps{Name: r.Name, Out: opts.Progress, Log: opts.Logger}
 	lock, err := template.Lock(h, r.Name, st)
 	if err != nil {
@@ -68,7 +68,7 @@ func Build(ctx context.Context, opts Options) (*template.Template, error) {
 		return nil, fmt.Errorf("building the %s template %w", r.Name, rootfs.ErrNeedRoot)
 	}
 	start := time.Now()
-	err = template.Assemble(h, r.Name, func(out template.Layout) error {
+	err = template.Assemble(h, r.Name, func(out store.TemplateLayout) error {
 		run := template.Runner{Log: opts.Logger}
 		b := &rootfs.Builder{Recipe: r, Home: h, Out: out, Run: run, Steps: st,
 			Apt: &fetch.Apt{Run: run, Home: h, Steps: st}}

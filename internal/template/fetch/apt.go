@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/paddock-dev/paddock/internal/store"
 	"github.com/paddock-dev/paddock/internal/template"
 )
 
@@ -23,7 +24,7 @@ import (
 // host. One Apt serves one build.
 type Apt struct {
 	Run     template.Runner
-	Home    template.Home
+	Home    store.Home
 	Steps   *template.Steps
 	updated bool // apt-get update ran in this build
 }
@@ -140,7 +141,7 @@ func (a *Apt) downloadOnce(ctx context.Context, p Package) (string, error) {
 	if err := os.MkdirAll(a.Home.DebsDir(), 0o700); err != nil {
 		return "", err
 	}
-	tmp, err := os.MkdirTemp(a.Home.DebsDir(), ".download-*")
+	tmp, err := os.MkdirTemp(a.Home.DebsDir(), store.DownloadPattern)
 	if err != nil {
 		return "", err
 	}

@@ -18,7 +18,7 @@ type Kernel struct {
 	Package string // concrete package, e.g. linux-image-6.1.0-56-amd64
 	Version string // its Debian version, e.g. 6.1.192-2
 	KVer    string // the release under /lib/modules, e.g. 6.1.0-56-amd64
-	Dir     template.KernelLayout
+	Dir     store.KernelLayout
 }
 
 // Kernel resolves the kernel package pkg, and fetches and
@@ -57,7 +57,7 @@ func (a *Apt) Kernel(ctx context.Context, pkg string) (Kernel, error) {
 
 // unpackKernel unpacks a kernel .deb into dst (atomically: a temp dir
 // renamed into place when complete) and adds vmlinux and modules.dep.
-func (a *Apt) unpackKernel(ctx context.Context, deb string, dst template.KernelLayout) (string, error) {
+func (a *Apt) unpackKernel(ctx context.Context, deb string, dst store.KernelLayout) (string, error) {
 	if _, err := os.Stat(dst.Vmlinux()); err == nil {
 		return kernelRelease(dst) // unpacked already
 	}
@@ -78,7 +78,7 @@ func (a *Apt) unpackKernel(ctx context.Context, deb string, dst template.KernelL
 	if err := store.MakePrivate(tmp, nil); err != nil {
 		return "", err
 	}
-	t := template.KernelLayout{Dir: tmp}
+	t := store.KernelLayout{Dir: tmp}
 	kver, err := kernelRelease(t)
 	if err != nil {
 		return "", err
@@ -94,7 +94,7 @@ func (a *Apt) unpackKernel(ctx context.Context, deb string, dst template.KernelL
 	if err := os.WriteFile(t.Vmlinux(), vmlinux, 0o600); err != nil {
 		return "", err
 	}
-	if _, err := os.Stat(filepath.Join(t.Modules(kver), template.ModulesDepFile)); errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(t.Modules(kver), store.ModulesDepFile)); errors.Is(err, os.ErrNotExist) {
 		if err := writeModulesDep(t.Modules(kver)); err != nil {
 			return "", fmt.Errorf("generate modules.dep: %w", err)
 		}
@@ -106,7 +106,7 @@ func (a *Apt) unpackKernel(ctx context.Context, deb string, dst template.KernelL
 }
 
 // kernelRelease is the one directory under lib/modules.
-func kernelRelease(k template.KernelLayout) (string, error) {
+func kernelRelease(k store.KernelLayout) (string, error) {
 	entries, err := os.ReadDir(k.ModulesRoot())
 	if err != nil {
 		return "", fmt.Errorf("kernel package has no modules: %w", err)
@@ -119,7 +119,7 @@ func kernelRelease(k template.KernelLayout) (string, error) {
 
 // KernelInto fetches the kernel package pkg (cached) and links it and its
 // modules into the template being built.
-func (a *Apt) KernelInto(ctx context.Context, pkg string, out template.Layout) (Kernel, error) {
+func (a *Apt) KernelInto(ctx context.Context, pkg string, out store.TemplateLayout) (Kernel, error) {
 	k, err := a.Kernel(ctx, pkg)
 	if err != nil {
 		return k, err
@@ -135,7 +135,7 @@ func (a *Apt) KernelInto(ctx context.Context, pkg string, out template.Layout) (
 
 // Meta is template.json for template name, made with k, whose root image
 // (size bytes apparent) is out's; the caller adds what its source adds.
-func (k Kernel) Meta(name, hash string, size int64, out template.Layout) template.Meta {
+func (k Kernel) Meta(name, hash string, size int64, out store.TemplateLayout) template.Meta {
 	return template.Meta{
 		Name:                 name,
 		RecipeHash:           hash,

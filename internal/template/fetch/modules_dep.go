@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/paddock-dev/paddock/internal/store"
 	"github.com/paddock-dev/paddock/internal/template"
 )
 
@@ -45,11 +46,11 @@ func writeModulesDep(modDir string) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(modDir, template.ModulesDepFile+".tmp")
+	tmp := filepath.Join(modDir, store.ModulesDepFile+".tmp")
 	if err := os.WriteFile(tmp, []byte(lines), 0o600); err != nil {
 		return err
 	}
-	return os.Rename(tmp, filepath.Join(modDir, template.ModulesDepFile))
+	return os.Rename(tmp, filepath.Join(modDir, store.ModulesDepFile))
 }
 
 // depLines formats modules.dep from module files (name -> relative path)

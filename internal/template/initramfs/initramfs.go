@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cavaliergopher/cpio"
+	"github.com/paddock-dev/paddock/internal/store"
 	"github.com/paddock-dev/paddock/internal/template"
 	"github.com/paddock-dev/paddock/internal/template/recipe"
 )
@@ -37,7 +38,7 @@ func For(ctx context.Context, t *template.Template, agentPath, cacheDir string) 
 	memo := ""
 	if st, err := os.Stat(agentPath); err == nil {
 		key := sha256.Sum256([]byte(fmt.Sprintf("%d\n%s\n%d\n%d\n%s\n%s\n%d", recipe.BuilderVersion, agentPath, st.Size(), st.ModTime().UnixNano(), t.Dir, t.RecipeHash, t.Created.UnixNano())))
-		memo = template.InitramfsMemo(cacheDir, hex.EncodeToString(key[:16]))
+		memo = store.InitramfsMemo(cacheDir, hex.EncodeToString(key[:16]))
 		if b, err := os.ReadFile(memo); err == nil {
 			if markUsed(string(b)) == nil {
 				return string(b), nil
@@ -59,7 +60,7 @@ func For(ctx context.Context, t *template.Template, agentPath, cacheDir string) 
 	}
 	sum := sha256.Sum256(agent)
 	fmt.Fprintf(h, "agent %x\n", sum)
-	out := template.InitramfsPath(cacheDir, hex.EncodeToString(h.Sum(nil))[:32])
+	out := store.InitramfsPath(cacheDir, hex.EncodeToString(h.Sum(nil))[:32])
 	defer func() {
 		if memo != "" {
 			if _, err := os.Stat(out); err == nil {
@@ -76,7 +77,7 @@ func For(ctx context.Context, t *template.Template, agentPath, cacheDir string) 
 	if err := os.MkdirAll(filepath.Dir(out), 0o700); err != nil {
 		return fail(err)
 	}
-	f, err := os.CreateTemp(filepath.Dir(out), ".initramfs-*")
+	f, err := os.CreateTemp(filepath.Dir(out), store.InitramfsTempPattern)
 	if err != nil {
 		return fail(err)
 	}
@@ -128,14 +129,14 @@ func pruneInitramfs(dir string, cutoff time.Time) {
 	}
 	for _, e := range ents {
 		// Archives, and the temporary files of builds that were killed.
-		if strings.HasSuffix(e.Name(), ".cpio") || strings.HasPrefix(e.Name(), ".initramfs-") {
+		if matches(store.InitramfsArchiveGlob, e.Name()) || matches(store.InitramfsTempPattern, e.Name()) {
 			if fi, err := e.Info(); err == nil && fi.ModTime().Before(cutoff) {
 				os.Remove(filepath.Join(dir, e.Name()))
 			}
 		}
 	}
 	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".memo") {
+		if !matches(store.InitramfsMemoGlob, e.Name()) {
 			continue
 		}
 		p := filepath.Join(dir, e.Name())
@@ -149,7 +150,7 @@ func pruneInitramfs(dir string, cutoff time.Time) {
 
 // guestModuleOrder resolves guestModules against t's modules tree.
 func guestModuleOrder(t *template.Template) ([]string, error) {
-	df, err := os.Open(filepath.Join(t.ModulesDir, template.ModulesDepFile))
+	df, err := os.Open(filepath.Join(t.ModulesDir, store.ModulesDepFile))
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +160,7 @@ func guestModuleOrder(t *template.Template) ([]string, error) {
 		return nil, err
 	}
 	builtin := map[string]bool{}
-	if bf, err := os.Open(filepath.Join(t.ModulesDir, template.ModulesBuiltinFile)); err == nil {
+	if bf, err := os.Open(filepath.Join(t.ModulesDir, store.ModulesBuiltinFile)); err == nil {
 		builtin, err = parseBuiltin(bf)
 		bf.Close()
 		if err != nil {
@@ -200,10 +201,10 @@ func writeInitramfs(w io.Writer, agent []byte, modDir, kver string, modules []st
 			return err
 		}
 	}
-	if err := file(template.InitramfsInit, 0o755, agent); err != nil {
+	if err := file(store.InitramfsInit, 0o755, agent); err != nil {
 		return err
 	}
-	modRoot := path.Join(template.InitramfsModulesDir, kver)
+	modRoot := path.Join(store.InitramfsModulesDir, kver)
 	for _, m := range modules {
 		data, err := os.ReadFile(filepath.Join(modDir, filepath.FromSlash(m)))
 		if err != nil {
@@ -217,8 +218,14 @@ func writeInitramfs(w io.Writer, agent []byte, modDir, kver string, modules []st
 	if list != "" {
 		list += "\n"
 	}
-	if err := file(template.InitramfsModuleList, 0o644, []byte(list)); err != nil {
+	if err := file(store.InitramfsModuleList, 0o644, []byte(list)); err != nil {
 		return err
 	}
 	return cw.Close()
+}
+
+// matches reports whether name matches the glob pattern.
+func matches(pattern, name string) bool {
+	ok, _ := filepath.Match(pattern, name)
+	return ok
 }

@@ -74,7 +74,7 @@ func Import(ctx context.Context, opts ImportOptions) (*template.Template, error)
 	if err != nil {
 		return nil, fmt.Errorf("import %s: %w", opts.Source, err)
 	}
-	h := template.Home{Dir: opts.Home}
+	h := store.Home(opts.Home)
 	st := &template.Steps{Name: cmp.Or(opts.Name, "image"), Out: opts.Progress, Log: opts.Logger}
 	var img v1.Image
 	var info template.ImageInfo
@@ -130,7 +130,7 @@ func (opts *ImportOptions) check() (int64, error) {
 // lastReachable is what an import without a name falls back on when the
 // registry cannot be reached at all: the newest template an earlier import
 // of the same source left (as docker run uses a pulled image), or nil.
-func lastReachable(h template.Home, st *template.Steps, opts ImportOptions, err error) *template.Template {
+func lastReachable(h store.Home, st *template.Steps, opts ImportOptions, err error) *template.Template {
 	if opts.Name != "" || !unreachable(err) {
 		return nil
 	}
@@ -144,7 +144,7 @@ func lastReachable(h template.Home, st *template.Steps, opts ImportOptions, err 
 
 // importLocked takes the template's lock and, unless it holds the image
 // already, assembles it from img.
-func importLocked(ctx context.Context, h template.Home, st *template.Steps, opts ImportOptions, img v1.Image, info *template.ImageInfo, size int64) (*template.Template, error) {
+func importLocked(ctx context.Context, h store.Home, st *template.Steps, opts ImportOptions, img v1.Image, info *template.ImageInfo, size int64) (*template.Template, error) {
 	lock, err := template.Lock(h, opts.Name, st)
 	if err != nil {
 		return nil, err
@@ -158,7 +158,7 @@ func importLocked(ctx context.Context, h template.Home, st *template.Steps, opts
 		return nil, fmt.Errorf("template %q holds another image (%s, from %s): use --force to replace it, or another name", opts.Name, template.ShortDigest(t.Image.Digest), t.Image.Source)
 	}
 	start := time.Now()
-	err = template.Assemble(h, opts.Name, func(out template.Layout) error {
+	err = template.Assemble(h, opts.Name, func(out store.TemplateLayout) error {
 		im := importer{
 			name: opts.Name, diskSize: opts.DiskSize, out: out, run: template.Runner{Log: opts.Logger}, steps: st,
 			apt: &fetch.Apt{Run: template.Runner{Log: opts.Logger}, Home: h, Steps: st},
@@ -186,7 +186,7 @@ func checkImportName(n string) error {
 type importer struct {
 	name     string
 	diskSize string
-	out      template.Layout // the import's temporary directory
+	out      store.TemplateLayout // the import's temporary directory
 	run      template.Runner
 	apt      *fetch.Apt
 	steps    *template.Steps

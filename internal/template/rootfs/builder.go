@@ -6,6 +6,7 @@
 package rootfs
 
 import (
+	"github.com/paddock-dev/paddock/internal/store"
 	"github.com/paddock-dev/paddock/internal/template"
 	"github.com/paddock-dev/paddock/internal/template/fetch"
 	"github.com/paddock-dev/paddock/internal/template/recipe"
@@ -17,8 +18,8 @@ import (
 // into the ext4 image.
 type Builder struct {
 	Recipe *recipe.Recipe
-	Home   template.Home   // the cache: debootstrap tarballs, apt archives
-	Out    template.Layout // the build's temporary directory
+	Home   store.Home           // the cache: debootstrap tarballs, apt archives
+	Out    store.TemplateLayout // the build's temporary directory
 	Run    template.Runner
 	Apt    *fetch.Apt
 	Steps  *template.Steps

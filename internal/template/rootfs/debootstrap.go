@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/paddock-dev/paddock/internal/store"
 	"github.com/paddock-dev/paddock/internal/template"
 	"github.com/paddock-dev/paddock/internal/template/recipe"
 )
@@ -87,7 +88,7 @@ func (b *Builder) makeDebootstrapTarball(ctx context.Context, args []string, tar
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	work, err := os.MkdirTemp(b.Out.Dir, "debootstrap-work-")
+	work, err := os.MkdirTemp(b.Out.Dir, store.DebootstrapWorkPattern)
 	if err != nil {
 		return err
 	}
