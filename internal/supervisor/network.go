@@ -55,8 +55,7 @@ func loadPolicy(path string) (netpolicy.Policy, error) {
 }
 
 // startNetwork builds the sandbox's network and listens on net.sock for
-// QEMU, which connects when it starts. QEMU's working directory is the
-// sandbox directory, and so is ours: the socket name is relative.
+// QEMU, which connects when it starts.
 func (s *sup) startNetwork() error {
 	if s.net != nil {
 		return nil
