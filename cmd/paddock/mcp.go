@@ -12,6 +12,7 @@ import (
 
 func mcpCmd() *cobra.Command {
 	var wsRoot string
+	var trust trustFlags
 	cmd := &cobra.Command{
 		Use:   "mcp",
 		Short: "Serve sandboxes to an agent as MCP tools, over stdio",
@@ -25,10 +26,12 @@ and change their network policy, checkpoint, fork and remove them; its resources
 each sandbox's logs (paddock://sandbox/NAME/logs/exec, console, net). It acts as
 the user who runs it and sees every sandbox of PADDOCK_HOME. Sandboxes get no host
 folder unless --allow-workspace-root DIR lets sandbox_create share one under DIR.
-paddock serve serves the same tools over HTTP at /mcp, per API key.`,
+paddock serve serves the same tools over HTTP at /mcp, per API key. Its sandboxes
+trust the CAs of the user's config file and of --ca and --trust-host-ca, as paddock
+create's do.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := manager()
+			m, err := trust.manager()
 			if err != nil {
 				return err
 			}
@@ -42,5 +45,6 @@ paddock serve serves the same tools over HTTP at /mcp, per API key.`,
 		},
 	}
 	cmd.Flags().StringVar(&wsRoot, "allow-workspace-root", "", "let sandbox_create share a host folder under DIR as the workspace")
+	trust.add(cmd.Flags())
 	return cmd
 }

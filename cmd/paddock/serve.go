@@ -27,6 +27,7 @@ type serveOptions struct {
 	insecure                                      bool
 	admins                                        []string
 	limits                                        e2bapi.Limits
+	trust                                         trustFlags
 }
 
 func serveCmd() *cobra.Command {
@@ -48,7 +49,11 @@ next serve adopts or removes them; paddock rm removes them like any other.
 
 The web dashboard is at /ui/ (log in with a key): a key sees the sandboxes it
 made; a key named by --dashboard-admin sees every sandbox of PADDOCK_HOME, those
-made with the CLI too.`,
+made with the CLI too.
+
+Every sandbox serve creates trusts the CAs of the user's config file
+(~/.config/paddock/config.yaml: ca, trust_host_ca) and of --ca and --trust-host-ca,
+as paddock create's do.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runServe(cmd.Context(), o)
@@ -66,6 +71,7 @@ made with the CLI too.`,
 	f.IntVar(&o.limits.Sandboxes, "max-sandboxes", 20, "sandboxes one key may have at once (0: no cap)")
 	f.Float64Var(&o.limits.Rate, "rate", 50, "requests a second one key may make, on average (0: no cap)")
 	f.IntVar(&o.limits.Burst, "burst", 100, "requests one key may make at once above --rate")
+	o.trust.add(f)
 	return cmd
 }
 
@@ -78,7 +84,7 @@ func runServe(parent context.Context, o serveOptions) error {
 	if err := checkListen(o.listen, o.certFile != "", o.insecure); err != nil {
 		return err
 	}
-	m, err := manager()
+	m, err := o.trust.manager()
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,18 @@ type Manager struct {
 	// AgentPath is the guest agent binary built into each initramfs.
 	AgentPath string
 	Logger    *slog.Logger
+	// Trust is what every sandbox this Manager creates trusts besides
+	// its create's own CAs: paddock serve and mcp set it from the user's
+	// config file and their flags (DefaultTrust), as the CLI's create
+	// applies the file to each create (ApplyUserTrust).
+	Trust Trust
+}
+
+// Trust is a set of extra certificate authorities for guests: PEM files,
+// and whether the host's own (HostCAFiles) are added.
+type Trust struct {
+	CAFiles     []string
+	TrustHostCA bool
 }
 
 // NewManager returns a Manager for home using the running executable as

@@ -149,8 +149,8 @@ func fingerprint(certPEM string) string {
 }
 
 // validateCAs gathers the sandbox's extra CAs into cfg.CACerts: a fork's
-// checkpoint's first, then those of o.CAFiles, then the host's when
-// o.TrustHostCA; each certificate once.
+// checkpoint's first, then those of m.Trust's and o's CA files, then the
+// host's when either asks; each certificate once.
 func (m *Manager) validateCAs(o CreateOptions, cfg *store.SandboxConfig) error {
 	var errs []error
 	add := func(certs []string) {
@@ -167,12 +167,12 @@ func (m *Manager) validateCAs(o CreateOptions, cfg *store.SandboxConfig) error {
 			add(meta.Config.CACerts) // a fork's guest has them already
 		}
 	}
-	for _, f := range o.CAFiles {
+	for _, f := range append(slices.Clip(m.Trust.CAFiles), o.CAFiles...) {
 		certs, err := ReadCAFile(f)
 		errs = append(errs, err)
 		add(certs)
 	}
-	if o.TrustHostCA {
+	if o.TrustHostCA || m.Trust.TrustHostCA {
 		certs, err := hostCAs()
 		errs = append(errs, err)
 		add(certs)
@@ -262,6 +262,27 @@ func LoadUserConfig() (UserConfig, error) {
 		}
 	}
 	return c, nil
+}
+
+// DefaultTrust is the trust of the user's config file with flags' added:
+// caFiles after the file's, trustHostCA over the file's trust_host_ca
+// when the flag was given (trustHostCAFlag). Every file is read now, so
+// a server that applies it to each create refuses to start on a bad one.
+func DefaultTrust(caFiles []string, trustHostCA, trustHostCAFlag bool) (Trust, error) {
+	o := CreateOptions{CAFiles: caFiles, TrustHostCA: trustHostCA}
+	if err := ApplyUserTrust(&o, trustHostCAFlag); err != nil {
+		return Trust{}, err
+	}
+	var errs []error
+	for _, f := range o.CAFiles {
+		_, err := ReadCAFile(f)
+		errs = append(errs, err)
+	}
+	if o.TrustHostCA {
+		_, err := hostCAs()
+		errs = append(errs, err)
+	}
+	return Trust{CAFiles: o.CAFiles, TrustHostCA: o.TrustHostCA}, errors.Join(errs...)
 }
 
 // ApplyUserTrust adds the user's config file to a create's trust options,

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/paddock-dev/paddock/internal/store"
 	"github.com/paddock-dev/paddock/internal/testpki"
 )
 
@@ -81,5 +82,44 @@ func TestUserConfigTrust(t *testing.T) {
 	os.WriteFile(file, []byte("cas: [x]\n"), 0o644)
 	if err := ApplyUserTrust(&CreateOptions{}, false); err == nil || !strings.Contains(err.Error(), file) {
 		t.Errorf("an unknown key: %v", err)
+	}
+}
+
+// A server's default trust (serve, mcp): the config file's CAs and the
+// flags', each file read at once; every create of its Manager gets them
+// before its own, each certificate once.
+func TestDefaultTrust(t *testing.T) {
+	cfgHome := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", cfgHome)
+	dir := t.TempDir()
+	corp, flag, own := testpki.NewCA(t, "corp").PEM, testpki.NewCA(t, "flag").PEM, testpki.NewCA(t, "own").PEM
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	corpFile, flagFile, ownFile := write("corp.pem", corp), write("flag.pem", flag), write("own.pem", own)
+	os.MkdirAll(filepath.Join(cfgHome, "paddock"), 0o755)
+	os.WriteFile(filepath.Join(cfgHome, "paddock", "config.yaml"), []byte("ca: ["+corpFile+"]\n"), 0o644)
+
+	tr, err := DefaultTrust([]string{flagFile}, false, false)
+	if err != nil || !slices.Equal(tr.CAFiles, []string{corpFile, flagFile}) || tr.TrustHostCA {
+		t.Fatalf("DefaultTrust: %+v %v", tr, err)
+	}
+	m := &Manager{Home: store.Home(t.TempDir()), Trust: tr}
+	var cfg store.SandboxConfig
+	if err := m.validateCAs(CreateOptions{CAFiles: []string{ownFile, flagFile}}, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.CACerts, []string{corp, flag, own}) {
+		t.Errorf("a create's CAs: %d certificates, want corp, flag, own once each", len(cfg.CACerts))
+	}
+	if _, err := DefaultTrust([]string{write("key.pem", testpki.NewCA(t, "k").KeyPEM())}, false, false); err == nil || !strings.Contains(err.Error(), "key.pem") {
+		t.Errorf("a key file as --ca: %v", err)
+	}
+	if _, err := DefaultTrust([]string{filepath.Join(dir, "nope.pem")}, false, false); err == nil || !strings.Contains(err.Error(), "nope.pem") {
+		t.Errorf("a missing --ca: %v", err)
 	}
 }

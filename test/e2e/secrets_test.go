@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/paddock-dev/paddock/internal/testpki"
 )
 
 // upstreamCA writes pki's authority to a file for PADDOCK_UPSTREAM_CA and
@@ -388,6 +389,13 @@ func TestAPISecrets(t *testing.T) {
 	up := &upstream{}
 	startUpstream(t, th, pki, up)
 	key := strings.TrimSpace(e.ok("apikey", "create", "sec"))
+	// serve's sandboxes trust the CAs of the user's config file too.
+	cfgHome := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", cfgHome)
+	corpCA := filepath.Join(cfgHome, "corp.pem")
+	os.MkdirAll(filepath.Join(cfgHome, "paddock"), 0o700)
+	os.WriteFile(corpCA, []byte(testpki.NewCA(t, "corp proxy CA for serve").PEM), 0o600)
+	os.WriteFile(filepath.Join(cfgHome, "paddock", "config.yaml"), []byte("ca: [corp.pem]\n"), 0o600)
 	base, _ := e.serve(t)
 
 	const keyValue, ruleValue = "api-set-secret-value", "rule-header-value"
@@ -401,6 +409,9 @@ func TestAPISecrets(t *testing.T) {
 		t.Fatalf("create: %d %v", code, body)
 	}
 	id := fmt.Sprint(body["sandboxID"])
+	if out := e.ok("inspect", id); !strings.Contains(out, "CN=corp proxy CA for serve") {
+		t.Fatalf("the API's sandbox does not trust the config file's CA:\n%s", out)
+	}
 	// Map the test names to the test host (the API has no add_hosts).
 	pol := e.ok("policy", "show", id) + "add_hosts:\n  api.test: " + th.addr + "\n  rule.test: " + th.addr + "\n"
 	polFile := filepath.Join(t.TempDir(), "policy.yaml")
