@@ -390,6 +390,31 @@ func TestBadInputChangesNothing(t *testing.T) {
 	}
 }
 
+// A PADDOCK_HOME so deep that one of a sandbox's sockets (ctl.sock, one
+// byte longer than sv.sock) would not fit in a socket address is refused
+// at create, and nothing is made.
+func TestTooDeepHomeIsRefused(t *testing.T) {
+	e := newEnv(t, "tiny")
+	const name = "deep"
+	// len(home + "/sandboxes/deep/ctl.sock") is 108: sv.sock's is 107.
+	deep := e.home + "/" + strings.Repeat("d", 108-len("/sandboxes/"+name+"/ctl.sock")-len(e.home)-1)
+	if err := os.Mkdir(deep, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"templates", "cache"} {
+		if err := os.Symlink(filepath.Join(e.home, d), filepath.Join(deep, d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, errs, code := e.runWithEnv([]string{"PADDOCK_HOME=" + deep}, "create", "--name", name, "--template", "tiny", "--workspace", e.ws)
+	if code == 0 || !strings.Contains(errs, "too deep for unix sockets") {
+		t.Fatalf("create in a too deep home: exit %d, %s", code, errs)
+	}
+	if _, err := os.Stat(filepath.Join(deep, "sandboxes", name)); !os.IsNotExist(err) {
+		t.Fatalf("the refused create left its folder: %v", err)
+	}
+}
+
 func TestConcurrentCreateOfOneNameHasOneWinner(t *testing.T) {
 	e := newEnv(t, "tiny")
 	var wg sync.WaitGroup
