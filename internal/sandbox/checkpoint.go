@@ -18,7 +18,7 @@ import (
 )
 
 // Checkpoint saves the full state of running sandbox name (memory,
-// devices, root disk; not the workspace, which is the host's folder) as
+// devices, and the root disk, which holds the workspace's synced copy) as
 // checkpoint ckpt. The sandbox's supervisor makes and fills the
 // checkpoint's folder. The sandbox keeps running.
 func (m *Manager) Checkpoint(ctx context.Context, name, ckpt string) (store.CheckpointMeta, error) {
