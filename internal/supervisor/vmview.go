@@ -126,7 +126,7 @@ func newVMView(key string, dirs []vmDir, accel string) (v *vmView, err error) {
 		if err != nil {
 			return nil, err
 		}
-		f, err := idmappedTree(unix.AT_FDCWD, d.path, ns, !d.writable)
+		f, err := idmappedTree(d.path, ns, !d.writable)
 		if err != nil {
 			return nil, err
 		}
@@ -185,21 +185,15 @@ func within(dir, p string) (string, bool) {
 // idMap maps one owner (uid, gid) on disk to QEMU's host ids.
 type idMap struct{ uid, gid, toUID, toGID uint32 }
 
-// idmappedTree clones the directory at dirfd/path as a detached mount
+// idmappedTree clones the directory at path as a detached mount
 // idmapped by the user namespace ns (userNamespace): the owner it maps
 // appears as QEMU's ids, and files QEMU creates are stored as that owner's;
 // no setuid or device files; read-only when ro. Other owners appear as the
 // overflow id and are not writable.
-func idmappedTree(dirfd int, path string, ns *os.File, ro bool) (*os.File, error) {
-	flags := unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC
-	name := path
-	if path == "" {
-		flags |= unix.AT_EMPTY_PATH
-		name = fmt.Sprintf("fd %d", dirfd)
-	}
-	fd, err := unix.OpenTree(dirfd, path, uint(flags))
+func idmappedTree(path string, ns *os.File, ro bool) (*os.File, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
 	if err != nil {
-		return nil, fmt.Errorf("clone mount of %s: %w", name, err)
+		return nil, fmt.Errorf("clone mount of %s: %w", path, err)
 	}
 	tree := os.NewFile(uintptr(fd), path)
 	attr := unix.MountAttr{
@@ -211,7 +205,7 @@ func idmappedTree(dirfd int, path string, ns *os.File, ro bool) (*os.File, error
 	}
 	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &attr); err != nil {
 		tree.Close()
-		return nil, fmt.Errorf("idmapped mount of %s: %w (QEMU runs unprivileged and needs idmapped mounts: Linux 5.12 or later, on a filesystem that supports them, such as ext4, xfs or btrfs)", name, err)
+		return nil, fmt.Errorf("idmapped mount of %s: %w (QEMU runs unprivileged and needs idmapped mounts: Linux 5.12 or later, on a filesystem that supports them, such as ext4, xfs or btrfs)", path, err)
 	}
 	return tree, nil
 }

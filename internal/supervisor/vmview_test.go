@@ -28,7 +28,7 @@ func TestIdmappedTree(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ns.Close()
-	tree, err := idmappedTree(unix.AT_FDCWD, dir, ns, false)
+	tree, err := idmappedTree(dir, ns, false)
 	if err != nil {
 		t.Fatal(err)
 	}
