@@ -392,7 +392,8 @@ func TestAPISecrets(t *testing.T) {
 	// serve's sandboxes trust the CAs of the user's config file too.
 	cfgHome := t.TempDir()
 	t.Setenv("XDG_CONFIG_HOME", cfgHome)
-	corpCA := filepath.Join(cfgHome, "corp.pem")
+	// A relative path in the file is relative to the file's folder.
+	corpCA := filepath.Join(cfgHome, "paddock", "corp.pem")
 	os.MkdirAll(filepath.Join(cfgHome, "paddock"), 0o700)
 	os.WriteFile(corpCA, []byte(testpki.NewCA(t, "corp proxy CA for serve").PEM), 0o600)
 	os.WriteFile(filepath.Join(cfgHome, "paddock", "config.yaml"), []byte("ca: [corp.pem]\n"), 0o600)
