@@ -274,8 +274,13 @@ func DefaultTrust(caFiles []string, trustHostCA, trustHostCAFlag bool) (Trust, e
 		return Trust{}, err
 	}
 	var errs []error
-	for _, f := range o.CAFiles {
+	fromFile := len(o.CAFiles) - len(caFiles) // the file's come first
+	for i, f := range o.CAFiles {
 		_, err := ReadCAFile(f)
+		if err != nil && i < fromFile {
+			path, _ := UserConfigPath()
+			err = fmt.Errorf("config %s: ca %s", path, strings.TrimPrefix(err.Error(), "--ca "))
+		}
 		errs = append(errs, err)
 	}
 	if o.TrustHostCA {

@@ -119,7 +119,11 @@ func TestDefaultTrust(t *testing.T) {
 	if _, err := DefaultTrust([]string{write("key.pem", testpki.NewCA(t, "k").KeyPEM())}, false, false); err == nil || !strings.Contains(err.Error(), "key.pem") {
 		t.Errorf("a key file as --ca: %v", err)
 	}
-	if _, err := DefaultTrust([]string{filepath.Join(dir, "nope.pem")}, false, false); err == nil || !strings.Contains(err.Error(), "nope.pem") {
+	if _, err := DefaultTrust([]string{filepath.Join(dir, "nope.pem")}, false, false); err == nil || !strings.Contains(err.Error(), "--ca "+filepath.Join(dir, "nope.pem")) {
 		t.Errorf("a missing --ca: %v", err)
+	}
+	os.WriteFile(filepath.Join(cfgHome, "paddock", "config.yaml"), []byte("ca: [gone.pem]\n"), 0o644)
+	if _, err := DefaultTrust(nil, false, false); err == nil || !strings.Contains(err.Error(), "config "+filepath.Join(cfgHome, "paddock", "config.yaml")+": ca "+filepath.Join(cfgHome, "paddock", "gone.pem")+": no such file") {
+		t.Errorf("a missing file in the config: %v", err)
 	}
 }
