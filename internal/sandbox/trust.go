@@ -269,18 +269,21 @@ func LoadUserConfig() (UserConfig, error) {
 // when the flag was given (trustHostCAFlag). Every file is read now, so
 // a server that applies it to each create refuses to start on a bad one.
 func DefaultTrust(caFiles []string, trustHostCA, trustHostCAFlag bool) (Trust, error) {
-	o := CreateOptions{CAFiles: caFiles, TrustHostCA: trustHostCA}
-	if err := ApplyUserTrust(&o, trustHostCAFlag); err != nil {
+	c, err := LoadUserConfig()
+	if err != nil {
 		return Trust{}, err
 	}
+	o := CreateOptions{CAFiles: caFiles, TrustHostCA: trustHostCA}
+	c.apply(&o, trustHostCAFlag)
 	var errs []error
-	fromFile := len(o.CAFiles) - len(caFiles) // the file's come first
-	for i, f := range o.CAFiles {
-		_, err := ReadCAFile(f)
-		if err != nil && i < fromFile {
-			path, _ := UserConfigPath()
-			err = fmt.Errorf("config %s: ca %s", path, strings.TrimPrefix(err.Error(), "--ca "))
+	path, _ := UserConfigPath()
+	for _, f := range c.CA {
+		if _, err := ReadCAFile(f); err != nil {
+			errs = append(errs, fmt.Errorf("config %s: ca %s", path, strings.TrimPrefix(err.Error(), "--ca ")))
 		}
+	}
+	for _, f := range caFiles {
+		_, err := ReadCAFile(f)
 		errs = append(errs, err)
 	}
 	if o.TrustHostCA {
@@ -298,9 +301,14 @@ func ApplyUserTrust(o *CreateOptions, trustHostCAFlag bool) error {
 	if err != nil {
 		return err
 	}
-	o.CAFiles = append(c.CA, o.CAFiles...)
+	c.apply(o, trustHostCAFlag)
+	return nil
+}
+
+// apply adds c to a create's trust options: see ApplyUserTrust.
+func (c UserConfig) apply(o *CreateOptions, trustHostCAFlag bool) {
+	o.CAFiles = append(slices.Clip(c.CA), o.CAFiles...)
 	if !trustHostCAFlag {
 		o.TrustHostCA = o.TrustHostCA || c.TrustHostCA
 	}
-	return nil
 }
