@@ -39,6 +39,10 @@ func DefaultHome() (Home, error) {
 	return Home(filepath.Join(home, ".local", "share", "paddock")), nil
 }
 
+// PrivateMark is an empty file that says Secure has taken every other
+// user's permissions off the home and all in it.
+func (h Home) PrivateMark() string { return filepath.Join(string(h), ".private") }
+
 // SandboxesDir holds one directory per sandbox.
 func (h Home) SandboxesDir() string { return filepath.Join(string(h), "sandboxes") }
 

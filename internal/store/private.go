@@ -13,10 +13,12 @@ import (
 // so, never loosened and then fixed.
 const Mask = 0o077
 
-// Secure makes the home (0700) if it is missing. A home that others could
-// enter (made by an older paddock or by hand) is tightened, and notice
-// gets one line saying so: every folder and file in it loses its group
-// and other permissions. Root filesystems being built (rootfsInProgress)
+// Secure makes the home (0700) if it is missing, and once per home
+// (PrivateMark) takes the group and other permissions off every folder
+// and file in it: a home, a template or a cache entry made by a paddock
+// that left them open, or opened by hand, is tightened, and notice gets
+// one line saying so. A home that others could enter is swept again even
+// when it has the mark. Root filesystems being built (rootfsInProgress)
 // keep their modes; the home's own mode keeps others out of them.
 func (h Home) Secure(notice io.Writer) error {
 	if err := os.MkdirAll(string(h), 0o700); err != nil {
@@ -26,13 +28,20 @@ func (h Home) Secure(notice io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("PADDOCK_HOME %s: %w", h, err)
 	}
-	if st.Mode().Perm()&0o077 == 0 {
+	_, marked := os.Stat(h.PrivateMark())
+	if st.Mode().Perm()&0o077 == 0 && marked == nil {
 		return nil
 	}
-	if err := MakePrivate(string(h), h.rootfsInProgress); err != nil {
+	n, err := MakePrivate(string(h), h.rootfsInProgress)
+	if err != nil {
 		return fmt.Errorf("make PADDOCK_HOME %s private: %w", h, err)
 	}
-	fmt.Fprintf(notice, "paddock: %s was open to other users (mode %04o); it and everything in it are now its owner's only\n", h, st.Mode().Perm())
+	if err := os.WriteFile(h.PrivateMark(), nil, 0o600); err != nil {
+		return fmt.Errorf("PADDOCK_HOME %s: %w", h, err)
+	}
+	if n > 0 {
+		fmt.Fprintf(notice, "paddock: %d folders and files in %s were open to other users; they are now its owner's only\n", n, h)
+	}
 	return nil
 }
 
@@ -56,11 +65,12 @@ func (h Home) rootfsInProgress(p string) bool {
 }
 
 // MakePrivate takes the group and other permissions off dir and
-// everything in it, keeping set-id and sticky bits; symlinks are not
-// followed, and folders for which skip (if not nil) is true are left as
-// they are, with what they hold.
-func MakePrivate(dir string, skip func(path string) bool) error {
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+// everything in it, keeping set-id and sticky bits, and says how many
+// it changed; symlinks are not followed, and folders for which skip (if
+// not nil) is true are left as they are, with what they hold.
+func MakePrivate(dir string, skip func(path string) bool) (int, error) {
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -74,9 +84,12 @@ func MakePrivate(dir string, skip func(path string) bool) error {
 		if err != nil {
 			return err
 		}
-		if mode := info.Mode(); mode.Perm()&0o077 != 0 {
-			return os.Chmod(p, mode.Perm()&^0o077|mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky))
+		mode := info.Mode()
+		if mode.Perm()&0o077 == 0 {
+			return nil
 		}
-		return nil
+		n++
+		return os.Chmod(p, mode.Perm()&^0o077|mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky))
 	})
+	return n, err
 }

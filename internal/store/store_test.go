@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -221,6 +222,39 @@ func TestSecureTightensALooseHome(t *testing.T) {
 	}
 	if st, _ := os.Stat(string(h2)); st.Mode().Perm() != 0o700 {
 		t.Errorf("new home mode %04o", st.Mode().Perm())
+	}
+	if notice.Len() != 0 {
+		t.Errorf("a new home: notice %q", notice.String())
+	}
+	// A private home without the mark (made by a paddock that left its
+	// templates open) is swept once.
+	h3 := Home(filepath.Join(dir, "old"))
+	mod := filepath.Join(string(h3), "templates", "t", "modules", "kernel", "m.ko")
+	os.MkdirAll(filepath.Dir(mod), 0o700)
+	os.WriteFile(mod, nil, 0o600)
+	for p := mod; p != string(h3); p = filepath.Dir(p) {
+		os.Chmod(p, 0o755) // 4 folders and a file, whatever the umask
+	}
+	os.Chmod(mod, 0o644)
+	if err := h3.Secure(&notice); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(mod); st.Mode().Perm() != 0o600 {
+		t.Errorf("old template's module: mode %04o", st.Mode().Perm())
+	}
+	if st, _ := os.Stat(filepath.Dir(mod)); st.Mode().Perm() != 0o700 {
+		t.Errorf("old template's folder: mode %04o", st.Mode().Perm())
+	}
+	if !strings.Contains(notice.String(), "5 folders and files in "+string(h3)) {
+		t.Errorf("notice = %q", notice.String())
+	}
+	// Once marked, a private home is not walked again.
+	os.Chmod(mod, 0o644)
+	if err := h3.Secure(io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(mod); st.Mode().Perm() != 0o644 {
+		t.Errorf("marked home was walked again: mode %04o", st.Mode().Perm())
 	}
 }
 

@@ -75,7 +75,7 @@ func (a *Apt) unpackKernel(ctx context.Context, deb string, dst store.KernelLayo
 	}
 	// dpkg gives the package's modes (0755, 0644) whatever the umask when
 	// run as root; the cache is its owner's only.
-	if err := store.MakePrivate(tmp, nil); err != nil {
+	if _, err := store.MakePrivate(tmp, nil); err != nil {
 		return "", err
 	}
 	t := store.KernelLayout{Dir: tmp}

@@ -61,7 +61,8 @@ func (b *Builder) aptInstall(ctx context.Context, root string, packages []string
 	}
 	// apt makes its packages 0644; in the cache they are private (the
 	// guest tree's links to them go before the image is made, cleanDebian).
-	return store.MakePrivate(cache, nil)
+	_, err := store.MakePrivate(cache, nil)
+	return err
 }
 
 // linkDebs hard-links the .deb files in src that dst lacks into dst.
