@@ -23,6 +23,7 @@ func (s *Server) StartPool(ctx context.Context, spec warmpool.Spec, log *slog.Lo
 	s.Pool = warmpool.New(s.m, spec, log)
 	s.Pool.Base = sandbox.CreateOptions{User: e2bUser}
 	s.Pool.WarmUp = s.warmUp
+	s.Pool.Stale = func(info sandbox.Info) string { return s.m.TrustDiffers(info.Name) }
 	s.Pool.Start(ctx)
 	return s.Pool.Wait
 }

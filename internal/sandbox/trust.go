@@ -180,6 +180,32 @@ func (m *Manager) validateCAs(o CreateOptions, cfg *store.SandboxConfig) error {
 	return errors.Join(errs...)
 }
 
+// TrustDiffers says how sandbox name's extra CAs differ from those m
+// gives a create that asks for none of its own (m.Trust), or "" when they
+// are the same certificates: whether a warm-pool clone made by an earlier
+// serve trusts what this one's would.
+func (m *Manager) TrustDiffers(name string) string {
+	var have, want store.SandboxConfig
+	if err := store.ReadJSON(m.Home.Sandbox(name).Config(), &have); err != nil {
+		return err.Error()
+	}
+	if err := m.validateCAs(CreateOptions{}, &want); err != nil {
+		return err.Error()
+	}
+	fps := func(pems []string) []string {
+		var out []string
+		for _, p := range pems {
+			out = append(out, fingerprint(p))
+		}
+		slices.Sort(out)
+		return out
+	}
+	if h, w := fps(have.CACerts), fps(want.CACerts); !slices.Equal(h, w) {
+		return fmt.Sprintf("made trusting other CAs than this server gives its sandboxes (%d extra, want %d)", len(h), len(w))
+	}
+	return ""
+}
+
 // CAInfo describes one CA for inspect: never its PEM.
 type CAInfo struct {
 	Subject string `json:"subject"`

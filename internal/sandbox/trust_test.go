@@ -127,3 +127,36 @@ func TestDefaultTrust(t *testing.T) {
 		t.Errorf("a missing file in the config: %v", err)
 	}
 }
+
+// A clone made with the same CAs (in any order) fits this Manager's
+// Trust; one with fewer, more or other CAs does not.
+func TestTrustDiffers(t *testing.T) {
+	dir := t.TempDir()
+	a, b := testpki.NewCA(t, "a").PEM, testpki.NewCA(t, "b").PEM
+	aFile, bFile := filepath.Join(dir, "a.pem"), filepath.Join(dir, "b.pem")
+	os.WriteFile(aFile, []byte(a), 0o644)
+	os.WriteFile(bFile, []byte(b), 0o644)
+	m := &Manager{Home: store.Home(t.TempDir()), Trust: Trust{CAFiles: []string{aFile, bFile}}}
+	clone := func(name string, cas ...string) {
+		l := m.Home.Sandbox(name)
+		os.MkdirAll(l.Dir, 0o700)
+		if err := store.WriteJSON(l.Config(), store.SandboxConfig{Name: name, CACerts: cas}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clone("same", b, a)
+	clone("fewer", a)
+	clone("none")
+	clone("other", a, testpki.NewCA(t, "c").PEM)
+	if why := m.TrustDiffers("same"); why != "" {
+		t.Errorf("same CAs: %q", why)
+	}
+	for _, n := range []string{"fewer", "none", "other", "missing"} {
+		if why := m.TrustDiffers(n); why == "" {
+			t.Errorf("%s: fits", n)
+		}
+	}
+	if why := (&Manager{Home: m.Home}).TrustDiffers("none"); why != "" {
+		t.Errorf("no CAs on either side: %q", why)
+	}
+}

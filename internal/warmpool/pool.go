@@ -52,6 +52,10 @@ type Pool struct {
 	// a client's first command runs, so its code and files are warm); a
 	// failure is logged and the clone offered anyway. Set before Start.
 	WarmUp func(ctx context.Context, name string) error
+	// Stale, when set, says why a running member an earlier serve left
+	// cannot serve this one's creates ("" when it can): made with other
+	// CAs, say. Start removes such members. Set before Start.
+	Stale func(info sandbox.Info) string
 
 	wake map[string]chan struct{} // per template, buffered 1; fixed after New
 	wg   sync.WaitGroup
@@ -108,7 +112,7 @@ func (p *Pool) adopt(ctx context.Context) {
 		p.log.Warn("warm pool: cannot list sandboxes to adopt", "err", err)
 		return
 	}
-	keep, drop := adoption(all, p.want)
+	keep, drop := adoption(all, p.want, p.stale)
 	p.mu.Lock()
 	for t, names := range keep {
 		p.idle[t] = names
@@ -122,15 +126,28 @@ func (p *Pool) adopt(ctx context.Context) {
 	}
 }
 
+// stale is p.Stale's reason, logged, or "" when p has none.
+func (p *Pool) stale(info sandbox.Info) string {
+	if p.Stale == nil {
+		return ""
+	}
+	why := p.Stale(info)
+	if why != "" {
+		p.log.Info("warm pool: an idle sandbox of an earlier serve does not fit this one", "sandbox", info.Name, "why", why)
+	}
+	return why
+}
+
 // adoption splits the pool members in all into those to keep as idle
-// (running, of a wanted template, up to its number) and those to remove.
-func adoption(all []sandbox.Info, want Spec) (keep map[string][]string, drop []string) {
+// (running, of a wanted template, up to its number, not stale) and those
+// to remove.
+func adoption(all []sandbox.Info, want Spec, stale func(sandbox.Info) string) (keep map[string][]string, drop []string) {
 	keep = map[string][]string{}
 	for _, info := range all {
 		if info.Pool == "" {
 			continue
 		}
-		if info.State == sandbox.StateRunning && len(keep[info.Pool]) < want[info.Pool] {
+		if info.State == sandbox.StateRunning && len(keep[info.Pool]) < want[info.Pool] && stale(info) == "" {
 			keep[info.Pool] = append(keep[info.Pool], info.Name)
 			continue
 		}

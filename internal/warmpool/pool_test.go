@@ -108,12 +108,20 @@ func TestAdoption(t *testing.T) {
 		{Name: "e", Pool: "debian", State: sandbox.StateRunning}, // not wanted
 		{Name: "f", State: sandbox.StateRunning},                 // not a pool member
 		{Name: "g", Pool: "big", State: sandbox.StateRunning},
+		{Name: "h", Pool: "big", State: sandbox.StateRunning}, // stale
+		{Name: "i", Pool: "big", State: sandbox.StateRunning},
 	}
-	keep, drop := adoption(all, Spec{"tiny": 2, "big": 1})
-	if !slices.Equal(keep["tiny"], []string{"a", "b"}) || !slices.Equal(keep["big"], []string{"g"}) || len(keep) != 2 {
+	stale := func(info sandbox.Info) string {
+		if info.Name == "h" {
+			return "other CAs"
+		}
+		return ""
+	}
+	keep, drop := adoption(all, Spec{"tiny": 2, "big": 2}, stale)
+	if !slices.Equal(keep["tiny"], []string{"a", "b"}) || !slices.Equal(keep["big"], []string{"g", "i"}) || len(keep) != 2 {
 		t.Errorf("keep = %v", keep)
 	}
-	if !slices.Equal(drop, []string{"c", "d", "e"}) {
+	if !slices.Equal(drop, []string{"c", "d", "e", "h"}) {
 		t.Errorf("drop = %v", drop)
 	}
 }
