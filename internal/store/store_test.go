@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestValidateName(t *testing.T) {
@@ -167,6 +168,39 @@ func TestLockFileIsExclusive(t *testing.T) {
 		t.Fatalf("lock after unlock: %v", err)
 	}
 	l2.Unlock()
+}
+
+// A lock whose file is removed while another process waits on it: the
+// waiter holds the new file at the path, so a third is still kept out.
+func TestLockRemoveWhileWaited(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "lock")
+	l1, err := LockFile(p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *Lock)
+	go func() {
+		l, err := LockFile(p, true)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- l
+	}()
+	time.Sleep(50 * time.Millisecond) // let it block on l1's file (if not yet, it opens the new one)
+	if err := l1.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	l2 := <-got
+	if l2 == nil {
+		return
+	}
+	if _, err := LockFile(p, false); !errors.Is(err, ErrLocked) {
+		t.Errorf("a third lock while the waiter holds it: %v, want ErrLocked", err)
+	}
+	l2.Remove()
+	if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("lock file after Remove: %v", err)
+	}
 }
 
 func TestSecureTightensALooseHome(t *testing.T) {

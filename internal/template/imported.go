@@ -131,14 +131,16 @@ func RemoveImported(home, n string) error {
 	if err != nil {
 		return err
 	}
-	defer lock.Unlock()
 	old, err := os.MkdirTemp(h.TemplatesDir(), store.TemplateOldPattern(n))
 	if err != nil {
+		lock.Unlock()
 		return err
 	}
 	if err := os.Rename(h.Template(n).Dir, filepath.Join(old, "t")); err != nil {
 		os.Remove(old)
+		lock.Unlock()
 		return err
 	}
+	lock.Remove()
 	return RemoveTree(old)
 }
