@@ -39,7 +39,10 @@ func (h Home) Secure(notice io.Writer) error {
 	if err := os.WriteFile(h.PrivateMark(), nil, 0o600); err != nil {
 		return fmt.Errorf("PADDOCK_HOME %s: %w", h, err)
 	}
-	if n > 0 {
+	switch {
+	case n == 1:
+		fmt.Fprintf(notice, "paddock: a folder or file in %s was open to other users; it is now its owner's only\n", h)
+	case n > 1:
 		fmt.Fprintf(notice, "paddock: %d folders and files in %s were open to other users; they are now its owner's only\n", n, h)
 	}
 	return nil

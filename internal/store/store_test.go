@@ -260,9 +260,13 @@ func TestSecureTightensALooseHome(t *testing.T) {
 	if notice.Len() != 0 {
 		t.Errorf("a new home: notice %q", notice.String())
 	}
-	// A private home without the mark (made by a paddock that left its
-	// templates open) is swept once.
-	h3 := Home(filepath.Join(dir, "old"))
+}
+
+// A private home without the mark (made by a paddock that left its
+// templates open) is swept once.
+func TestSecureSweepsAnUnmarkedHome(t *testing.T) {
+	var notice strings.Builder
+	h3 := Home(filepath.Join(t.TempDir(), "old"))
 	mod := filepath.Join(string(h3), "templates", "t", "modules", "kernel", "m.ko")
 	os.MkdirAll(filepath.Dir(mod), 0o700)
 	os.WriteFile(mod, nil, 0o600)
