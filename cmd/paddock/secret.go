@@ -26,8 +26,47 @@ func secretCmd() *cobra.Command {
 			"meant to see only a secret's placeholder, paddock-secret-NAME-RANDOM.\n\n" +
 			"Built-in services (a secret of that name set without --host): " + builtinList() + ".",
 	}
-	cmd.AddCommand(secretSetCmd(), secretLsCmd(), secretRmCmd())
+	cmd.AddCommand(secretSetCmd(), secretLsCmd(), secretRmCmd(), secretBindCmd(true), secretBindCmd(false))
 	return cmd
+}
+
+// secretBindCmd is secret bind, or with bind false secret unbind.
+func secretBindCmd(bind bool) *cobra.Command {
+	use, short, verb := "bind", "Bind secrets to a sandbox, running or stopped", "bind"
+	if !bind {
+		use, short, verb = "unbind", "Unbind secrets from a sandbox, running or stopped", "unbind"
+	}
+	return &cobra.Command{
+		Use:   use + " SANDBOX SECRET...",
+		Short: short,
+		Long: short + " (as create --secret binds them).\n\n" +
+			"In a running sandbox, execs started after this get each bound secret's placeholder in\n" +
+			"its variable (an unbound one's is gone), and the forwarder injects or refuses from the\n" +
+			"next request on; processes already running keep the environment they started with.",
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := manager()
+			if err != nil {
+				return err
+			}
+			var add, drop []string
+			if bind {
+				add = args[1:]
+			} else {
+				drop = args[1:]
+			}
+			names, err := m.BindSecrets(cmd.Context(), args[0], add, drop)
+			if err != nil {
+				return fmt.Errorf("secret %s: %w", verb, err)
+			}
+			if len(names) == 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: no secrets bound\n", args[0])
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: secrets bound: %s\n", args[0], strings.Join(names, ", "))
+			}
+			return nil
+		},
+	}
 }
 
 // secretSetFlags are the flags of secret set.

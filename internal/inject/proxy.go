@@ -255,6 +255,10 @@ func newIndex(defs []secret.Definition, at time.Time) *index {
 	return ix
 }
 
+// Rebound makes the next request ask Secrets again, whatever the age of
+// the last answer: the sandbox's bound list changed.
+func (p *Proxy) Rebound() { p.bound.Store(nil) }
+
 // index returns the bound secrets, asking Secrets again when the last
 // answer is older than boundTTL. When Secrets fails, the last answer
 // stays (none at first) and the failure is logged.

@@ -1,10 +1,12 @@
 package sandbox
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 
+	supervisorv1 "github.com/paddock-dev/paddock/api/supervisor/v1"
 	"github.com/paddock-dev/paddock/internal/secret"
 	"github.com/paddock-dev/paddock/internal/store"
 )
@@ -57,4 +59,56 @@ func (m *Manager) BoundSecrets(cfg store.SandboxConfig) []BoundSecret {
 		out = append(out, BoundSecret{Name: n, Env: found[i].Env, Hosts: found[i].Hosts()})
 	}
 	return out
+}
+
+// BindSecrets binds the secrets of bind to sandbox name and unbinds those
+// of unbind, whether it runs or not, and returns its bound secrets after.
+// Each to bind must be in the store, each to unbind bound; otherwise
+// nothing changes. A running sandbox's later execs get the placeholders
+// and its next requests the values; a stopped one's at its next start.
+func (m *Manager) BindSecrets(ctx context.Context, name string, bind, unbind []string) ([]string, error) {
+	l, err := m.existing(name)
+	if err != nil {
+		return nil, err
+	}
+	var cfg store.SandboxConfig
+	if err := store.ReadJSON(l.Config(), &cfg); err != nil {
+		return nil, err
+	}
+	if cfg.Pool != "" {
+		return nil, fmt.Errorf("sandbox %q is an idle warm-pool sandbox of paddock serve: bind secrets to a sandbox once a create has claimed it", name)
+	}
+	if len(bind) > 0 {
+		_, missing, err := secret.Open(m.Home).Lookup(bind)
+		if err != nil {
+			return nil, err
+		}
+		var errs []error
+		for _, n := range missing {
+			errs = append(errs, secret.NotFound(n))
+		}
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+	}
+	if supervisorAlive(l) {
+		c, err := m.Dial(name)
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close()
+		resp, err := c.Supervisor.BindSecrets(ctx, &supervisorv1.BindSecretsRequest{Bind: bind, Unbind: unbind})
+		if err != nil {
+			return nil, plainStatus(err)
+		}
+		return resp.Secrets, nil
+	}
+	var names []string
+	err = m.editConfig(name, l, func(cfg *store.SandboxConfig) error {
+		var err error
+		names, err = secret.Rebind(cfg.Secrets, bind, unbind)
+		cfg.Secrets = names
+		return err
+	})
+	return names, err
 }

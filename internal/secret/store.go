@@ -292,3 +292,23 @@ func newPlaceholder(name string) (string, error) {
 	}
 	return PlaceholderPrefix + name + "-" + hex.EncodeToString(b), nil
 }
+
+// Rebind is the bound list of secret names with the names of bind added
+// (in order, each once) and those of unbind taken out, unbind first; a
+// name to unbind that is not bound is an error.
+func Rebind(bound, bind, unbind []string) ([]string, error) {
+	out := slices.Clone(bound)
+	for _, n := range unbind {
+		i := slices.Index(out, n)
+		if i < 0 {
+			return nil, fmt.Errorf("secret %q is not bound to this sandbox", n)
+		}
+		out = slices.Delete(out, i, i+1)
+	}
+	for _, n := range bind {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}

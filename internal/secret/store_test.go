@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -338,5 +339,23 @@ func TestLookup(t *testing.T) {
 	}
 	if found, missing, err := s.Lookup(nil); found != nil || missing != nil || err != nil {
 		t.Fatalf("Lookup(nil): %v %v %v", found, missing, err)
+	}
+}
+
+func TestRebind(t *testing.T) {
+	got, err := Rebind([]string{"a", "b"}, []string{"c", "a", "c"}, []string{"b"})
+	if err != nil || !slices.Equal(got, []string{"a", "c"}) {
+		t.Errorf("Rebind = %v, %v; want [a c]", got, err)
+	}
+	// Unbind first: a name unbound and bound in one call ends last.
+	if got, err := Rebind([]string{"a", "b"}, []string{"a"}, []string{"a"}); err != nil || !slices.Equal(got, []string{"b", "a"}) {
+		t.Errorf("Rebind = %v, %v; want [b a]", got, err)
+	}
+	bound := []string{"a"}
+	if _, err := Rebind(bound, []string{"c"}, []string{"x"}); err == nil || !strings.Contains(err.Error(), `secret "x" is not bound`) {
+		t.Errorf("unbind of a name not bound: %v", err)
+	}
+	if !slices.Equal(bound, []string{"a"}) {
+		t.Errorf("the bound list was changed in place: %v", bound)
 	}
 }

@@ -29,6 +29,7 @@ const netLogMax = 16 << 20
 // after every change; mu serialises changes so neither can be lost.
 type sandboxNet struct {
 	net        *usernet.Network
+	proxy      *inject.Proxy // the secret injector behind net
 	policyFile string
 
 	mu sync.Mutex // serialises policy changes
@@ -88,7 +89,7 @@ func (s *sup) startNetwork() error {
 		lf.Close()
 		return err
 	}
-	sn.net = n
+	sn.net, sn.proxy = n, proxy
 	l, err := store.ListenUnix(s.layout.NetSocket(), qemuUID(s.vmKey()))
 	if err != nil {
 		n.Close()

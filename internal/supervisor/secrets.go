@@ -5,7 +5,12 @@ import (
 	"fmt"
 	"slices"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	supervisorv1 "github.com/paddock-dev/paddock/api/supervisor/v1"
 	"github.com/paddock-dev/paddock/internal/secret"
+	"github.com/paddock-dev/paddock/internal/store"
 )
 
 // boundSecrets is the host side of a sandbox's bound secrets: what the
@@ -52,4 +57,27 @@ func (b *boundSecrets) env() []string {
 		env = append(env, d.Env+"="+d.Placeholder)
 	}
 	return env
+}
+
+// BindSecrets changes the bound list and records it (see the proto). An
+// unbind of a name that is not bound changes nothing and fails.
+func (a *api) BindSecrets(ctx context.Context, req *supervisorv1.BindSecretsRequest) (*supervisorv1.BindSecretsResponse, error) {
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names, err := secret.Rebind(s.cfg.Secrets, req.Bind, req.Unbind)
+	if err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	cfg := s.cfg
+	cfg.Secrets = names
+	if err := store.WriteJSON(s.layout.Config(), cfg); err != nil {
+		return nil, status.Errorf(codes.Internal, "record the bound secrets: %v", err)
+	}
+	s.cfg.Secrets = names
+	if s.net != nil {
+		s.net.proxy.Rebound()
+	}
+	s.log.Info("secrets bound", "bind", req.Bind, "unbind", req.Unbind, "secrets", names)
+	return &supervisorv1.BindSecretsResponse{Secrets: names}, nil
 }

@@ -127,6 +127,7 @@ func TestSecretInjection(t *testing.T) {
 	t.Run("a request without the header gets it set", sb.headerSet)
 	t.Run("the placeholder sent to another host is refused before it leaves", sb.otherHost)
 	t.Run("a changed secret counts at the next request", sb.changed)
+	t.Run("a secret unbound and bound again while the sandbox runs", sb.rebound)
 	t.Run("a failing command answers 502 and sends nothing", sb.failingCommand)
 	t.Run("policy show, inspect and policy log name the secrets, never a value", sb.named)
 	t.Run("no value in any file of the sandbox or its checkpoint", sb.noValue)
@@ -193,6 +194,40 @@ func (sb *secretBox) changed(t *testing.T) {
 	}
 }
 
+func (sb *secretBox) rebound(t *testing.T) {
+	e := sb.e
+	if out := e.ok("secret", "unbind", "sec", "t"); out != "sec: secrets bound: o, f\n" {
+		t.Fatalf("secret unbind: %q", out)
+	}
+	if out := e.sh("sec", `printf %s "${T-unset}"`); out != "unset" {
+		t.Fatalf("$T after unbind: %q", out)
+	}
+	// api.test is no longer intercepted: the guest meets the server's own
+	// certificate, from a CA it does not trust, and no request is made.
+	if out := sb.curl(`-H "X-Api-Key: ` + sb.placeholder + `" https://api.test/echo`); !strings.Contains(out, "certificate") {
+		t.Fatalf("curl after unbind: %q, want a certificate error", out)
+	}
+	if got := sb.up.take(); len(got) != 0 {
+		t.Fatalf("after unbind the upstream saw %+v", got)
+	}
+	if out := e.ok("secret", "bind", "sec", "t"); out != "sec: secrets bound: o, f, t\n" {
+		t.Fatalf("secret bind: %q", out)
+	}
+	if p := e.sh("sec", `printf %s "$T"`); p != sb.placeholder {
+		t.Fatalf("$T after bind: %q, want %q", p, sb.placeholder)
+	}
+	if out := sb.curl(`-H "X-Api-Key: $T" https://api.test/echo`); out != "200 2" {
+		t.Fatalf("curl after bind: %q", out)
+	}
+	expectRequests(t, "after bind", sb.up.take(), seenRequest{Host: "api.test", Method: "GET", Path: "/echo", Key: secretV2})
+	if _, errs, code := e.run("secret", "unbind", "sec", "nosuch"); code == 0 || !strings.Contains(errs, `secret "nosuch" is not bound`) {
+		t.Fatalf("unbind of a secret not bound: exit %d, %q", code, errs)
+	}
+	if _, errs, code := e.run("secret", "bind", "sec", "nosuch"); code == 0 || !strings.Contains(errs, `no secret named "nosuch"`) {
+		t.Fatalf("bind of a missing secret: exit %d, %q", code, errs)
+	}
+}
+
 func (sb *secretBox) failingCommand(t *testing.T) {
 	e := sb.e
 	out := strings.TrimSpace(e.sh("sec", `curl -sS -w '\n%{http_code}' https://fail.test/echo; true`))
@@ -213,7 +248,7 @@ func (sb *secretBox) named(t *testing.T) {
 		Secrets []struct{ Name string } `json:"secrets"`
 	}
 	json.Unmarshal([]byte(e.ok("inspect", "sec")), &info)
-	if len(info.Secrets) != 3 || info.Secrets[0].Name != "t" {
+	if len(info.Secrets) != 3 || !slices.ContainsFunc(info.Secrets, func(s struct{ Name string }) bool { return s.Name == "t" }) {
 		t.Fatalf("inspect secrets: %+v", info.Secrets)
 	}
 	log := e.ok("policy", "log", "--json", "sec")

@@ -25,6 +25,102 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type BindSecretsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Bind          []string               `protobuf:"bytes,1,rep,name=bind,proto3" json:"bind,omitempty"`     // secret names, added in order unless bound
+	Unbind        []string               `protobuf:"bytes,2,rep,name=unbind,proto3" json:"unbind,omitempty"` // secret names that must be bound
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BindSecretsRequest) Reset() {
+	*x = BindSecretsRequest{}
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BindSecretsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BindSecretsRequest) ProtoMessage() {}
+
+func (x *BindSecretsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BindSecretsRequest.ProtoReflect.Descriptor instead.
+func (*BindSecretsRequest) Descriptor() ([]byte, []int) {
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *BindSecretsRequest) GetBind() []string {
+	if x != nil {
+		return x.Bind
+	}
+	return nil
+}
+
+func (x *BindSecretsRequest) GetUnbind() []string {
+	if x != nil {
+		return x.Unbind
+	}
+	return nil
+}
+
+type BindSecretsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Secrets       []string               `protobuf:"bytes,1,rep,name=secrets,proto3" json:"secrets,omitempty"` // the bound secrets after the change
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BindSecretsResponse) Reset() {
+	*x = BindSecretsResponse{}
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BindSecretsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BindSecretsResponse) ProtoMessage() {}
+
+func (x *BindSecretsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BindSecretsResponse.ProtoReflect.Descriptor instead.
+func (*BindSecretsResponse) Descriptor() ([]byte, []int) {
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *BindSecretsResponse) GetSecrets() []string {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
 type ClaimRequest struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	Owner            string                 `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"` // the API key's name
@@ -39,7 +135,7 @@ type ClaimRequest struct {
 
 func (x *ClaimRequest) Reset() {
 	*x = ClaimRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[0]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -51,7 +147,7 @@ func (x *ClaimRequest) String() string {
 func (*ClaimRequest) ProtoMessage() {}
 
 func (x *ClaimRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[0]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -64,7 +160,7 @@ func (x *ClaimRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimRequest.ProtoReflect.Descriptor instead.
 func (*ClaimRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{0}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ClaimRequest) GetOwner() string {
@@ -117,7 +213,7 @@ type ClaimResponse struct {
 
 func (x *ClaimResponse) Reset() {
 	*x = ClaimResponse{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[1]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -129,7 +225,7 @@ func (x *ClaimResponse) String() string {
 func (*ClaimResponse) ProtoMessage() {}
 
 func (x *ClaimResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[1]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -142,7 +238,7 @@ func (x *ClaimResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimResponse.ProtoReflect.Descriptor instead.
 func (*ClaimResponse) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{1}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{3}
 }
 
 type SetDeadlineRequest struct {
@@ -154,7 +250,7 @@ type SetDeadlineRequest struct {
 
 func (x *SetDeadlineRequest) Reset() {
 	*x = SetDeadlineRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[2]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -166,7 +262,7 @@ func (x *SetDeadlineRequest) String() string {
 func (*SetDeadlineRequest) ProtoMessage() {}
 
 func (x *SetDeadlineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[2]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -179,7 +275,7 @@ func (x *SetDeadlineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetDeadlineRequest.ProtoReflect.Descriptor instead.
 func (*SetDeadlineRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{2}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SetDeadlineRequest) GetUnixNano() int64 {
@@ -197,7 +293,7 @@ type SetDeadlineResponse struct {
 
 func (x *SetDeadlineResponse) Reset() {
 	*x = SetDeadlineResponse{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[3]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -209,7 +305,7 @@ func (x *SetDeadlineResponse) String() string {
 func (*SetDeadlineResponse) ProtoMessage() {}
 
 func (x *SetDeadlineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[3]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -222,7 +318,7 @@ func (x *SetDeadlineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetDeadlineResponse.ProtoReflect.Descriptor instead.
 func (*SetDeadlineResponse) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{3}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{5}
 }
 
 type InfoRequest struct {
@@ -233,7 +329,7 @@ type InfoRequest struct {
 
 func (x *InfoRequest) Reset() {
 	*x = InfoRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[4]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -245,7 +341,7 @@ func (x *InfoRequest) String() string {
 func (*InfoRequest) ProtoMessage() {}
 
 func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[4]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -258,7 +354,7 @@ func (x *InfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
 func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{4}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{6}
 }
 
 type InfoResponse struct {
@@ -276,7 +372,7 @@ type InfoResponse struct {
 
 func (x *InfoResponse) Reset() {
 	*x = InfoResponse{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[5]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -288,7 +384,7 @@ func (x *InfoResponse) String() string {
 func (*InfoResponse) ProtoMessage() {}
 
 func (x *InfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[5]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -301,7 +397,7 @@ func (x *InfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
 func (*InfoResponse) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{5}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *InfoResponse) GetState() string {
@@ -362,7 +458,7 @@ type StopRequest struct {
 
 func (x *StopRequest) Reset() {
 	*x = StopRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[6]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -374,7 +470,7 @@ func (x *StopRequest) String() string {
 func (*StopRequest) ProtoMessage() {}
 
 func (x *StopRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[6]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -387,7 +483,7 @@ func (x *StopRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRequest.ProtoReflect.Descriptor instead.
 func (*StopRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{6}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StopRequest) GetTimeoutMs() int64 {
@@ -406,7 +502,7 @@ type StopResponse struct {
 
 func (x *StopResponse) Reset() {
 	*x = StopResponse{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[7]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -418,7 +514,7 @@ func (x *StopResponse) String() string {
 func (*StopResponse) ProtoMessage() {}
 
 func (x *StopResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[7]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -431,7 +527,7 @@ func (x *StopResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopResponse.ProtoReflect.Descriptor instead.
 func (*StopResponse) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{7}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *StopResponse) GetForced() bool {
@@ -449,7 +545,7 @@ type PauseRequest struct {
 
 func (x *PauseRequest) Reset() {
 	*x = PauseRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[8]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -461,7 +557,7 @@ func (x *PauseRequest) String() string {
 func (*PauseRequest) ProtoMessage() {}
 
 func (x *PauseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[8]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -474,7 +570,7 @@ func (x *PauseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseRequest.ProtoReflect.Descriptor instead.
 func (*PauseRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{8}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{10}
 }
 
 type PauseResponse struct {
@@ -485,7 +581,7 @@ type PauseResponse struct {
 
 func (x *PauseResponse) Reset() {
 	*x = PauseResponse{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[9]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -497,7 +593,7 @@ func (x *PauseResponse) String() string {
 func (*PauseResponse) ProtoMessage() {}
 
 func (x *PauseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[9]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -510,7 +606,7 @@ func (x *PauseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseResponse.ProtoReflect.Descriptor instead.
 func (*PauseResponse) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{9}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{11}
 }
 
 type ResumeRequest struct {
@@ -521,7 +617,7 @@ type ResumeRequest struct {
 
 func (x *ResumeRequest) Reset() {
 	*x = ResumeRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[10]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -533,7 +629,7 @@ func (x *ResumeRequest) String() string {
 func (*ResumeRequest) ProtoMessage() {}
 
 func (x *ResumeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[10]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -546,7 +642,7 @@ func (x *ResumeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeRequest.ProtoReflect.Descriptor instead.
 func (*ResumeRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{10}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{12}
 }
 
 type ResumeResponse struct {
@@ -557,7 +653,7 @@ type ResumeResponse struct {
 
 func (x *ResumeResponse) Reset() {
 	*x = ResumeResponse{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[11]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -569,7 +665,7 @@ func (x *ResumeResponse) String() string {
 func (*ResumeResponse) ProtoMessage() {}
 
 func (x *ResumeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[11]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -582,7 +678,7 @@ func (x *ResumeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeResponse.ProtoReflect.Descriptor instead.
 func (*ResumeResponse) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{11}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{13}
 }
 
 type CheckpointRequest struct {
@@ -594,7 +690,7 @@ type CheckpointRequest struct {
 
 func (x *CheckpointRequest) Reset() {
 	*x = CheckpointRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[12]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -606,7 +702,7 @@ func (x *CheckpointRequest) String() string {
 func (*CheckpointRequest) ProtoMessage() {}
 
 func (x *CheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[12]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -619,7 +715,7 @@ func (x *CheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckpointRequest.ProtoReflect.Descriptor instead.
 func (*CheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{12}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CheckpointRequest) GetName() string {
@@ -639,7 +735,7 @@ type CheckpointResponse struct {
 
 func (x *CheckpointResponse) Reset() {
 	*x = CheckpointResponse{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[13]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -651,7 +747,7 @@ func (x *CheckpointResponse) String() string {
 func (*CheckpointResponse) ProtoMessage() {}
 
 func (x *CheckpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[13]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -664,7 +760,7 @@ func (x *CheckpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckpointResponse.ProtoReflect.Descriptor instead.
 func (*CheckpointResponse) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{13}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CheckpointResponse) GetMemoryBytes() int64 {
@@ -689,7 +785,7 @@ type GetPolicyRequest struct {
 
 func (x *GetPolicyRequest) Reset() {
 	*x = GetPolicyRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[14]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -701,7 +797,7 @@ func (x *GetPolicyRequest) String() string {
 func (*GetPolicyRequest) ProtoMessage() {}
 
 func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[14]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -714,7 +810,7 @@ func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyRequest.ProtoReflect.Descriptor instead.
 func (*GetPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{14}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{16}
 }
 
 type GetPolicyResponse struct {
@@ -726,7 +822,7 @@ type GetPolicyResponse struct {
 
 func (x *GetPolicyResponse) Reset() {
 	*x = GetPolicyResponse{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[15]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -738,7 +834,7 @@ func (x *GetPolicyResponse) String() string {
 func (*GetPolicyResponse) ProtoMessage() {}
 
 func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[15]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -751,7 +847,7 @@ func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyResponse.ProtoReflect.Descriptor instead.
 func (*GetPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{15}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetPolicyResponse) GetYaml() string {
@@ -770,7 +866,7 @@ type SetPolicyRequest struct {
 
 func (x *SetPolicyRequest) Reset() {
 	*x = SetPolicyRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[16]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -782,7 +878,7 @@ func (x *SetPolicyRequest) String() string {
 func (*SetPolicyRequest) ProtoMessage() {}
 
 func (x *SetPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[16]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -795,7 +891,7 @@ func (x *SetPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPolicyRequest.ProtoReflect.Descriptor instead.
 func (*SetPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{16}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SetPolicyRequest) GetYaml() string {
@@ -813,7 +909,7 @@ type SetPolicyResponse struct {
 
 func (x *SetPolicyResponse) Reset() {
 	*x = SetPolicyResponse{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[17]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -825,7 +921,7 @@ func (x *SetPolicyResponse) String() string {
 func (*SetPolicyResponse) ProtoMessage() {}
 
 func (x *SetPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[17]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -838,7 +934,7 @@ func (x *SetPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPolicyResponse.ProtoReflect.Descriptor instead.
 func (*SetPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{17}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{19}
 }
 
 type AddPolicyRuleRequest struct {
@@ -851,7 +947,7 @@ type AddPolicyRuleRequest struct {
 
 func (x *AddPolicyRuleRequest) Reset() {
 	*x = AddPolicyRuleRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[18]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -863,7 +959,7 @@ func (x *AddPolicyRuleRequest) String() string {
 func (*AddPolicyRuleRequest) ProtoMessage() {}
 
 func (x *AddPolicyRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[18]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -876,7 +972,7 @@ func (x *AddPolicyRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddPolicyRuleRequest.ProtoReflect.Descriptor instead.
 func (*AddPolicyRuleRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{18}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AddPolicyRuleRequest) GetAllow() bool {
@@ -904,7 +1000,7 @@ type AddMountRequest struct {
 
 func (x *AddMountRequest) Reset() {
 	*x = AddMountRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[19]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -916,7 +1012,7 @@ func (x *AddMountRequest) String() string {
 func (*AddMountRequest) ProtoMessage() {}
 
 func (x *AddMountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[19]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -929,7 +1025,7 @@ func (x *AddMountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMountRequest.ProtoReflect.Descriptor instead.
 func (*AddMountRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{19}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AddMountRequest) GetHost() string {
@@ -961,7 +1057,7 @@ type AddMountResponse struct {
 
 func (x *AddMountResponse) Reset() {
 	*x = AddMountResponse{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[20]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -973,7 +1069,7 @@ func (x *AddMountResponse) String() string {
 func (*AddMountResponse) ProtoMessage() {}
 
 func (x *AddMountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[20]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -986,7 +1082,7 @@ func (x *AddMountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMountResponse.ProtoReflect.Descriptor instead.
 func (*AddMountResponse) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{20}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{22}
 }
 
 type RemoveMountRequest struct {
@@ -998,7 +1094,7 @@ type RemoveMountRequest struct {
 
 func (x *RemoveMountRequest) Reset() {
 	*x = RemoveMountRequest{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[21]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1010,7 +1106,7 @@ func (x *RemoveMountRequest) String() string {
 func (*RemoveMountRequest) ProtoMessage() {}
 
 func (x *RemoveMountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[21]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1023,7 +1119,7 @@ func (x *RemoveMountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMountRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMountRequest) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{21}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RemoveMountRequest) GetGuest() string {
@@ -1041,7 +1137,7 @@ type RemoveMountResponse struct {
 
 func (x *RemoveMountResponse) Reset() {
 	*x = RemoveMountResponse{}
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[22]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1053,7 +1149,7 @@ func (x *RemoveMountResponse) String() string {
 func (*RemoveMountResponse) ProtoMessage() {}
 
 func (x *RemoveMountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[22]
+	mi := &file_api_supervisor_v1_supervisor_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1066,14 +1162,19 @@ func (x *RemoveMountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMountResponse.ProtoReflect.Descriptor instead.
 func (*RemoveMountResponse) Descriptor() ([]byte, []int) {
-	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{22}
+	return file_api_supervisor_v1_supervisor_proto_rawDescGZIP(), []int{24}
 }
 
 var File_api_supervisor_v1_supervisor_proto protoreflect.FileDescriptor
 
 const file_api_supervisor_v1_supervisor_proto_rawDesc = "" +
 	"\n" +
-	"\"api/supervisor/v1/supervisor.proto\x12\x15paddock.supervisor.v1\"\xb4\x02\n" +
+	"\"api/supervisor/v1/supervisor.proto\x12\x15paddock.supervisor.v1\"@\n" +
+	"\x12BindSecretsRequest\x12\x12\n" +
+	"\x04bind\x18\x01 \x03(\tR\x04bind\x12\x16\n" +
+	"\x06unbind\x18\x02 \x03(\tR\x06unbind\"/\n" +
+	"\x13BindSecretsResponse\x12\x18\n" +
+	"\asecrets\x18\x01 \x03(\tR\asecrets\"\xb4\x02\n" +
 	"\fClaimRequest\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12M\n" +
 	"\bmetadata\x18\x02 \x03(\v21.paddock.supervisor.v1.ClaimRequest.MetadataEntryR\bmetadata\x12!\n" +
@@ -1129,7 +1230,7 @@ const file_api_supervisor_v1_supervisor_proto_rawDesc = "" +
 	"\x10AddMountResponse\"*\n" +
 	"\x12RemoveMountRequest\x12\x14\n" +
 	"\x05guest\x18\x01 \x01(\tR\x05guest\"\x15\n" +
-	"\x13RemoveMountResponse2\xe1\b\n" +
+	"\x13RemoveMountResponse2\xc7\t\n" +
 	"\n" +
 	"Supervisor\x12O\n" +
 	"\x04Info\x12\".paddock.supervisor.v1.InfoRequest\x1a#.paddock.supervisor.v1.InfoResponse\x12O\n" +
@@ -1144,7 +1245,8 @@ const file_api_supervisor_v1_supervisor_proto_rawDesc = "" +
 	"\vSetDeadline\x12).paddock.supervisor.v1.SetDeadlineRequest\x1a*.paddock.supervisor.v1.SetDeadlineResponse\x12[\n" +
 	"\bAddMount\x12&.paddock.supervisor.v1.AddMountRequest\x1a'.paddock.supervisor.v1.AddMountResponse\x12d\n" +
 	"\vRemoveMount\x12).paddock.supervisor.v1.RemoveMountRequest\x1a*.paddock.supervisor.v1.RemoveMountResponse\x12R\n" +
-	"\x05Claim\x12#.paddock.supervisor.v1.ClaimRequest\x1a$.paddock.supervisor.v1.ClaimResponseB?Z=github.com/paddock-dev/paddock/api/supervisor/v1;supervisorv1b\x06proto3"
+	"\x05Claim\x12#.paddock.supervisor.v1.ClaimRequest\x1a$.paddock.supervisor.v1.ClaimResponse\x12d\n" +
+	"\vBindSecrets\x12).paddock.supervisor.v1.BindSecretsRequest\x1a*.paddock.supervisor.v1.BindSecretsResponseB?Z=github.com/paddock-dev/paddock/api/supervisor/v1;supervisorv1b\x06proto3"
 
 var (
 	file_api_supervisor_v1_supervisor_proto_rawDescOnce sync.Once
@@ -1158,61 +1260,65 @@ func file_api_supervisor_v1_supervisor_proto_rawDescGZIP() []byte {
 	return file_api_supervisor_v1_supervisor_proto_rawDescData
 }
 
-var file_api_supervisor_v1_supervisor_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_api_supervisor_v1_supervisor_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_api_supervisor_v1_supervisor_proto_goTypes = []any{
-	(*ClaimRequest)(nil),         // 0: paddock.supervisor.v1.ClaimRequest
-	(*ClaimResponse)(nil),        // 1: paddock.supervisor.v1.ClaimResponse
-	(*SetDeadlineRequest)(nil),   // 2: paddock.supervisor.v1.SetDeadlineRequest
-	(*SetDeadlineResponse)(nil),  // 3: paddock.supervisor.v1.SetDeadlineResponse
-	(*InfoRequest)(nil),          // 4: paddock.supervisor.v1.InfoRequest
-	(*InfoResponse)(nil),         // 5: paddock.supervisor.v1.InfoResponse
-	(*StopRequest)(nil),          // 6: paddock.supervisor.v1.StopRequest
-	(*StopResponse)(nil),         // 7: paddock.supervisor.v1.StopResponse
-	(*PauseRequest)(nil),         // 8: paddock.supervisor.v1.PauseRequest
-	(*PauseResponse)(nil),        // 9: paddock.supervisor.v1.PauseResponse
-	(*ResumeRequest)(nil),        // 10: paddock.supervisor.v1.ResumeRequest
-	(*ResumeResponse)(nil),       // 11: paddock.supervisor.v1.ResumeResponse
-	(*CheckpointRequest)(nil),    // 12: paddock.supervisor.v1.CheckpointRequest
-	(*CheckpointResponse)(nil),   // 13: paddock.supervisor.v1.CheckpointResponse
-	(*GetPolicyRequest)(nil),     // 14: paddock.supervisor.v1.GetPolicyRequest
-	(*GetPolicyResponse)(nil),    // 15: paddock.supervisor.v1.GetPolicyResponse
-	(*SetPolicyRequest)(nil),     // 16: paddock.supervisor.v1.SetPolicyRequest
-	(*SetPolicyResponse)(nil),    // 17: paddock.supervisor.v1.SetPolicyResponse
-	(*AddPolicyRuleRequest)(nil), // 18: paddock.supervisor.v1.AddPolicyRuleRequest
-	(*AddMountRequest)(nil),      // 19: paddock.supervisor.v1.AddMountRequest
-	(*AddMountResponse)(nil),     // 20: paddock.supervisor.v1.AddMountResponse
-	(*RemoveMountRequest)(nil),   // 21: paddock.supervisor.v1.RemoveMountRequest
-	(*RemoveMountResponse)(nil),  // 22: paddock.supervisor.v1.RemoveMountResponse
-	nil,                          // 23: paddock.supervisor.v1.ClaimRequest.MetadataEntry
+	(*BindSecretsRequest)(nil),   // 0: paddock.supervisor.v1.BindSecretsRequest
+	(*BindSecretsResponse)(nil),  // 1: paddock.supervisor.v1.BindSecretsResponse
+	(*ClaimRequest)(nil),         // 2: paddock.supervisor.v1.ClaimRequest
+	(*ClaimResponse)(nil),        // 3: paddock.supervisor.v1.ClaimResponse
+	(*SetDeadlineRequest)(nil),   // 4: paddock.supervisor.v1.SetDeadlineRequest
+	(*SetDeadlineResponse)(nil),  // 5: paddock.supervisor.v1.SetDeadlineResponse
+	(*InfoRequest)(nil),          // 6: paddock.supervisor.v1.InfoRequest
+	(*InfoResponse)(nil),         // 7: paddock.supervisor.v1.InfoResponse
+	(*StopRequest)(nil),          // 8: paddock.supervisor.v1.StopRequest
+	(*StopResponse)(nil),         // 9: paddock.supervisor.v1.StopResponse
+	(*PauseRequest)(nil),         // 10: paddock.supervisor.v1.PauseRequest
+	(*PauseResponse)(nil),        // 11: paddock.supervisor.v1.PauseResponse
+	(*ResumeRequest)(nil),        // 12: paddock.supervisor.v1.ResumeRequest
+	(*ResumeResponse)(nil),       // 13: paddock.supervisor.v1.ResumeResponse
+	(*CheckpointRequest)(nil),    // 14: paddock.supervisor.v1.CheckpointRequest
+	(*CheckpointResponse)(nil),   // 15: paddock.supervisor.v1.CheckpointResponse
+	(*GetPolicyRequest)(nil),     // 16: paddock.supervisor.v1.GetPolicyRequest
+	(*GetPolicyResponse)(nil),    // 17: paddock.supervisor.v1.GetPolicyResponse
+	(*SetPolicyRequest)(nil),     // 18: paddock.supervisor.v1.SetPolicyRequest
+	(*SetPolicyResponse)(nil),    // 19: paddock.supervisor.v1.SetPolicyResponse
+	(*AddPolicyRuleRequest)(nil), // 20: paddock.supervisor.v1.AddPolicyRuleRequest
+	(*AddMountRequest)(nil),      // 21: paddock.supervisor.v1.AddMountRequest
+	(*AddMountResponse)(nil),     // 22: paddock.supervisor.v1.AddMountResponse
+	(*RemoveMountRequest)(nil),   // 23: paddock.supervisor.v1.RemoveMountRequest
+	(*RemoveMountResponse)(nil),  // 24: paddock.supervisor.v1.RemoveMountResponse
+	nil,                          // 25: paddock.supervisor.v1.ClaimRequest.MetadataEntry
 }
 var file_api_supervisor_v1_supervisor_proto_depIdxs = []int32{
-	23, // 0: paddock.supervisor.v1.ClaimRequest.metadata:type_name -> paddock.supervisor.v1.ClaimRequest.MetadataEntry
-	4,  // 1: paddock.supervisor.v1.Supervisor.Info:input_type -> paddock.supervisor.v1.InfoRequest
-	6,  // 2: paddock.supervisor.v1.Supervisor.Stop:input_type -> paddock.supervisor.v1.StopRequest
-	8,  // 3: paddock.supervisor.v1.Supervisor.Pause:input_type -> paddock.supervisor.v1.PauseRequest
-	10, // 4: paddock.supervisor.v1.Supervisor.Resume:input_type -> paddock.supervisor.v1.ResumeRequest
-	12, // 5: paddock.supervisor.v1.Supervisor.Checkpoint:input_type -> paddock.supervisor.v1.CheckpointRequest
-	14, // 6: paddock.supervisor.v1.Supervisor.GetPolicy:input_type -> paddock.supervisor.v1.GetPolicyRequest
-	16, // 7: paddock.supervisor.v1.Supervisor.SetPolicy:input_type -> paddock.supervisor.v1.SetPolicyRequest
-	18, // 8: paddock.supervisor.v1.Supervisor.AddPolicyRule:input_type -> paddock.supervisor.v1.AddPolicyRuleRequest
-	2,  // 9: paddock.supervisor.v1.Supervisor.SetDeadline:input_type -> paddock.supervisor.v1.SetDeadlineRequest
-	19, // 10: paddock.supervisor.v1.Supervisor.AddMount:input_type -> paddock.supervisor.v1.AddMountRequest
-	21, // 11: paddock.supervisor.v1.Supervisor.RemoveMount:input_type -> paddock.supervisor.v1.RemoveMountRequest
-	0,  // 12: paddock.supervisor.v1.Supervisor.Claim:input_type -> paddock.supervisor.v1.ClaimRequest
-	5,  // 13: paddock.supervisor.v1.Supervisor.Info:output_type -> paddock.supervisor.v1.InfoResponse
-	7,  // 14: paddock.supervisor.v1.Supervisor.Stop:output_type -> paddock.supervisor.v1.StopResponse
-	9,  // 15: paddock.supervisor.v1.Supervisor.Pause:output_type -> paddock.supervisor.v1.PauseResponse
-	11, // 16: paddock.supervisor.v1.Supervisor.Resume:output_type -> paddock.supervisor.v1.ResumeResponse
-	13, // 17: paddock.supervisor.v1.Supervisor.Checkpoint:output_type -> paddock.supervisor.v1.CheckpointResponse
-	15, // 18: paddock.supervisor.v1.Supervisor.GetPolicy:output_type -> paddock.supervisor.v1.GetPolicyResponse
-	17, // 19: paddock.supervisor.v1.Supervisor.SetPolicy:output_type -> paddock.supervisor.v1.SetPolicyResponse
-	15, // 20: paddock.supervisor.v1.Supervisor.AddPolicyRule:output_type -> paddock.supervisor.v1.GetPolicyResponse
-	3,  // 21: paddock.supervisor.v1.Supervisor.SetDeadline:output_type -> paddock.supervisor.v1.SetDeadlineResponse
-	20, // 22: paddock.supervisor.v1.Supervisor.AddMount:output_type -> paddock.supervisor.v1.AddMountResponse
-	22, // 23: paddock.supervisor.v1.Supervisor.RemoveMount:output_type -> paddock.supervisor.v1.RemoveMountResponse
-	1,  // 24: paddock.supervisor.v1.Supervisor.Claim:output_type -> paddock.supervisor.v1.ClaimResponse
-	13, // [13:25] is the sub-list for method output_type
-	1,  // [1:13] is the sub-list for method input_type
+	25, // 0: paddock.supervisor.v1.ClaimRequest.metadata:type_name -> paddock.supervisor.v1.ClaimRequest.MetadataEntry
+	6,  // 1: paddock.supervisor.v1.Supervisor.Info:input_type -> paddock.supervisor.v1.InfoRequest
+	8,  // 2: paddock.supervisor.v1.Supervisor.Stop:input_type -> paddock.supervisor.v1.StopRequest
+	10, // 3: paddock.supervisor.v1.Supervisor.Pause:input_type -> paddock.supervisor.v1.PauseRequest
+	12, // 4: paddock.supervisor.v1.Supervisor.Resume:input_type -> paddock.supervisor.v1.ResumeRequest
+	14, // 5: paddock.supervisor.v1.Supervisor.Checkpoint:input_type -> paddock.supervisor.v1.CheckpointRequest
+	16, // 6: paddock.supervisor.v1.Supervisor.GetPolicy:input_type -> paddock.supervisor.v1.GetPolicyRequest
+	18, // 7: paddock.supervisor.v1.Supervisor.SetPolicy:input_type -> paddock.supervisor.v1.SetPolicyRequest
+	20, // 8: paddock.supervisor.v1.Supervisor.AddPolicyRule:input_type -> paddock.supervisor.v1.AddPolicyRuleRequest
+	4,  // 9: paddock.supervisor.v1.Supervisor.SetDeadline:input_type -> paddock.supervisor.v1.SetDeadlineRequest
+	21, // 10: paddock.supervisor.v1.Supervisor.AddMount:input_type -> paddock.supervisor.v1.AddMountRequest
+	23, // 11: paddock.supervisor.v1.Supervisor.RemoveMount:input_type -> paddock.supervisor.v1.RemoveMountRequest
+	2,  // 12: paddock.supervisor.v1.Supervisor.Claim:input_type -> paddock.supervisor.v1.ClaimRequest
+	0,  // 13: paddock.supervisor.v1.Supervisor.BindSecrets:input_type -> paddock.supervisor.v1.BindSecretsRequest
+	7,  // 14: paddock.supervisor.v1.Supervisor.Info:output_type -> paddock.supervisor.v1.InfoResponse
+	9,  // 15: paddock.supervisor.v1.Supervisor.Stop:output_type -> paddock.supervisor.v1.StopResponse
+	11, // 16: paddock.supervisor.v1.Supervisor.Pause:output_type -> paddock.supervisor.v1.PauseResponse
+	13, // 17: paddock.supervisor.v1.Supervisor.Resume:output_type -> paddock.supervisor.v1.ResumeResponse
+	15, // 18: paddock.supervisor.v1.Supervisor.Checkpoint:output_type -> paddock.supervisor.v1.CheckpointResponse
+	17, // 19: paddock.supervisor.v1.Supervisor.GetPolicy:output_type -> paddock.supervisor.v1.GetPolicyResponse
+	19, // 20: paddock.supervisor.v1.Supervisor.SetPolicy:output_type -> paddock.supervisor.v1.SetPolicyResponse
+	17, // 21: paddock.supervisor.v1.Supervisor.AddPolicyRule:output_type -> paddock.supervisor.v1.GetPolicyResponse
+	5,  // 22: paddock.supervisor.v1.Supervisor.SetDeadline:output_type -> paddock.supervisor.v1.SetDeadlineResponse
+	22, // 23: paddock.supervisor.v1.Supervisor.AddMount:output_type -> paddock.supervisor.v1.AddMountResponse
+	24, // 24: paddock.supervisor.v1.Supervisor.RemoveMount:output_type -> paddock.supervisor.v1.RemoveMountResponse
+	3,  // 25: paddock.supervisor.v1.Supervisor.Claim:output_type -> paddock.supervisor.v1.ClaimResponse
+	1,  // 26: paddock.supervisor.v1.Supervisor.BindSecrets:output_type -> paddock.supervisor.v1.BindSecretsResponse
+	14, // [14:27] is the sub-list for method output_type
+	1,  // [1:14] is the sub-list for method input_type
 	1,  // [1:1] is the sub-list for extension type_name
 	1,  // [1:1] is the sub-list for extension extendee
 	0,  // [0:1] is the sub-list for field type_name
@@ -1229,7 +1335,7 @@ func file_api_supervisor_v1_supervisor_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_supervisor_v1_supervisor_proto_rawDesc), len(file_api_supervisor_v1_supervisor_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -35,6 +35,7 @@ const (
 	Supervisor_AddMount_FullMethodName      = "/paddock.supervisor.v1.Supervisor/AddMount"
 	Supervisor_RemoveMount_FullMethodName   = "/paddock.supervisor.v1.Supervisor/RemoveMount"
 	Supervisor_Claim_FullMethodName         = "/paddock.supervisor.v1.Supervisor/Claim"
+	Supervisor_BindSecrets_FullMethodName   = "/paddock.supervisor.v1.Supervisor/BindSecrets"
 )
 
 // SupervisorClient is the client API for Supervisor service.
@@ -68,12 +69,6 @@ type SupervisorClient interface {
 	// SetDeadline moves the time at which the supervisor removes the
 	// sandbox (0: never) and records it in the sandbox's config.
 	SetDeadline(ctx context.Context, in *SetDeadlineRequest, opts ...grpc.CallOption) (*SetDeadlineResponse, error)
-	// Claim turns an idle warm-pool sandbox (paddock serve --warm) into a
-	// caller's: it replaces the environment of later execs, the owner,
-	// metadata, access token, deadline and network policy, records them in
-	// the sandbox's config and clears its pool mark. Of concurrent claims
-	// exactly one succeeds; the others, and a claim of a sandbox that is not
-	// an idle pool member, fail with FAILED_PRECONDITION.
 	// AddMount syncs another host folder into the running guest (paddock
 	// mount add) and records it for later starts; it returns after the
 	// folder's first sync.
@@ -81,7 +76,21 @@ type SupervisorClient interface {
 	// RemoveMount ends a folder's sync, removes its copy from the guest and
 	// forgets it (paddock mount rm).
 	RemoveMount(ctx context.Context, in *RemoveMountRequest, opts ...grpc.CallOption) (*RemoveMountResponse, error)
+	// Claim turns an idle warm-pool sandbox (paddock serve --warm) into a
+	// caller's: it replaces the environment of later execs, the owner,
+	// metadata, access token, deadline and network policy, records them in
+	// the sandbox's config and clears its pool mark. Of concurrent claims
+	// exactly one succeeds; the others, and a claim of a sandbox that is not
+	// an idle pool member, fail with FAILED_PRECONDITION.
 	Claim(ctx context.Context, in *ClaimRequest, opts ...grpc.CallOption) (*ClaimResponse, error)
+	// BindSecrets binds host-side secrets to the running sandbox and unbinds
+	// others (paddock secret bind, unbind), and records the list in the
+	// sandbox's config. The caller has checked that each name to bind is in
+	// the secret store. Later execs get the bound secrets' placeholders,
+	// and the forwarder injects their values (or no longer does) from the
+	// next request on; processes running keep the environment they started
+	// with.
+	BindSecrets(ctx context.Context, in *BindSecretsRequest, opts ...grpc.CallOption) (*BindSecretsResponse, error)
 }
 
 type supervisorClient struct {
@@ -212,6 +221,16 @@ func (c *supervisorClient) Claim(ctx context.Context, in *ClaimRequest, opts ...
 	return out, nil
 }
 
+func (c *supervisorClient) BindSecrets(ctx context.Context, in *BindSecretsRequest, opts ...grpc.CallOption) (*BindSecretsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BindSecretsResponse)
+	err := c.cc.Invoke(ctx, Supervisor_BindSecrets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SupervisorServer is the server API for Supervisor service.
 // All implementations must embed UnimplementedSupervisorServer
 // for forward compatibility.
@@ -243,12 +262,6 @@ type SupervisorServer interface {
 	// SetDeadline moves the time at which the supervisor removes the
 	// sandbox (0: never) and records it in the sandbox's config.
 	SetDeadline(context.Context, *SetDeadlineRequest) (*SetDeadlineResponse, error)
-	// Claim turns an idle warm-pool sandbox (paddock serve --warm) into a
-	// caller's: it replaces the environment of later execs, the owner,
-	// metadata, access token, deadline and network policy, records them in
-	// the sandbox's config and clears its pool mark. Of concurrent claims
-	// exactly one succeeds; the others, and a claim of a sandbox that is not
-	// an idle pool member, fail with FAILED_PRECONDITION.
 	// AddMount syncs another host folder into the running guest (paddock
 	// mount add) and records it for later starts; it returns after the
 	// folder's first sync.
@@ -256,7 +269,21 @@ type SupervisorServer interface {
 	// RemoveMount ends a folder's sync, removes its copy from the guest and
 	// forgets it (paddock mount rm).
 	RemoveMount(context.Context, *RemoveMountRequest) (*RemoveMountResponse, error)
+	// Claim turns an idle warm-pool sandbox (paddock serve --warm) into a
+	// caller's: it replaces the environment of later execs, the owner,
+	// metadata, access token, deadline and network policy, records them in
+	// the sandbox's config and clears its pool mark. Of concurrent claims
+	// exactly one succeeds; the others, and a claim of a sandbox that is not
+	// an idle pool member, fail with FAILED_PRECONDITION.
 	Claim(context.Context, *ClaimRequest) (*ClaimResponse, error)
+	// BindSecrets binds host-side secrets to the running sandbox and unbinds
+	// others (paddock secret bind, unbind), and records the list in the
+	// sandbox's config. The caller has checked that each name to bind is in
+	// the secret store. Later execs get the bound secrets' placeholders,
+	// and the forwarder injects their values (or no longer does) from the
+	// next request on; processes running keep the environment they started
+	// with.
+	BindSecrets(context.Context, *BindSecretsRequest) (*BindSecretsResponse, error)
 	mustEmbedUnimplementedSupervisorServer()
 }
 
@@ -302,6 +329,9 @@ func (UnimplementedSupervisorServer) RemoveMount(context.Context, *RemoveMountRe
 }
 func (UnimplementedSupervisorServer) Claim(context.Context, *ClaimRequest) (*ClaimResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Claim not implemented")
+}
+func (UnimplementedSupervisorServer) BindSecrets(context.Context, *BindSecretsRequest) (*BindSecretsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BindSecrets not implemented")
 }
 func (UnimplementedSupervisorServer) mustEmbedUnimplementedSupervisorServer() {}
 func (UnimplementedSupervisorServer) testEmbeddedByValue()                    {}
@@ -540,6 +570,24 @@ func _Supervisor_Claim_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Supervisor_BindSecrets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BindSecretsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupervisorServer).BindSecrets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Supervisor_BindSecrets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupervisorServer).BindSecrets(ctx, req.(*BindSecretsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Supervisor_ServiceDesc is the grpc.ServiceDesc for Supervisor service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -594,6 +642,10 @@ var Supervisor_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Claim",
 			Handler:    _Supervisor_Claim_Handler,
+		},
+		{
+			MethodName: "BindSecrets",
+			Handler:    _Supervisor_BindSecrets_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
