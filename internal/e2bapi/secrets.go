@@ -106,6 +106,42 @@ func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request, key string
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// bindSecrets binds the key's secrets to its sandbox and unbinds others,
+// running or not (paddock secret bind, unbind): {"bind": [...],
+// "unbind": [...]}; the answer is the bound secrets after, {"secrets":
+// [...]}. Nothing changes when any name is refused.
+func (s *Server) bindSecrets(w http.ResponseWriter, r *http.Request, key string) {
+	info, ok := s.owned(w, r, key)
+	if !ok {
+		return
+	}
+	var req struct {
+		Bind   []string `json:"bind"`
+		Unbind []string `json:"unbind"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if len(req.Bind)+len(req.Unbind) == 0 {
+		writeError(w, http.StatusBadRequest, "name secrets to bind or unbind")
+		return
+	}
+	if err := s.boundSecrets(key, req.Bind); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	names, err := s.m.BindSecrets(r.Context(), info.Name, req.Bind, req.Unbind)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.log.Info("api secrets bound", "key", key, "sandbox", info.Name, "bind", req.Bind, "unbind", req.Unbind)
+	if names == nil {
+		names = []string{}
+	}
+	writeJSON(w, http.StatusOK, map[string][]string{"secrets": names})
+}
+
 // boundSecrets checks that key owns every secret a create binds.
 func (s *Server) boundSecrets(key string, names []string) error {
 	found, _, err := s.secrets().Lookup(names)

@@ -97,6 +97,7 @@ func (s *Server) routes() {
 		{"GET /secrets", s.listSecrets},
 		{"POST /secrets", s.setSecret},
 		{"DELETE /secrets/{name}", s.deleteSecret},
+		{"POST /sandboxes/{sandboxID}/secrets", s.bindSecrets},
 	} {
 		s.mux.Handle(r.pattern, s.authenticated(r.h))
 		s.patterns = append(s.patterns, r.pattern)

@@ -466,10 +466,39 @@ func TestAPISecrets(t *testing.T) {
 	if !strings.Contains(ls, `"`+id+`-rule-1"`) {
 		t.Fatalf("the rule's secret is not in the store: %s", ls)
 	}
+	apiRebind(t, e, base, key, id, up, keyValue)
 	if code, _ := call(t, "DELETE", base+"/sandboxes/"+id, key, nil); code != 204 {
 		t.Fatalf("kill: %d", code)
 	}
 	if ls := e.ok("secret", "ls", "--json"); strings.Contains(ls, id+"-rule-") || !strings.Contains(ls, `"k"`) {
 		t.Fatalf("after the sandbox went, the store holds: %s", ls)
+	}
+}
+
+// apiRebind: POST /sandboxes/{id}/secrets unbinds the key's secret k from
+// its running sandbox and binds it again; other keys' and the CLI's
+// secrets, and other keys, are refused.
+func apiRebind(t *testing.T, e *env, base, key, id string, up *upstream, keyValue string) {
+	url := base + "/sandboxes/" + id + "/secrets"
+	if code, body := call(t, "POST", url, key, []byte(`{"unbind":["k"]}`)); code != 200 || fmt.Sprint(body["secrets"]) != "["+id+"-rule-1]" {
+		t.Fatalf("unbind k: %d %v", code, body)
+	}
+	if out := e.sh(id, `printf %s "${K-unset}"`); out != "unset" {
+		t.Fatalf("$K after unbind: %q", out)
+	}
+	if code, body := call(t, "POST", url, key, []byte(`{"bind":["k"]}`)); code != 200 || fmt.Sprint(body["secrets"]) != "["+id+"-rule-1 k]" {
+		t.Fatalf("bind k: %d %v", code, body)
+	}
+	out := e.sh(id, `curl -sS -o /dev/null -w '%{http_code}\n' -H "X-Api-Key: $K" https://api.test/again; true`)
+	if got := up.take(); strings.TrimSpace(out) != "200" || len(got) != 1 || got[0].Key != keyValue {
+		t.Fatalf("after bind: guest %q, upstream saw %+v", out, got)
+	}
+	e.runOK("cli-value\n", "secret", "set", "cli", "--host", "api.test", "--header", "X-Cli", "--stdin")
+	if code, body := call(t, "POST", url, key, []byte(`{"bind":["cli"]}`)); code != 400 || !strings.Contains(fmt.Sprint(body["message"]), `no secret named "cli" for this key`) {
+		t.Fatalf("bind of the CLI's secret: %d %v", code, body)
+	}
+	other := strings.TrimSpace(e.ok("apikey", "create", "other"))
+	if code, _ := call(t, "POST", url, other, []byte(`{"unbind":["k"]}`)); code != 404 {
+		t.Fatalf("another key's unbind: %d", code)
 	}
 }
