@@ -110,7 +110,7 @@ func secretSetCmd() *cobra.Command {
 	fl.StringVar(&f.fromEnv, "from-env", "", "read the value from the host environment variable `VAR` now")
 	fl.StringVar(&f.command, "command", "", "run `CMD` (sh -c, on the host) whenever the value is needed; its output is the value")
 	fl.DurationVar(&f.cache, "cache", secret.DefaultCache, "with --command: how long its value is reused (0: run it every time)")
-	fl.StringArrayVar(&f.hosts, "host", nil, "a `HOST` the secret is for (repeatable); makes a custom definition")
+	fl.StringArrayVar(&f.hosts, "host", nil, "a `HOST` the secret is for, HOST:PORT for a port other than 443 (repeatable); makes a custom definition")
 	fl.StringVar(&f.header, "header", "", "the `HEADER` that carries the value (custom definitions)")
 	fl.StringVar(&f.format, "format", "", "the header's value, `FORMAT` with %s where the value goes (default: the value alone)")
 	fl.StringVar(&f.basicUser, "basic-user", "", "send HTTP basic auth, `USER` with the value as password, in Authorization")

@@ -158,22 +158,20 @@ func upstreamRoots(file string) (*x509.CertPool, error) {
 
 // Intercepts reports whether the connection to name (a lower-case host
 // name, as the forwarder's policy allowed it) on port is for the proxy:
-// on 443, when a bound secret is for name; on 80, when any secret is
-// bound (plain HTTP is read only to refuse placeholders). It is cheap: the
+// when a bound secret is for name on that port (443 unless the secret's
+// host names another: secret.HostKey); on 80, when any secret is bound
+// (plain HTTP is read only to refuse placeholders). It is cheap: the
 // bound secrets are read at most once a second.
 func (p *Proxy) Intercepts(name string, port uint16) bool {
-	switch port {
-	case 443:
-		return len(p.index().hosts[name]) > 0
-	case 80:
+	if port == 80 {
 		return len(p.index().placeholders) > 0
 	}
-	return false
+	return len(p.index().hosts[secret.HostKey(name, port)]) > 0
 }
 
 // Serve serves one guest connection to name:port, whose first bytes, head,
-// the forwarder has read already, and closes it. A TLS connection to port
-// 443 of a host a bound secret is for is answered with a certificate from
+// the forwarder has read already, and closes it. A TLS connection to the
+// host and port a bound secret is for is answered with a certificate from
 // the CA, and its HTTP requests (HTTP/1.1 or HTTP/2) are read, checked,
 // given their secrets and sent on over TLS connections that dial opens
 // (verified as any client would, SNI name). Any other TLS connection is
@@ -197,7 +195,7 @@ func (p *Proxy) Serve(ctx context.Context, guest net.Conn, head []byte, name str
 	stop := context.AfterFunc(ctx, func() { gc.Close() })
 	defer stop()
 	secure := gc.head[0] == 0x16
-	if secure && (port != 443 || len(p.index().hosts[name]) == 0) {
+	if secure && len(p.index().hosts[secret.HostKey(name, port)]) == 0 {
 		relay(ctx, gc, dial)
 		return gc.counts()
 	}
@@ -236,7 +234,7 @@ func (p *Proxy) Serve(ctx context.Context, guest net.Conn, head []byte, name str
 type index struct {
 	at           time.Time
 	placeholders map[string]*secret.Definition   // by placeholder
-	hosts        map[string][]*secret.Definition // the secrets for each host, by name
+	hosts        map[string][]*secret.Definition // the secrets for each host, by secret.HostKey
 }
 
 func newIndex(defs []secret.Definition, at time.Time) *index {

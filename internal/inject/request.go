@@ -187,13 +187,13 @@ func (s *session) plan(ix *index, r *http.Request) plan {
 			pl.refusal = "paddock: secret " + name + " would go in clear text to " + s.name + " (a placeholder goes only over HTTPS); the request was not sent"
 			return
 		}
-		t, ok := d.TargetFor(s.name)
+		t, ok := d.TargetFor(s.key)
 		switch {
 		case !ok && d.PassElsewhere:
 			pl.pass(d.Name)
 		case !ok:
-			pl.rule = "secret " + name + " is not for " + s.name
-			pl.refusal = "paddock: secret " + name + " is not for " + s.name + "; the request was not sent"
+			pl.rule = "secret " + name + " is not for " + s.key
+			pl.refusal = "paddock: secret " + name + " is not for " + s.key + "; the request was not sent"
 		case where == inHeader:
 			pl.add(d, t)
 		case where == inQuery && d.Query:
@@ -215,8 +215,8 @@ func (s *session) plan(ix *index, r *http.Request) plan {
 	if pl.refusal != "" || !s.secure {
 		return pl
 	}
-	for _, d := range ix.hosts[s.name] {
-		t, _ := d.TargetFor(s.name)
+	for _, d := range ix.hosts[s.key] {
+		t, _ := d.TargetFor(s.key)
 		if len(r.Header.Values(t.Header)) == 0 && !pl.setting(t.Header) {
 			pl.add(d, t).set = true
 		}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/paddock-dev/paddock/internal/secret"
 )
 
 // session is one guest connection's side of the proxy: the host it is
@@ -30,6 +32,7 @@ type session struct {
 	p         *Proxy
 	name      string
 	port      uint16
+	key       string // name and port as secrets name them (secret.HostKey)
 	secure    bool   // TLS from the guest, TLS upstream; else plain HTTP both ways
 	proto     string // "https" or "http", for records
 	dest      string // what the guest addressed
@@ -61,7 +64,7 @@ const aheadFresh = 5 * time.Second
 type sessionKey struct{}
 
 func (p *Proxy) newSession(ctx context.Context, name string, port uint16, secure bool, dial func(context.Context) (net.Conn, error), dest net.Addr) *session {
-	s := &session{p: p, name: name, port: port, secure: secure, dial: dial, proto: "http", authority: name,
+	s := &session{p: p, name: name, port: port, key: secret.HostKey(name, port), secure: secure, dial: dial, proto: "http", authority: name,
 		decided: make(chan struct{}), ended: make(chan struct{}), ahead: make(chan dialled, 1)}
 	if dest != nil {
 		s.dest = dest.String()

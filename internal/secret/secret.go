@@ -12,6 +12,7 @@ package secret
 
 import (
 	"encoding/base64"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -100,8 +101,18 @@ func (d Definition) Hosts() []string {
 	return hosts
 }
 
+// HostKey is how a target names a host and port: the name alone for
+// HTTPS's port, 443, else NAME:PORT.
+func HostKey(name string, port uint16) string {
+	if port == 443 {
+		return name
+	}
+	return name + ":" + strconv.Itoa(int(port))
+}
+
 // TargetFor returns the target of host (a lower-case name without a
-// trailing dot), or false if the secret is not for host.
+// trailing dot, with :PORT unless the port is 443: HostKey), or false if
+// the secret is not for host.
 func (d Definition) TargetFor(host string) (Target, bool) {
 	for _, t := range d.Targets {
 		for _, h := range t.Hosts {

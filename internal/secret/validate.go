@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -138,7 +139,12 @@ func normalTargets(ts []Target) []Target {
 	out := cloneTargets(ts)
 	for i := range out {
 		for j, h := range out[i].Hosts {
-			out[i].Hosts[j] = strings.TrimSuffix(strings.ToLower(h), ".")
+			h = strings.ToLower(strings.TrimSuffix(h, ":443"))
+			name, port, hasPort := strings.Cut(h, ":")
+			if name = strings.TrimSuffix(name, "."); hasPort {
+				name += ":" + port
+			}
+			out[i].Hosts[j] = name
 		}
 		if out[i].BasicUser != "" && out[i].Header == "" {
 			out[i].Header = "Authorization"
@@ -195,18 +201,30 @@ func checkTargets(ts []Target) []error {
 }
 
 // checkHost accepts a DNS name of labels of letters, digits, '-' and '_'
-// (as the network policy does); not an IP address, which TLS SNI, on
-// which the host side matches, never carries.
-func checkHost(h string) error {
+// (as the network policy does), with :PORT for a port other than 443
+// (HostKey); not an IP address, which TLS SNI, on which the host side
+// matches, never carries, and not port 80, whose plain HTTP never gets a
+// secret.
+func checkHost(hp string) error {
+	h, port, hasPort := strings.Cut(hp, ":")
+	if hasPort {
+		n, err := strconv.ParseUint(port, 10, 16)
+		switch {
+		case err != nil || n == 0 || strconv.FormatUint(n, 10) != port:
+			return fmt.Errorf("invalid host %q: want NAME or NAME:PORT, a port from 1 to 65535", hp)
+		case n == 80:
+			return fmt.Errorf("host %q: port 80 is plain HTTP, where a secret would go in clear text; secrets go only over TLS", hp)
+		}
+	}
 	if _, err := netip.ParseAddr(h); err == nil {
-		return fmt.Errorf("host %q is an address: give the name clients connect to", h)
+		return fmt.Errorf("host %q is an address: give the name clients connect to", hp)
 	}
 	if h == "" || len(h) > 253 {
-		return fmt.Errorf("invalid host %q: empty or longer than 253 characters", h)
+		return fmt.Errorf("invalid host %q: empty or longer than 253 characters", hp)
 	}
 	for _, l := range strings.Split(h, ".") {
 		if !label.Hostname(strings.ReplaceAll(l, "_", "a")) {
-			return fmt.Errorf("invalid host %q: want a name such as api.example.com", h)
+			return fmt.Errorf("invalid host %q: want a name such as api.example.com (:PORT after it for a port other than 443)", hp)
 		}
 	}
 	return nil

@@ -38,7 +38,11 @@ func TestValidation(t *testing.T) {
 		{"empty label", Spec{Name: "t", Targets: custom([]string{"a..test"}, "X", "", ""), Source: stdin, Value: "v"}, []string{"invalid host"}},
 		{"wildcard", Spec{Name: "t", Targets: custom([]string{"*.test"}, "X", "", ""), Source: stdin, Value: "v"}, []string{"invalid host"}},
 		{"ip", Spec{Name: "t", Targets: custom([]string{"10.0.0.1"}, "X", "", ""), Source: stdin, Value: "v"}, []string{"is an address"}},
-		{"host with port", Spec{Name: "t", Targets: custom([]string{"api.test:443"}, "X", "", ""), Source: stdin, Value: "v"}, []string{"invalid host"}},
+		{"port 0", Spec{Name: "t", Targets: custom([]string{"api.test:0"}, "X", "", ""), Source: stdin, Value: "v"}, []string{"a port from 1 to 65535"}},
+		{"port too big", Spec{Name: "t", Targets: custom([]string{"api.test:65536"}, "X", "", ""), Source: stdin, Value: "v"}, []string{"a port from 1 to 65535"}},
+		{"port not a number", Spec{Name: "t", Targets: custom([]string{"api.test:https"}, "X", "", ""), Source: stdin, Value: "v"}, []string{"a port from 1 to 65535"}},
+		{"port 80", Spec{Name: "t", Targets: custom([]string{"api.test:80"}, "X", "", ""), Source: stdin, Value: "v"}, []string{"plain HTTP"}},
+		{"port 443 is the name alone", Spec{Name: "t", Targets: []Target{{Hosts: host, Header: "X"}, {Hosts: []string{"api.test:443"}, Header: "Y"}}, Source: stdin, Value: "v"}, []string{"given twice"}},
 		{"no hosts", Spec{Name: "t", Targets: custom(nil, "X", "", ""), Source: stdin, Value: "v"}, []string{"without hosts"}},
 		{"host twice", Spec{Name: "t", Targets: []Target{{Hosts: host, Header: "X"}, {Hosts: []string{"API.test"}, Header: "Y"}}, Source: stdin, Value: "v"}, []string{"given twice"}},
 		{"format without %s", Spec{Name: "t", Targets: custom(host, "Authorization", "Bearer", ""), Source: stdin, Value: "v"}, []string{"exactly once"}},
@@ -100,6 +104,16 @@ func TestDefaults(t *testing.T) {
 	d := mustSet(t, s, Spec{Name: "t", Targets: custom([]string{"Api.Test."}, "", "", "x-access-token"), Source: stdin, Value: "v"})
 	if tg := d.Targets[0]; tg.Header != "Authorization" || tg.Hosts[0] != "api.test" || tg.String() != "Authorization: basic auth, user x-access-token" {
 		t.Errorf("basic target %+v %q", tg, tg.String())
+	}
+	d = mustSet(t, s, Spec{Name: "p", Targets: custom([]string{"Api.Test.:8443", "b.test:443"}, "X", "", ""), Source: stdin, Value: "v"})
+	if h := d.Targets[0].Hosts; h[0] != "api.test:8443" || h[1] != "b.test" {
+		t.Errorf("hosts with ports: %q", h)
+	}
+	if _, ok := d.TargetFor(HostKey("api.test", 8443)); !ok {
+		t.Error("no target for api.test on 8443")
+	}
+	if _, ok := d.TargetFor(HostKey("api.test", 443)); ok {
+		t.Error("a target for api.test on 443")
 	}
 	d = mustSet(t, s, Spec{Name: "u", Env: "MY_VAR", Query: true, Targets: custom([]string{"a.test"}, "Authorization", "%s", ""), Source: stdin, Value: "v"})
 	if d.Env != "MY_VAR" || !d.Query || d.PassElsewhere || d.Targets[0].Format != "" {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -31,8 +32,13 @@ func (b boundSecrets) Value(context.Context, string) (string, error) { return b.
 // The real injector behind the forwarder: a guest's HTTPS request to a
 // host its secret is for arrives upstream with the value, over the
 // address the policy allowed; the connection is logged as usual and the
-// request besides.
+// request besides. On 443, and on another port a secret names.
 func TestInjectorBehindForwarder(t *testing.T) {
+	t.Run("443", func(t *testing.T) { injectorBehindForwarder(t, 443, "api.test") })
+	t.Run("8443", func(t *testing.T) { injectorBehindForwarder(t, 8443, "api.test:8443") })
+}
+
+func injectorBehindForwarder(t *testing.T, port uint16, secretHost string) {
 	const value = "sk-forwarded-VALUE"
 	ca, err := inject.LoadCA(store.Home(t.TempDir()))
 	if err != nil {
@@ -49,13 +55,13 @@ func TestInjectorBehindForwarder(t *testing.T) {
 	var mu sync.Mutex
 	var requests []netpolicy.Record
 	proxy := inject.New(inject.Config{CA: ca, UpstreamRoots: upRoots,
-		Secrets: boundSecrets{secret.Definition{Name: "t", Placeholder: ph, Targets: []secret.Target{{Hosts: []string{"api.test"}, Header: "X-Api-Key"}}}, value},
+		Secrets: boundSecrets{secret.Definition{Name: "t", Placeholder: ph, Targets: []secret.Target{{Hosts: []string{secretHost}, Header: "X-Api-Key"}}}, value},
 		Record: func(r netpolicy.Record) {
 			mu.Lock()
 			requests = append(requests, r)
 			mu.Unlock()
 		}})
-	tn := newTestNet(t, netpolicy.Policy{Preset: netpolicy.DenyAll, Allow: []string{"api.test"}, AddHosts: map[string]string{"api.test": "203.0.113.10"}},
+	tn := newTestNet(t, netpolicy.Policy{Preset: netpolicy.DenyAll, Allow: []string{secretHost}, AddHosts: map[string]string{"api.test": "203.0.113.10"}},
 		func(c *Config) { c.Intercept = proxy })
 
 	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -71,11 +77,11 @@ func TestInjectorBehindForwarder(t *testing.T) {
 	addr, _ := tn.n.names.addr("api.test")
 	for _, h2 := range []bool{false, true} {
 		tr := &http.Transport{
-			DialContext:       func(ctx context.Context, _, _ string) (net.Conn, error) { return tn.dial(ctx, addr, 443) },
+			DialContext:       func(ctx context.Context, _, _ string) (net.Conn, error) { return tn.dial(ctx, addr, port) },
 			TLSClientConfig:   &tls.Config{RootCAs: guestRoots},
 			ForceAttemptHTTP2: h2,
 		}
-		req, _ := http.NewRequest("GET", "https://api.test/echo", nil)
+		req, _ := http.NewRequest("GET", "https://"+secret.HostKey("api.test", port)+"/echo", nil)
 		req.Header.Set("X-Api-Key", ph)
 		resp, err := (&http.Client{Transport: tr, Timeout: 20 * time.Second}).Do(req)
 		if err != nil {
@@ -95,7 +101,7 @@ func TestInjectorBehindForwarder(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	if len(requests) != 2 || requests[0].Event != "request" || requests[0].Rule != "secret t injected" ||
-		requests[0].Dest != net.JoinHostPort(addr.String(), "443") || requests[0].Status != 200 {
+		requests[0].Dest != net.JoinHostPort(addr.String(), strconv.Itoa(int(port))) || requests[0].Status != 200 {
 		t.Fatalf("request records %+v", requests)
 	}
 	if tn.dialled.Load() != 2 {

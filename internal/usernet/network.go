@@ -77,9 +77,11 @@ type Config struct {
 	// Dial opens host-side connections; nil: a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Intercept, when set, is offered every allowed connection to a name
-	// on ports 80 and 443 whose TLS SNI or HTTP Host names that name; the
-	// connections it takes it serves itself (secret injection, package
-	// inject) instead of their being relayed.
+	// whose TLS SNI or HTTP Host names that name, on ports 80 and 443 and
+	// on any port it says it intercepts for that name (whose first bytes
+	// the forwarder then reads, as on 443); the connections it takes it
+	// serves itself (secret injection, package inject) instead of their
+	// being relayed.
 	Intercept Interceptor
 }
 

@@ -87,7 +87,13 @@ func (n *Network) forwardTCP(r *tcp.ForwarderRequest) {
 		refuse(decision)
 		return
 	}
-	n.connect(r, m, rec, decision, nameCheck(m, name, port, allowed), allowed)
+	check := nameCheck(m, name, port, allowed)
+	if check == nil && n.cfg.Intercept != nil && n.cfg.Intercept.Intercepts(name, port) {
+		// A port a bound secret names (api.example:8443): its first
+		// bytes are read, so the interceptor can take the connection.
+		check = func([]byte) netpolicy.Decision { return netpolicy.Decision{} }
+	}
+	n.connect(r, m, rec, decision, check, allowed)
 }
 
 // resolve gives name's addresses: its add_hosts pin, else what the

@@ -68,7 +68,12 @@ func (u *upstream) take() []seenRequest {
 // startUpstream serves h over TLS (HTTP/2 and HTTP/1.1) in the test's
 // network namespace on port 443, with pki's server certificate.
 func startUpstream(t testing.TB, th *testHost, pki testPKI, h http.Handler) {
-	l, _ := th.listen(t, "tcp", th.addr+":443")
+	serveUpstream(t, th, pki, h, "443")
+}
+
+// serveUpstream is startUpstream on port.
+func serveUpstream(t testing.TB, th *testHost, pki testPKI, h http.Handler, port string) {
+	l, _ := th.listen(t, "tcp", th.addr+":"+port)
 	srv := httptest.NewUnstartedServer(h)
 	srv.Listener.Close()
 	srv.Listener = l
@@ -83,6 +88,7 @@ func startUpstream(t testing.TB, th *testHost, pki testPKI, h http.Handler) {
 // proves nothing.
 const (
 	secretV1, secretV2, secretOther = "s3cr3t-value-one", "s3cr3t-value-two", "other-secret-value"
+	secretPort                      = "port-8443-secret-value"
 	secretControl                   = "control-value-in-the-vm"
 )
 
@@ -98,6 +104,7 @@ func TestSecretInjection(t *testing.T) {
 	th := newTestHost(t)
 	up := &upstream{}
 	startUpstream(t, th, pki, up)
+	serveUpstream(t, th, pki, up, "8443")
 
 	e.runOK(secretV1+"\n", "secret", "set", "t", "--host", "api.test", "--header", "X-Api-Key", "--stdin")
 	e.runOK(secretOther+"\n", "secret", "set", "o", "--host", "other.test", "--header", "X-Api-Key", "--stdin")
@@ -112,7 +119,7 @@ func TestSecretInjection(t *testing.T) {
 
 	e.ok("create", "--name", "sec", "--template", "debian", "--memory", "1G", "--cpus", "1", "--workspace", e.ws,
 		"--secret", "t", "--secret", "o", "--secret", "f", "-e", "CONTROL="+secretControl,
-		"--policy", "deny-all", "--allow-host", "api.test", "--allow-host", "other.test", "--allow-host", "fail.test",
+		"--policy", "deny-all", "--allow-host", "api.test", "--allow-host", "api.test:8443", "--allow-host", "other.test", "--allow-host", "fail.test",
 		"--add-host", "api.test:"+th.addr, "--add-host", "other.test:"+th.addr, "--add-host", "fail.test:"+th.addr,
 		"--allow-cidr", th.addr+"/32")
 
@@ -128,6 +135,7 @@ func TestSecretInjection(t *testing.T) {
 	t.Run("the placeholder sent to another host is refused before it leaves", sb.otherHost)
 	t.Run("a changed secret counts at the next request", sb.changed)
 	t.Run("a secret unbound and bound again while the sandbox runs", sb.rebound)
+	t.Run("a secret for another port than 443", sb.otherPort)
 	t.Run("a failing command answers 502 and sends nothing", sb.failingCommand)
 	t.Run("policy show, inspect and policy log name the secrets, never a value", sb.named)
 	t.Run("no value in any file of the sandbox or its checkpoint", sb.noValue)
@@ -228,6 +236,25 @@ func (sb *secretBox) rebound(t *testing.T) {
 	}
 }
 
+func (sb *secretBox) otherPort(t *testing.T) {
+	e := sb.e
+	e.runOK(secretPort+"\n", "secret", "set", "p", "--host", "api.test:8443", "--header", "X-Api-Key", "--stdin")
+	e.ok("secret", "bind", "sec", "p")
+	if out := sb.curl(`-H "X-Api-Key: $P" https://api.test:8443/echo`); out != "200 2" {
+		t.Fatalf("curl to api.test:8443: %q", out)
+	}
+	expectRequests(t, "port 8443", sb.up.take(), seenRequest{Host: "api.test:8443", Method: "GET", Path: "/echo", Key: secretPort})
+	// t is for api.test on 443 only.
+	out := strings.TrimSpace(e.sh("sec", `curl -sS -H "X-Api-Key: $T" https://api.test:8443/echo; true`))
+	if !strings.Contains(out, "not for api.test:8443") {
+		t.Fatalf("curl to api.test:8443 with t's placeholder: %q", out)
+	}
+	if got := sb.up.take(); len(got) != 0 {
+		t.Fatalf("upstream saw %+v", got)
+	}
+	e.ok("secret", "unbind", "sec", "p")
+}
+
 func (sb *secretBox) failingCommand(t *testing.T) {
 	e := sb.e
 	out := strings.TrimSpace(e.sh("sec", `curl -sS -w '\n%{http_code}' https://fail.test/echo; true`))
@@ -280,7 +307,7 @@ func (sb *secretBox) noValue(t *testing.T) {
 	e.ok("checkpoint", "sec", "sec-ck")
 	var files []string
 	for _, dir := range []string{filepath.Join(e.home, "sandboxes"), filepath.Join(e.home, "checkpoints")} {
-		found := filesHolding(t, dir, secretV1, secretV2, secretOther)
+		found := filesHolding(t, dir, secretV1, secretV2, secretOther, secretPort)
 		if len(found) > 0 {
 			t.Errorf("files holding a secret's value: %q", found)
 		}
