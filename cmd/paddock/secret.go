@@ -75,6 +75,7 @@ type secretSetFlags struct {
 	header, format, basicUser string
 	env                       string
 	query, passPlaceholder    bool
+	override                  bool
 	stdin                     bool
 	fromEnv, command          string
 	cache                     time.Duration
@@ -117,6 +118,7 @@ func secretSetCmd() *cobra.Command {
 	fl.StringVar(&f.env, "env", "", "the sandbox variable `VAR` that holds the placeholder (default: the service's, or NAME upper-cased)")
 	fl.BoolVar(&f.query, "query", false, "also replace the placeholder in query strings, not only in headers")
 	fl.BoolVar(&f.passPlaceholder, "pass-placeholder", false, "let this secret's placeholder go to other hosts unchanged instead of refusing the request")
+	fl.BoolVar(&f.override, "override", false, "set the header on every request to the hosts, in place of a value the request gives it (default: only when absent)")
 	return cmd
 }
 
@@ -136,14 +138,14 @@ func (f secretSetFlags) spec(name string, cacheSet bool, stdin io.Reader, prompt
 	if cacheSet && f.command == "" {
 		return spec, errors.New("--cache goes with --command")
 	}
-	if len(f.hosts) == 0 && (f.header != "" || f.format != "" || f.basicUser != "") {
+	if len(f.hosts) == 0 && (f.header != "" || f.format != "" || f.basicUser != "" || f.override) {
 		if _, ok := secret.LookupService(name); ok {
-			return spec, fmt.Errorf("%s is a built-in service: --header, --format and --basic-user go with --host, for a definition of your own", name)
+			return spec, fmt.Errorf("%s is a built-in service: --header, --format, --basic-user and --override go with --host, for a definition of your own", name)
 		}
-		return spec, errors.New("--header, --format and --basic-user need the hosts they are for (--host)")
+		return spec, errors.New("--header, --format, --basic-user and --override need the hosts they are for (--host)")
 	}
 	if len(f.hosts) > 0 {
-		spec.Targets = []secret.Target{{Hosts: f.hosts, Header: f.header, Format: f.format, BasicUser: f.basicUser}}
+		spec.Targets = []secret.Target{{Hosts: f.hosts, Header: f.header, Format: f.format, BasicUser: f.basicUser, Override: f.override}}
 	}
 	switch {
 	case f.command != "":

@@ -29,6 +29,7 @@ type secretSpec struct {
 	BasicUser string   `json:"basicUser"`
 	Env       string   `json:"env"`
 	Query     bool     `json:"query"`
+	Override  bool     `json:"override"`
 }
 
 // secretResponse describes a secret: never its value.
@@ -76,12 +77,12 @@ func (s *Server) setSecret(w http.ResponseWriter, r *http.Request, key string) {
 		return
 	}
 	spec := secret.Spec{Name: req.Name, Env: req.Env, Query: req.Query, Owner: key, Value: req.Value, Source: secret.Source{Kind: secret.FromStdin}}
-	if len(req.Hosts) > 0 || req.Header != "" || req.BasicUser != "" {
+	if len(req.Hosts) > 0 || req.Header != "" || req.BasicUser != "" || req.Override {
 		header := req.Header
 		if header == "" && req.BasicUser != "" {
 			header = "Authorization"
 		}
-		spec.Targets = []secret.Target{{Hosts: req.Hosts, Header: header, Format: req.Format, BasicUser: req.BasicUser}}
+		spec.Targets = []secret.Target{{Hosts: req.Hosts, Header: header, Format: req.Format, BasicUser: req.BasicUser, Override: req.Override}}
 	}
 	d, err := st.Set(spec)
 	if err != nil {
@@ -161,7 +162,8 @@ func (s *Server) boundSecrets(key string, names []string) error {
 // {NAME: VALUE}}}]}, into secrets of the sandbox's own, one per host and
 // header: the value is injected as that header into the sandbox's
 // requests to the host, as for any bound secret, and never enters the
-// VM. They are named SANDBOX-rule-N and removed with the sandbox.
+// VM. The header replaces one the request has. They are named
+// SANDBOX-rule-N and removed with the sandbox.
 func ruleSecrets(rules map[string][]ruleEntry) ([]secret.Spec, error) {
 	hosts := make([]string, 0, len(rules))
 	for h := range rules {
@@ -183,7 +185,7 @@ func ruleSecrets(rules map[string][]ruleEntry) ([]secret.Spec, error) {
 			slices.Sort(names)
 			for _, n := range names {
 				specs = append(specs, secret.Spec{
-					Targets: []secret.Target{{Hosts: []string{strings.ToLower(h)}, Header: n}},
+					Targets: []secret.Target{{Hosts: []string{strings.ToLower(h)}, Header: n, Override: true}},
 					Value:   e.Transform.Headers[n],
 					Source:  secret.Source{Kind: secret.FromStdin},
 				})

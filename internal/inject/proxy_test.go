@@ -71,6 +71,27 @@ func TestHeaderSetWhenAbsent(t *testing.T) {
 	}
 }
 
+// A target that overrides sets its header on every request, in place of
+// the guest's own value.
+func TestHeaderOverride(t *testing.T) {
+	d := def("t", "X-Api-Key", "", "api.test")
+	d.Targets[0].Override = true
+	h := newHarness(t, []secret.Definition{d}, map[string]string{"t": value})
+	c := h.client("api.test", true)
+	h.do(c, get(t, "https://api.test/echo", "X-Api-Key", "mine"))
+	h.do(c, get(t, "https://api.test/echo"))
+	h.do(c, get(t, "https://api.test/echo", "X-Api-Key", placeholder("t")))
+	s := h.takeSeen()
+	if len(s) != 3 {
+		t.Fatalf("upstream saw %+v", s)
+	}
+	for i, r := range s {
+		if got := r.Header.Values("X-Api-Key"); len(got) != 1 || got[0] != value {
+			t.Errorf("request %d: X-Api-Key %q", i, got)
+		}
+	}
+}
+
 // Basic credentials with the placeholder as password are decoded, given
 // the value and encoded again; absent, they are set.
 func TestBasicAuth(t *testing.T) {

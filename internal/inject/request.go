@@ -167,8 +167,8 @@ const (
 // plan reads r's headers (basic credentials decoded), path and query for
 // placeholders and decides each: a placeholder of a secret not bound, not
 // for this host (unless it may pass elsewhere), or over plain HTTP is a
-// refusal. Over TLS, each secret for this host whose header r lacks gets
-// it set.
+// refusal. Over TLS, each secret for this host whose header r lacks (or
+// any whose target overrides) gets it set.
 func (s *session) plan(ix *index, r *http.Request) plan {
 	var pl plan
 	found := func(ph string, where int) {
@@ -217,7 +217,7 @@ func (s *session) plan(ix *index, r *http.Request) plan {
 	}
 	for _, d := range ix.hosts[s.key] {
 		t, _ := d.TargetFor(s.key)
-		if len(r.Header.Values(t.Header)) == 0 && !pl.setting(t.Header) {
+		if (t.Override || len(r.Header.Values(t.Header)) == 0) && !pl.setting(t.Header) {
 			pl.add(d, t).set = true
 		}
 	}

@@ -60,12 +60,14 @@ type Definition struct {
 // Target is how the value is sent to some hosts: in header Header, as
 // Format with the value in place of its %s, or, when BasicUser is set, as
 // HTTP basic credentials (user BasicUser, the value as password) in
-// Authorization.
+// Authorization. The header is set on a request that lacks it; with
+// Override, also in place of the value a request gives it.
 type Target struct {
 	Hosts     []string `json:"hosts"`
 	Header    string   `json:"header"`
 	Format    string   `json:"format,omitempty"`
 	BasicUser string   `json:"basic_user,omitempty"`
+	Override  bool     `json:"override,omitempty"`
 }
 
 // HeaderValue is the value of t.Header that carries value.
@@ -83,13 +85,17 @@ func (t Target) HeaderValue(value string) string {
 // String describes t for people: "x-api-key", "Authorization: Bearer %s",
 // "Authorization: basic auth, user x-access-token".
 func (t Target) String() string {
+	s := t.Header
 	switch {
 	case t.BasicUser != "":
-		return t.Header + ": basic auth, user " + t.BasicUser
+		s += ": basic auth, user " + t.BasicUser
 	case t.Format != "" && t.Format != "%s":
-		return t.Header + ": " + t.Format
+		s += ": " + t.Format
 	}
-	return t.Header
+	if t.Override {
+		s += " (always)"
+	}
+	return s
 }
 
 // Hosts lists every host of d's targets.

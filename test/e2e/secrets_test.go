@@ -481,11 +481,12 @@ func TestAPISecrets(t *testing.T) {
 	os.WriteFile(polFile, []byte(pol), 0o644)
 	e.ok("policy", "set", id, polFile)
 
-	out := e.sh(id, `curl -sS -o /dev/null -w '%{http_code}\n' -H "X-Api-Key: $K" https://api.test/k; curl -sS -o /dev/null -w '%{http_code}\n' https://rule.test/r; env | grep -c -e `+keyValue+` -e `+ruleValue+`; true`)
+	out := e.sh(id, `curl -sS -o /dev/null -w '%{http_code}\n' -H "X-Api-Key: $K" https://api.test/k; curl -sS -o /dev/null -w '%{http_code}\n' -H "X-Api-Key: the-guest-own" https://rule.test/r; env | grep -c -e `+keyValue+` -e `+ruleValue+`; true`)
 	if strings.Fields(out)[0] != "200" || strings.Fields(out)[1] != "200" || strings.Fields(out)[2] != "0" {
 		t.Fatalf("guest: %q", out)
 	}
 	got := up.take()
+	// The rule's header replaces the guest's own value, as E2B's does.
 	if len(got) != 2 || got[0].Key != keyValue || got[1].Host != "rule.test" || got[1].Key != ruleValue {
 		t.Fatalf("upstream saw %+v", got)
 	}
