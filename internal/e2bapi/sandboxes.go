@@ -460,15 +460,22 @@ func (s *Server) network(w http.ResponseWriter, r *http.Request, key string) {
 		return
 	}
 	ns := newSandbox{Network: &req.networkConfig, AllowInternetAccess: req.AllowInternetAccess}
-	u := ns.unsupported()
-	if len(req.Rules) > 0 {
-		u = append(u, "network.rules on a running sandbox (give them at create)")
-	}
-	if len(u) > 0 {
+	if u := ns.unsupported(); len(u) > 0 {
 		writeError(w, http.StatusBadRequest, "paddock does not support "+strings.Join(u, ", ")+" (see docs/API.md)")
 		return
 	}
 	p, err := ns.policy()
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	specs, err := ruleSecrets(req.Rules)
+	for _, spec := range specs {
+		spec.Name = info.Name + "-rule-1"
+		if cerr := spec.Check(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("network.rules: %w", cerr))
+		}
+	}
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -478,6 +485,10 @@ func (s *Server) network(w http.ResponseWriter, r *http.Request, key string) {
 		return
 	}
 	if err := s.m.SetPolicy(r.Context(), info.Name, *p); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if err := s.replaceRuleSecrets(r.Context(), key, info.Name, specs); err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}

@@ -1,6 +1,7 @@
 package e2bapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -219,6 +220,61 @@ func (s *Server) addRuleSecrets(key string, rules map[string][]ruleEntry, o *san
 			return fmt.Errorf("network.rules: %w", err)
 		}
 		o.Secrets = append(o.Secrets, spec.Name)
+	}
+	return nil
+}
+
+// replaceRuleSecrets gives running sandbox name the secrets of PUT
+// network's rules in place of those it has (E2B replaces the whole
+// network configuration, so rules left out are cleared): the new ones are
+// stored and bound, the old unbound and removed. On a failure the new ones
+// are removed and the old stay.
+func (s *Server) replaceRuleSecrets(ctx context.Context, key, name string, specs []secret.Spec) error {
+	st := s.secrets()
+	cfg, err := s.m.Config(name)
+	if err != nil {
+		return err
+	}
+	bound, _, err := st.Lookup(cfg.Secrets)
+	if err != nil {
+		return err
+	}
+	var old []string
+	next := 1
+	for _, d := range bound {
+		if d.Sandbox != name {
+			continue
+		}
+		old = append(old, d.Name)
+		var n int
+		if _, err := fmt.Sscanf(strings.TrimPrefix(d.Name, name+"-rule-"), "%d", &n); err == nil && n >= next {
+			next = n + 1
+		}
+	}
+	var added []string
+	undo := func() {
+		for _, n := range added {
+			st.Remove(n)
+		}
+	}
+	for i, spec := range specs {
+		spec.Name = fmt.Sprintf("%s-rule-%d", name, next+i)
+		spec.Owner, spec.Sandbox = key, name
+		if _, err := st.Set(spec); err != nil {
+			undo()
+			return fmt.Errorf("network.rules: %w", err)
+		}
+		added = append(added, spec.Name)
+	}
+	if len(added)+len(old) == 0 {
+		return nil
+	}
+	if _, err := s.m.BindSecrets(ctx, name, added, old); err != nil {
+		undo()
+		return err
+	}
+	for _, n := range old {
+		st.Remove(n)
 	}
 	return nil
 }

@@ -44,6 +44,12 @@ type Spec struct {
 	Sandbox string
 }
 
+// Check reports every problem of spec, as Set would, changing nothing.
+func (spec Spec) Check() error {
+	_, err := spec.definition()
+	return err
+}
+
 // definition checks spec and returns the definition it asks for, without
 // its placeholder and times. Every problem is reported, joined.
 func (spec Spec) definition() (Definition, error) {

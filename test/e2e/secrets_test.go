@@ -495,6 +495,7 @@ func TestAPISecrets(t *testing.T) {
 		t.Fatalf("the rule's secret is not in the store: %s", ls)
 	}
 	apiRebind(t, e, base, key, id, up, keyValue)
+	apiNetworkRules(t, e, base, key, id, polFile, up, th.addr)
 	if code, _ := call(t, "DELETE", base+"/sandboxes/"+id, key, nil); code != 204 {
 		t.Fatalf("kill: %d", code)
 	}
@@ -528,5 +529,42 @@ func apiRebind(t *testing.T, e *env, base, key, id string, up *upstream, keyValu
 	other := strings.TrimSpace(e.ok("apikey", "create", "other"))
 	if code, _ := call(t, "POST", url, other, []byte(`{"unbind":["k"]}`)); code != 404 {
 		t.Fatalf("another key's unbind: %d", code)
+	}
+}
+
+// apiNetworkRules: PUT /sandboxes/{id}/network replaces the sandbox's
+// network.rules secrets (E2B replaces the whole configuration), and one
+// without rules clears them.
+func apiNetworkRules(t *testing.T, e *env, base, key, id, polFile string, up *upstream, addr string) {
+	url := base + "/sandboxes/" + id + "/network"
+	const newValue = "rule-value-after-put"
+	network := `"denyOut":["0.0.0.0/0"],"allowOut":["api.test","rule.test","` + addr + `"]`
+	if code, body := call(t, "PUT", url, key, []byte(`{"rules":{"rule.test":[{"transform":{"headers":{"X-Bad Name":"v"}}}]},`+network+`}`)); code != 400 || !strings.Contains(fmt.Sprint(body["message"]), "invalid header name") {
+		t.Fatalf("PUT network with a bad rule: %d %v", code, body)
+	}
+	if code, body := call(t, "PUT", url, key, []byte(`{"rules":{"rule.test":[{"transform":{"headers":{"X-Api-Key":"`+newValue+`"}}}]},`+network+`}`)); code != 204 {
+		t.Fatalf("PUT network with rules: %d %v", code, body)
+	}
+	ls := e.ok("secret", "ls", "--json")
+	if strings.Contains(ls, `"`+id+`-rule-1"`) || !strings.Contains(ls, `"`+id+`-rule-2"`) {
+		t.Fatalf("after PUT the store holds: %s", ls)
+	}
+	e.ok("policy", "set", id, polFile) // the test names' add_hosts again
+	out := e.sh(id, `curl -sS -o /dev/null -w '%{http_code}\n' https://rule.test/r; true`)
+	if got := up.take(); strings.TrimSpace(out) != "200" || len(got) != 1 || got[0].Key != newValue {
+		t.Fatalf("after PUT: guest %q, upstream saw %+v", out, got)
+	}
+	if code, body := call(t, "PUT", url, key, []byte(`{`+network+`}`)); code != 204 {
+		t.Fatalf("PUT network without rules: %d %v", code, body)
+	}
+	if ls := e.ok("secret", "ls", "--json"); strings.Contains(ls, id+"-rule-") {
+		t.Fatalf("PUT without rules left: %s", ls)
+	}
+	var info struct {
+		Secrets []struct{ Name string } `json:"secrets"`
+	}
+	json.Unmarshal([]byte(e.ok("inspect", id)), &info)
+	if len(info.Secrets) != 1 || info.Secrets[0].Name != "k" {
+		t.Fatalf("bound after PUT without rules: %+v", info.Secrets)
 	}
 }
