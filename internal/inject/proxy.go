@@ -166,7 +166,7 @@ func (p *Proxy) Intercepts(name string, port uint16) bool {
 	if port == 80 {
 		return len(p.index().placeholders) > 0
 	}
-	return len(p.index().hosts[secret.HostKey(name, port)]) > 0
+	return len(p.index().forHost(secret.HostKey(name, port))) > 0
 }
 
 // Serve serves one guest connection to name:port, whose first bytes, head,
@@ -195,7 +195,7 @@ func (p *Proxy) Serve(ctx context.Context, guest net.Conn, head []byte, name str
 	stop := context.AfterFunc(ctx, func() { gc.Close() })
 	defer stop()
 	secure := gc.head[0] == 0x16
-	if secure && len(p.index().hosts[secret.HostKey(name, port)]) == 0 {
+	if secure && len(p.index().forHost(secret.HostKey(name, port))) == 0 {
 		relay(ctx, gc, dial)
 		return gc.counts()
 	}
@@ -234,7 +234,8 @@ func (p *Proxy) Serve(ctx context.Context, guest net.Conn, head []byte, name str
 type index struct {
 	at           time.Time
 	placeholders map[string]*secret.Definition   // by placeholder
-	hosts        map[string][]*secret.Definition // the secrets for each host, by secret.HostKey
+	hosts        map[string][]*secret.Definition // the secrets for each host pattern (secret.HostMatches)
+	wildcards    []string                        // the patterns of hosts that are wildcards, most specific first
 }
 
 func newIndex(defs []secret.Definition, at time.Time) *index {
@@ -247,10 +248,29 @@ func newIndex(defs []secret.Definition, at time.Time) *index {
 			ix.placeholders[d.Placeholder] = d
 		}
 		for _, h := range d.Hosts() {
+			if strings.HasPrefix(h, "*") && len(ix.hosts[h]) == 0 {
+				ix.wildcards = append(ix.wildcards, h)
+			}
 			ix.hosts[h] = append(ix.hosts[h], d)
 		}
 	}
+	slices.SortStableFunc(ix.wildcards, func(a, b string) int { return secret.Specificity(b) - secret.Specificity(a) })
 	return ix
+}
+
+// forHost returns the secrets for key (secret.HostKey): those for that
+// very name if any, else those of the most specific wildcard that matches
+// it; the sets of several patterns are never merged.
+func (ix *index) forHost(key string) []*secret.Definition {
+	if defs := ix.hosts[key]; len(defs) > 0 {
+		return defs
+	}
+	for _, w := range ix.wildcards {
+		if secret.HostMatches(w, key) {
+			return ix.hosts[w]
+		}
+	}
+	return nil
 }
 
 // Rebound makes the next request ask Secrets again, whatever the age of

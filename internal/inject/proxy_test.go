@@ -435,7 +435,7 @@ func TestOtherHostRelayed(t *testing.T) {
 }
 
 func TestIntercepts(t *testing.T) {
-	p := New(Config{Secrets: &fakeSecrets{defs: []secret.Definition{def("t", "X", "", "api.test")}}})
+	p := New(Config{Secrets: &fakeSecrets{defs: []secret.Definition{def("t", "X", "", "api.test"), def("w", "X", "", "*.wild.test", "*.wild.test:8443")}}})
 	none := New(Config{Secrets: &fakeSecrets{}})
 	for _, c := range []struct {
 		p    *Proxy
@@ -449,6 +449,10 @@ func TestIntercepts(t *testing.T) {
 		{p, "other.test", 80, true}, // read for placeholders
 		{p, "api.test", 8443, false},
 		{p, "api.test", 22, false},
+		{p, "a.wild.test", 443, true},
+		{p, "a.b.wild.test", 8443, true},
+		{p, "wild.test", 443, false},
+		{p, "a.wild.test", 9443, false},
 		{none, "api.test", 443, false},
 		{none, "api.test", 80, false},
 	} {
@@ -552,5 +556,24 @@ func TestConnectionsEnd(t *testing.T) {
 	if n := runtime.NumGoroutine(); n > before+2 {
 		buf := make([]byte, 1<<20)
 		t.Fatalf("%d goroutines after 30 connections ended, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// A wildcard secret serves the names under it; a secret for the very name
+// takes its place there: the two are not merged.
+func TestWildcardHosts(t *testing.T) {
+	h := newHarness(t, []secret.Definition{def("w", "X-W", "", "*.api.test"), def("e", "X-E", "", "one.api.test")},
+		map[string]string{"w": "wild-value", "e": "exact-value"})
+	h.do(h.client("two.api.test", true), get(t, "https://two.api.test/echo"))
+	h.do(h.client("one.api.test", true), get(t, "https://one.api.test/echo"))
+	s := h.takeSeen()
+	if len(s) != 2 {
+		t.Fatalf("upstream saw %+v", s)
+	}
+	if s[0].Header.Get("X-W") != "wild-value" || s[0].Header.Get("X-E") != "" {
+		t.Errorf("two.api.test: %v", s[0].Header)
+	}
+	if s[1].Header.Get("X-E") != "exact-value" || s[1].Header.Get("X-W") != "" {
+		t.Errorf("one.api.test: %v", s[1].Header)
 	}
 }

@@ -215,7 +215,7 @@ func (s *session) plan(ix *index, r *http.Request) plan {
 	if pl.refusal != "" || !s.secure {
 		return pl
 	}
-	for _, d := range ix.hosts[s.key] {
+	for _, d := range ix.forHost(s.key) {
 		t, _ := d.TargetFor(s.key)
 		if (t.Override || len(r.Header.Values(t.Header)) == 0) && !pl.setting(t.Header) {
 			pl.add(d, t).set = true

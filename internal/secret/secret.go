@@ -12,6 +12,7 @@ package secret
 
 import (
 	"encoding/base64"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -116,18 +117,48 @@ func HostKey(name string, port uint16) string {
 	return name + ":" + strconv.Itoa(int(port))
 }
 
-// TargetFor returns the target of host (a lower-case name without a
-// trailing dot, with :PORT unless the port is 443: HostKey), or false if
-// the secret is not for host.
+// TargetFor returns the target of host (HostKey: a lower-case name
+// without a trailing dot, with :PORT unless the port is 443) whose host
+// pattern matches it best (HostMatches, Specificity), or false if the
+// secret is not for host.
 func (d Definition) TargetFor(host string) (Target, bool) {
+	var best Target
+	score := -1
 	for _, t := range d.Targets {
 		for _, h := range t.Hosts {
-			if h == host {
-				return t, true
+			if HostMatches(h, host) && Specificity(h) > score {
+				best, score = t, Specificity(h)
 			}
 		}
 	}
-	return Target{}, false
+	return best, score >= 0
+}
+
+// HostMatches reports whether a target's host pattern matches key
+// (HostKey): a name matches itself; *.SUFFIX matches the names under
+// SUFFIX at any depth, not SUFFIX itself; either with :PORT for a port
+// other than 443, which key must have too.
+func HostMatches(pattern, key string) bool {
+	if pattern == key {
+		return true
+	}
+	rest, ok := strings.CutPrefix(pattern, "*")
+	if !ok {
+		return false
+	}
+	suffix, pport, _ := strings.Cut(rest, ":")
+	name, kport, _ := strings.Cut(key, ":")
+	return pport == kport && len(name) > len(suffix) && strings.HasSuffix(name, suffix)
+}
+
+// Specificity orders the patterns that match one host: a name above any
+// wildcard, a longer wildcard suffix above a shorter one.
+func Specificity(pattern string) int {
+	if rest, ok := strings.CutPrefix(pattern, "*"); ok {
+		suffix, _, _ := strings.Cut(rest, ":")
+		return len(suffix)
+	}
+	return math.MaxInt
 }
 
 // SourceKind says where a value comes from.

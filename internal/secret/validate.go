@@ -207,7 +207,8 @@ func checkTargets(ts []Target) []error {
 }
 
 // checkHost accepts a DNS name of labels of letters, digits, '-' and '_'
-// (as the network policy does), with :PORT for a port other than 443
+// (as the network policy does), or *.NAME for the names under it, with
+// :PORT for a port other than 443
 // (HostKey); not an IP address, which TLS SNI, on which the host side
 // matches, never carries, and not port 80, whose plain HTTP never gets a
 // secret.
@@ -225,12 +226,13 @@ func checkHost(hp string) error {
 	if _, err := netip.ParseAddr(h); err == nil {
 		return fmt.Errorf("host %q is an address: give the name clients connect to", hp)
 	}
+	h = strings.TrimPrefix(h, "*.") // the names under h
 	if h == "" || len(h) > 253 {
 		return fmt.Errorf("invalid host %q: empty or longer than 253 characters", hp)
 	}
 	for _, l := range strings.Split(h, ".") {
 		if !label.Hostname(strings.ReplaceAll(l, "_", "a")) {
-			return fmt.Errorf("invalid host %q: want a name such as api.example.com (:PORT after it for a port other than 443)", hp)
+			return fmt.Errorf("invalid host %q: want a name such as api.example.com or *.example.com (:PORT after it for a port other than 443)", hp)
 		}
 	}
 	return nil

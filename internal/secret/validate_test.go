@@ -36,7 +36,9 @@ func TestValidation(t *testing.T) {
 		{"framing header", Spec{Name: "t", Targets: custom(host, "Host", "", ""), Source: stdin, Value: "v"}, []string{"frames or routes"}},
 		{"bad host", Spec{Name: "t", Targets: custom([]string{"api test"}, "X", "", ""), Source: stdin, Value: "v"}, []string{"invalid host"}},
 		{"empty label", Spec{Name: "t", Targets: custom([]string{"a..test"}, "X", "", ""), Source: stdin, Value: "v"}, []string{"invalid host"}},
-		{"wildcard", Spec{Name: "t", Targets: custom([]string{"*.test"}, "X", "", ""), Source: stdin, Value: "v"}, []string{"invalid host"}},
+		{"bare wildcard", Spec{Name: "t", Targets: custom([]string{"*"}, "X", "", ""), Source: stdin, Value: "v"}, []string{"invalid host"}},
+		{"wildcard inside", Spec{Name: "t", Targets: custom([]string{"a.*.test"}, "X", "", ""), Source: stdin, Value: "v"}, []string{"invalid host"}},
+		{"two wildcards", Spec{Name: "t", Targets: custom([]string{"*.*.test"}, "X", "", ""), Source: stdin, Value: "v"}, []string{"invalid host"}},
 		{"ip", Spec{Name: "t", Targets: custom([]string{"10.0.0.1"}, "X", "", ""), Source: stdin, Value: "v"}, []string{"is an address"}},
 		{"port 0", Spec{Name: "t", Targets: custom([]string{"api.test:0"}, "X", "", ""), Source: stdin, Value: "v"}, []string{"a port from 1 to 65535"}},
 		{"port too big", Spec{Name: "t", Targets: custom([]string{"api.test:65536"}, "X", "", ""), Source: stdin, Value: "v"}, []string{"a port from 1 to 65535"}},
@@ -114,6 +116,21 @@ func TestDefaults(t *testing.T) {
 	}
 	if _, ok := d.TargetFor(HostKey("api.test", 443)); ok {
 		t.Error("a target for api.test on 443")
+	}
+	// A wildcard matches the names under it, at any depth, not itself; a
+	// name beats a wildcard, a longer wildcard a shorter one.
+	d = mustSet(t, s, Spec{Name: "w", Targets: []Target{
+		{Hosts: []string{"*.Example.test"}, Header: "A"}, {Hosts: []string{"*.api.example.test"}, Header: "B"},
+		{Hosts: []string{"one.api.example.test"}, Header: "C"}, {Hosts: []string{"*.example.test:8443"}, Header: "D"},
+	}, Source: stdin, Value: "v"})
+	for host, want := range map[string]string{
+		"x.example.test": "A", "a.b.example.test": "A", "x.api.example.test": "B", "one.api.example.test": "C",
+		"api.example.test": "A", "x.example.test:8443": "D", "example.test": "", "xexample.test": "", "x.example.test:444": "",
+	} {
+		tg, ok := d.TargetFor(host)
+		if got := map[bool]string{true: tg.Header}[ok]; got != want {
+			t.Errorf("TargetFor(%q) = %q, want %q", host, got, want)
+		}
 	}
 	d = mustSet(t, s, Spec{Name: "u", Env: "MY_VAR", Query: true, Targets: custom([]string{"a.test"}, "Authorization", "%s", ""), Source: stdin, Value: "v"})
 	if d.Env != "MY_VAR" || !d.Query || d.PassElsewhere || d.Targets[0].Format != "" {

@@ -171,6 +171,40 @@ test('network settings: at create and live with updateNetwork', async () => {
   }
 })
 
+test('network.rules: header transforms become the sandbox\'s secrets, replaced by updateNetwork', async () => {
+  const { execFileSync } = await import('node:child_process')
+  const paddock = (...args) => execFileSync(process.env.PADDOCK_BIN, args, { encoding: 'utf8' })
+  const ruleSecrets = (id) => JSON.parse(paddock('secret', 'ls', '--json'))
+    .filter((d) => d.sandbox === id)
+    .map((d) => `${d.name} ${d.targets.map((t) => `${t.hosts.join(',')} ${t.header}`).join(';')}`)
+    .sort()
+  const sbx = await Sandbox.create(template, {
+    timeoutMs: 120_000,
+    network: {
+      allowOut: ({ rules }) => [...rules.keys()],
+      rules: {
+        'api.example.test': [{ transform: { headers: { Authorization: 'Bearer from-rule' } } }],
+        '*.models.example.test': [{ transform: () => ({ headers: { 'X-Key': 'k1' } }) }],
+      },
+    },
+  })
+  const id = sbx.sandboxId
+  try {
+    assert.deepEqual(ruleSecrets(id), [
+      `${id}-rule-1 *.models.example.test X-Key`,
+      `${id}-rule-2 api.example.test Authorization`,
+    ])
+    // No value is in the sandbox: its variables hold placeholders.
+    assert.doesNotMatch(paddock('inspect', id), /from-rule|k1/)
+    await sbx.updateNetwork({ allowOut: ['api.example.test'], rules: { 'api.example.test': [{ transform: { headers: { 'X-Other': 'v2' } } }] } })
+    assert.deepEqual(ruleSecrets(id), [`${id}-rule-3 api.example.test X-Other`])
+    await sbx.updateNetwork({ allowOut: ['api.example.test'] })
+    assert.deepEqual(ruleSecrets(id), [])
+  } finally {
+    await sbx.kill()
+  }
+})
+
 test('files.write and files.read: text, 10 MiB of bytes, folders made, errors', async () => {
   const sbx = await Sandbox.create(process.env.PADDOCK_SHELL_TEMPLATE, { timeoutMs: 300_000 })
   try {
