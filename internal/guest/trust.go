@@ -35,8 +35,9 @@ import (
 // REQUESTS_CA_BUNDLE name the full bundle (a variable that replaces a
 // client's roots must name roots and CAs both: Python's requests and pip
 // use certifi's bundle otherwise; Pythons, Rust and static binaries with
-// an OpenSSL of their own read SSL_CERT_FILE), NODE_EXTRA_CA_CERTS the
-// CAs alone. An exec's own environment overrides them. update-ca-
+// an OpenSSL of their own read SSL_CERT_FILE; AWS_CA_BUNDLE, botocore's,
+// which uses certifi's otherwise), NODE_EXTRA_CA_CERTS and DENO_CERT the
+// CAs alone (Node, Bun and Deno add them to their own roots). An exec's own environment overrides them. update-ca-
 // certificates is never run (it takes seconds under TCG) and no hashed
 // links are made: the clients above read bundles.
 
@@ -268,6 +269,8 @@ func trustVars(bundle string) []string {
 		"SSL_CERT_FILE=" + bundle,
 		"REQUESTS_CA_BUNDLE=" + bundle,
 		"NODE_EXTRA_CA_CERTS=" + caFile,
+		"DENO_CERT=" + caFile,
+		"AWS_CA_BUNDLE=" + bundle,
 	}
 }
 

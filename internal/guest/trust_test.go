@@ -149,7 +149,7 @@ func TestConfigureTrustSetsExecEnv(t *testing.T) {
 		t.Errorf("local copies %v", local)
 	}
 	env := BuildEnv(Identity{Name: "agent", Home: "/home/agent"}, false, append(a.execTrustEnv(), "REQUESTS_CA_BUNDLE=/mine.pem"))
-	for _, want := range []string{"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt", "REQUESTS_CA_BUNDLE=/mine.pem", "NODE_EXTRA_CA_CERTS=" + caFile} {
+	for _, want := range []string{"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt", "REQUESTS_CA_BUNDLE=/mine.pem", "NODE_EXTRA_CA_CERTS=" + caFile, "DENO_CERT=" + caFile, "AWS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt"} {
 		if !slices.Contains(env, want) {
 			t.Errorf("env %v lacks %s", env, want)
 		}

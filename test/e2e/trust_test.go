@@ -207,7 +207,7 @@ func (sb *trustBox) withCA(t *testing.T) {
 		}
 	}
 	env := e.sh("ca", "env")
-	for _, want := range []string{"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt", "REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt", "NODE_EXTRA_CA_CERTS=/run/paddock/ca-certificates.crt"} {
+	for _, want := range []string{"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt", "REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt", "NODE_EXTRA_CA_CERTS=/run/paddock/ca-certificates.crt", "DENO_CERT=/run/paddock/ca-certificates.crt", "AWS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt"} {
 		if !strings.Contains(env, want) {
 			t.Errorf("exec env lacks %s:\n%s", want, env)
 		}
