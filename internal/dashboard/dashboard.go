@@ -56,7 +56,11 @@ func New(cfg Config) *Dashboard {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	d := &Dashboard{cfg: cfg, m: cfg.Manager, log: cfg.Logger, mux: http.NewServeMux(), done: make(chan struct{})}
-	d.sessions.m = map[string]session{}
+	d.sessions.log = cfg.Logger
+	if cfg.Manager != nil && cfg.Manager.Home != "" {
+		d.sessions.file = cfg.Manager.Home.DashboardSessions()
+	}
+	d.sessions.load()
 	d.history = newHistory(cfg.Manager)
 	d.routes()
 	return d

@@ -254,9 +254,9 @@ func TestSessionsPerKeyBounded(t *testing.T) {
 	start := time.Now().Add(time.Hour)
 	var tokens []string
 	for i := range maxSessionsPerKey + 3 {
-		tokens = append(tokens, ss.add(session{key: "a", keyHash: "h", expires: start.Add(time.Duration(i) * time.Second)}))
+		tokens = append(tokens, ss.add(session{Key: "a", KeyHash: "h", Expires: start.Add(time.Duration(i) * time.Second)}))
 	}
-	other := ss.add(session{key: "b", keyHash: "h", expires: start})
+	other := ss.add(session{Key: "b", KeyHash: "h", Expires: start})
 	for i, tok := range tokens {
 		_, ok := ss.get(tok)
 		if want := i >= 3; ok != want {
@@ -265,5 +265,50 @@ func TestSessionsPerKeyBounded(t *testing.T) {
 	}
 	if _, ok := ss.get(other); !ok {
 		t.Error("key b's session ended by key a's logins")
+	}
+}
+
+// A login outlives a restart of serve: a new Dashboard on the same home
+// knows the session; the file holds no token and only its owner reads
+// it; logging out ends the session for the next restart too.
+func TestSessionsOutliveRestart(t *testing.T) {
+	f := newFixture(t)
+	s := f.client(t, f.keyA)
+	home := f.d.m.Home
+	restart := func() *httptest.Server {
+		srv := httptest.NewServer(New(Config{Manager: &sandbox.Manager{Home: home}, Keys: f.keys}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	srv := restart()
+	jar := s.Jar
+	u, _ := url.Parse(f.srv.URL + "/ui/")
+	u2, _ := url.Parse(srv.URL + "/ui/")
+	jar.SetCookies(u2, jar.Cookies(u))
+	if code, b := body(t, s, srv.URL+"/ui/api/me"); code != 200 || !strings.Contains(b, `"key":"a"`) {
+		t.Fatalf("me after a restart: %d %s", code, b)
+	}
+	st, err := os.Stat(home.DashboardSessions())
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("sessions file: %v %v", st, err)
+	}
+	raw, _ := os.ReadFile(home.DashboardSessions())
+	for _, c := range jar.Cookies(u2) {
+		if strings.Contains(string(raw), c.Value) {
+			t.Fatal("the sessions file holds a token")
+		}
+	}
+	if resp := f.do(t, s, "POST", "/ui/logout", f.srv.URL, ""); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	srv = restart()
+	if code, _ := body(t, s, srv.URL+"/ui/api/me"); code != http.StatusUnauthorized {
+		t.Fatalf("me after logout and a restart: %d", code)
+	}
+	// A damaged file: the server starts, and everyone logs in again.
+	os.WriteFile(home.DashboardSessions(), []byte("{"), 0o600)
+	srv = restart()
+	if code, b := body(t, http.DefaultClient, srv.URL+"/ui/"); code != http.StatusUnauthorized || !strings.Contains(b, `id="login"`) {
+		t.Fatalf("with a damaged sessions file: %d %s", code, b)
 	}
 }

@@ -4,7 +4,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"html/template"
+	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -12,6 +15,7 @@ import (
 	"time"
 
 	"github.com/paddock-dev/paddock/internal/apikey"
+	"github.com/paddock-dev/paddock/internal/store"
 )
 
 // cookieName holds a session's token: random, never the key. The server
@@ -24,19 +28,54 @@ const sessionTTL = 12 * time.Hour
 // session is one login: the key's name and its stored hash at login, so
 // that removing (or remaking) the key ends the session at once.
 type session struct {
-	key     string
-	keyHash string
-	expires time.Time
+	Key     string    `json:"key"`
+	KeyHash string    `json:"key_hash"`
+	Expires time.Time `json:"expires"`
 }
 
 // maxSessionsPerKey bounds a key's live sessions: a new login past it
 // ends the key's oldest.
 const maxSessionsPerKey = 32
 
-// sessions are the logins of this serve, lost when it stops.
+// sessions are the logins of the home's serve. With a file they outlive
+// a restart of serve: the file (0600) holds what m does, the tokens'
+// SHA-256 and never a token, so it cannot be used to log in.
 type sessions struct {
-	mu sync.Mutex
-	m  map[string]session // guarded by mu: by the token's SHA-256
+	mu   sync.Mutex
+	m    map[string]session // guarded by mu: by the token's SHA-256
+	file string             // "" to keep them in memory only
+	log  *slog.Logger
+}
+
+// load reads the sessions of ss.file that have not expired.
+func (ss *sessions) load() {
+	ss.m = map[string]session{}
+	if ss.file == "" {
+		return
+	}
+	var saved map[string]session
+	if err := store.ReadJSON(ss.file, &saved); err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			ss.log.Warn("dashboard sessions not read: everyone logs in again", "file", ss.file, "err", err)
+		}
+		return
+	}
+	now := time.Now()
+	for h, s := range saved {
+		if now.Before(s.Expires) {
+			ss.m[h] = s
+		}
+	}
+}
+
+// save writes the sessions to ss.file; ss.mu is held.
+func (ss *sessions) save() {
+	if ss.file == "" {
+		return
+	}
+	if err := store.WriteJSON(ss.file, ss.m); err != nil {
+		ss.log.Warn("dashboard sessions not saved: a restart of serve ends them", "file", ss.file, "err", err)
+	}
 }
 
 func tokenHash(token string) string {
@@ -55,10 +94,10 @@ func (ss *sessions) add(s session) string {
 	n, oldest := 0, ""
 	for h, old := range ss.m {
 		switch {
-		case now.After(old.expires):
+		case now.After(old.Expires):
 			delete(ss.m, h)
-		case old.key == s.key:
-			if n++; oldest == "" || old.expires.Before(ss.m[oldest].expires) {
+		case old.Key == s.Key:
+			if n++; oldest == "" || old.Expires.Before(ss.m[oldest].Expires) {
 				oldest = h
 			}
 		}
@@ -67,6 +106,7 @@ func (ss *sessions) add(s session) string {
 		delete(ss.m, oldest)
 	}
 	ss.m[tokenHash(token)] = s
+	ss.save()
 	return token
 }
 
@@ -74,8 +114,9 @@ func (ss *sessions) get(token string) (session, bool) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	s, ok := ss.m[tokenHash(token)]
-	if ok && time.Now().After(s.expires) {
+	if ok && time.Now().After(s.Expires) {
 		delete(ss.m, tokenHash(token))
+		ss.save()
 		return session{}, false
 	}
 	return s, ok
@@ -84,7 +125,10 @@ func (ss *sessions) get(token string) (session, bool) {
 func (ss *sessions) remove(token string) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	delete(ss.m, tokenHash(token))
+	if _, ok := ss.m[tokenHash(token)]; ok {
+		delete(ss.m, tokenHash(token))
+		ss.save()
+	}
 }
 
 // keyHash is the stored hash of the key named name, or "" when there is
@@ -111,16 +155,16 @@ func (d *Dashboard) authenticated(h func(http.ResponseWriter, *http.Request, cal
 			return
 		}
 		s, ok := d.sessions.get(c.Value)
-		if !ok || s.keyHash == "" || keyHash(d.cfg.Keys, s.key) != s.keyHash {
+		if !ok || s.KeyHash == "" || keyHash(d.cfg.Keys, s.Key) != s.KeyHash {
 			d.sessions.remove(c.Value)
 			d.loginForm(w, http.StatusUnauthorized, "Your session ended: log in again.")
 			return
 		}
-		if d.cfg.Allow != nil && !d.cfg.Allow(s.key) {
-			http.Error(w, "too many requests for key "+s.key+": slow down", http.StatusTooManyRequests)
+		if d.cfg.Allow != nil && !d.cfg.Allow(s.Key) {
+			http.Error(w, "too many requests for key "+s.Key+": slow down", http.StatusTooManyRequests)
 			return
 		}
-		h(w, r, d.callerOf(s.key))
+		h(w, r, d.callerOf(s.Key))
 	}))
 }
 
@@ -171,7 +215,7 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 		d.loginForm(w, http.StatusUnauthorized, "That is not a key of this server. Make one with: paddock apikey create NAME")
 		return
 	}
-	token := d.sessions.add(session{key: name, keyHash: keyHash(d.cfg.Keys, name), expires: time.Now().Add(sessionTTL)})
+	token := d.sessions.add(session{Key: name, KeyHash: keyHash(d.cfg.Keys, name), Expires: time.Now().Add(sessionTTL)})
 	http.SetCookie(w, &http.Cookie{
 		Name: cookieName, Value: token, Path: "/ui/", MaxAge: int(sessionTTL.Seconds()),
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,

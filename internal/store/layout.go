@@ -194,6 +194,10 @@ func (l Layout) Lock() string { return l.path("lock") }
 // that cannot be taken is proof of a live supervisor.
 func (l Layout) RunLock() string { return l.path("run.lock") }
 
+// DashboardSessions is paddock serve's dashboard logins, by the SHA-256
+// of their tokens (never a token), JSON.
+func (h Home) DashboardSessions() string { return filepath.Join(string(h), "dashboard-sessions.json") }
+
 // APIKeys is paddock serve's API keys (internal/apikey), JSON.
 func (h Home) APIKeys() string { return filepath.Join(string(h), "apikeys.json") }
 
