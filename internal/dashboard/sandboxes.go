@@ -242,6 +242,11 @@ func (d *Dashboard) act(w http.ResponseWriter, r *http.Request, c caller) {
 		if meta, err = d.m.Checkpoint(ctx, name, ck); err == nil {
 			out["checkpoint"] = meta.Name
 		}
+	case "fork":
+		var fork string
+		if fork, err = d.fork(ctx, c, name); err == nil {
+			out["fork"] = fork
+		}
 	case "allow":
 		rule := netpolicy.AllowRuleFor(netpolicy.Record{Name: req.Name, Dest: req.Dest, Port: req.Port})
 		if rule == "" {
@@ -252,7 +257,7 @@ func (d *Dashboard) act(w http.ResponseWriter, r *http.Request, c caller) {
 			out["rule"] = rule
 		}
 	default:
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no action %q: use pause, resume, start, reset, checkpoint, remove or allow", action))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no action %q: use pause, resume, start, reset, checkpoint, fork, remove or allow", action))
 		return
 	}
 	if err != nil {
@@ -262,4 +267,30 @@ func (d *Dashboard) act(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	d.log.Info("dashboard action", "key", c.Key, "sandbox", name, "action", action)
 	writeJSON(w, http.StatusOK, out)
+}
+
+// fork makes a new sandbox of the caller's from running sandbox name as
+// it is now, as the API's fork does: a checkpoint of it (which goes on
+// running), a create from that (no workspace), then the checkpoint
+// removed. It returns the fork's name.
+func (d *Dashboard) fork(ctx context.Context, c caller, name string) (string, error) {
+	if d.cfg.Admit != nil {
+		if err := d.cfg.Admit(c.Key); err != nil {
+			return "", err
+		}
+	}
+	ck := store.GenerateName()
+	if _, err := d.m.Checkpoint(ctx, name, ck); err != nil {
+		return "", err
+	}
+	defer func() {
+		if err := d.m.RemoveCheckpoint(ck); err != nil {
+			d.log.Warn("dashboard fork: remove its checkpoint", "checkpoint", ck, "err", err)
+		}
+	}()
+	cfg, err := d.m.Create(ctx, sandbox.CreateOptions{From: ck, Owner: c.Key, NoWorkspace: true})
+	if err != nil {
+		return "", err
+	}
+	return cfg.Name, nil
 }

@@ -274,6 +274,7 @@ func dashLifecycle(t *testing.T, e *env, b *browser) {
 	if out := e.ok("checkpoint", "ls"); !strings.Contains(out, "dash-") {
 		t.Fatalf("paddock checkpoint ls has no checkpoint of dash:\n%s", out)
 	}
+	dashFork(t, e, b)
 	e.ok("exec", "-u", "root", "dash", "--", "touch", "/marker")
 	b.eval(`const r = document.querySelector('.head button.reset'); r.click(); r.click()`)
 	b.waitJS("the reset done", 90*time.Second, `document.getElementById('flash').textContent.includes('reset: dash')`)
@@ -283,6 +284,23 @@ func dashLifecycle(t *testing.T, e *env, b *browser) {
 	}
 	b.waitJS("the terminal back", 60*time.Second, `document.getElementById('term-status').textContent === 'connected'`)
 	b.screenshot("after-reset")
+}
+
+// dashFork: the sandbox page's fork makes a new running sandbox with the
+// guest's state as it was, and the checkpoint it went through is gone.
+func dashFork(t *testing.T, e *env, b *browser) {
+	before := e.ok("checkpoint", "ls")
+	e.ok("exec", "dash", "--", "sh", "-c", "echo before-the-fork > /tmp/fork-marker")
+	b.eval(`document.querySelector('.head button.fork').click()`)
+	b.waitJS("the fork made", 90*time.Second, `document.getElementById('flash').textContent.startsWith('forked dash as ')`)
+	fork := strings.TrimPrefix(evalJS[string](b, `document.getElementById('flash').textContent`), "forked dash as ")
+	if out := e.ok("exec", fork, "--", "cat", "/tmp/fork-marker"); out != "before-the-fork\n" {
+		t.Fatalf("the fork %q's marker: %q", fork, out)
+	}
+	if after := e.ok("checkpoint", "ls"); len(strings.Split(after, "\n")) != len(strings.Split(before, "\n")) {
+		t.Fatalf("the fork left a checkpoint:\n%s\nbefore:\n%s", after, before)
+	}
+	e.ok("rm", "-f", fork)
 }
 
 // dashCreateRemove: a sandbox made from the list page, and both removed from

@@ -85,6 +85,14 @@ export const api = {
     call<Record<string, string>>("POST", `sandboxes/${encodeURIComponent(name)}/${action}`, body),
 };
 
+// actionDone is what an action that worked says: the checkpoint saved,
+// the fork made, or the action.
+export function actionDone(name: string, action: string, out: Record<string, string>): string {
+  if (out.checkpoint) return `checkpoint ${out.checkpoint} of ${name} saved`;
+  if (out.fork) return `forked ${name} as ${out.fork}`;
+  return `${action}: ${name}`;
+}
+
 // follow streams a log of a sandbox (server-sent events), one parsed
 // record or console line per call of each; it returns a stop function.
 export function follow<T>(name: string, kind: "net" | "exec" | "console", each: (rec: T) => void, dropped?: (n: number) => void): () => void {

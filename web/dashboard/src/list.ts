@@ -1,6 +1,6 @@
 // The sandboxes page: every sandbox the key may see, refreshed every two
 // seconds, with create and the actions.
-import { api, Sandbox } from "./api";
+import { actionDone, api, Sandbox } from "./api";
 import { ago, bytes, confirmButton, h, text, until } from "./dom";
 import { flash } from "./main";
 
@@ -103,7 +103,7 @@ function row(sb: Sandbox, refresh: () => void): HTMLTableRowElement {
     tr.classList.add("busy");
     try {
       const out = await api.act(sb.name, action);
-      flash(out.checkpoint ? `checkpoint ${out.checkpoint} of ${sb.name} saved` : `${action}: ${sb.name}`);
+      flash(actionDone(sb.name, action, out));
     } catch (e) {
       flash((e as Error).message, true);
     } finally {
@@ -115,7 +115,8 @@ function row(sb: Sandbox, refresh: () => void): HTMLTableRowElement {
   const resume = h("button", { type: "button", class: "resume", onclick: act("resume") }, "Resume");
   const start = h("button", { type: "button", class: "start", onclick: act("start") }, "Start");
   const checkpoint = h("button", { type: "button", class: "checkpoint", onclick: act("checkpoint") }, "Checkpoint");
-  actions.append(pause, resume, start, checkpoint, confirmButton("Reset", "reset", act("reset")), confirmButton("Remove", "remove danger", act("remove")));
+  const fork = h("button", { type: "button", class: "fork", title: "a new sandbox from this one as it is now", onclick: act("fork") }, "Fork");
+  actions.append(pause, resume, start, checkpoint, fork, confirmButton("Reset", "reset", act("reset")), confirmButton("Remove", "remove danger", act("remove")));
   return tr;
 }
 
@@ -151,4 +152,5 @@ function update(tr: HTMLTableRowElement, sb: Sandbox): void {
   show("resume", sb.state === "paused");
   show("start", sb.state === "stopped" || sb.state === "created");
   show("checkpoint", sb.state === "running");
+  show("fork", sb.state === "running");
 }

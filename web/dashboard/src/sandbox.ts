@@ -1,7 +1,7 @@
 // A sandbox's page: its header and actions, a live terminal, the network
 // decisions (with "allow" on a denied row), the exec audit log, the
 // console log and a chart of its CPU and memory.
-import { api, ExecRecord, follow, NetRecord, Sandbox } from "./api";
+import { actionDone, api, ExecRecord, follow, NetRecord, Sandbox } from "./api";
 import { Chart } from "./chart";
 import { ago, bytes, clock, confirmButton, h, text, until } from "./dom";
 import { stateBadge } from "./list";
@@ -23,9 +23,9 @@ export function sandboxPage(root: HTMLElement, name: string): () => void {
       window.location.assign("/ui/");
       return;
     }
-    // A reset or start boots the VM again, and a checkpoint reconnects
-    // the host to the guest's agent: either ends the shell.
-    if (action === "reset" || action === "start" || action === "checkpoint") term.connect();
+    // A reset or start boots the VM again, and a checkpoint (a fork's
+    // too) reconnects the host to the guest's agent: either ends the shell.
+    if (action === "reset" || action === "start" || action === "checkpoint" || action === "fork") term.connect();
     refresh();
   });
   root.append(
@@ -79,7 +79,7 @@ function header(name: string, done: (action: string) => void) {
   const act = (action: string) => async () => {
     try {
       const out = await api.act(name, action);
-      flash(out.checkpoint ? `checkpoint ${out.checkpoint} saved` : `${action}: ${name}`);
+      flash(actionDone(name, action, out));
       done(action);
     } catch (e) {
       flash((e as Error).message, true);
@@ -90,6 +90,7 @@ function header(name: string, done: (action: string) => void) {
     resume: h("button", { type: "button", class: "resume", onclick: act("resume") }, "Resume"),
     start: h("button", { type: "button", class: "start", onclick: act("start") }, "Start"),
     checkpoint: h("button", { type: "button", class: "checkpoint", onclick: act("checkpoint") }, "Checkpoint"),
+    fork: h("button", { type: "button", class: "fork", title: "a new sandbox from this one as it is now", onclick: act("fork") }, "Fork"),
   };
   const actions = h(
     "span",
@@ -112,6 +113,7 @@ function header(name: string, done: (action: string) => void) {
     buttons.resume.hidden = sb.state !== "paused";
     buttons.start.hidden = sb.state !== "stopped" && sb.state !== "created";
     buttons.checkpoint.hidden = sb.state !== "running";
+    buttons.fork.hidden = sb.state !== "running";
   };
   return { el, show };
 }
