@@ -126,6 +126,8 @@ type createRequest struct {
 	Template   string `json:"template"`
 	Policy     string `json:"policy"`
 	TTLSeconds int    `json:"ttl_s"`
+	CPUs       int    `json:"cpus"`   // 0: the default
+	Memory     string `json:"memory"` // "1G"; "": the default
 }
 
 func (d *Dashboard) create(w http.ResponseWriter, r *http.Request, c caller) {
@@ -133,7 +135,8 @@ func (d *Dashboard) create(w http.ResponseWriter, r *http.Request, c caller) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	o := sandbox.CreateOptions{Name: req.Name, Template: req.Template, Owner: c.Key, NoWorkspace: true, TTL: time.Duration(req.TTLSeconds) * time.Second}
+	o := sandbox.CreateOptions{Name: req.Name, Template: req.Template, Owner: c.Key, NoWorkspace: true, TTL: time.Duration(req.TTLSeconds) * time.Second,
+		CPUs: req.CPUs, Memory: req.Memory}
 	var errs []error
 	if req.Name != "" {
 		if err := store.ValidateName(req.Name); err != nil {

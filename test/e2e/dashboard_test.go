@@ -309,9 +309,13 @@ func dashCreateRemove(t *testing.T, e *env, b *browser, base string) {
 	e, b = e.with(t), b.with(t)
 	b.run("back to the list", 20*time.Second, chromedp.Navigate(base+"/ui/"))
 	b.waitJS("the templates", 30*time.Second, `!!document.querySelector('#create-template option[value="tiny"]')`)
-	b.eval(`document.getElementById('create-template').value = 'tiny'; document.getElementById('create-name').value = 'made-here'`)
+	b.eval(`document.getElementById('create-template').value = 'tiny'; document.getElementById('create-name').value = 'made-here';
+		document.getElementById('create-cpus').value = '1'; document.getElementById('create-memory').value = '512M'`)
 	b.eval(`document.getElementById('create').click()`)
 	b.waitJS("the new sandbox", 90*time.Second, `!!document.querySelector('#sandboxes tr[data-name="made-here"][data-state="running"]')`)
+	if info := e.inspect("made-here"); info.CPUs != 1 || info.MemoryBytes != 512<<20 {
+		t.Fatalf("made-here: %d CPUs, %d bytes of memory; the form asked for 1 and 512M", info.CPUs, info.MemoryBytes)
+	}
 	b.screenshot("created")
 	for _, name := range []string{"dash", "made-here"} {
 		btn := `document.querySelector('#sandboxes tr[data-name="` + name + `"] button.remove')`

@@ -79,7 +79,7 @@ export const api = {
   list: () => call<Sandbox[]>("GET", "sandboxes"),
   get: (name: string) => call<Sandbox>("GET", `sandboxes/${encodeURIComponent(name)}`),
   stats: (name: string) => call<{ every_s: number; points: Use[] }>("GET", `sandboxes/${encodeURIComponent(name)}/stats`),
-  create: (req: { name?: string; template: string; policy?: string; ttl_s?: number }) =>
+  create: (req: { name?: string; template: string; policy?: string; ttl_s?: number; cpus?: number; memory?: string }) =>
     call<Sandbox>("POST", "sandboxes", req),
   act: (name: string, action: string, body: unknown = {}) =>
     call<Record<string, string>>("POST", `sandboxes/${encodeURIComponent(name)}/${action}`, body),

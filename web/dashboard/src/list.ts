@@ -70,17 +70,36 @@ function createForm(defaultTemplate: string, done: () => void): HTMLElement {
     { id: "create-policy", name: "policy" },
     ...["balanced", "deny-all", "allow-all", "learn"].map((p) => h("option", { value: p }, `network: ${p}`)),
   );
+  const cpus = h(
+    "select",
+    { id: "create-cpus", name: "cpus" },
+    h("option", { value: "0" }, "default CPUs"),
+    ...[1, 2, 4].map((n) => h("option", { value: String(n) }, `${n} CPU`)),
+  );
+  const memory = h(
+    "select",
+    { id: "create-memory", name: "memory" },
+    h("option", { value: "" }, "default memory"),
+    ...["512M", "1G", "2G", "4G", "8G"].map((m) => h("option", { value: m }, `${m}B memory`)),
+  );
   const button = h("button", { type: "submit", class: "primary", id: "create" }, "Create sandbox");
   api.templates().then((ts) => {
     for (const t of ts) tpl.append(h("option", { value: t, selected: t === defaultTemplate }, t));
   });
-  const form = h("form", { class: "card create" }, tpl, name, policy, ttl, button);
+  const form = h("form", { class: "card create" }, tpl, name, policy, ttl, cpus, memory, button);
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     button.disabled = true;
     button.textContent = "Creating…";
     try {
-      const sb = await api.create({ template: tpl.value, name: name.value || undefined, policy: policy.value, ttl_s: Number(ttl.value) });
+      const sb = await api.create({
+        template: tpl.value,
+        name: name.value || undefined,
+        policy: policy.value,
+        ttl_s: Number(ttl.value),
+        cpus: Number(cpus.value),
+        memory: memory.value || undefined,
+      });
       flash(`created ${sb.name}`);
       name.value = "";
       done();

@@ -11,6 +11,12 @@ export interface TermHandle {
 }
 
 export function openTerminal(box: HTMLElement, name: string, status: (s: string) => void): TermHandle {
+  // Once closed (a new terminal replaced this one), this socket's late
+  // events, its close above all, no longer speak for the terminal.
+  let closed = false;
+  const say = (s: string) => {
+    if (!closed) status(s);
+  };
   const term = new Terminal({
     cursorBlink: true,
     fontFamily: "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace",
@@ -31,21 +37,21 @@ export function openTerminal(box: HTMLElement, name: string, status: (s: string)
   ws.binaryType = "arraybuffer";
   const enc = new TextEncoder();
   ws.onopen = () => {
-    status("connected");
+    say("connected");
     term.focus();
   };
   ws.onmessage = (ev) => {
     if (typeof ev.data === "string") {
       const m = JSON.parse(ev.data) as { type: string; code?: number; error?: string };
       if (m.type === "exit") {
-        status(m.error ? `ended: ${m.error}` : `the shell exited (${m.code ?? 0})`);
+        say(m.error ? `ended: ${m.error}` : `the shell exited (${m.code ?? 0})`);
       }
       return;
     }
     term.write(new Uint8Array(ev.data as ArrayBuffer));
   };
-  ws.onclose = () => status("disconnected");
-  ws.onerror = () => status("could not connect");
+  ws.onclose = () => say("disconnected");
+  ws.onerror = () => say("could not connect");
   const input = term.onData((d) => ws.readyState === WebSocket.OPEN && ws.send(enc.encode(d)));
   const binary = term.onBinary((d) => {
     const b = new Uint8Array(d.length);
@@ -63,6 +69,7 @@ export function openTerminal(box: HTMLElement, name: string, status: (s: string)
   window.addEventListener("resize", onWindow);
   return {
     close() {
+      closed = true;
       window.removeEventListener("resize", onWindow);
       input.dispose();
       binary.dispose();
