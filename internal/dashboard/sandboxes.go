@@ -282,18 +282,11 @@ func (d *Dashboard) fork(ctx context.Context, c caller, name string) (string, er
 			return "", err
 		}
 	}
-	ck := store.GenerateName()
-	if _, err := d.m.Checkpoint(ctx, name, ck); err != nil {
-		return "", err
-	}
-	defer func() {
-		if err := d.m.RemoveCheckpoint(ck); err != nil {
-			d.log.Warn("dashboard fork: remove its checkpoint", "checkpoint", ck, "err", err)
-		}
-	}()
-	cfg, err := d.m.Create(ctx, sandbox.CreateOptions{From: ck, Owner: c.Key, NoWorkspace: true})
-	if err != nil {
-		return "", err
-	}
-	return cfg.Name, nil
+	var fork string
+	err := d.m.WithCheckpoint(ctx, name, func(ckpt string) error {
+		cfg, err := d.m.Create(ctx, sandbox.CreateOptions{From: ckpt, Owner: c.Key, NoWorkspace: true})
+		fork = cfg.Name
+		return err
+	})
+	return fork, err
 }

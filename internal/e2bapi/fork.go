@@ -48,16 +48,21 @@ func (s *Server) fork(w http.ResponseWriter, r *http.Request, key string) {
 		writeError(w, http.StatusConflict, fmt.Sprintf("sandbox %q is %s: only a running sandbox is forked", info.Name, info.Summary()))
 		return
 	}
-	ckpt := "fork-" + newAccessToken()[:12]
-	if _, err := s.m.Checkpoint(r.Context(), info.Name, ckpt); err != nil {
+	var out []forkResult
+	err := s.m.WithCheckpoint(r.Context(), info.Name, func(ckpt string) error {
+		out = s.forks(r, key, info, ckpt, count, timeout)
+		return nil
+	})
+	if err != nil {
 		writeError(w, createStatus(err), "fork: "+err.Error())
 		return
 	}
-	defer func() {
-		if err := s.m.RemoveCheckpoint(ckpt); err != nil {
-			s.log.Warn("api fork: remove its checkpoint", "checkpoint", ckpt, "err", err)
-		}
-	}()
+	writeJSON(w, http.StatusCreated, out)
+}
+
+// forks makes count sandboxes from checkpoint ckpt of sandbox info for
+// key: each one's result, in order.
+func (s *Server) forks(r *http.Request, key string, info sandbox.Info, ckpt string, count, timeout int) []forkResult {
 	out := make([]forkResult, 0, count)
 	for range count {
 		if n, at := s.atSandboxCap(key); at {
@@ -78,7 +83,7 @@ func (s *Server) fork(w http.ResponseWriter, r *http.Request, key string) {
 			EnvdAccessToken: cfg.AccessToken,
 		}})
 	}
-	writeJSON(w, http.StatusCreated, out)
+	return out
 }
 
 // templateEntry is E2B's Template.

@@ -471,7 +471,7 @@ func (s *Server) network(w http.ResponseWriter, r *http.Request, key string) {
 	}
 	specs, err := ruleSecrets(req.Rules)
 	for _, spec := range specs {
-		spec.Name = info.Name + "-rule-1"
+		spec.Name = ruleSecretName(info.Name, 1)
 		if cerr := spec.Check(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("network.rules: %w", cerr))
 		}

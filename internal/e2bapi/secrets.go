@@ -211,17 +211,32 @@ func (s *Server) addRuleSecrets(key string, rules map[string][]ruleEntry, o *san
 		return err
 	}
 	o.Name = store.GenerateName()
+	names, err := s.storeRuleSecrets(key, o.Name, 1, specs)
+	o.Secrets = append(o.Secrets, names...)
+	return err
+}
+
+// ruleSecretName is the name of sandbox's n-th network.rules secret.
+func ruleSecretName(sandbox string, n int) string { return fmt.Sprintf("%s-rule-%d", sandbox, n) }
+
+// storeRuleSecrets stores specs as key's secrets of sandbox, named from
+// its first-th rule secret on, and returns their names. On a failure it
+// removes those it stored.
+func (s *Server) storeRuleSecrets(key, sandbox string, first int, specs []secret.Spec) ([]string, error) {
 	st := s.secrets()
+	var names []string
 	for i, spec := range specs {
-		spec.Name = fmt.Sprintf("%s-rule-%d", o.Name, i+1)
-		spec.Owner, spec.Sandbox = key, o.Name
+		spec.Name = ruleSecretName(sandbox, first+i)
+		spec.Owner, spec.Sandbox = key, sandbox
 		if _, err := st.Set(spec); err != nil {
-			st.RemoveSandbox(o.Name)
-			return fmt.Errorf("network.rules: %w", err)
+			for _, n := range names {
+				st.Remove(n)
+			}
+			return nil, fmt.Errorf("network.rules: %w", err)
 		}
-		o.Secrets = append(o.Secrets, spec.Name)
+		names = append(names, spec.Name)
 	}
-	return nil
+	return names, nil
 }
 
 // replaceRuleSecrets gives running sandbox name the secrets of PUT
@@ -251,26 +266,14 @@ func (s *Server) replaceRuleSecrets(ctx context.Context, key, name string, specs
 			next = n + 1
 		}
 	}
-	var added []string
-	undo := func() {
+	added, err := s.storeRuleSecrets(key, name, next, specs)
+	if err != nil || len(added)+len(old) == 0 {
+		return err
+	}
+	if _, err := s.m.BindSecrets(ctx, name, added, old); err != nil {
 		for _, n := range added {
 			st.Remove(n)
 		}
-	}
-	for i, spec := range specs {
-		spec.Name = fmt.Sprintf("%s-rule-%d", name, next+i)
-		spec.Owner, spec.Sandbox = key, name
-		if _, err := st.Set(spec); err != nil {
-			undo()
-			return fmt.Errorf("network.rules: %w", err)
-		}
-		added = append(added, spec.Name)
-	}
-	if len(added)+len(old) == 0 {
-		return nil
-	}
-	if _, err := s.m.BindSecrets(ctx, name, added, old); err != nil {
-		undo()
 		return err
 	}
 	for _, n := range old {

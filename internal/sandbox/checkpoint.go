@@ -103,6 +103,24 @@ func (m *Manager) RemoveCheckpoint(name string) error {
 	return os.RemoveAll(ck.Dir)
 }
 
+// WithCheckpoint checkpoints running sandbox name under a name of its own,
+// calls use with that name, and removes the checkpoint after (a sandbox
+// made from it keeps its own copy): how a sandbox is forked as it is now.
+// It returns the checkpoint's error, or use's; a failure to remove the
+// checkpoint is logged.
+func (m *Manager) WithCheckpoint(ctx context.Context, name string, use func(ckpt string) error) error {
+	ckpt := "fork-" + store.GenerateName()
+	if _, err := m.Checkpoint(ctx, name, ckpt); err != nil {
+		return err
+	}
+	defer func() {
+		if err := m.RemoveCheckpoint(ckpt); err != nil && m.Logger != nil {
+			m.Logger.Warn("fork: remove its checkpoint", "checkpoint", ckpt, "err", err)
+		}
+	}()
+	return use(ckpt)
+}
+
 // forkOptions fills a fork's options from its checkpoint. Settings the
 // checkpoint fixes (template, cpus, memory) may not be changed.
 func (m *Manager) forkOptions(o CreateOptions) (CreateOptions, error) {

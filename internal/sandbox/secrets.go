@@ -20,18 +20,33 @@ func (m *Manager) validateSecrets(names []string, cfg *store.SandboxConfig) erro
 			unique = append(unique, n)
 		}
 	}
-	found, missing, err := secret.Open(m.Home).Lookup(unique)
-	if err != nil {
-		return fmt.Errorf("--secret: %w", err)
-	}
-	var errs []error
-	for _, n := range missing {
-		errs = append(errs, fmt.Errorf("--secret %s: %w", n, secret.NotFound(n)))
-	}
+	found, err := m.lookupSecrets(unique, "--secret")
 	for _, d := range found {
 		cfg.Secrets = append(cfg.Secrets, d.Name)
 	}
-	return errors.Join(errs...)
+	return err
+}
+
+// lookupSecrets returns the store's definitions of names, and an error
+// for each name it lacks; with flag set, each error names it ("--secret
+// NAME: ...").
+func (m *Manager) lookupSecrets(names []string, flag string) ([]secret.Definition, error) {
+	found, missing, err := secret.Open(m.Home).Lookup(names)
+	if err != nil {
+		if flag != "" {
+			err = fmt.Errorf("%s: %w", flag, err)
+		}
+		return nil, err
+	}
+	var errs []error
+	for _, n := range missing {
+		err := secret.NotFound(n)
+		if flag != "" {
+			err = fmt.Errorf("%s %s: %w", flag, n, err)
+		}
+		errs = append(errs, err)
+	}
+	return found, errors.Join(errs...)
 }
 
 // BoundSecret is a secret bound to a sandbox as inspect and policy show
@@ -78,18 +93,8 @@ func (m *Manager) BindSecrets(ctx context.Context, name string, bind, unbind []s
 	if cfg.Pool != "" {
 		return nil, fmt.Errorf("sandbox %q is an idle warm-pool sandbox of paddock serve: bind secrets to a sandbox once a create has claimed it", name)
 	}
-	if len(bind) > 0 {
-		_, missing, err := secret.Open(m.Home).Lookup(bind)
-		if err != nil {
-			return nil, err
-		}
-		var errs []error
-		for _, n := range missing {
-			errs = append(errs, secret.NotFound(n))
-		}
-		if err := errors.Join(errs...); err != nil {
-			return nil, err
-		}
+	if _, err := m.lookupSecrets(bind, ""); err != nil {
+		return nil, err
 	}
 	if supervisorAlive(l) {
 		c, err := m.Dial(name)
